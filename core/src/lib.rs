@@ -1,0 +1,21 @@
+//! vmstorm-core: the MINIX 3 VM server rebuilt as a fast user-space core.
+//!
+//! The crate owns the memory manager of a microkernel — process slots, call masks,
+//! physical frames, x86 page tables, fork/exec/mmap/brk/exit and page faults — running
+//! over an mmap'd "physical memory" [`arena::Arena`]. It does no I/O, reads no clock and
+//! starts no thread; the load generator and the benches drive it through messages.
+//!
+//! Layout: [`addr`] (units), [`arena`] (the only `unsafe`), [`frames`] (allocator
+//! strategies and reference counts), [`paging`] (page-table formats), [`mmu`] (the
+//! software MMU).
+
+pub mod addr;
+pub mod arena;
+pub mod frames;
+pub mod mmu;
+pub mod paging;
+
+pub use addr::{Frame, PageSpan, PhysAddr, VirtAddr, PAGE_SIZE};
+pub use arena::{Arena, ArenaConfig, ArenaError};
+pub use frames::{FrameAllocator, FrameRefs, PhysMem};
+pub use paging::{Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};

@@ -1,0 +1,1 @@
+//! Software MMU (to be written).

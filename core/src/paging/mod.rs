@@ -1,0 +1,267 @@
+//! Page tables: the [`PagingFormat`] strategy trait and its formats, `x86-64` (4-level,
+//! 48-bit) and `i386` (2-level, 32-bit).
+//!
+//! Replaces `servers/vm/arch/i386/pagetable.c` (`pt_new`, `pt_ptalloc`, `pt_writemap`,
+//! `pt_free`) and the PTE side of `region.c` (`map_ph_writept`, `map_writept`,
+//! `map_proc_copy`). Table pages are frames of the arena; entries hold arena physical
+//! addresses; the x86 bits mean what the manual says.
+//!
+//! Ownership rule: **a present leaf entry holds one reference** to its frame (see
+//! [`crate::frames::FrameRefs`]), except entries marked [`PageFlags::DIRECT`] (device or
+//! fixed physical memory, never counted or freed). So `map`/`map_range` consume a
+//! reference the caller already holds, `unmap_range`/`destroy`/`replace` drop one (freeing
+//! the frame at zero), and `fork_copy` adds one per shared entry.
+//!
+//! Every fallible operation is allocate-then-commit: when it returns an error the tables,
+//! counts and allocator are exactly as before the call.
+
+use crate::addr::{Frame, PageSpan, VirtAddr};
+use crate::arena::Arena;
+use crate::frames::{FrameAllocator, PhysMem};
+use core::fmt;
+
+/// Format-independent flags of a leaf mapping. Present is implied by having a [`Mapping`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PageFlags(pub u16);
+
+impl PageFlags {
+    /// No flags: present, read-only, supervisor.
+    pub const EMPTY: PageFlags = PageFlags(0);
+    /// x86 R/W: writes allowed.
+    pub const WRITE: PageFlags = PageFlags(1 << 0);
+    /// x86 U/S: user mode allowed.
+    pub const USER: PageFlags = PageFlags(1 << 1);
+    /// x86 A: set by the MMU on any access.
+    pub const ACCESSED: PageFlags = PageFlags(1 << 2);
+    /// x86 D: set by the MMU on a write.
+    pub const DIRTY: PageFlags = PageFlags(1 << 3);
+    /// x86 PCD|PWT: uncached (device memory).
+    pub const NOCACHE: PageFlags = PageFlags(1 << 4);
+    /// Software (AVL bit 9): copy-on-write; writable once the frame is private again.
+    pub const COW: PageFlags = PageFlags(1 << 5);
+    /// Software (AVL bit 10): shared memory; fork shares it writable instead of COW.
+    pub const SHARED: PageFlags = PageFlags(1 << 6);
+    /// Software (AVL bit 11): direct physical memory; not reference counted, never freed.
+    pub const DIRECT: PageFlags = PageFlags(1 << 7);
+
+    /// Whether every flag of `other` is set.
+    #[inline]
+    pub const fn contains(self, other: PageFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether any flag of `other` is set.
+    #[inline]
+    pub const fn intersects(self, other: PageFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+    /// The union.
+    #[inline]
+    pub const fn union(self, other: PageFlags) -> PageFlags {
+        PageFlags(self.0 | other.0)
+    }
+    /// `self` without the flags of `other`.
+    #[inline]
+    pub const fn difference(self, other: PageFlags) -> PageFlags {
+        PageFlags(self.0 & !other.0)
+    }
+}
+
+impl core::ops::BitOr for PageFlags {
+    type Output = PageFlags;
+    fn bitor(self, rhs: PageFlags) -> PageFlags {
+        self.union(rhs)
+    }
+}
+
+impl fmt::Debug for PageFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [&str; 8] = ["W", "U", "A", "D", "NC", "COW", "SH", "DIR"];
+        let mut first = true;
+        write!(f, "PageFlags(")?;
+        for (i, n) in NAMES.iter().enumerate() {
+            if self.0 & (1 << i) != 0 {
+                write!(f, "{}{n}", if first { "" } else { "|" })?;
+                first = false;
+            }
+        }
+        write!(f, ")")
+    }
+}
+
+/// A present leaf entry: which frame, with which flags.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Mapping {
+    /// The mapped frame.
+    pub frame: Frame,
+    /// Its flags.
+    pub flags: PageFlags,
+}
+
+/// How `fork_copy` treats private (neither SHARED nor DIRECT) pages.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ForkCopy {
+    /// Share the frame copy-on-write: both sides lose WRITE (writable ones gain COW) and
+    /// the frame's reference count goes up by one.
+    Cow,
+    /// Copy every private page into a new frame at once (the eager baseline).
+    Eager,
+}
+
+/// What the software MMU was asked to do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Access {
+    /// A write (else a read).
+    pub write: bool,
+    /// From user mode (else supervisor).
+    pub user: bool,
+}
+
+/// x86 page-fault error code bits (`PFE_*` in MINIX).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FaultCode(pub u32);
+
+impl FaultCode {
+    /// P: set = protection violation on a present page; clear = not present.
+    pub const PRESENT: u32 = 0x1;
+    /// W/R: the access was a write.
+    pub const WRITE: u32 = 0x2;
+    /// U/S: the access came from user mode.
+    pub const USER: u32 = 0x4;
+}
+
+/// Why a page-table operation failed. The state is unchanged when one is returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PagingError {
+    /// No free frame for a page table (or, in eager fork, for a page copy).
+    OutOfFrames,
+    /// The virtual address is beyond what the format maps.
+    AddressOutOfRange(VirtAddr),
+    /// The frame's physical address does not fit in an entry of this format.
+    FrameOutOfRange(Frame),
+    /// `map`/`map_range` found a page already mapped.
+    AlreadyMapped(VirtAddr),
+    /// `replace` found no mapping to replace.
+    NotMapped(VirtAddr),
+}
+
+impl fmt::Display for PagingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PagingError::OutOfFrames => write!(f, "out of frames for page tables"),
+            PagingError::AddressOutOfRange(v) => write!(f, "{v:?} is beyond the format's address space"),
+            PagingError::FrameOutOfRange(fr) => write!(f, "{fr:?} does not fit in a page-table entry"),
+            PagingError::AlreadyMapped(v) => write!(f, "{v:?} is already mapped"),
+            PagingError::NotMapped(v) => write!(f, "{v:?} is not mapped"),
+        }
+    }
+}
+
+impl std::error::Error for PagingError {}
+
+/// A page-table format: how an address space is laid out in arena frames.
+///
+/// An address space is named by its root table frame. All operations are associated
+/// functions so that the server is monomorphized over the format (`Vm<F, P>`).
+pub trait PagingFormat {
+    /// Name used on the command line (`x86-64`, `i386`).
+    const NAME: &'static str;
+    /// Exclusive upper bound of mappable virtual addresses (user half for x86-64).
+    const VA_END: u64;
+    /// Exclusive upper bound of frame numbers an entry can hold.
+    const FRAME_END: u64;
+
+    /// Allocates an empty root table.
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`].
+    fn new_root<F: FrameAllocator>(mem: &mut PhysMem<F>) -> Result<Frame, PagingError>;
+
+    /// Maps one page (consumes one reference the caller holds on `m.frame`).
+    ///
+    /// # Errors
+    /// Out of frames for a table, address or frame out of range, already mapped.
+    fn map<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+        m: Mapping,
+    ) -> Result<(), PagingError>;
+
+    /// Maps `span` to the consecutive frames `first, first+1, …` with `flags`
+    /// (consumes one held reference per frame). Keeps the walk between neighbouring pages.
+    ///
+    /// # Errors
+    /// As [`PagingFormat::map`]; nothing is mapped then.
+    fn map_range<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+        first: Frame,
+        flags: PageFlags,
+    ) -> Result<(), PagingError>;
+
+    /// Unmaps every present page in `span`, dropping each entry's reference, and frees
+    /// the tables this leaves empty. Returns the number of pages unmapped.
+    fn unmap_range<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame, span: PageSpan) -> u64;
+
+    /// Sets `set` and clears `clear` on every present page in `span`. Setting WRITE on a
+    /// private page whose frame has more than one reference sets COW instead (the page
+    /// stays read-only until the fault path breaks the sharing). Returns pages changed.
+    fn protect_range<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+        set: PageFlags,
+        clear: PageFlags,
+    ) -> u64;
+
+    /// The mapping of `va`'s page, if present.
+    fn translate(arena: &Arena, root: Frame, va: VirtAddr) -> Option<Mapping>;
+
+    /// Replaces the present mapping of `va`'s page by `m` (consuming a held reference on
+    /// `m.frame` and dropping the old entry's reference). Returns the old mapping.
+    ///
+    /// # Errors
+    /// [`PagingError::NotMapped`] when nothing is mapped there;
+    /// [`PagingError::FrameOutOfRange`].
+    fn replace<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+        m: Mapping,
+    ) -> Result<Mapping, PagingError>;
+
+    /// Calls `f` for every present page in `span`, in address order.
+    fn for_each_mapping(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping));
+
+    /// Calls `f` for every frame used as a table of this address space (root included).
+    fn for_each_table(arena: &Arena, root: Frame, f: &mut dyn FnMut(Frame));
+
+    /// Copies a whole address space for fork. SHARED entries are shared writable and
+    /// DIRECT entries copied as they are; private entries follow `mode`. The parent is
+    /// changed only on success (its writable private pages become COW in `Cow` mode).
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`]; then the parent is untouched and nothing leaks.
+    fn fork_copy<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        parent: Frame,
+        mode: ForkCopy,
+    ) -> Result<Frame, PagingError>;
+
+    /// Drops every mapping's reference and frees every table, root included.
+    fn destroy<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame);
+
+    /// The hardware walk: translates `va` for `access` as the MMU would, setting ACCESSED
+    /// (and DIRTY on a write) in the leaf entry, or returns the fault's error code.
+    ///
+    /// # Errors
+    /// A [`FaultCode`] with x86 bits: not present, or a protection violation (write to a
+    /// read-only page, user access to a supervisor page).
+    fn hw_translate(
+        arena: &mut Arena,
+        root: Frame,
+        va: VirtAddr,
+        access: Access,
+    ) -> Result<Mapping, FaultCode>;
+}

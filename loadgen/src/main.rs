@@ -1,0 +1,5 @@
+//! The `vmstorm` command.
+
+fn main() {
+    println!("vmstorm: under construction");
+}
