@@ -174,12 +174,7 @@ pub struct ImageSize {
 
 impl ImageSize {
     /// The image used when nothing better is known: a small static program.
-    pub const DEFAULT: ImageSize = ImageSize {
-        text_pages: 32,
-        data_pages: 4,
-        bss_pages: 4,
-        stack_pages: 8,
-    };
+    pub const DEFAULT: ImageSize = ImageSize { text_pages: 32, data_pages: 4, bss_pages: 4, stack_pages: 8 };
 }
 
 /// Shape of a new mapping: size, protection, backing and whether to fill it at once.
@@ -486,13 +481,7 @@ pub struct Trace {
 impl Trace {
     /// An empty trace with a default header naming `source`.
     pub fn new(source: impl Into<String>) -> Trace {
-        Trace {
-            header: TraceHeader {
-                source: source.into(),
-                ..TraceHeader::default()
-            },
-            ops: Vec::new(),
-        }
+        Trace { header: TraceHeader { source: source.into(), ..TraceHeader::default() }, ops: Vec::new() }
     }
 
     /// Whether any op is a [`Op::Touch`] (imported traces have none until synthesized).
@@ -532,10 +521,7 @@ mod tests {
     fn counts_by_kind() {
         let mut t = Trace::new("x");
         t.ops.push(Op::Exit { pid: Pid(1) });
-        t.ops.push(Op::Brk {
-            pid: Pid(1),
-            heap_pages: 1,
-        });
+        t.ops.push(Op::Brk { pid: Pid(1), heap_pages: 1 });
         let c = t.counts();
         assert_eq!(c[OpKind::Exit as usize], 1);
         assert_eq!(c[OpKind::Brk as usize], 1);

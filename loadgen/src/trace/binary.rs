@@ -22,9 +22,7 @@
 //! error with its byte offset, never a panic or a huge allocation. This plays the role of the
 //! pre-parsed op arrays that benches load outside their timed regions.
 
-use crate::op::{
-    ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, Trace, FORMAT_VERSION,
-};
+use crate::op::{ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, Trace, FORMAT_VERSION};
 use crate::trace::TraceError;
 
 /// The first eight bytes of every binary trace.
@@ -34,9 +32,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(FNV_OFFSET, |h, &b| (h ^ b as u64).wrapping_mul(FNV_PRIME))
+    bytes.iter().fold(FNV_OFFSET, |h, &b| (h ^ b as u64).wrapping_mul(FNV_PRIME))
 }
 
 fn put(out: &mut Vec<u8>, mut v: u64) {
@@ -93,11 +89,7 @@ pub fn encode_binary(trace: &Trace) -> Vec<u8> {
 
 fn encode_op(out: &mut Vec<u8>, op: &Op) {
     match *op {
-        Op::Fork {
-            parent,
-            child,
-            kind,
-        } => {
+        Op::Fork { parent, child, kind } => {
             out.push(if kind == ForkKind::Vfork { 1 } else { 0 });
             put(out, parent.0 as u64);
             put(out, child.0 as u64);
@@ -121,13 +113,7 @@ fn encode_op(out: &mut Vec<u8>, op: &Op) {
             put(out, spec.pages);
             out.push(spec_byte(&spec));
         }
-        Op::MmapOver {
-            pid,
-            id,
-            over,
-            offset,
-            spec,
-        } => {
+        Op::MmapOver { pid, id, over, offset, spec } => {
             out.push(5);
             put(out, pid.0 as u64);
             put(out, id.0 as u64);
@@ -136,31 +122,14 @@ fn encode_op(out: &mut Vec<u8>, op: &Op) {
             put(out, spec.pages);
             out.push(spec_byte(&spec));
         }
-        Op::Munmap {
-            pid,
-            id,
-            offset,
-            pages,
-        }
-        | Op::Discard {
-            pid,
-            id,
-            offset,
-            pages,
-        } => {
+        Op::Munmap { pid, id, offset, pages } | Op::Discard { pid, id, offset, pages } => {
             out.push(if matches!(op, Op::Munmap { .. }) { 6 } else { 10 });
             put(out, pid.0 as u64);
             put(out, id.0 as u64);
             put(out, offset);
             put(out, pages);
         }
-        Op::Mprotect {
-            pid,
-            id,
-            offset,
-            pages,
-            prot,
-        } => {
+        Op::Mprotect { pid, id, offset, pages, prot } => {
             out.push(7);
             put(out, pid.0 as u64);
             put(out, id.0 as u64);
@@ -179,12 +148,7 @@ fn encode_op(out: &mut Vec<u8>, op: &Op) {
             put(out, pid.0 as u64);
             put(out, heap_pages);
         }
-        Op::Touch {
-            pid,
-            place,
-            pages,
-            write,
-        } => {
+        Op::Touch { pid, place, pages, write } => {
             out.push(11);
             put(out, pid.0 as u64);
             let (tag, id) = match place {
@@ -216,10 +180,7 @@ impl<'a> Reader<'a> {
     }
     fn byte(&mut self, what: &str) -> Result<u8, TraceError> {
         let b = *self.bytes.get(self.at).ok_or_else(|| {
-            self.err(
-                self.at,
-                format!("unexpected end of data reading {what} (truncated?)"),
-            )
+            self.err(self.at, format!("unexpected end of data reading {what} (truncated?)"))
         })?;
         self.at += 1;
         Ok(b)
@@ -278,12 +239,7 @@ impl<'a> Reader<'a> {
         if b >> 6 != 0 {
             return Err(self.err(at, format!("unknown bits in map flags byte {b:#04x}")));
         }
-        Ok(MapSpec {
-            pages,
-            prot,
-            kind,
-            prealloc: b & 0x20 != 0,
-        })
+        Ok(MapSpec { pages, prot, kind, prealloc: b & 0x20 != 0 })
     }
 }
 
@@ -294,26 +250,15 @@ pub fn decode_binary(bytes: &[u8], file: &str) -> Result<Trace, TraceError> {
 }
 
 /// [`decode_binary`] that also returns the byte offset of every op.
-pub(crate) fn decode_binary_positions(
-    bytes: &[u8],
-    file: &str,
-) -> Result<(Trace, Vec<u64>), TraceError> {
+pub(crate) fn decode_binary_positions(bytes: &[u8], file: &str) -> Result<(Trace, Vec<u64>), TraceError> {
     if !bytes.starts_with(&BINARY_MAGIC) {
         return Err(TraceError::offset(file, 0, "not a binary vmtrace (bad magic)"));
     }
     if bytes.len() < BINARY_MAGIC.len() + 8 {
-        return Err(TraceError::offset(
-            file,
-            bytes.len() as u64,
-            "unexpected end of data (truncated?)",
-        ));
+        return Err(TraceError::offset(file, bytes.len() as u64, "unexpected end of data (truncated?)"));
     }
     let body_end = bytes.len() - 8;
-    let mut r = Reader {
-        bytes: &bytes[..body_end],
-        at: BINARY_MAGIC.len(),
-        file,
-    };
+    let mut r = Reader { bytes: &bytes[..body_end], at: BINARY_MAGIC.len(), file };
     let mut trace = Trace::default();
     let at = r.at;
     let version = r.u32("version")?;
@@ -354,18 +299,11 @@ pub(crate) fn decode_binary_positions(
         trace.ops.push(op);
     }
     if r.at != body_end {
-        return Err(r.err(
-            r.at,
-            format!("{} bytes of trailing data after the last op", body_end - r.at),
-        ));
+        return Err(r.err(r.at, format!("{} bytes of trailing data after the last op", body_end - r.at)));
     }
     let want = u64::from_le_bytes(bytes[body_end..].try_into().unwrap_or([0; 8]));
     if fnv1a(&bytes[..body_end]) != want {
-        return Err(TraceError::offset(
-            file,
-            body_end as u64,
-            "checksum mismatch: the file is corrupted",
-        ));
+        return Err(TraceError::offset(file, body_end as u64, "checksum mismatch: the file is corrupted"));
     }
     Ok((trace, offsets))
 }
@@ -378,11 +316,7 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, TraceError> {
         0 | 1 => Op::Fork {
             parent: pid,
             child: Pid(r.u32("child pid")?),
-            kind: if tag == 1 {
-                ForkKind::Vfork
-            } else {
-                ForkKind::Fork
-            },
+            kind: if tag == 1 { ForkKind::Vfork } else { ForkKind::Fork },
         },
         2 => Op::Exec {
             pid,
@@ -397,43 +331,23 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, TraceError> {
         4 => {
             let id = MapId(r.u32("mapping id")?);
             let pages = r.varint("pages")?;
-            Op::Mmap {
-                pid,
-                id,
-                spec: r.spec(pages)?,
-            }
+            Op::Mmap { pid, id, spec: r.spec(pages)? }
         }
         5 => {
             let id = MapId(r.u32("mapping id")?);
             let over = MapId(r.u32("mapping id")?);
             let offset = r.varint("offset")?;
             let pages = r.varint("pages")?;
-            Op::MmapOver {
-                pid,
-                id,
-                over,
-                offset,
-                spec: r.spec(pages)?,
-            }
+            Op::MmapOver { pid, id, over, offset, spec: r.spec(pages)? }
         }
         6 | 10 => {
             let id = MapId(r.u32("mapping id")?);
             let offset = r.varint("offset")?;
             let pages = r.varint("pages")?;
             if tag == 6 {
-                Op::Munmap {
-                    pid,
-                    id,
-                    offset,
-                    pages,
-                }
+                Op::Munmap { pid, id, offset, pages }
             } else {
-                Op::Discard {
-                    pid,
-                    id,
-                    offset,
-                    pages,
-                }
+                Op::Discard { pid, id, offset, pages }
             }
         }
         7 => {
@@ -442,36 +356,19 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, TraceError> {
             let pages = r.varint("pages")?;
             let pat = r.at;
             let b = r.byte("protection")?;
-            let prot = Prot::from_bits(b)
-                .ok_or_else(|| r.err(pat, format!("bad protection byte {b:#04x}")))?;
-            Op::Mprotect {
-                pid,
-                id,
-                offset,
-                pages,
-                prot,
-            }
+            let prot =
+                Prot::from_bits(b).ok_or_else(|| r.err(pat, format!("bad protection byte {b:#04x}")))?;
+            Op::Mprotect { pid, id, offset, pages, prot }
         }
-        8 => Op::Mremap {
-            pid,
-            id: MapId(r.u32("mapping id")?),
-            new_pages: r.varint("pages")?,
-        },
-        9 => Op::Brk {
-            pid,
-            heap_pages: r.varint("heap pages")?,
-        },
+        8 => Op::Mremap { pid, id: MapId(r.u32("mapping id")?), new_pages: r.varint("pages")? },
+        9 => Op::Brk { pid, heap_pages: r.varint("heap pages")? },
         11 => {
             let pat = r.at;
             let b = r.byte("touch flags")?;
             if b >> 4 != 0 {
                 return Err(r.err(pat, format!("unknown bits in touch flags {b:#04x}")));
             }
-            let id = if b & 7 == 4 {
-                Some(MapId(r.u32("mapping id")?))
-            } else {
-                None
-            };
+            let id = if b & 7 == 4 { Some(MapId(r.u32("mapping id")?)) } else { None };
             let off = r.varint("offset")?;
             let place = match (b & 7, id) {
                 (0, _) => Place::Text(off),
@@ -481,12 +378,7 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, TraceError> {
                 (4, Some(id)) => Place::Map(id, off),
                 _ => return Err(r.err(pat, format!("bad touch place in flags {b:#04x}"))),
             };
-            Op::Touch {
-                pid,
-                place,
-                pages: r.varint("pages")?,
-                write: b & 8 != 0,
-            }
+            Op::Touch { pid, place, pages: r.varint("pages")?, write: b & 8 != 0 }
         }
         _ => return Err(r.err(at, format!("unknown op tag {tag}"))),
     })
@@ -501,27 +393,15 @@ mod tests {
         for v in [0, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX] {
             let mut out = Vec::new();
             put(&mut out, v);
-            let mut r = Reader {
-                bytes: &out,
-                at: 0,
-                file: "t",
-            };
+            let mut r = Reader { bytes: &out, at: 0, file: "t" };
             assert_eq!(r.varint("v").unwrap(), v);
             assert_eq!(r.at, out.len());
         }
         let bad = [0xffu8; 11];
-        let mut r = Reader {
-            bytes: &bad,
-            at: 0,
-            file: "t",
-        };
+        let mut r = Reader { bytes: &bad, at: 0, file: "t" };
         assert!(r.varint("v").is_err());
         let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        let mut r = Reader {
-            bytes: &over,
-            at: 0,
-            file: "t",
-        };
+        let mut r = Reader { bytes: &over, at: 0, file: "t" };
         assert!(r.varint("v").unwrap_err().message.contains("overflows"));
     }
 

@@ -20,11 +20,7 @@ const HEAD_BYTES: u64 = 64 * 1024;
 
 fn read_head(path: &Path) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
-    File::open(path)
-        .ok()?
-        .take(HEAD_BYTES)
-        .read_to_end(&mut buf)
-        .ok()?;
+    File::open(path).ok()?.take(HEAD_BYTES).read_to_end(&mut buf).ok()?;
     Some(buf)
 }
 
@@ -66,17 +62,9 @@ pub fn parse(b: &[u8]) -> Option<ImageSize> {
         _ => return None,
     };
     let (phoff, phentsize, phnum) = if wide {
-        (
-            field(b, 0x20, 8, le)?,
-            field(b, 0x36, 2, le)?,
-            field(b, 0x38, 2, le)?,
-        )
+        (field(b, 0x20, 8, le)?, field(b, 0x36, 2, le)?, field(b, 0x38, 2, le)?)
     } else {
-        (
-            field(b, 0x1c, 4, le)?,
-            field(b, 0x2a, 2, le)?,
-            field(b, 0x2c, 2, le)?,
-        )
+        (field(b, 0x1c, 4, le)?, field(b, 0x2a, 2, le)?, field(b, 0x2c, 2, le)?)
     };
     let (mut text, mut data, mut bss) = (0u64, 0u64, 0u64);
     let mut loads = 0;

@@ -56,27 +56,15 @@ pub struct TraceError {
 impl TraceError {
     /// An error at a 1-based line.
     pub fn line(file: &str, line: usize, message: impl Into<String>) -> TraceError {
-        TraceError {
-            file: file.to_string(),
-            at: Position::Line(line),
-            message: message.into(),
-        }
+        TraceError { file: file.to_string(), at: Position::Line(line), message: message.into() }
     }
     /// An error at a byte offset.
     pub fn offset(file: &str, offset: u64, message: impl Into<String>) -> TraceError {
-        TraceError {
-            file: file.to_string(),
-            at: Position::Offset(offset),
-            message: message.into(),
-        }
+        TraceError { file: file.to_string(), at: Position::Offset(offset), message: message.into() }
     }
     /// An error about the whole file.
     pub fn file(file: &str, message: impl Into<String>) -> TraceError {
-        TraceError {
-            file: file.to_string(),
-            at: Position::File,
-            message: message.into(),
-        }
+        TraceError { file: file.to_string(), at: Position::File, message: message.into() }
     }
 }
 
@@ -109,10 +97,7 @@ pub fn detect(bytes: &[u8]) -> Format {
     if bytes.starts_with(&BINARY_MAGIC) {
         return Format::Binary;
     }
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     if bytes[start..].starts_with(text::HEADER_PREFIX.as_bytes()) {
         Format::Text
     } else {
@@ -135,8 +120,7 @@ pub struct Loaded {
 /// validates the ops. `file` in errors is `path` as displayed.
 pub fn load_with(path: &Path, import: &ImportOptions) -> Result<Loaded, TraceError> {
     let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| TraceError::file(&name, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| TraceError::file(&name, format!("cannot read: {e}")))?;
     load_bytes(&bytes, &name, import)
 }
 
@@ -151,33 +135,21 @@ pub fn load_bytes(bytes: &[u8], name: &str, import: &ImportOptions) -> Result<Lo
     if format == Format::Binary {
         let (trace, offsets) = binary::decode_binary_positions(bytes, name)?;
         check(&trace, name, |i| Position::Offset(offsets[i]))?;
-        return Ok(Loaded {
-            trace,
-            format,
-            report: None,
-        });
+        return Ok(Loaded { trace, format, report: None });
     }
     let text = as_text(bytes, name)?;
     match format {
         Format::Text => {
             let (trace, lines) = text::parse_text_positions(text, name)?;
             check(&trace, name, |i| Position::Line(lines[i]))?;
-            Ok(Loaded {
-                trace,
-                format,
-                report: None,
-            })
+            Ok(Loaded { trace, format, report: None })
         }
         _ => {
             let (trace, report) = import_strace(text, name, import)?;
             // The importer only emits consistent ops; a failure here is a bug worth a clear
             // message rather than a replay error much later.
             check(&trace, name, |_| Position::File)?;
-            Ok(Loaded {
-                trace,
-                format,
-                report: Some(report),
-            })
+            Ok(Loaded { trace, format, report: Some(report) })
         }
     }
 }
@@ -195,11 +167,7 @@ fn as_text<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str, TraceError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        TraceError::line(
-            name,
-            line,
-            format!("not text: invalid UTF-8 at byte {at} (binary garbage?)"),
-        )
+        TraceError::line(name, line, format!("not text: invalid UTF-8 at byte {at} (binary garbage?)"))
     })
 }
 
@@ -207,15 +175,8 @@ fn as_text<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str, TraceError> {
 /// `.vmtrace` text format otherwise.
 pub fn save(trace: &Trace, path: &Path) -> Result<(), TraceError> {
     let name = path.display().to_string();
-    let binary = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("vmtb") | Some("bin")
-    );
-    let bytes = if binary {
-        encode_binary(trace)
-    } else {
-        write_text(trace).into_bytes()
-    };
+    let binary = matches!(path.extension().and_then(|e| e.to_str()), Some("vmtb") | Some("bin"));
+    let bytes = if binary { encode_binary(trace) } else { write_text(trace).into_bytes() };
     std::fs::write(path, bytes).map_err(|e| TraceError::file(&name, format!("cannot write: {e}")))
 }
 

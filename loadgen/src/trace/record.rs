@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
 use crate::trace::{
-    import_strace, save, synthesize_touches, ImportOptions, ImportReport, TouchOptions,
-    TraceError,
+    import_strace, save, synthesize_touches, ImportOptions, ImportReport, TouchOptions, TraceError,
 };
 
 /// How to record.
@@ -32,10 +31,7 @@ impl Default for RecordOptions {
     fn default() -> Self {
         RecordOptions {
             strace: PathBuf::from("strace"),
-            import: ImportOptions {
-                read_elf: true,
-                ..ImportOptions::default()
-            },
+            import: ImportOptions { read_elf: true, ..ImportOptions::default() },
             keep_log: None,
             touch: None,
         }
@@ -115,19 +111,12 @@ fn temp_log() -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    std::env::temp_dir().join(format!(
-        "vmstorm-record-{}-{nanos}.strace",
-        std::process::id()
-    ))
+    std::env::temp_dir().join(format!("vmstorm-record-{}-{nanos}.strace", std::process::id()))
 }
 
 /// Runs `cmd` under strace, imports the log and writes the trace to `out` (text or binary
 /// by extension, see [`crate::trace::save`]).
-pub fn record(
-    cmd: &[String],
-    out: &Path,
-    options: &RecordOptions,
-) -> Result<RecordReport, RecordError> {
+pub fn record(cmd: &[String], out: &Path, options: &RecordOptions) -> Result<RecordReport, RecordError> {
     if cmd.is_empty() {
         return Err(RecordError::EmptyCommand);
     }
@@ -135,10 +124,7 @@ pub fn record(
     Command::new(&options.strace)
         .arg("-V")
         .output()
-        .map_err(|error| RecordError::StraceMissing {
-            program: options.strace.clone(),
-            error,
-        })?;
+        .map_err(|error| RecordError::StraceMissing { program: options.strace.clone(), error })?;
     let log = options.keep_log.clone().unwrap_or_else(temp_log);
     let status = Command::new(&options.strace)
         .args(["-f", "-ttt", "-s", "256", "-o"])
@@ -146,21 +132,13 @@ pub fn record(
         .args(["-e", "trace=%process,%memory", "--"])
         .args(cmd)
         .status()
-        .map_err(|error| RecordError::StraceMissing {
-            program: options.strace.clone(),
-            error,
-        })?;
+        .map_err(|error| RecordError::StraceMissing { program: options.strace.clone(), error })?;
     let result = import_log(&log, out, options, status);
     if options.keep_log.is_none() {
         let _ = std::fs::remove_file(&log);
     }
     let import = result?;
-    Ok(RecordReport {
-        status,
-        out: out.to_path_buf(),
-        log: options.keep_log.clone(),
-        import,
-    })
+    Ok(RecordReport { status, out: out.to_path_buf(), log: options.keep_log.clone(), import })
 }
 
 fn import_log(
@@ -171,30 +149,16 @@ fn import_log(
 ) -> Result<ImportReport, RecordError> {
     let text = match std::fs::read(log) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(RecordError::NoLog { status })
-        }
-        Err(error) => {
-            return Err(RecordError::Log {
-                path: log.to_path_buf(),
-                error,
-            })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RecordError::NoLog { status }),
+        Err(error) => return Err(RecordError::Log { path: log.to_path_buf(), error }),
     };
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(RecordError::NoLog { status });
     }
     let text = String::from_utf8_lossy(&text);
-    let name = out
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("record")
-        .to_string();
-    let (mut trace, report) =
-        import_strace(&text, &name, &options.import).map_err(RecordError::Trace)?;
-    trace.header.notes.push(format!(
-        "recorded with strace -f -e trace=%process,%memory; command {status}"
-    ));
+    let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("record").to_string();
+    let (mut trace, report) = import_strace(&text, &name, &options.import).map_err(RecordError::Trace)?;
+    trace.header.notes.push(format!("recorded with strace -f -e trace=%process,%memory; command {status}"));
     if let Some(t) = &options.touch {
         trace = synthesize_touches(&trace, t).map_err(RecordError::Touch)?;
     }

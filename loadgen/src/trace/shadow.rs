@@ -184,16 +184,11 @@ impl Shadow {
     }
 
     fn proc_mut(&mut self, pid: Pid) -> Result<&mut ProcShadow, String> {
-        self.procs
-            .get_mut(&pid)
-            .ok_or_else(|| format!("{pid} is not a live process"))
+        self.procs.get_mut(&pid).ok_or_else(|| format!("{pid} is not a live process"))
     }
 
     fn map_mut(&mut self, pid: Pid, id: MapId) -> Result<&mut MapShadow, String> {
-        self.proc_mut(pid)?
-            .maps
-            .get_mut(&id)
-            .ok_or_else(|| format!("{pid} has no mapping {id}"))
+        self.proc_mut(pid)?.maps.get_mut(&id).ok_or_else(|| format!("{pid} has no mapping {id}"))
     }
 
     fn new_id(&mut self, id: MapId) -> Result<(), String> {
@@ -227,11 +222,8 @@ impl Shadow {
                 if parent == child {
                     return Err(format!("{parent} forks itself"));
                 }
-                let copy = self
-                    .procs
-                    .get(&parent)
-                    .ok_or_else(|| format!("{parent} is not a live process"))?
-                    .clone();
+                let copy =
+                    self.procs.get(&parent).ok_or_else(|| format!("{parent} is not a live process"))?.clone();
                 if !self.seen_pids.insert(child) {
                     return Err(format!("fork child {child} already used"));
                 }
@@ -239,12 +231,7 @@ impl Shadow {
                 self.footprint.processes += 1;
             }
             Op::Exec { pid, image } => {
-                for v in [
-                    image.text_pages,
-                    image.data_pages,
-                    image.bss_pages,
-                    image.stack_pages,
-                ] {
+                for v in [image.text_pages, image.data_pages, image.bss_pages, image.stack_pages] {
                     if v > MAX_PAGES {
                         return Err(format!("{pid}: image size {v} pages is absurd"));
                     }
@@ -257,23 +244,14 @@ impl Shadow {
                     p.heap_pages = 0;
                     p.maps.clear();
                 } else if self.seen_pids.insert(pid) {
-                    self.procs.insert(
-                        pid,
-                        ProcShadow {
-                            image,
-                            heap_pages: 0,
-                            maps: HashMap::new(),
-                        },
-                    );
+                    self.procs.insert(pid, ProcShadow { image, heap_pages: 0, maps: HashMap::new() });
                     self.footprint.processes += 1;
                 } else {
                     return Err(format!("{pid} has exited and cannot exec"));
                 }
             }
             Op::Exit { pid } => {
-                self.procs
-                    .remove(&pid)
-                    .ok_or_else(|| format!("{pid} is not a live process"))?;
+                self.procs.remove(&pid).ok_or_else(|| format!("{pid} is not a live process"))?;
             }
             Op::Mmap { pid, id, spec } => {
                 self.proc_mut(pid)?;
@@ -281,19 +259,11 @@ impl Shadow {
                 self.new_id(id)?;
                 self.proc_mut(pid)?.maps.insert(id, MapShadow::new(&spec));
             }
-            Op::MmapOver {
-                pid,
-                id,
-                over,
-                offset,
-                spec,
-            } => {
+            Op::MmapOver { pid, id, over, offset, spec } => {
                 let m = self.map_mut(pid, over)?;
                 let (s, e) = range_ok("mmap over", offset, spec.pages, m.pages)?;
                 if m.covered(s, e).is_none() {
-                    return Err(format!(
-                        "{pid}: mmap over {over} pages {s}..{e}, not all mapped"
-                    ));
+                    return Err(format!("{pid}: mmap over {over} pages {s}..{e}, not all mapped"));
                 }
                 if self.seen_ids.contains(&id) {
                     return Err(format!("mapping id {id} created twice"));
@@ -302,12 +272,7 @@ impl Shadow {
                 self.new_id(id)?;
                 self.proc_mut(pid)?.maps.insert(id, MapShadow::new(&spec));
             }
-            Op::Munmap {
-                pid,
-                id,
-                offset,
-                pages,
-            } => {
+            Op::Munmap { pid, id, offset, pages } => {
                 let m = self.map_mut(pid, id)?;
                 let (s, e) = range_ok("munmap", offset, pages, m.pages)?;
                 if m.covered(s, e).is_none() {
@@ -318,19 +283,11 @@ impl Shadow {
                     self.proc_mut(pid)?.maps.remove(&id);
                 }
             }
-            Op::Mprotect {
-                pid,
-                id,
-                offset,
-                pages,
-                prot,
-            } => {
+            Op::Mprotect { pid, id, offset, pages, prot } => {
                 let m = self.map_mut(pid, id)?;
                 let (s, e) = range_ok("mprotect", offset, pages, m.pages)?;
                 if m.covered(s, e).is_none() {
-                    return Err(format!(
-                        "{pid}: mprotect {id} pages {s}..{e}, not all mapped"
-                    ));
+                    return Err(format!("{pid}: mprotect {id} pages {s}..{e}, not all mapped"));
                 }
                 m.protect(s, e, prot);
             }
@@ -357,24 +314,14 @@ impl Shadow {
                 }
                 self.proc_mut(pid)?.heap_pages = heap_pages;
             }
-            Op::Discard {
-                pid,
-                id,
-                offset,
-                pages,
-            } => {
+            Op::Discard { pid, id, offset, pages } => {
                 let m = self.map_mut(pid, id)?;
                 let (s, e) = range_ok("discard", offset, pages, m.pages)?;
                 if m.covered(s, e).is_none() {
                     return Err(format!("{pid}: discard {id} pages {s}..{e}, not all mapped"));
                 }
             }
-            Op::Touch {
-                pid,
-                place,
-                pages,
-                write,
-            } => {
+            Op::Touch { pid, place, pages, write } => {
                 let p = self.proc_mut(pid)?;
                 let img = p.image;
                 let (extent, what) = match place {
@@ -383,19 +330,16 @@ impl Shadow {
                     Place::Heap(_) => (p.heap_pages, "heap"),
                     Place::Stack(_) => (img.stack_pages, "stack"),
                     Place::Map(id, _) => {
-                        let m = p
-                            .maps
-                            .get(&id)
-                            .ok_or_else(|| format!("{pid} has no mapping {id}"))?;
+                        let m = p.maps.get(&id).ok_or_else(|| format!("{pid} has no mapping {id}"))?;
                         (m.pages, "mapping")
                     }
                 };
                 let (s, e) = range_ok(&format!("touch {what}"), place.offset(), pages, extent)?;
                 if let Place::Map(id, _) = place {
                     let m = &p.maps[&id];
-                    let (all, _) = m.covered(s, e).ok_or_else(|| {
-                        format!("{pid}: touch {id} pages {s}..{e}, not all mapped")
-                    })?;
+                    let (all, _) = m
+                        .covered(s, e)
+                        .ok_or_else(|| format!("{pid}: touch {id} pages {s}..{e}, not all mapped"))?;
                     if !all.accessible() || (write && !all.writable()) {
                         return Err(format!(
                             "{pid}: {} of {id} pages {s}..{e} not allowed by protection {all}",
@@ -424,8 +368,7 @@ fn op_pid_pages(s: &Shadow, op: &Op) -> u64 {
 pub fn validate(trace: &Trace) -> Result<Footprint, ShadowError> {
     let mut s = Shadow::new();
     for (index, op) in trace.ops.iter().enumerate() {
-        s.apply(op)
-            .map_err(|message| ShadowError { index, message })?;
+        s.apply(op).map_err(|message| ShadowError { index, message })?;
     }
     Ok(s.footprint())
 }
@@ -435,19 +378,11 @@ mod tests {
     use super::*;
 
     fn spec(pages: u64, prot: Prot) -> MapSpec {
-        MapSpec {
-            pages,
-            prot,
-            kind: MapKind::Private,
-            prealloc: false,
-        }
+        MapSpec { pages, prot, kind: MapKind::Private, prealloc: false }
     }
 
     fn trace(ops: Vec<Op>) -> Trace {
-        Trace {
-            ops,
-            ..Trace::default()
-        }
+        Trace { ops, ..Trace::default() }
     }
 
     const P1: Pid = Pid(1);
@@ -456,10 +391,7 @@ mod tests {
     const M2: MapId = MapId(2);
 
     fn exec(pid: Pid) -> Op {
-        Op::Exec {
-            pid,
-            image: ImageSize::DEFAULT,
-        }
+        Op::Exec { pid, image: ImageSize::DEFAULT }
     }
 
     use crate::op::ForkKind;
@@ -468,40 +400,12 @@ mod tests {
     fn consistent_trace_passes_with_footprint() {
         let t = trace(vec![
             exec(P1),
-            Op::Mmap {
-                pid: P1,
-                id: M1,
-                spec: spec(10, Prot::NONE),
-            },
-            Op::MmapOver {
-                pid: P1,
-                id: M2,
-                over: M1,
-                offset: 2,
-                spec: spec(3, Prot::RW),
-            },
-            Op::Touch {
-                pid: P1,
-                place: Place::Map(M2, 0),
-                pages: 3,
-                write: true,
-            },
-            Op::Fork {
-                parent: P1,
-                child: P2,
-                kind: ForkKind::Fork,
-            },
-            Op::Munmap {
-                pid: P2,
-                id: M1,
-                offset: 0,
-                pages: 2,
-            },
-            Op::Mremap {
-                pid: P2,
-                id: M2,
-                new_pages: 5,
-            },
+            Op::Mmap { pid: P1, id: M1, spec: spec(10, Prot::NONE) },
+            Op::MmapOver { pid: P1, id: M2, over: M1, offset: 2, spec: spec(3, Prot::RW) },
+            Op::Touch { pid: P1, place: Place::Map(M2, 0), pages: 3, write: true },
+            Op::Fork { parent: P1, child: P2, kind: ForkKind::Fork },
+            Op::Munmap { pid: P2, id: M1, offset: 0, pages: 2 },
+            Op::Mremap { pid: P2, id: M2, new_pages: 5 },
             Op::Exit { pid: P2 },
             Op::Exit { pid: P1 },
         ]);
@@ -519,75 +423,30 @@ mod tests {
             (
                 vec![
                     exec(P1),
-                    Op::Mmap {
-                        pid: P1,
-                        id: M1,
-                        spec: spec(2, Prot::READ),
-                    },
-                    Op::Touch {
-                        pid: P1,
-                        place: Place::Map(M1, 0),
-                        pages: 1,
-                        write: true,
-                    },
+                    Op::Mmap { pid: P1, id: M1, spec: spec(2, Prot::READ) },
+                    Op::Touch { pid: P1, place: Place::Map(M1, 0), pages: 1, write: true },
                 ],
                 "not allowed",
             ),
             (
                 vec![
                     exec(P1),
-                    Op::Mmap {
-                        pid: P1,
-                        id: M1,
-                        spec: spec(2, Prot::RW),
-                    },
-                    Op::Mmap {
-                        pid: P1,
-                        id: M1,
-                        spec: spec(2, Prot::RW),
-                    },
+                    Op::Mmap { pid: P1, id: M1, spec: spec(2, Prot::RW) },
+                    Op::Mmap { pid: P1, id: M1, spec: spec(2, Prot::RW) },
                 ],
                 "created twice",
             ),
             (
                 vec![
                     exec(P1),
-                    Op::Mmap {
-                        pid: P1,
-                        id: M1,
-                        spec: spec(4, Prot::RW),
-                    },
-                    Op::Munmap {
-                        pid: P1,
-                        id: M1,
-                        offset: 1,
-                        pages: 1,
-                    },
-                    Op::Touch {
-                        pid: P1,
-                        place: Place::Map(M1, 0),
-                        pages: 3,
-                        write: false,
-                    },
+                    Op::Mmap { pid: P1, id: M1, spec: spec(4, Prot::RW) },
+                    Op::Munmap { pid: P1, id: M1, offset: 1, pages: 1 },
+                    Op::Touch { pid: P1, place: Place::Map(M1, 0), pages: 3, write: false },
                 ],
                 "not all mapped",
             ),
-            (
-                vec![exec(P1), Op::Exit { pid: P1 }, exec(P1)],
-                "cannot exec",
-            ),
-            (
-                vec![
-                    exec(P1),
-                    Op::Touch {
-                        pid: P1,
-                        place: Place::Heap(0),
-                        pages: 1,
-                        write: true,
-                    },
-                ],
-                "outside",
-            ),
+            (vec![exec(P1), Op::Exit { pid: P1 }, exec(P1)], "cannot exec"),
+            (vec![exec(P1), Op::Touch { pid: P1, place: Place::Heap(0), pages: 1, write: true }], "outside"),
         ];
         for (ops, want) in cases {
             let n = ops.len();

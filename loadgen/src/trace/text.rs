@@ -29,8 +29,7 @@
 use std::fmt::Write as _;
 
 use crate::op::{
-    ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, Trace, TraceHeader,
-    FORMAT_VERSION,
+    ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, Trace, TraceHeader, FORMAT_VERSION,
 };
 use crate::trace::TraceError;
 
@@ -105,16 +104,8 @@ fn place_text(p: Place) -> String {
 /// Writes one op as its `.vmtrace` line (without newline).
 pub fn op_line(op: &Op) -> String {
     match *op {
-        Op::Fork {
-            parent,
-            child,
-            kind,
-        } => {
-            let w = if kind == ForkKind::Vfork {
-                "vfork"
-            } else {
-                "fork"
-            };
+        Op::Fork { parent, child, kind } => {
+            let w = if kind == ForkKind::Vfork { "vfork" } else { "fork" };
             format!("{w:<8} {parent} {child}")
         }
         Op::Exec { pid, image: i } => format!(
@@ -123,67 +114,32 @@ pub fn op_line(op: &Op) -> String {
         ),
         Op::Exit { pid } => format!("exit     {pid}"),
         Op::Mmap { pid, id, spec } => {
-            let mut s = format!(
-                "mmap     {pid} {id} pages={} {} {}",
-                spec.pages,
-                spec.prot,
-                kind_word(spec.kind)
-            );
+            let mut s =
+                format!("mmap     {pid} {id} pages={} {} {}", spec.pages, spec.prot, kind_word(spec.kind));
             if spec.prealloc {
                 s.push_str(" prealloc");
             }
             s
         }
-        Op::MmapOver {
-            pid,
-            id,
-            over,
-            offset,
-            spec,
-        } => {
-            let mut s = format!(
-                "mmap     {pid} {id} pages={} {} {}",
-                spec.pages,
-                spec.prot,
-                kind_word(spec.kind)
-            );
+        Op::MmapOver { pid, id, over, offset, spec } => {
+            let mut s =
+                format!("mmap     {pid} {id} pages={} {} {}", spec.pages, spec.prot, kind_word(spec.kind));
             if spec.prealloc {
                 s.push_str(" prealloc");
             }
             let _ = write!(s, " over={over}+{offset}");
             s
         }
-        Op::Munmap {
-            pid,
-            id,
-            offset,
-            pages,
-        } => format!("munmap   {pid} {id}+{offset} pages={pages}"),
-        Op::Mprotect {
-            pid,
-            id,
-            offset,
-            pages,
-            prot,
-        } => format!("mprotect {pid} {id}+{offset} pages={pages} {prot}"),
+        Op::Munmap { pid, id, offset, pages } => format!("munmap   {pid} {id}+{offset} pages={pages}"),
+        Op::Mprotect { pid, id, offset, pages, prot } => {
+            format!("mprotect {pid} {id}+{offset} pages={pages} {prot}")
+        }
         Op::Mremap { pid, id, new_pages } => format!("mremap   {pid} {id} pages={new_pages}"),
         Op::Brk { pid, heap_pages } => format!("brk      {pid} heap={heap_pages}"),
-        Op::Discard {
-            pid,
-            id,
-            offset,
-            pages,
-        } => format!("discard  {pid} {id}+{offset} pages={pages}"),
-        Op::Touch {
-            pid,
-            place,
-            pages,
-            write,
-        } => format!(
-            "touch    {pid} {} pages={pages} {}",
-            place_text(place),
-            if write { "w" } else { "r" }
-        ),
+        Op::Discard { pid, id, offset, pages } => format!("discard  {pid} {id}+{offset} pages={pages}"),
+        Op::Touch { pid, place, pages, write } => {
+            format!("touch    {pid} {} pages={pages} {}", place_text(place), if write { "w" } else { "r" })
+        }
     }
 }
 
@@ -217,10 +173,7 @@ pub fn parse_text(text: &str, file: &str) -> Result<Trace, TraceError> {
 }
 
 /// [`parse_text`] that also returns the 1-based line of every op.
-pub(crate) fn parse_text_positions(
-    text: &str,
-    file: &str,
-) -> Result<(Trace, Vec<usize>), TraceError> {
+pub(crate) fn parse_text_positions(text: &str, file: &str) -> Result<(Trace, Vec<usize>), TraceError> {
     let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l));
     let mut trace = Trace::default();
     let mut op_lines = Vec::new();
@@ -247,11 +200,7 @@ pub(crate) fn parse_text_positions(
             continue;
         }
         if let Some((en, _)) = end {
-            return Err(TraceError::line(
-                file,
-                n,
-                format!("text after the end line (line {en})"),
-            ));
+            return Err(TraceError::line(file, n, format!("text after the end line (line {en})")));
         }
         let (word, rest) = split_word(body);
         let err = |m: String| TraceError::line(file, n, m);
@@ -290,11 +239,7 @@ pub(crate) fn parse_text_positions(
         }
     }
     if end.is_none() {
-        return Err(TraceError::line(
-            file,
-            last_line,
-            "missing 'end ops=N' line: the file is truncated",
-        ));
+        return Err(TraceError::line(file, last_line, "missing 'end ops=N' line: the file is truncated"));
     }
     Ok((trace, op_lines))
 }
@@ -308,26 +253,19 @@ fn split_word(s: &str) -> (&str, &str) {
 }
 
 fn parse_header(line: &str, h: &mut TraceHeader) -> Result<(), String> {
-    let rest = line.strip_prefix(HEADER_PREFIX).ok_or_else(|| {
-        format!("not a vmtrace file: the first line must start with '{HEADER_PREFIX} v1'")
-    })?;
+    let rest = line
+        .strip_prefix(HEADER_PREFIX)
+        .ok_or_else(|| format!("not a vmtrace file: the first line must start with '{HEADER_PREFIX} v1'"))?;
     let mut toks = rest.split_ascii_whitespace();
-    let v = toks
-        .next()
-        .and_then(|t| t.strip_prefix('v'))
-        .ok_or("header lacks the version (v1)")?;
+    let v = toks.next().and_then(|t| t.strip_prefix('v')).ok_or("header lacks the version (v1)")?;
     let v: u32 = v.parse().map_err(|_| format!("bad version 'v{v}'"))?;
     if v != FORMAT_VERSION {
-        return Err(format!(
-            "unsupported vmtrace version v{v} (this build reads v{FORMAT_VERSION})"
-        ));
+        return Err(format!("unsupported vmtrace version v{v} (this build reads v{FORMAT_VERSION})"));
     }
     h.version = v;
     let mut page = None;
     for t in toks {
-        let (k, val) = t
-            .split_once('=')
-            .ok_or_else(|| format!("header field '{t}' is not key=value"))?;
+        let (k, val) = t.split_once('=').ok_or_else(|| format!("header field '{t}' is not key=value"))?;
         match k {
             "page" => {
                 let p: u32 = val.parse().map_err(|_| format!("bad page size '{val}'"))?;
@@ -376,9 +314,7 @@ fn parse_id(s: &str) -> Result<MapId, String> {
 
 /// `mN+K`
 fn parse_id_off(s: &str) -> Result<(MapId, u64), String> {
-    let (id, off) = s
-        .split_once('+')
-        .ok_or_else(|| format!("expected mN+OFFSET, found '{s}'"))?;
+    let (id, off) = s.split_once('+').ok_or_else(|| format!("expected mN+OFFSET, found '{s}'"))?;
     Ok((parse_id(id)?, parse_num(off)?))
 }
 
@@ -394,9 +330,8 @@ fn parse_prot(s: &str) -> Result<Prot, String> {
 }
 
 fn parse_place(s: &str) -> Result<Place, String> {
-    let (what, off) = s
-        .split_once('+')
-        .ok_or_else(|| format!("expected a place like m3+0 or heap+0, found '{s}'"))?;
+    let (what, off) =
+        s.split_once('+').ok_or_else(|| format!("expected a place like m3+0 or heap+0, found '{s}'"))?;
     let off = parse_num(off)?;
     Ok(match what {
         "text" => Place::Text(off),
@@ -413,9 +348,7 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn next(&mut self, what: &str) -> Result<&'a str, String> {
-        self.it
-            .next()
-            .ok_or_else(|| format!("missing {what} (line cut short?)"))
+        self.it.next().ok_or_else(|| format!("missing {what} (line cut short?)"))
     }
     fn done(mut self) -> Result<(), String> {
         match self.it.next() {
@@ -426,23 +359,13 @@ impl<'a> Fields<'a> {
 }
 
 fn parse_op(word: &str, rest: &str) -> Result<Op, String> {
-    let mut f = Fields {
-        it: rest.split_ascii_whitespace(),
-    };
+    let mut f = Fields { it: rest.split_ascii_whitespace() };
     let op = match word {
         "fork" | "vfork" => {
             let parent = parse_pid(f.next("parent pid")?)?;
             let child = parse_pid(f.next("child pid")?)?;
-            let kind = if word == "vfork" {
-                ForkKind::Vfork
-            } else {
-                ForkKind::Fork
-            };
-            Op::Fork {
-                parent,
-                child,
-                kind,
-            }
+            let kind = if word == "vfork" { ForkKind::Vfork } else { ForkKind::Fork };
+            Op::Fork { parent, child, kind }
         }
         "exec" => {
             let pid = parse_pid(f.next("pid")?)?;
@@ -454,9 +377,7 @@ fn parse_op(word: &str, rest: &str) -> Result<Op, String> {
             };
             Op::Exec { pid, image }
         }
-        "exit" => Op::Exit {
-            pid: parse_pid(f.next("pid")?)?,
-        },
+        "exit" => Op::Exit { pid: parse_pid(f.next("pid")?)? },
         "mmap" => {
             let pid = parse_pid(f.next("pid")?)?;
             let id = parse_id(f.next("mapping id")?)?;
@@ -470,7 +391,7 @@ fn parse_op(word: &str, rest: &str) -> Result<Op, String> {
             };
             let mut prealloc = false;
             let mut over = None;
-            while let Some(t) = f.it.next() {
+            for t in f.it.by_ref() {
                 if t == "prealloc" && !prealloc && over.is_none() {
                     prealloc = true;
                 } else if let (Some(o), None) = (t.strip_prefix("over="), over) {
@@ -479,21 +400,10 @@ fn parse_op(word: &str, rest: &str) -> Result<Op, String> {
                     return Err(format!("unexpected '{t}' in mmap"));
                 }
             }
-            let spec = MapSpec {
-                pages,
-                prot,
-                kind,
-                prealloc,
-            };
+            let spec = MapSpec { pages, prot, kind, prealloc };
             match over {
                 None => Op::Mmap { pid, id, spec },
-                Some((over, offset)) => Op::MmapOver {
-                    pid,
-                    id,
-                    over,
-                    offset,
-                    spec,
-                },
+                Some((over, offset)) => Op::MmapOver { pid, id, over, offset, spec },
             }
         }
         "munmap" | "discard" => {
@@ -501,19 +411,9 @@ fn parse_op(word: &str, rest: &str) -> Result<Op, String> {
             let (id, offset) = parse_id_off(f.next("mN+OFFSET")?)?;
             let pages = parse_kv(f.next("pages=N")?, "pages")?;
             if word == "munmap" {
-                Op::Munmap {
-                    pid,
-                    id,
-                    offset,
-                    pages,
-                }
+                Op::Munmap { pid, id, offset, pages }
             } else {
-                Op::Discard {
-                    pid,
-                    id,
-                    offset,
-                    pages,
-                }
+                Op::Discard { pid, id, offset, pages }
             }
         }
         "mprotect" => {
@@ -521,23 +421,16 @@ fn parse_op(word: &str, rest: &str) -> Result<Op, String> {
             let (id, offset) = parse_id_off(f.next("mN+OFFSET")?)?;
             let pages = parse_kv(f.next("pages=N")?, "pages")?;
             let prot = parse_prot(f.next("protection")?)?;
-            Op::Mprotect {
-                pid,
-                id,
-                offset,
-                pages,
-                prot,
-            }
+            Op::Mprotect { pid, id, offset, pages, prot }
         }
         "mremap" => Op::Mremap {
             pid: parse_pid(f.next("pid")?)?,
             id: parse_id(f.next("mapping id")?)?,
             new_pages: parse_kv(f.next("pages=N")?, "pages")?,
         },
-        "brk" => Op::Brk {
-            pid: parse_pid(f.next("pid")?)?,
-            heap_pages: parse_kv(f.next("heap=N")?, "heap")?,
-        },
+        "brk" => {
+            Op::Brk { pid: parse_pid(f.next("pid")?)?, heap_pages: parse_kv(f.next("heap=N")?, "heap")? }
+        }
         "touch" => {
             let pid = parse_pid(f.next("pid")?)?;
             let place = parse_place(f.next("place")?)?;
@@ -547,12 +440,7 @@ fn parse_op(word: &str, rest: &str) -> Result<Op, String> {
                 "w" => true,
                 t => return Err(format!("expected r or w, found '{t}'")),
             };
-            Op::Touch {
-                pid,
-                place,
-                pages,
-                write,
-            }
+            Op::Touch { pid, place, pages, write }
         }
         _ => return Err(format!("unknown op '{word}'")),
     };

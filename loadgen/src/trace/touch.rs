@@ -31,11 +31,7 @@ pub struct TouchOptions {
 
 impl Default for TouchOptions {
     fn default() -> Self {
-        TouchOptions {
-            fraction: 0.25,
-            seed: 1,
-            fork_writes: 8,
-        }
+        TouchOptions { fraction: 0.25, seed: 1, fork_writes: 8 }
     }
 }
 
@@ -100,24 +96,12 @@ impl Synth {
 
     fn seq(&mut self, pid: crate::op::Pid, place: Place, pages: u64, write: bool) {
         if pages > 0 {
-            self.touch(Op::Touch {
-                pid,
-                place,
-                pages,
-                write,
-            });
+            self.touch(Op::Touch { pid, place, pages, write });
         }
     }
 
     /// `n` distinct random pages of `[0, extent)` as single-page touches at `at(page)`.
-    fn random(
-        &mut self,
-        pid: crate::op::Pid,
-        extent: u64,
-        n: u64,
-        write: bool,
-        at: impl Fn(u64) -> Place,
-    ) {
+    fn random(&mut self, pid: crate::op::Pid, extent: u64, n: u64, write: bool, at: impl Fn(u64) -> Place) {
         if n == 0 {
             return;
         }
@@ -141,12 +125,7 @@ impl Synth {
             v
         };
         for p in picks {
-            self.touch(Op::Touch {
-                pid,
-                place: at(p),
-                pages: 1,
-                write,
-            });
+            self.touch(Op::Touch { pid, place: at(p), pages: 1, write });
         }
     }
 
@@ -195,17 +174,10 @@ impl Synth {
                 self.seq(child, Place::Data(0), d, true);
                 self.seq(child, Place::Heap(0), h, true);
             }
-            Op::Mmap { pid, id, spec }
-            | Op::MmapOver {
-                pid, id, spec, ..
-            } => self.new_memory(pid, id, 0, spec.pages, spec.prot, spec.kind),
-            Op::Mprotect {
-                pid,
-                id,
-                offset,
-                pages,
-                prot,
-            } => {
+            Op::Mmap { pid, id, spec } | Op::MmapOver { pid, id, spec, .. } => {
+                self.new_memory(pid, id, 0, spec.pages, spec.prot, spec.kind)
+            }
+            Op::Mprotect { pid, id, offset, pages, prot } => {
                 let m = self.shadow.process(pid).and_then(|p| p.maps.get(&id));
                 if let Some(m) = m {
                     if !m.created.accessible() {
@@ -259,9 +231,7 @@ pub fn synthesize_touches(trace: &Trace, opts: &TouchOptions) -> Result<Trace, T
             };
             (map, p.heap_pages)
         });
-        s.shadow
-            .apply(op)
-            .map_err(|message| TouchError::Inconsistent(ShadowError { index, message }))?;
+        s.shadow.apply(op).map_err(|message| TouchError::Inconsistent(ShadowError { index, message }))?;
         s.out.push(*op);
         s.after(op, before);
     }
@@ -281,49 +251,16 @@ mod tests {
 
     fn sample() -> Trace {
         let p1 = Pid(1);
-        let spec = |pages, prot, kind| MapSpec {
-            pages,
-            prot,
-            kind,
-            prealloc: false,
-        };
+        let spec = |pages, prot, kind| MapSpec { pages, prot, kind, prealloc: false };
         Trace {
             ops: vec![
-                Op::Exec {
-                    pid: p1,
-                    image: ImageSize::DEFAULT,
-                },
-                Op::Mmap {
-                    pid: p1,
-                    id: MapId(1),
-                    spec: spec(100, Prot::RW, MapKind::Private),
-                },
-                Op::Mmap {
-                    pid: p1,
-                    id: MapId(2),
-                    spec: spec(40, Prot::READ, MapKind::File),
-                },
-                Op::Mmap {
-                    pid: p1,
-                    id: MapId(3),
-                    spec: spec(64, Prot::NONE, MapKind::Private),
-                },
-                Op::Mprotect {
-                    pid: p1,
-                    id: MapId(3),
-                    offset: 0,
-                    pages: 16,
-                    prot: Prot::RW,
-                },
-                Op::Brk {
-                    pid: p1,
-                    heap_pages: 10,
-                },
-                Op::Fork {
-                    parent: p1,
-                    child: Pid(2),
-                    kind: ForkKind::Fork,
-                },
+                Op::Exec { pid: p1, image: ImageSize::DEFAULT },
+                Op::Mmap { pid: p1, id: MapId(1), spec: spec(100, Prot::RW, MapKind::Private) },
+                Op::Mmap { pid: p1, id: MapId(2), spec: spec(40, Prot::READ, MapKind::File) },
+                Op::Mmap { pid: p1, id: MapId(3), spec: spec(64, Prot::NONE, MapKind::Private) },
+                Op::Mprotect { pid: p1, id: MapId(3), offset: 0, pages: 16, prot: Prot::RW },
+                Op::Brk { pid: p1, heap_pages: 10 },
+                Op::Fork { parent: p1, child: Pid(2), kind: ForkKind::Fork },
                 Op::Exit { pid: Pid(2) },
                 Op::Exit { pid: p1 },
             ],
@@ -343,11 +280,7 @@ mod tests {
 
     #[test]
     fn full_fraction_touches_every_accessible_page_and_stays_valid() {
-        let opts = TouchOptions {
-            fraction: 1.0,
-            seed: 7,
-            fork_writes: 8,
-        };
+        let opts = TouchOptions { fraction: 1.0, seed: 7, fork_writes: 8 };
         let t = synthesize_touches(&sample(), &opts).unwrap();
         validate(&t).unwrap();
         // text 32 + data 8 + stack 8 + anon 100 + file 40 + mprotected 16 + heap 10 + fork 8
@@ -361,37 +294,20 @@ mod tests {
 
     #[test]
     fn deterministic_and_seed_dependent() {
-        let o = |seed| TouchOptions {
-            fraction: 0.3,
-            seed,
-            fork_writes: 8,
-        };
+        let o = |seed| TouchOptions { fraction: 0.3, seed, fork_writes: 8 };
         let a = synthesize_touches(&sample(), &o(1)).unwrap();
         assert_eq!(a, synthesize_touches(&sample(), &o(1)).unwrap());
         assert_ne!(a.ops, synthesize_touches(&sample(), &o(2)).unwrap().ops);
         validate(&a).unwrap();
-        let none = synthesize_touches(
-            &sample(),
-            &TouchOptions {
-                fraction: 0.0,
-                ..o(1)
-            },
-        )
-        .unwrap();
+        let none = synthesize_touches(&sample(), &TouchOptions { fraction: 0.0, ..o(1) }).unwrap();
         assert_eq!(none.ops, sample().ops);
     }
 
     #[test]
     fn bad_inputs_are_errors() {
         for f in [-0.1, 1.5, f64::NAN] {
-            let o = TouchOptions {
-                fraction: f,
-                ..TouchOptions::default()
-            };
-            assert!(matches!(
-                synthesize_touches(&sample(), &o),
-                Err(TouchError::BadFraction(_))
-            ));
+            let o = TouchOptions { fraction: f, ..TouchOptions::default() };
+            assert!(matches!(synthesize_touches(&sample(), &o), Err(TouchError::BadFraction(_))));
         }
         let mut t = sample();
         t.ops.insert(0, Op::Exit { pid: Pid(9) });

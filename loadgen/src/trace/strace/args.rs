@@ -270,10 +270,7 @@ pub(crate) fn ret(s: &str) -> Option<Ret> {
     if s.starts_with('?') {
         return Some(Ret::Unknown);
     }
-    let tok = s
-        .split([' ', '<', '('])
-        .next()
-        .filter(|t| !t.is_empty())?;
+    let tok = s.split([' ', '<', '(']).next().filter(|t| !t.is_empty())?;
     if tok.starts_with('-') {
         return number(tok).map(|_| Ret::Err);
     }
@@ -330,9 +327,7 @@ fn need<T>(v: Option<T>, what: &str) -> Result<T, String> {
 }
 
 fn arg<'a>(a: &[&'a str], i: usize, what: &str) -> Result<&'a str, String> {
-    a.get(i)
-        .copied()
-        .ok_or_else(|| format!("missing argument {what}"))
+    a.get(i).copied().ok_or_else(|| format!("missing argument {what}"))
 }
 
 fn num_arg(a: &[&str], i: usize, what: &str) -> Result<u64, String> {
@@ -368,10 +363,7 @@ pub(crate) fn decode(name: &str, args: &str, ret_text: &str) -> Result<Sys, Stri
                     None => CloneKind::Fork,
                 },
             };
-            Sys::Clone {
-                kind,
-                child: val.filter(|&v| v > 0 && v <= u32::MAX as u64).map(|v| v as u32),
-            }
+            Sys::Clone { kind, child: val.filter(|&v| v > 0 && v <= u32::MAX as u64).map(|v| v as u32) }
         }
         "execve" | "execveat" => {
             let i = if name == "execveat" { 1 } else { 0 };
@@ -406,10 +398,7 @@ pub(crate) fn decode(name: &str, args: &str, ret_text: &str) -> Result<Sys, Stri
             if val.is_none() {
                 return failed(name);
             }
-            Sys::Munmap {
-                addr: num_arg(&a, 0, "munmap address")?,
-                len: num_arg(&a, 1, "munmap length")?,
-            }
+            Sys::Munmap { addr: num_arg(&a, 0, "munmap address")?, len: num_arg(&a, 1, "munmap length")? }
         }
         "mprotect" | "pkey_mprotect" => {
             if val.is_none() {
@@ -431,18 +420,14 @@ pub(crate) fn decode(name: &str, args: &str, ret_text: &str) -> Result<Sys, Stri
                 ret,
             }
         }
-        "brk" => Sys::Brk {
-            req: num_arg(&a, 0, "brk address")?,
-            ret: need(val, "the brk result")?,
-        },
+        "brk" => Sys::Brk { req: num_arg(&a, 0, "brk address")?, ret: need(val, "the brk result")? },
         "madvise" => {
             if val.is_none() {
                 return failed(name);
             }
             let advice = arg(&a, 2, "madvise advice")?;
             // MADV_DONTNEED 4, MADV_FREE 8, MADV_REMOVE 9.
-            if matches!(advice, "MADV_DONTNEED" | "MADV_FREE" | "MADV_REMOVE" | "4" | "8" | "9")
-            {
+            if matches!(advice, "MADV_DONTNEED" | "MADV_FREE" | "MADV_REMOVE" | "4" | "8" | "9") {
                 Sys::Discard {
                     addr: num_arg(&a, 0, "madvise address")?,
                     len: num_arg(&a, 1, "madvise length")?,
@@ -470,10 +455,7 @@ mod tests {
         assert_eq!(flags("PROT_READ|PROT_WRITE"), Some(3));
         assert_eq!(flags("0x22"), Some(0x22));
         assert_eq!(flags("PROT_NONE"), Some(0));
-        assert_eq!(
-            flags("CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"),
-            Some(0x120_0000)
-        );
+        assert_eq!(flags("CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"), Some(0x120_0000));
         assert_eq!(flags("MAP_PRIVATE|MAP_FANCY_NEW"), Some(2));
         assert_eq!(flags("banana"), None);
     }
@@ -511,7 +493,11 @@ mod tests {
             Sys::Clone { kind: CloneKind::Fork, child: Some(5055) }
         );
         assert_eq!(
-            c("{flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x7f, stack_size=0x9000}, 88", "clone3", "5434"),
+            c(
+                "{flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x7f, stack_size=0x9000}, 88",
+                "clone3",
+                "5434"
+            ),
             Sys::Clone { kind: CloneKind::Vfork, child: Some(5434) }
         );
         assert_eq!(
@@ -519,40 +505,53 @@ mod tests {
             Sys::Clone { kind: CloneKind::Thread, child: Some(5431) }
         );
         assert_eq!(c("", "vfork", "6459<ls>"), Sys::Clone { kind: CloneKind::Vfork, child: Some(6459) });
-        assert_eq!(c("0x1200011, 0, 0, 0x7f, 0", "clone", "12"), Sys::Clone { kind: CloneKind::Fork, child: Some(12) });
-        assert_eq!(c("CLONE_VM, 0", "clone", "12"), Sys::Clone { kind: CloneKind::SharedVm, child: Some(12) });
+        assert_eq!(
+            c("0x1200011, 0, 0, 0x7f, 0", "clone", "12"),
+            Sys::Clone { kind: CloneKind::Fork, child: Some(12) }
+        );
+        assert_eq!(
+            c("CLONE_VM, 0", "clone", "12"),
+            Sys::Clone { kind: CloneKind::SharedVm, child: Some(12) }
+        );
         assert_eq!(c("", "fork", "-1 EAGAIN (x)"), Sys::Clone { kind: CloneKind::Fork, child: None });
     }
 
     #[test]
     fn exec_and_memory_calls() {
-        let e = decode(
-            "execve",
-            r#""/usr/bin/ls", ["ls"], 0x558af617db38 /* 35 vars */"#,
-            "0",
-        )
-        .unwrap();
+        let e = decode("execve", r#""/usr/bin/ls", ["ls"], 0x558af617db38 /* 35 vars */"#, "0").unwrap();
         assert_eq!(
             e,
             Sys::Exec { path: "/usr/bin/ls".into(), arg_bytes: 6 + 35 * 48, ok: true, failed: false }
         );
-        let e = decode("execve", r#""/nope", ["nope"], 0x1 /* 1 vars */"#, "-1 ENOENT (No such file or directory)").unwrap();
+        let e = decode(
+            "execve",
+            r#""/nope", ["nope"], 0x1 /* 1 vars */"#,
+            "-1 ENOENT (No such file or directory)",
+        )
+        .unwrap();
         assert!(matches!(e, Sys::Exec { ok: false, failed: true, .. }));
         assert_eq!(
-            decode("mmap", "NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0", "0x7f00").unwrap(),
+            decode("mmap", "NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0", "0x7f00")
+                .unwrap(),
             Sys::Mmap { addr: 0, len: 8192, prot: 3, flags: 0x22, ret: 0x7f00 }
         );
         assert_eq!(
             decode("mmap", "NULL, 8192, 0x3, 0x22, -1, 0", "0x7f00").unwrap(),
             Sys::Mmap { addr: 0, len: 8192, prot: 3, flags: 0x22, ret: 0x7f00 }
         );
-        assert_eq!(decode("mmap", "NULL, 1, 0x3, 0x22, -1, 0", "-1 ENOMEM (x)").unwrap(), Sys::Failed("mmap".into()));
+        assert_eq!(
+            decode("mmap", "NULL, 1, 0x3, 0x22, -1, 0", "-1 ENOMEM (x)").unwrap(),
+            Sys::Failed("mmap".into())
+        );
         assert_eq!(decode("brk", "NULL", "0x55").unwrap(), Sys::Brk { req: 0, ret: 0x55 });
         assert_eq!(
             decode("madvise", "0x7f00, 4096, MADV_DONTNEED", "0").unwrap(),
             Sys::Discard { addr: 0x7f00, len: 4096 }
         );
-        assert_eq!(decode("madvise", "0x7f00, 4096, MADV_HUGEPAGE", "0").unwrap(), Sys::Ignored("madvise(MADV_HUGEPAGE)".into()));
+        assert_eq!(
+            decode("madvise", "0x7f00, 4096, MADV_HUGEPAGE", "0").unwrap(),
+            Sys::Ignored("madvise(MADV_HUGEPAGE)".into())
+        );
         assert!(decode("mmap", "NULL, banana, 3, 0x22, -1, 0", "0x1000").is_err());
         assert!(decode("munmap", "0x1000", "0").is_err());
         assert_eq!(decode("wait4", "-1, NULL, 0, NULL", "5").unwrap(), Sys::Ignored("wait4".into()));

@@ -17,15 +17,13 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 
 use super::args::{
-    CloneKind, Sys, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_POPULATE,
-    MAP_SHARED, MREMAP_DONTUNMAP, PROT_EXEC, PROT_READ, PROT_WRITE,
+    CloneKind, Sys, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_POPULATE, MAP_SHARED,
+    MREMAP_DONTUNMAP, PROT_EXEC, PROT_READ, PROT_WRITE,
 };
 use super::join::{EvKind, Event};
 use super::space::{Piece, Space};
 use super::{Clamp, ImportOptions, ImportReport};
-use crate::op::{
-    ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Prot, Trace, TraceHeader,
-};
+use crate::op::{ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Prot, Trace, TraceHeader};
 use crate::trace::elf;
 
 const PAGE_SHIFT: u32 = 12;
@@ -114,12 +112,7 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-pub(super) fn emit(
-    events: &[Event],
-    opts: &ImportOptions,
-    report: &mut ImportReport,
-    source: &str,
-) -> Trace {
+pub(super) fn emit(events: &[Event], opts: &ImportOptions, report: &mut ImportReport, source: &str) -> Trace {
     let mut e = Emitter {
         opts,
         report,
@@ -158,19 +151,11 @@ pub(super) fn emit(
         ));
     }
     if e.report.clamped.len() > MAX_CLAMP_NOTES {
-        notes.push(format!(
-            "... and {} more clamped mappings",
-            e.report.clamped.len() - MAX_CLAMP_NOTES
-        ));
+        notes.push(format!("... and {} more clamped mappings", e.report.clamped.len() - MAX_CLAMP_NOTES));
     }
     e.report.processes = e.procs.len();
     Trace {
-        header: TraceHeader {
-            source: source.to_string(),
-            names: e.names,
-            notes,
-            ..TraceHeader::default()
-        },
+        header: TraceHeader { source: source.to_string(), names: e.names, notes, ..TraceHeader::default() },
         ops: e.ops,
     }
 }
@@ -203,13 +188,7 @@ impl Emitter<'_> {
             return None;
         }
         let p = self.new_proc();
-        self.tids.insert(
-            tid,
-            Member {
-                proc: p,
-                role: Role::Leader,
-            },
-        );
+        self.tids.insert(tid, Member { proc: p, role: Role::Leader });
         Some((p, Role::Leader))
     }
 
@@ -219,10 +198,7 @@ impl Emitter<'_> {
             self.report.synthetic_execs += 1;
             self.procs[p].has_image = true;
             let pid = self.procs[p].pid;
-            self.ops.push(Op::Exec {
-                pid,
-                image: ImageSize::DEFAULT,
-            });
+            self.ops.push(Op::Exec { pid, image: ImageSize::DEFAULT });
         }
     }
 
@@ -259,11 +235,7 @@ impl Emitter<'_> {
             ForkKind::Fork => self.report.forks += 1,
             ForkKind::Vfork => self.report.vforks += 1,
         }
-        self.ops.push(Op::Fork {
-            parent: src.pid,
-            child: child_pid,
-            kind,
-        });
+        self.ops.push(Op::Fork { parent: src.pid, child: child_pid, kind });
         c
     }
 
@@ -310,11 +282,7 @@ impl Emitter<'_> {
                 match kind {
                     CloneKind::Thread | CloneKind::SharedVm => {
                         self.report.threads += 1;
-                        let role = if *kind == CloneKind::Thread {
-                            Role::Thread
-                        } else {
-                            Role::SharedVm
-                        };
+                        let role = if *kind == CloneKind::Thread { Role::Thread } else { Role::SharedVm };
                         self.tids.insert(child, Member { proc: g, role });
                     }
                     CloneKind::Fork | CloneKind::Vfork => {
@@ -325,28 +293,13 @@ impl Emitter<'_> {
                                 self.exit(old.proc);
                             }
                         }
-                        let fk = if *kind == CloneKind::Vfork {
-                            ForkKind::Vfork
-                        } else {
-                            ForkKind::Fork
-                        };
+                        let fk = if *kind == CloneKind::Vfork { ForkKind::Vfork } else { ForkKind::Fork };
                         let c = self.fork(g, fk);
-                        self.tids.insert(
-                            child,
-                            Member {
-                                proc: c,
-                                role: Role::Leader,
-                            },
-                        );
+                        self.tids.insert(child, Member { proc: c, role: Role::Leader });
                     }
                 }
             }
-            Sys::Exec {
-                path,
-                arg_bytes,
-                ok,
-                failed,
-            } => {
+            Sys::Exec { path, arg_bytes, ok, failed } => {
                 if *failed {
                     self.report.failed_execs += 1;
                 }
@@ -359,13 +312,7 @@ impl Emitter<'_> {
                 if role == Role::SharedVm {
                     // A CLONE_VM child leaves its parent's space: it becomes a process.
                     g = self.fork(g, ForkKind::Vfork);
-                    self.tids.insert(
-                        tid,
-                        Member {
-                            proc: g,
-                            role: Role::Leader,
-                        },
-                    );
+                    self.tids.insert(tid, Member { proc: g, role: Role::Leader });
                 }
                 let image = self.image(path, *arg_bytes);
                 let p = &mut self.procs[g];
@@ -405,21 +352,12 @@ impl Emitter<'_> {
         } else {
             ImageSize::DEFAULT
         };
-        ImageSize {
-            stack_pages,
-            ..base
-        }
+        ImageSize { stack_pages, ..base }
     }
 
     fn memory(&mut self, g: usize, sys: &Sys) {
         match *sys {
-            Sys::Mmap {
-                len,
-                prot,
-                flags,
-                ret,
-                ..
-            } => self.mmap(g, len, prot, flags, ret),
+            Sys::Mmap { len, prot, flags, ret, .. } => self.mmap(g, len, prot, flags, ret),
             Sys::Munmap { addr, len } => {
                 let Some((s, e)) = page_range(addr, len) else {
                     self.report.unusable_calls += 1;
@@ -444,13 +382,7 @@ impl Emitter<'_> {
                 let pid = self.procs[g].pid;
                 for (id, offset, pages) in self.translate_all(&pieces, prot.accessible()) {
                     self.ids[id.0 as usize - 1].prot = prot;
-                    self.ops.push(Op::Mprotect {
-                        pid,
-                        id,
-                        offset,
-                        pages,
-                        prot,
-                    });
+                    self.ops.push(Op::Mprotect { pid, id, offset, pages, prot });
                 }
             }
             Sys::Discard { addr, len } => {
@@ -464,21 +396,12 @@ impl Emitter<'_> {
                 }
                 let pid = self.procs[g].pid;
                 for (id, offset, pages) in self.translate_all(&pieces, false) {
-                    self.ops.push(Op::Discard {
-                        pid,
-                        id,
-                        offset,
-                        pages,
-                    });
+                    self.ops.push(Op::Discard { pid, id, offset, pages });
                 }
             }
-            Sys::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                ret,
-            } => self.mremap(g, old, old_len, new_len, flags, ret),
+            Sys::Mremap { old, old_len, new_len, flags, ret } => {
+                self.mremap(g, old, old_len, new_len, flags, ret)
+            }
             Sys::Brk { req, ret } => self.brk(g, req, ret),
             _ => {}
         }
@@ -571,12 +494,7 @@ impl Emitter<'_> {
             }
         }
         for (id, offset, pages) in merged {
-            self.ops.push(Op::Munmap {
-                pid,
-                id,
-                offset,
-                pages,
-            });
+            self.ops.push(Op::Munmap { pid, id, offset, pages });
         }
     }
 
@@ -588,50 +506,23 @@ impl Emitter<'_> {
     /// A new mapping placed anywhere, clamped if large; maps Linux `[s, s + pages)`.
     fn fresh(&mut self, g: usize, s: u64, pages: u64, prot: Prot, kind: MapKind, flags: u64) {
         let reservation = !prot.accessible() || flags & MAP_NORESERVE != 0;
-        let clamp = if reservation {
-            self.opts.reserve_clamp_pages
-        } else {
-            self.opts.map_clamp_pages
-        }
-        .max(1);
+        let clamp =
+            if reservation { self.opts.reserve_clamp_pages } else { self.opts.map_clamp_pages }.max(1);
         let (extent, window) = if pages > clamp {
             let shift = if reservation { None } else { Some(0) };
-            (
-                clamp,
-                Some(Window {
-                    shift,
-                    linux_pages: pages,
-                }),
-            )
+            (clamp, Some(Window { shift, linux_pages: pages }))
         } else {
             (pages, None)
         };
-        let id = self.new_id(IdMeta {
-            extent,
-            prot,
-            kind,
-            window,
-        });
+        let id = self.new_id(IdMeta { extent, prot, kind, window });
         let pid = self.procs[g].pid;
         if window.is_some() {
-            self.report.clamped.push(Clamp {
-                line: self.line,
-                pid,
-                id,
-                pages,
-                kept: extent,
-                reservation,
-            });
+            self.report.clamped.push(Clamp { line: self.line, pid, id, pages, kept: extent, reservation });
         }
         self.ops.push(Op::Mmap {
             pid,
             id,
-            spec: MapSpec {
-                pages: extent,
-                prot,
-                kind,
-                prealloc: flags & MAP_POPULATE != 0,
-            },
+            spec: MapSpec { pages: extent, prot, kind, prealloc: flags & MAP_POPULATE != 0 },
         });
         self.procs[g].space.insert(s, s + pages, id, 0);
     }
@@ -663,31 +554,18 @@ impl Emitter<'_> {
                         Some(Window { shift: Some(sh), .. }) => sh.saturating_sub(first.off),
                         _ => 0,
                     };
-                    let window = (n < pages).then_some(Window {
-                        shift: Some(skip),
-                        linux_pages: pages,
-                    });
+                    let window = (n < pages).then_some(Window { shift: Some(skip), linux_pages: pages });
                     if n < pages {
                         self.report.clipped_ops += 1;
                     }
-                    let id = self.new_id(IdMeta {
-                        extent: n,
-                        prot,
-                        kind,
-                        window,
-                    });
+                    let id = self.new_id(IdMeta { extent: n, prot, kind, window });
                     let pid = self.procs[g].pid;
                     self.ops.push(Op::MmapOver {
                         pid,
                         id,
                         over: first.id,
                         offset: off,
-                        spec: MapSpec {
-                            pages: n,
-                            prot,
-                            kind,
-                            prealloc: flags & MAP_POPULATE != 0,
-                        },
+                        spec: MapSpec { pages: n, prot, kind, prealloc: flags & MAP_POPULATE != 0 },
                     });
                     let space = &mut self.procs[g].space;
                     space.remove(s, e);
@@ -768,10 +646,7 @@ impl Emitter<'_> {
         if pages != p.heap_pages {
             p.heap_pages = pages;
             let pid = p.pid;
-            self.ops.push(Op::Brk {
-                pid,
-                heap_pages: pages,
-            });
+            self.ops.push(Op::Brk { pid, heap_pages: pages });
         }
     }
 }

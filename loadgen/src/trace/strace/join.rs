@@ -83,7 +83,9 @@ pub(crate) fn join(text: &str, file: &str, strict: bool) -> Result<Joined, Trace
 
     for (i, raw) in raw_lines.iter().enumerate() {
         let line_no = i + 1;
-        j.lines = line_no;
+        if i + 1 < raw_lines.len() || !raw.is_empty() {
+            j.lines = line_no;
+        }
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let (at, owned): (usize, String) = match carry.take() {
             Some((n, mut s)) => {
@@ -114,11 +116,7 @@ pub(crate) fn join(text: &str, file: &str, strict: bool) -> Result<Joined, Trace
                 ));
             }
             if strict {
-                return Err(TraceError::line(
-                    file,
-                    at,
-                    format!("not an strace line: '{}'", snippet(s)),
-                ));
+                return Err(TraceError::line(file, at, format!("not an strace line: '{}'", snippet(s))));
             }
             j.unrecognized.0 += 1;
             j.unrecognized.1.get_or_insert(at);
@@ -134,11 +132,7 @@ pub(crate) fn join(text: &str, file: &str, strict: bool) -> Result<Joined, Trace
             }
             Prefix::None => 0,
         };
-        let ev = |kind| Event {
-            line: at,
-            tid,
-            kind,
-        };
+        let ev = |kind| Event { line: at, tid, kind };
         match lexed.body {
             Body::Info => {}
             Body::Exited | Body::Killed => placed.push((seq, ev(EvKind::Gone))),
@@ -151,14 +145,7 @@ pub(crate) fn join(text: &str, file: &str, strict: bool) -> Result<Joined, Trace
             Body::Unfinished { name, head } => {
                 j.syscalls += 1;
                 if pending
-                    .insert(
-                        tid,
-                        Pending {
-                            name: name.to_string(),
-                            head: head.to_string(),
-                            seq,
-                        },
-                    )
+                    .insert(tid, Pending { name: name.to_string(), head: head.to_string(), seq })
                     .is_some()
                 {
                     j.unfinished_at_end += 1;
@@ -273,11 +260,7 @@ fn attribute_unprefixed(events: &mut [Event], prefixed: &[u32]) {
 
 /// The start of a line for an error message, printable and short.
 fn snippet(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(60)
-        .collect();
+    let clean: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).take(60).collect();
     if s.chars().count() > 60 {
         format!("{clean}...")
     } else {
@@ -303,10 +286,7 @@ mod tests {
         let j = join(log, "t", true).unwrap();
         let kinds: Vec<_> = j.events.iter().map(|e| (e.tid, e.kind.clone())).collect();
         assert_eq!(kinds.len(), 3);
-        assert_eq!(
-            kinds[0],
-            (6458, EvKind::Sys(Sys::Clone { kind: CloneKind::Vfork, child: Some(6459) }))
-        );
+        assert_eq!(kinds[0], (6458, EvKind::Sys(Sys::Clone { kind: CloneKind::Vfork, child: Some(6459) })));
         assert!(matches!(kinds[1], (6459, EvKind::Sys(Sys::Exec { ok: true, .. }))));
         assert_eq!(kinds[2], (6459, EvKind::Sys(Sys::Brk { req: 0, ret: 0x5000 })));
         assert_eq!(j.events[2].line, 6);

@@ -125,8 +125,7 @@ fn duration(s: &str) -> &str {
         if let Some(i) = body.rfind(" <") {
             let d = &body[i + 2..];
             if let Some((a, b)) = d.split_once('.') {
-                if !a.is_empty() && digits(a) == a.len() && !b.is_empty() && digits(b) == b.len()
-                {
+                if !a.is_empty() && digits(a) == a.len() && !b.is_empty() && digits(b) == b.len() {
                     return s[..i].trim_end_matches(' ');
                 }
             }
@@ -137,12 +136,8 @@ fn duration(s: &str) -> &str {
 
 /// A syscall name at the start of `s`: `[a-z_][a-z0-9_]*` followed by `(`.
 fn call_name(s: &str) -> Option<&str> {
-    let n = s
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-        .count();
-    (n > 0 && !s.as_bytes()[0].is_ascii_digit() && s.as_bytes().get(n) == Some(&b'('))
-        .then(|| &s[..n])
+    let n = s.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+    (n > 0 && !s.as_bytes()[0].is_ascii_digit() && s.as_bytes().get(n) == Some(&b'(')).then(|| &s[..n])
 }
 
 /// Whether a complete call's text has its `) = RET` separator.
@@ -177,10 +172,7 @@ pub(crate) fn lex(line: &str) -> Option<Lexed<'_>> {
             if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
                 return None;
             }
-            Body::Resumed {
-                name,
-                rest: &r[i + " resumed>".len()..],
-            }
+            Body::Resumed { name, rest: &r[i + " resumed>".len()..] }
         }
     } else if body.starts_with("--- ") && body.ends_with(" ---") {
         Body::Info
@@ -190,22 +182,15 @@ pub(crate) fn lex(line: &str) -> Option<Lexed<'_>> {
         } else if m.starts_with("killed by ") {
             Body::Killed
         } else if let Some(p) = m.strip_prefix("superseded by execve in pid ") {
-            Body::Superseded {
-                old: parse_pid(p)?,
-            }
+            Body::Superseded { old: parse_pid(p)? }
         } else {
             return None;
         }
-    } else if body.starts_with("[ Process PID=") && body.ends_with(" ]") {
-        Body::Info
-    } else if body.starts_with("strace: ") {
+    } else if (body.starts_with("[ Process PID=") && body.ends_with(" ]")) || body.starts_with("strace: ") {
         Body::Info
     } else if let Some(head) = body.strip_suffix("<unfinished ...>") {
         let name = call_name(head)?;
-        Body::Unfinished {
-            name,
-            head: head.strip_suffix(' ').unwrap_or(head),
-        }
+        Body::Unfinished { name, head: head.strip_suffix(' ').unwrap_or(head) }
     } else {
         let name = call_name(body)?;
         if name == "restart_syscall" {
@@ -253,10 +238,7 @@ mod tests {
 
     fn call(l: &str) -> (Prefix, &str) {
         match lex(l).unwrap() {
-            Lexed {
-                prefix,
-                body: Body::Call { name, .. },
-            } => (prefix, name),
+            Lexed { prefix, body: Body::Call { name, .. } } => (prefix, name),
             other => panic!("{other:?}"),
         }
     }
@@ -293,44 +275,23 @@ mod tests {
     #[test]
     fn body_kinds() {
         let b = |l| lex(l).unwrap().body;
-        assert_eq!(
-            b("5055  brk(NULL <unfinished ...>"),
-            Body::Unfinished {
-                name: "brk",
-                head: "brk(NULL"
-            }
-        );
+        assert_eq!(b("5055  brk(NULL <unfinished ...>"), Body::Unfinished { name: "brk", head: "brk(NULL" });
         assert_eq!(
             b("5054  wait4(-1,  <unfinished ...>"),
-            Body::Unfinished {
-                name: "wait4",
-                head: "wait4(-1, "
-            }
+            Body::Unfinished { name: "wait4", head: "wait4(-1, " }
         );
         assert_eq!(
             b("5054  <... clone resumed>, child_tidptr=0x7f) = 5056 <0.000202>"),
-            Body::Resumed {
-                name: "clone",
-                rest: ", child_tidptr=0x7f) = 5056"
-            }
+            Body::Resumed { name: "clone", rest: ", child_tidptr=0x7f) = 5056" }
         );
         assert_eq!(b("5055  +++ exited with 0 +++"), Body::Exited);
         assert_eq!(b("5435 +++ killed by SIGSEGV (core dumped) +++"), Body::Killed);
-        assert_eq!(
-            b("5435 +++ superseded by execve in pid 5436 +++"),
-            Body::Superseded { old: 5436 }
-        );
+        assert_eq!(b("5435 +++ superseded by execve in pid 5436 +++"), Body::Superseded { old: 5436 });
         assert_eq!(b("5054  --- SIGCHLD {si_signo=SIGCHLD} ---"), Body::Info);
         assert_eq!(b("[ Process PID=12 runs in 32 bit mode. ]"), Body::Info);
-        assert_eq!(
-            b("5054  restart_syscall(<... resuming interrupted wait4 ...>) = 5"),
-            Body::Info
-        );
+        assert_eq!(b("5054  restart_syscall(<... resuming interrupted wait4 ...>) = 5"), Body::Info);
         assert_eq!(b("5054  exit_group(0)                     = ?"), {
-            Body::Call {
-                name: "exit_group",
-                text: "exit_group(0)                     = ?",
-            }
+            Body::Call { name: "exit_group", text: "exit_group(0)                     = ?" }
         });
         assert_eq!(b("strace: Process 5432 attached"), Body::Info);
     }

@@ -54,12 +54,7 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions {
-            reserve_clamp_pages: 1024,
-            map_clamp_pages: 65536,
-            strict: false,
-            read_elf: false,
-        }
+        ImportOptions { reserve_clamp_pages: 1024, map_clamp_pages: 65536, strict: false, read_elf: false }
     }
 }
 
@@ -173,18 +168,10 @@ impl fmt::Display for ImportReport {
             writeln!(f, "  {}", notes.join(", "))?;
         }
         if let Some(l) = self.first_unrecognized {
-            writeln!(
-                f,
-                "  {} lines not understood (first: line {l})",
-                self.unrecognized_lines
-            )?;
+            writeln!(f, "  {} lines not understood (first: line {l})", self.unrecognized_lines)?;
         }
         if let Some(l) = self.first_unusable {
-            writeln!(
-                f,
-                "  {} calls could not be decoded (first: line {l})",
-                self.unusable_calls
-            )?;
+            writeln!(f, "  {} calls could not be decoded (first: line {l})", self.unusable_calls)?;
         }
         for c in &self.clamped {
             writeln!(
@@ -222,10 +209,7 @@ pub fn import_strace(
         unfinished_at_end: joined.unfinished_at_end,
         ..ImportReport::default()
     };
-    let stem = std::path::Path::new(name)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(name);
+    let stem = std::path::Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
     let trace = emit::emit(&joined.events, options, &mut report, &format!("strace:{stem}"));
     report.ops = trace.ops.len();
     Ok((trace, report))

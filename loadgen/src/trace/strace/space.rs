@@ -57,12 +57,7 @@ impl Space {
             let a = s.max(start);
             let b = seg.end.min(end);
             if a < b {
-                out.push(Piece {
-                    start: a,
-                    end: b,
-                    id: seg.id,
-                    off: seg.off + (a - s),
-                });
+                out.push(Piece { start: a, end: b, id: seg.id, off: seg.off + (a - s) });
             }
         }
         out
@@ -79,23 +74,10 @@ impl Space {
             };
             self.segs.remove(&s);
             if s < p.start {
-                self.segs.insert(
-                    s,
-                    Seg {
-                        end: p.start,
-                        ..seg
-                    },
-                );
+                self.segs.insert(s, Seg { end: p.start, ..seg });
             }
             if seg.end > p.end {
-                self.segs.insert(
-                    p.end,
-                    Seg {
-                        end: seg.end,
-                        id: seg.id,
-                        off: seg.off + (p.end - s),
-                    },
-                );
+                self.segs.insert(p.end, Seg { end: seg.end, id: seg.id, off: seg.off + (p.end - s) });
             }
             if let Some(n) = self.live.get_mut(&p.id) {
                 *n -= p.end - p.start;
