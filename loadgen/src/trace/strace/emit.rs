@@ -432,7 +432,7 @@ impl Emitter<'_> {
                 let shift = w.shift?;
                 let lo = off.max(shift);
                 let hi = (off + n).min(shift + m.extent);
-                (lo < hi).then_some((lo - shift, hi - lo))
+                (lo < hi).then(|| (lo - shift, hi - lo))
             }
         }
     }
