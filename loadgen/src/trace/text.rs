@@ -193,7 +193,9 @@ pub(crate) fn parse_text_positions(text: &str, file: &str) -> Result<(Trace, Vec
     let mut end: Option<(usize, u64)> = None;
     let mut last_line = hline;
     for (n, raw) in lines {
-        last_line = n;
+        if !raw.trim().is_empty() {
+            last_line = n;
+        }
         let body = raw.split('#').next().unwrap_or("");
         let body = body.trim_matches([' ', '\t', '\r']);
         if body.is_empty() {
@@ -222,6 +224,9 @@ pub(crate) fn parse_text_positions(text: &str, file: &str) -> Result<(Trace, Vec
                 trace.header.notes.push(note);
             }
             "end" => {
+                if rest.trim().is_empty() {
+                    return Err(err("'end' line lacks ops=N (truncated?)".into()));
+                }
                 let count = parse_kv(rest.trim(), "ops").map_err(&err)?;
                 if count != trace.ops.len() as u64 {
                     return Err(err(format!(

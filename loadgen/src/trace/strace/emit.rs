@@ -287,6 +287,11 @@ impl Emitter<'_> {
                     }
                     CloneKind::Fork | CloneKind::Vfork => {
                         if let Some(old) = self.tids.get(&child).copied() {
+                            if old.proc == g && self.procs[g].alive {
+                                // A process cannot be its own child: a corrupted line.
+                                self.report.unusable_calls += 1;
+                                return;
+                            }
                             self.report.pid_reuses += 1;
                             if old.role == Role::Leader && self.procs[old.proc].alive {
                                 self.report.implicit_exits += 1;
