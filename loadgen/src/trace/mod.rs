@@ -26,7 +26,7 @@ pub use record::{record, RecordError, RecordOptions, RecordReport};
 pub use shadow::{validate, Footprint, Shadow};
 pub use strace::{import_strace, ImportOptions, ImportReport};
 pub use text::{parse_text, write_text};
-pub use touch::{synthesize_touches, TouchOptions};
+pub use touch::{ensure_touches, synthesize_touches, TouchError, TouchOptions};
 
 /// Where in a file an error was found.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

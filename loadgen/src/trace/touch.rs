@@ -243,6 +243,19 @@ pub fn synthesize_touches(trace: &Trace, opts: &TouchOptions) -> Result<Trace, T
     Ok(Trace { header, ops: s.out })
 }
 
+/// The trace a replay should play: `trace` itself when it already has touches or the
+/// fraction is 0, else `trace` with synthesized touches (what `--touch-fraction` means for
+/// imported traces).
+pub fn ensure_touches(trace: Trace, opts: &TouchOptions) -> Result<Trace, TouchError> {
+    if !(0.0..=1.0).contains(&opts.fraction) {
+        return Err(TouchError::BadFraction(opts.fraction));
+    }
+    if trace.has_touches() || opts.fraction == 0.0 {
+        return Ok(trace);
+    }
+    synthesize_touches(&trace, opts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +314,16 @@ mod tests {
         validate(&a).unwrap();
         let none = synthesize_touches(&sample(), &TouchOptions { fraction: 0.0, ..o(1) }).unwrap();
         assert_eq!(none.ops, sample().ops);
+    }
+
+    #[test]
+    fn ensure_touches_only_adds_when_missing() {
+        let o = TouchOptions::default();
+        let once = ensure_touches(sample(), &o).unwrap();
+        assert!(once.has_touches());
+        assert_eq!(ensure_touches(once.clone(), &o).unwrap(), once);
+        let zero = TouchOptions { fraction: 0.0, ..o };
+        assert_eq!(ensure_touches(sample(), &zero).unwrap(), sample());
     }
 
     #[test]

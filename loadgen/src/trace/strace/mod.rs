@@ -1,8 +1,8 @@
 //! The strace importer: an `strace -f` log of a real run becomes a [`Trace`] of
 //! address-independent ops.
 //!
-//! Two passes (see the reference notes on strace traces): [`join`] turns lines into ordered,
-//! joined, decoded events and builds nothing else; [`emit`] walks them with a per-process
+//! Two passes (see the reference notes on strace traces): `join` turns lines into ordered,
+//! joined, decoded events and builds nothing else; `emit` walks them with a per-process
 //! interval map from Linux page ranges to (mapping id, offset) and emits ops. The result is
 //! what MINIX's PM would have asked of VM had it run the same programs: `VM_FORK` for every
 //! fork and vfork, `VM_EXEC_NEWMEM` for every successful exec, `VM_MMAP`/`VM_MUNMAP` per
@@ -15,7 +15,7 @@
 //!
 //! **Exec image sizes.** The kernel maps a program's own segments inside `execve`; strace
 //! never shows them (only the shared libraries `ld.so` maps afterwards, which become ordinary
-//! file mappings). So by default an exec gets [`ImageSize::DEFAULT`]'s text, data and bss (a
+//! file mappings). So by default an exec gets [`ImageSize::DEFAULT`](crate::op::ImageSize::DEFAULT)'s text, data and bss (a
 //! small static program) and a stack of 8 pages plus the arguments and environment the
 //! `execve` line shows. With [`ImportOptions::read_elf`] the program file named in `execve`
 //! is read when it exists on this machine: text = pages of its non-writable `PT_LOAD`
