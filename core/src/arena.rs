@@ -93,7 +93,7 @@ impl Arena {
     /// [`ArenaError::BadSize`] for a bad size, [`ArenaError::Host`] when the host refuses.
     pub fn new(config: &ArenaConfig) -> Result<Arena, ArenaError> {
         let bytes = config.bytes;
-        if bytes == 0 || bytes % PAGE_SIZE != 0 || bytes > MAX_ARENA_BYTES {
+        if bytes == 0 || !bytes.is_multiple_of(PAGE_SIZE) || bytes > MAX_ARENA_BYTES {
             return Err(ArenaError::BadSize(bytes));
         }
         let len = usize::try_from(bytes).map_err(|_| ArenaError::BadSize(bytes))?;
