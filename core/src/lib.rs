@@ -9,13 +9,22 @@
 //! strategies and reference counts), [`paging`] (page-table formats), [`mmu`] (the
 //! software MMU).
 
+pub mod acl;
 pub mod addr;
 pub mod arena;
+pub mod endpoint;
+pub mod errno;
 pub mod frames;
+pub mod message;
 pub mod mmu;
 pub mod paging;
+pub mod region;
+pub mod slots;
 
 pub use addr::{Frame, PageSpan, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use arena::{Arena, ArenaConfig, ArenaError};
+pub use endpoint::Endpoint;
+pub use errno::Errno;
 pub use frames::{FrameAllocator, FrameRefs, PhysMem};
+pub use message::Message;
 pub use paging::{Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};

@@ -1,0 +1,217 @@
+//! Process slots: a flat array sized at boot, with an in-use bitset.
+//!
+//! Replaces `struct vmproc vmproc[VMP_NR]` (`servers/vm/vmproc.h`, `glo.h`) and
+//! `vm_isokendpt` (`servers/vm/utility.c`). The slot index equals the process's slot in
+//! the kernel's table; a slot remembers its last endpoint (so the next tenant gets the
+//! next generation) and holds the process's page-table root, regions, call-mask id and
+//! brk bookkeeping. Validating an endpoint is arithmetic plus one array read.
+
+use crate::acl::AclId;
+use crate::addr::{Frame, VirtAddr};
+use crate::endpoint::{next_generation, Endpoint, MAX_SLOTS};
+use crate::errno::Errno;
+use crate::region::RegionMap;
+
+/// Default number of slots (MINIX's `NR_PROCS`).
+pub const DEFAULT_SLOTS: usize = 256;
+
+/// One process's VM state (`struct vmproc`).
+#[derive(Clone, Debug, Default)]
+pub struct ProcSlot {
+    /// The current (or, when free, last) endpoint of the slot.
+    pub endpoint: Endpoint,
+    /// Whether a process lives here (`VMF_INUSE`).
+    pub in_use: bool,
+    /// PM announced the exit (`VMF_EXITING`).
+    pub exiting: bool,
+    /// The process has DMA buffers (`VMF_HAS_DMA`; blocks fork).
+    pub has_dma: bool,
+    /// The interned call mask.
+    pub acl: AclId,
+    /// Root page-table frame (valid while in use).
+    pub root: Frame,
+    /// The process's regions.
+    pub regions: RegionMap,
+    /// Start of the data/heap region: the lowest address brk accepts.
+    pub heap_start: VirtAddr,
+    /// The current break (exclusive end of the heap in bytes).
+    pub brk: VirtAddr,
+    /// First byte above the stack (`vm_stacktop`).
+    pub stack_top: VirtAddr,
+}
+
+/// The slot table.
+#[derive(Clone, Debug)]
+pub struct Slots {
+    slots: Vec<ProcSlot>,
+    in_use: Vec<u64>,
+}
+
+impl Slots {
+    /// `n` free slots; slot `i` starts with endpoint `i` (generation 0).
+    ///
+    /// # Panics
+    /// Never for `n <= MAX_SLOTS`; callers check the bound (see `BootError`).
+    pub fn new(n: usize) -> Slots {
+        assert!(n <= MAX_SLOTS);
+        let slots =
+            (0..n).map(|i| ProcSlot { endpoint: Endpoint::new(0, i as i32), ..Default::default() }).collect();
+        Slots { slots, in_use: vec![0; n.div_ceil(64)] }
+    }
+
+    /// Number of slots.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there is no slot at all.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// `vm_isokendpt`: the slot index of live endpoint `ep`.
+    ///
+    /// # Errors
+    /// `EINVAL` if the slot is not a process slot of this table, `EDEADSRCDST` if the
+    /// slot is free or holds another generation.
+    #[inline]
+    pub fn lookup(&self, ep: Endpoint) -> Result<usize, Errno> {
+        let i = ep.slot_index(self.slots.len()).ok_or(Errno::EINVAL)?;
+        let s = &self.slots[i];
+        if s.endpoint == ep && s.in_use {
+            Ok(i)
+        } else {
+            Err(Errno::EDEADSRCDST)
+        }
+    }
+
+    /// Slot `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> &ProcSlot {
+        &self.slots[i]
+    }
+
+    /// Slot `i`, writable.
+    #[inline]
+    pub fn get_mut(&mut self, i: usize) -> &mut ProcSlot {
+        &mut self.slots[i]
+    }
+
+    /// Slots `a` and `b` (distinct) at once, writable.
+    ///
+    /// # Panics
+    /// If `a == b` or either is out of range (internal bug).
+    pub fn pair_mut(&mut self, a: usize, b: usize) -> (&mut ProcSlot, &mut ProcSlot) {
+        assert_ne!(a, b);
+        if a < b {
+            let (lo, hi) = self.slots.split_at_mut(b);
+            (&mut lo[a], &mut hi[0])
+        } else {
+            let (lo, hi) = self.slots.split_at_mut(a);
+            (&mut hi[0], &mut lo[b])
+        }
+    }
+
+    /// Whether slot `i` is in use (false when out of range).
+    #[inline]
+    pub fn is_in_use(&self, i: usize) -> bool {
+        i < self.slots.len() && self.in_use[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// The lowest free slot, as PM would pick one for a fork.
+    pub fn find_free(&self) -> Option<usize> {
+        for (w, &bits) in self.in_use.iter().enumerate() {
+            if bits != u64::MAX {
+                let i = w * 64 + (!bits).trailing_zeros() as usize;
+                return (i < self.slots.len()).then_some(i);
+            }
+        }
+        None
+    }
+
+    /// The endpoint the next tenant of free slot `i` gets (next generation).
+    #[inline]
+    pub fn next_endpoint(&self, i: usize) -> Endpoint {
+        let last = self.slots[i].endpoint;
+        Endpoint::new(next_generation(last.generation()), i as i32)
+    }
+
+    /// Marks slot `i` in use by `ep`, with the given state; the previous contents go.
+    pub fn occupy(&mut self, i: usize, slot: ProcSlot) {
+        debug_assert!(!self.is_in_use(i));
+        self.slots[i] = ProcSlot { in_use: true, ..slot };
+        self.in_use[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Frees slot `i`, keeping its endpoint (`clear_proc`); returns the old state.
+    pub fn release(&mut self, i: usize) -> ProcSlot {
+        let endpoint = self.slots[i].endpoint;
+        self.in_use[i / 64] &= !(1 << (i % 64));
+        core::mem::replace(&mut self.slots[i], ProcSlot { endpoint, ..Default::default() })
+    }
+
+    /// Indices of the slots in use, ascending.
+    pub fn in_use_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.in_use.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut b = bits;
+            core::iter::from_fn(move || {
+                if b == 0 {
+                    return None;
+                }
+                let i = b.trailing_zeros() as usize;
+                b &= b - 1;
+                Some(w * 64 + i)
+            })
+        })
+    }
+
+    /// Number of slots in use.
+    pub fn count_in_use(&self) -> usize {
+        self.in_use.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_checks_range_generation_and_use() {
+        let mut s = Slots::new(70);
+        let ep = s.next_endpoint(65);
+        assert_eq!(ep.generation(), 1);
+        s.occupy(65, ProcSlot { endpoint: ep, ..Default::default() });
+        assert_eq!(s.lookup(ep), Ok(65));
+        assert_eq!(s.lookup(Endpoint::new(2, 65)), Err(Errno::EDEADSRCDST));
+        assert_eq!(s.lookup(Endpoint::new(0, 70)), Err(Errno::EINVAL));
+        assert_eq!(s.lookup(Endpoint(-1)), Err(Errno::EINVAL));
+        assert_eq!(s.lookup(Endpoint::new(0, 3)), Err(Errno::EDEADSRCDST));
+        s.release(65);
+        assert_eq!(s.lookup(ep), Err(Errno::EDEADSRCDST));
+        assert_eq!(s.next_endpoint(65).generation(), 2);
+    }
+
+    #[test]
+    fn free_slot_search_and_iteration() {
+        let mut s = Slots::new(130);
+        for i in 0..128 {
+            s.occupy(i, ProcSlot::default());
+        }
+        assert_eq!(s.find_free(), Some(128));
+        s.release(5);
+        assert_eq!(s.find_free(), Some(5));
+        assert_eq!(s.count_in_use(), 127);
+        assert_eq!(s.in_use_indices().count(), 127);
+        assert!(!s.is_in_use(5) && s.is_in_use(6) && !s.is_in_use(1000));
+        s.occupy(5, ProcSlot::default());
+        s.occupy(128, ProcSlot::default());
+        s.occupy(129, ProcSlot::default());
+        assert_eq!(s.find_free(), None);
+        let (a, b) = s.pair_mut(129, 3);
+        a.brk = VirtAddr(1);
+        b.brk = VirtAddr(2);
+        assert_eq!(s.get(129).brk, VirtAddr(1));
+    }
+}
