@@ -5,13 +5,14 @@
 //! over an mmap'd "physical memory" [`arena::Arena`]. It does no I/O, reads no clock and
 //! starts no thread; the load generator and the benches drive it through messages.
 //!
-//! Layout: [`addr`] (units), [`arena`] (the only `unsafe`), [`frames`] (allocator
-//! strategies and reference counts), [`paging`] (page-table formats), [`mmu`] (the
-//! software MMU).
+//! Layout: [`addr`] (units), [`arena`] (the only `unsafe`), [`bits`] (bit tricks),
+//! [`frames`] (allocator strategies and reference counts), [`paging`] (page-table formats),
+//! [`mmu`] (the software MMU).
 
 pub mod acl;
 pub mod addr;
 pub mod arena;
+pub mod bits;
 pub mod endpoint;
 pub mod errno;
 pub mod frames;
@@ -25,6 +26,6 @@ pub use addr::{Frame, PageSpan, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use arena::{Arena, ArenaConfig, ArenaError};
 pub use endpoint::Endpoint;
 pub use errno::Errno;
-pub use frames::{FrameAllocator, FrameRefs, PhysMem};
+pub use frames::{AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, FrameRefs, HoleList, PhysMem};
 pub use message::Message;
 pub use paging::{Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};

@@ -9,6 +9,18 @@
 //! bitset with summary words, the default), `buddy`, and `holelist` (MINIX 3.1's first-fit
 //! hole list, the baseline). `inject` wraps any of them to fail the N-th allocation.
 
+mod bitset;
+mod buddy;
+mod holelist;
+mod inject;
+mod kind;
+
+pub use bitset::Bitset;
+pub use buddy::Buddy;
+pub use holelist::{Hole, HoleList};
+pub use inject::FailingAllocator;
+pub use kind::{AllocKind, UnknownAllocKind};
+
 use crate::addr::Frame;
 use crate::arena::Arena;
 
@@ -42,6 +54,14 @@ pub trait FrameAllocator {
     fn is_free(&self, frame: Frame) -> bool;
     /// Short strategy name as used on the command line (`bitset`, `buddy`, `holelist`).
     fn name(&self) -> &'static str;
+    /// Checks the strategy's internal consistency (summaries, lists and counters agree);
+    /// slow, for tests and sanity checks.
+    ///
+    /// # Errors
+    /// A description of the first inconsistency found.
+    fn check_invariants(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Per-frame reference counts: how many page-table entries (and other owners, such as a

@@ -1,0 +1,501 @@
+//! The default frame allocator: a hierarchical bitset, one bit per frame (1 = free).
+//!
+//! Replaces the free-range AVL tree of `servers/vm/alloc.c` (`alloc_pages`, `free_pages`)
+//! and the hole list behind `alloc_mem`/`free_mem`.
+//!
+//! Layout: `leaf[w]` holds frames `64w..64w+64`; bits past the last frame are 0 (never
+//! free). Two [`Summary`] sets sit above the leaves, each with a level-1 bit per leaf word
+//! and a level-2 bit per level-1 word:
+//! * `any`: leaf word `w` has at least one free frame — single allocations descend it with
+//!   `trailing_zeros`;
+//! * `full`: leaf word `w` is entirely free — long runs are searched over it, 64 frames per
+//!   bit, and short runs take a whole free word when the cursor word has none.
+//!
+//! Policy (locality first, exactness as a fallback):
+//! * `alloc` is next fit: the lowest free frame of the word the last allocation came from,
+//!   else the next word with a free frame (wrapping around);
+//! * `alloc_contiguous(n <= 64, align <= 64)` first looks inside the word its last short
+//!   run came from, then takes the lowest entirely free word;
+//! * `alloc_contiguous` of longer or coarser-aligned runs takes the lowest run of entirely
+//!   free words (found over `full`, aligned starts stepped by `align / 64`);
+//! * when those fast paths fail, an exact first-fit word-at-a-time scan of the leaves
+//!   (skipping empty words through `any`) finds any run that exists, so `None` means no
+//!   such run exists.
+
+use super::FrameAllocator;
+use crate::addr::Frame;
+use crate::bits::{self, mask_low, WORD_BITS};
+
+/// A two-level set of word indices: bit `i` of `l1` is "word `i` qualifies", bit `j` of
+/// `l2` is "`l1[j]` is not zero".
+#[derive(Clone, Debug)]
+struct Summary {
+    l1: Vec<u64>,
+    l2: Vec<u64>,
+}
+
+impl Summary {
+    /// An empty summary over `items` word indices.
+    fn new(items: usize) -> Self {
+        let l1_words = items.div_ceil(64).max(1);
+        let l2_words = l1_words.div_ceil(64).max(1);
+        Summary { l1: vec![0; l1_words], l2: vec![0; l2_words] }
+    }
+
+    #[inline]
+    fn set(&mut self, i: usize) {
+        let w = &mut self.l1[i / 64];
+        if *w == 0 {
+            self.l2[i / 4096] |= 1 << ((i / 64) % 64);
+        }
+        *w |= 1 << (i % 64);
+    }
+
+    #[inline]
+    fn clear(&mut self, i: usize) {
+        let w = &mut self.l1[i / 64];
+        *w &= !(1 << (i % 64));
+        if *w == 0 {
+            self.l2[i / 4096] &= !(1 << ((i / 64) % 64));
+        }
+    }
+
+    /// Sets indices `lo..hi`.
+    fn set_range(&mut self, lo: usize, hi: usize) {
+        let mut i = lo;
+        while i < hi {
+            let bit = (i % 64) as u32;
+            let len = (64 - bit).min((hi - i) as u32);
+            let w = &mut self.l1[i / 64];
+            if *w == 0 {
+                self.l2[i / 4096] |= 1 << ((i / 64) % 64);
+            }
+            *w |= bits::mask_range(bit, len);
+            i += len as usize;
+        }
+    }
+
+    /// Clears indices `lo..hi`.
+    fn clear_range(&mut self, lo: usize, hi: usize) {
+        let mut i = lo;
+        while i < hi {
+            let bit = (i % 64) as u32;
+            let len = (64 - bit).min((hi - i) as u32);
+            let w = &mut self.l1[i / 64];
+            *w &= !bits::mask_range(bit, len);
+            if *w == 0 {
+                self.l2[i / 4096] &= !(1 << ((i / 64) % 64));
+            }
+            i += len as usize;
+        }
+    }
+
+    #[inline]
+    fn contains(&self, i: usize) -> bool {
+        self.l1[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// The first level-1 word index `>= j` whose word is not zero.
+    #[inline]
+    fn next_nonzero_l1(&self, j: usize) -> Option<usize> {
+        let mut k = j / 64;
+        if k >= self.l2.len() {
+            return None;
+        }
+        let mut m = self.l2[k] & (!0u64 << (j % 64));
+        loop {
+            if m != 0 {
+                return Some(k * 64 + m.trailing_zeros() as usize);
+            }
+            k += 1;
+            if k >= self.l2.len() {
+                return None;
+            }
+            m = self.l2[k];
+        }
+    }
+
+    /// The first index `>= i` in the set.
+    #[inline]
+    fn find_from(&self, i: usize) -> Option<usize> {
+        let j = i / 64;
+        if j >= self.l1.len() {
+            return None;
+        }
+        let m = self.l1[j] & (!0u64 << (i % 64));
+        if m != 0 {
+            return Some(j * 64 + m.trailing_zeros() as usize);
+        }
+        let j = self.next_nonzero_l1(j + 1)?;
+        Some(j * 64 + self.l1[j].trailing_zeros() as usize)
+    }
+}
+
+/// Hierarchical bitset frame allocator with "any free" and "all free" summaries and
+/// search cursors; see the module documentation for the policy.
+#[derive(Clone, Debug)]
+pub struct Bitset {
+    frames: u64,
+    free: u64,
+    /// One bit per frame, 1 = free.
+    leaf: Vec<u64>,
+    /// Leaf words with a free frame.
+    any: Summary,
+    /// Leaf words entirely free.
+    full: Summary,
+    /// Leaf word of the last single allocation.
+    cursor: usize,
+    /// Leaf word of the last short contiguous allocation.
+    run_cursor: usize,
+}
+
+impl Bitset {
+    /// Marks the frames of mask `m` in leaf word `i` used (they are free).
+    #[inline]
+    fn take_bits(&mut self, i: usize, m: u64) {
+        let w = self.leaf[i];
+        debug_assert_eq!(w & m, m, "taking used frames");
+        let nw = w & !m;
+        self.leaf[i] = nw;
+        if w == !0 {
+            self.full.clear(i);
+        }
+        if nw == 0 {
+            self.any.clear(i);
+        }
+    }
+
+    /// Marks the frames of mask `m` in leaf word `i` free; returns how many were used.
+    #[inline]
+    fn return_bits(&mut self, i: usize, m: u64) -> u64 {
+        let w = self.leaf[i];
+        let nw = w | m;
+        self.leaf[i] = nw;
+        if w == 0 {
+            self.any.set(i);
+        }
+        if nw == !0 {
+            self.full.set(i);
+        }
+        (m & !w).count_ones() as u64
+    }
+
+    /// Marks the free frames `start..start + count` used.
+    fn take_range(&mut self, start: u64, count: u64) {
+        let end = start + count;
+        let (i0, lo) = ((start / WORD_BITS) as usize, (start % WORD_BITS) as u32);
+        let (i1, hi) = ((end / WORD_BITS) as usize, (end % WORD_BITS) as u32);
+        if i0 == i1 {
+            self.take_bits(i0, bits::mask_range(lo, hi - lo));
+        } else {
+            let mut whole = i0;
+            if lo != 0 {
+                self.take_bits(i0, !0u64 << lo);
+                whole += 1;
+            }
+            if whole < i1 {
+                for w in &mut self.leaf[whole..i1] {
+                    debug_assert_eq!(*w, !0, "taking used frames");
+                    *w = 0;
+                }
+                self.any.clear_range(whole, i1);
+                self.full.clear_range(whole, i1);
+            }
+            if hi != 0 {
+                self.take_bits(i1, mask_low(hi));
+            }
+        }
+        self.free -= count;
+    }
+
+    /// Marks the used frames `start..start + count` free (in bounds).
+    fn return_range(&mut self, start: u64, count: u64) {
+        let end = start + count;
+        let (i0, lo) = ((start / WORD_BITS) as usize, (start % WORD_BITS) as u32);
+        let (i1, hi) = ((end / WORD_BITS) as usize, (end % WORD_BITS) as u32);
+        let mut freed = 0;
+        if i0 == i1 {
+            freed += self.return_bits(i0, bits::mask_range(lo, hi - lo));
+        } else {
+            let mut whole = i0;
+            if lo != 0 {
+                freed += self.return_bits(i0, !0u64 << lo);
+                whole += 1;
+            }
+            if whole < i1 {
+                for w in &mut self.leaf[whole..i1] {
+                    freed += (!*w).count_ones() as u64;
+                    *w = !0;
+                }
+                self.any.set_range(whole, i1);
+                self.full.set_range(whole, i1);
+            }
+            if hi != 0 {
+                freed += self.return_bits(i1, mask_low(hi));
+            }
+        }
+        debug_assert_eq!(freed, count, "freeing free frames in {start:#x}+{count}");
+        self.free += freed;
+    }
+
+    /// Exact first fit over the leaves.
+    fn first_fit(&self, count: u64, align: u64) -> Option<u64> {
+        let any = &self.any;
+        bits::find_run(&self.leaf, 0, count, align, |i| any.find_from(i))
+    }
+
+    /// The lowest run of `ceil(count / 64)` entirely free words whose first word is a
+    /// multiple of `align / 64`, as a frame number.
+    fn whole_words(&self, count: u64, align: u64) -> Option<u64> {
+        let words = count.div_ceil(WORD_BITS);
+        let word_align = (align / WORD_BITS).max(1);
+        let full = &self.full;
+        let w = bits::find_run(&full.l1, 0, words, word_align, |j| full.next_nonzero_l1(j))?;
+        Some(w * WORD_BITS)
+    }
+}
+
+impl FrameAllocator for Bitset {
+    fn with_frames(frames: u64) -> Self {
+        let words = frames.div_ceil(WORD_BITS).max(1) as usize;
+        let mut b = Bitset {
+            frames,
+            free: 0,
+            leaf: vec![0; words],
+            any: Summary::new(words),
+            full: Summary::new(words),
+            cursor: 0,
+            run_cursor: 0,
+        };
+        if frames > 0 {
+            b.return_range(0, frames);
+        }
+        b
+    }
+
+    #[inline]
+    fn alloc(&mut self) -> Option<Frame> {
+        let mut i = self.cursor;
+        let mut w = self.leaf[i];
+        if w == 0 {
+            i = match self.any.find_from(i) {
+                Some(i) => i,
+                None => self.any.find_from(0)?,
+            };
+            self.cursor = i;
+            w = self.leaf[i];
+        }
+        let nw = bits::clear_lowest(w);
+        self.leaf[i] = nw;
+        if w == !0 {
+            self.full.clear(i);
+        }
+        if nw == 0 {
+            self.any.clear(i);
+        }
+        self.free -= 1;
+        Some(Frame(i as u64 * WORD_BITS + w.trailing_zeros() as u64))
+    }
+
+    fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<Frame> {
+        let align = align.max(1);
+        if count == 0 || count > self.free || !align.is_power_of_two() {
+            return None;
+        }
+        let start = if count <= WORD_BITS && align <= WORD_BITS {
+            let c = self.run_cursor;
+            let starts = bits::run_starts(self.leaf[c], count as u32) & bits::aligned_starts(align);
+            if starts != 0 {
+                c as u64 * WORD_BITS + starts.trailing_zeros() as u64
+            } else if let Some(w) = self.full.find_from(0) {
+                self.run_cursor = w;
+                w as u64 * WORD_BITS
+            } else {
+                let s = self.first_fit(count, align)?;
+                self.run_cursor = (s / WORD_BITS) as usize;
+                s
+            }
+        } else {
+            match self.whole_words(count, align) {
+                Some(s) if s + count <= self.frames => s,
+                _ => self.first_fit(count, align)?,
+            }
+        };
+        self.take_range(start, count);
+        Some(Frame(start))
+    }
+
+    #[inline]
+    fn free(&mut self, frame: Frame) {
+        if frame.0 >= self.frames {
+            debug_assert!(false, "freeing {frame:?} beyond {} frames", self.frames);
+            return;
+        }
+        let i = (frame.0 / WORD_BITS) as usize;
+        let m = 1u64 << (frame.0 % WORD_BITS);
+        let w = self.leaf[i];
+        if w & m != 0 {
+            debug_assert!(false, "freeing free {frame:?}");
+            return;
+        }
+        let nw = w | m;
+        self.leaf[i] = nw;
+        if w == 0 {
+            self.any.set(i);
+        }
+        if nw == !0 {
+            self.full.set(i);
+        }
+        self.free += 1;
+    }
+
+    fn free_contiguous(&mut self, first: Frame, count: u64) {
+        if first.0 > self.frames || count > self.frames - first.0 {
+            debug_assert!(false, "freeing {first:?}+{count} beyond {} frames", self.frames);
+            return;
+        }
+        if count > 0 {
+            self.return_range(first.0, count);
+        }
+    }
+
+    #[inline]
+    fn free_count(&self) -> u64 {
+        self.free
+    }
+
+    fn is_free(&self, frame: Frame) -> bool {
+        frame.0 < self.frames && self.leaf[(frame.0 / WORD_BITS) as usize] >> (frame.0 % WORD_BITS) & 1 == 1
+    }
+
+    fn name(&self) -> &'static str {
+        "bitset"
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        let mut free = 0;
+        for (i, &w) in self.leaf.iter().enumerate() {
+            free += w.count_ones() as u64;
+            if self.any.contains(i) != (w != 0) {
+                return Err(format!("any-free summary wrong for word {i}"));
+            }
+            if self.full.contains(i) != (w == !0) {
+                return Err(format!("all-free summary wrong for word {i}"));
+            }
+        }
+        for s in [&self.any, &self.full] {
+            for (j, &w) in s.l1.iter().enumerate() {
+                if (s.l2[j / 64] >> (j % 64) & 1 == 1) != (w != 0) {
+                    return Err(format!("level-2 summary wrong for level-1 word {j}"));
+                }
+            }
+        }
+        let tail = self.frames % WORD_BITS;
+        if tail != 0 && self.leaf[self.leaf.len() - 1] >> tail != 0 {
+            return Err("frames past the end marked free".into());
+        }
+        if free != self.free {
+            return Err(format!("free count {} but {free} bits set", self.free));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_pool_counts_and_bounds() {
+        for frames in [0u64, 1, 63, 64, 65, 4099] {
+            let b = Bitset::with_frames(frames);
+            assert_eq!(b.free_count(), frames);
+            assert!(!b.is_free(Frame(frames)));
+            if frames > 0 {
+                assert!(b.is_free(Frame(frames - 1)));
+            }
+            b.check_invariants().unwrap();
+        }
+    }
+
+    #[test]
+    fn alloc_all_then_none_then_free_all() {
+        let mut b = Bitset::with_frames(130);
+        let mut got: Vec<u64> = (0..130).map(|_| b.alloc().unwrap().0).collect();
+        assert_eq!(b.alloc(), None);
+        assert_eq!(b.free_count(), 0);
+        got.sort_unstable();
+        assert_eq!(got, (0..130).collect::<Vec<_>>());
+        for f in got {
+            b.free(Frame(f));
+        }
+        assert_eq!(b.free_count(), 130);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn next_fit_reuses_the_cursor_word() {
+        let mut b = Bitset::with_frames(256);
+        let f = b.alloc().unwrap();
+        assert_eq!(f, Frame(0));
+        b.free_contiguous(Frame(0), 0);
+        b.free(f);
+        assert_eq!(b.alloc(), Some(Frame(0)));
+    }
+
+    #[test]
+    fn contiguous_aligned_and_exact() {
+        let mut b = Bitset::with_frames(4099);
+        let a = b.alloc_contiguous(16, 16).unwrap();
+        assert_eq!(a.0 % 16, 0);
+        let big = b.alloc_contiguous(512, 512).unwrap();
+        assert_eq!(big.0 % 512, 0);
+        assert_eq!(b.free_count(), 4099 - 528);
+        // The last, partial word holds frames 4096..4099: a run of 3 there, nothing longer.
+        b.free_contiguous(big, 512);
+        b.free_contiguous(a, 16);
+        b.take_range(0, 4096);
+        assert_eq!(b.alloc_contiguous(4, 1), None);
+        assert_eq!(b.alloc_contiguous(3, 1), Some(Frame(4096)));
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn contiguous_falls_back_to_exact_scan() {
+        // Every word has frames used at both ends, so no word is entirely free.
+        let mut b = Bitset::with_frames(64 * 8);
+        for w in 0..8 {
+            b.take_range(w * 64, 1);
+            b.take_range(w * 64 + 63, 1);
+        }
+        b.take_range(5 * 64 + 10, 1);
+        assert_eq!(b.alloc_contiguous(62, 1), Some(Frame(1)));
+        // Runs of 62 start at odd frames only.
+        assert_eq!(b.alloc_contiguous(62, 2), None);
+        assert_eq!(b.alloc_contiguous(40, 8), Some(Frame(64 + 8)));
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn long_run_across_words_with_small_alignment() {
+        let mut b = Bitset::with_frames(64 * 4);
+        b.take_range(0, 10);
+        b.take_range(64 * 2 + 20, 64 + 44);
+        // Free: 10..148. No two whole free words in a row start a 130-run at a word start.
+        assert_eq!(b.alloc_contiguous(130, 2), Some(Frame(10)));
+        assert_eq!(b.free_count(), 8);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn bad_input_leaves_state_unchanged() {
+        let mut b = Bitset::with_frames(100);
+        assert_eq!(b.alloc_contiguous(0, 1), None);
+        assert_eq!(b.alloc_contiguous(101, 1), None);
+        assert_eq!(b.alloc_contiguous(4, 3), None);
+        assert_eq!(b.alloc_contiguous(1, 128), Some(Frame(0)));
+        assert_eq!(b.alloc_contiguous(1, 128), None);
+        assert_eq!(b.free_count(), 99);
+        b.check_invariants().unwrap();
+    }
+}
