@@ -236,6 +236,45 @@ impl Arena {
         unsafe { (&*(base.add(s) as *const [u8; 4096]), &mut *(base.add(d) as *mut [u8; 4096])) }
     }
 
+    /// Two distinct frames, both writable: `(a, b)`.
+    ///
+    /// # Panics
+    /// If either frame is outside the arena or `a == b`.
+    #[inline]
+    pub fn frames_both_mut(&mut self, a: Frame, b: Frame) -> (&mut [u8; 4096], &mut [u8; 4096]) {
+        assert_ne!(a, b, "frames_both_mut needs two distinct frames");
+        let (oa, ob) = (self.offset(a), self.offset(b));
+        let base = self.map.as_mut_ptr();
+        // SAFETY: both offsets are in bounds (checked by `offset`), page aligned and
+        // distinct, so the two 4096-byte ranges do not overlap; the exclusive borrow of
+        // `self` guarantees no other view of the mapping is alive for their lifetime.
+        unsafe { (&mut *(base.add(oa) as *mut [u8; 4096]), &mut *(base.add(ob) as *mut [u8; 4096])) }
+    }
+
+    /// Two distinct frames viewed as writable tables of 512 raw 64-bit entries.
+    ///
+    /// # Panics
+    /// If either frame is outside the arena or `a == b`.
+    #[inline]
+    pub fn tables64_both_mut(&mut self, a: Frame, b: Frame) -> (&mut Table64, &mut Table64) {
+        let (x, y) = self.frames_both_mut(a, b);
+        // SAFETY: as in `table64`: each view is 4096-aligned, 4096 long and exclusive, and
+        // every bit pattern is a valid u64.
+        unsafe { (&mut *(x.as_mut_ptr() as *mut Table64), &mut *(y.as_mut_ptr() as *mut Table64)) }
+    }
+
+    /// Two distinct frames viewed as writable tables of 1024 raw 32-bit entries.
+    ///
+    /// # Panics
+    /// If either frame is outside the arena or `a == b`.
+    #[inline]
+    pub fn tables32_both_mut(&mut self, a: Frame, b: Frame) -> (&mut Table32, &mut Table32) {
+        let (x, y) = self.frames_both_mut(a, b);
+        // SAFETY: as in `table32`: each view is 4096-aligned, 4096 long and exclusive, and
+        // every bit pattern is a valid u32.
+        unsafe { (&mut *(x.as_mut_ptr() as *mut Table32), &mut *(y.as_mut_ptr() as *mut Table32)) }
+    }
+
     /// Copies the contents of `src` into `dst`.
     ///
     /// # Panics

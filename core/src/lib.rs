@@ -28,4 +28,5 @@ pub use endpoint::Endpoint;
 pub use errno::Errno;
 pub use frames::{AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, FrameRefs, HoleList, PhysMem};
 pub use message::Message;
-pub use paging::{Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};
+pub use mmu::CopyError;
+pub use paging::{Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat, I386, X86_64};

@@ -1,1 +1,117 @@
-//! Software MMU (to be written).
+//! The software MMU: translates a process's virtual addresses through its page tables in
+//! the arena the way the x86 hardware does, and copies bytes through virtual addresses.
+//!
+//! Replaces what the MINIX kernel's `vm_lookup`/`vm_copy` (`arch/i386/memory.c`) and the
+//! hardware page walk do for VM: a walk that checks present/write/user at every level,
+//! sets ACCESSED (and DIRTY on a write), and reports a fault with the x86 error-code bits
+//! ([`FaultCode`]). No fault is handled here: the caller (the server's fault path) does.
+
+use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
+use crate::arena::Arena;
+use crate::paging::{Access, FaultCode, Mapping, PagingFormat};
+use core::fmt;
+
+/// Why a copy through virtual addresses stopped. Bytes before `va` were copied.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CopyError {
+    /// The page of `va` faulted with `code`.
+    Fault {
+        /// The first byte that could not be reached.
+        va: VirtAddr,
+        /// The x86 error code of the fault.
+        code: FaultCode,
+    },
+    /// The page of `va` maps a device frame outside the arena, which holds no bytes here.
+    Device {
+        /// The first byte that could not be reached.
+        va: VirtAddr,
+        /// The device frame.
+        frame: Frame,
+    },
+}
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CopyError::Fault { va, code } => write!(f, "page fault at {va:?} (error code {:#x})", code.0),
+            CopyError::Device { va, frame } => write!(f, "{va:?} maps device {frame:?} outside the arena"),
+        }
+    }
+}
+
+impl std::error::Error for CopyError {}
+
+/// Translates `va` for `access` in the address space rooted at `root`, as the MMU would:
+/// sets ACCESSED (and DIRTY on a write) or returns the fault's error code.
+///
+/// # Errors
+/// A [`FaultCode`]: not present, write to a read-only page, user access to a supervisor page.
+#[inline]
+pub fn translate<P: PagingFormat>(
+    arena: &mut Arena,
+    root: Frame,
+    va: VirtAddr,
+    access: Access,
+) -> Result<Mapping, FaultCode> {
+    P::hw_translate(arena, root, va, access)
+}
+
+/// Walks `len` bytes from `va` one page at a time with user accesses, calling `each` with
+/// (frame, offset in frame, offset in buffer, length) for every piece.
+fn walk_pages<P: PagingFormat>(
+    arena: &mut Arena,
+    root: Frame,
+    va: VirtAddr,
+    len: usize,
+    write: bool,
+    mut each: impl FnMut(&mut Arena, Frame, usize, usize, usize),
+) -> Result<(), CopyError> {
+    let access = Access { write, user: true };
+    let mut done = 0usize;
+    while done < len {
+        let Some(at) = va.0.checked_add(done as u64) else {
+            let code = FaultCode(FaultCode::USER | if write { FaultCode::WRITE } else { 0 });
+            return Err(CopyError::Fault { va: VirtAddr(u64::MAX), code });
+        };
+        let at = VirtAddr(at);
+        let m = P::hw_translate(arena, root, at, access).map_err(|code| CopyError::Fault { va: at, code })?;
+        if !arena.contains(m.frame) {
+            return Err(CopyError::Device { va: at, frame: m.frame });
+        }
+        let off = at.page_offset() as usize;
+        let n = (PAGE_SIZE as usize - off).min(len - done);
+        each(arena, m.frame, off, done, n);
+        done += n;
+    }
+    Ok(())
+}
+
+/// Reads `buf.len()` bytes from `va` as the user process would (read accesses, user mode).
+///
+/// # Errors
+/// [`CopyError`] at the first page that faults; the bytes before it have been read.
+pub fn read_bytes<P: PagingFormat>(
+    arena: &mut Arena,
+    root: Frame,
+    va: VirtAddr,
+    buf: &mut [u8],
+) -> Result<(), CopyError> {
+    walk_pages::<P>(arena, root, va, buf.len(), false, |arena, frame, off, at, n| {
+        buf[at..at + n].copy_from_slice(&arena.frame(frame)[off..off + n]);
+    })
+}
+
+/// Writes `data` at `va` as the user process would (write accesses, user mode).
+///
+/// # Errors
+/// [`CopyError`] at the first page that faults; the bytes before it have been written.
+pub fn write_bytes<P: PagingFormat>(
+    arena: &mut Arena,
+    root: Frame,
+    va: VirtAddr,
+    data: &[u8],
+) -> Result<(), CopyError> {
+    walk_pages::<P>(arena, root, va, data.len(), true, |arena, frame, off, at, n| {
+        arena.frame_mut(frame)[off..off + n].copy_from_slice(&data[at..at + n]);
+    })
+}

@@ -105,6 +105,10 @@ impl FrameRefs {
     pub fn as_slice(&self) -> &[u32] {
         &self.counts
     }
+    /// All counts, writable, indexed by frame number (for bulk updates such as fork).
+    pub fn as_mut_slice(&mut self) -> &mut [u32] {
+        &mut self.counts
+    }
 }
 
 /// The physical memory of one server: the arena, its allocator and the reference counts,

@@ -15,6 +15,17 @@
 //! Every fallible operation is allocate-then-commit: when it returns an error the tables,
 //! counts and allocator are exactly as before the call.
 
+pub mod cursor;
+pub mod entry;
+mod fork;
+mod i386;
+pub mod layout;
+mod ops;
+mod x86_64;
+
+pub use i386::I386;
+pub use x86_64::X86_64;
+
 use crate::addr::{Frame, PageSpan, VirtAddr};
 use crate::arena::Arena;
 use crate::frames::{FrameAllocator, PhysMem};

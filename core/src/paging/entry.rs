@@ -1,0 +1,144 @@
+//! The raw bits of a page-table entry, shared by both formats, and the conversion between
+//! them and the format-independent [`PageFlags`].
+//!
+//! Replaces the `I386_VM_*` bit definitions of MINIX's `arch/i386/include/vm.h` and the
+//! flag juggling of `pt_writemap`. The bit values are taken from the `x86` crate
+//! (`bits64::paging::PTFlags` and `bits32::paging::PTFlags`), whose low twelve bits are the
+//! same in both formats; the crate's entry constructors are not used because they `assert!`
+//! even in release builds, so entries are built here from raw bits. Bits 9–11 are the
+//! architecture's "available to software" (AVL) bits, which the hardware ignores; this
+//! crate uses them for COW (9), SHARED (10) and DIRECT (11).
+
+use crate::paging::PageFlags;
+use x86::bits32::paging::PTFlags as Pt32;
+use x86::bits64::paging::PTFlags as Pt64;
+
+/// P: the entry is present.
+pub const PRESENT: u64 = Pt64::P.bits();
+/// R/W: writes allowed.
+pub const WRITE: u64 = Pt64::RW.bits();
+/// U/S: user-mode accesses allowed.
+pub const USER: u64 = Pt64::US.bits();
+/// PWT: write-through caching.
+pub const WRITE_THROUGH: u64 = Pt64::PWT.bits();
+/// PCD: caching disabled.
+pub const CACHE_DISABLE: u64 = Pt64::PCD.bits();
+/// A: set by the MMU on any access through the entry.
+pub const ACCESSED: u64 = Pt64::A.bits();
+/// D: set by the MMU on a write through a leaf entry.
+pub const DIRTY: u64 = Pt64::D.bits();
+/// AVL bit 9: copy-on-write.
+pub const COW: u64 = Pt64::USER_9.bits();
+/// AVL bit 10: shared memory.
+pub const SHARED: u64 = Pt64::USER_10.bits();
+/// AVL bit 11: direct physical memory, not reference counted.
+pub const DIRECT: u64 = Pt64::USER_11.bits();
+/// The flag bits below the address (bits 0–11).
+pub const FLAG_MASK: u64 = 0xfff;
+
+/// What a non-leaf entry holds besides its table's address: present, writable, user. The
+/// leaf decides the page's protection, as in MINIX's page directories.
+pub const TABLE_LINK: u64 = PRESENT | WRITE | USER;
+
+// The 32-bit format uses the same low bits; the AVL bits are architectural (ignored by
+// the MMU) in both, the `x86` crate just names them only for the 64-bit entries.
+const _: () = {
+    assert!(Pt32::P.bits() as u64 == PRESENT);
+    assert!(Pt32::RW.bits() as u64 == WRITE);
+    assert!(Pt32::US.bits() as u64 == USER);
+    assert!(Pt32::PWT.bits() as u64 == WRITE_THROUGH);
+    assert!(Pt32::PCD.bits() as u64 == CACHE_DISABLE);
+    assert!(Pt32::A.bits() as u64 == ACCESSED);
+    assert!(Pt32::D.bits() as u64 == DIRTY);
+    assert!(COW == 1 << 9 && SHARED == 1 << 10 && DIRECT == 1 << 11);
+    // The shifts in `to_raw`/`from_raw` rely on these positions.
+    assert!(WRITE == 1 << 1 && USER == 1 << 2 && ACCESSED == 1 << 5 && DIRTY == 1 << 6);
+    assert!(WRITE_THROUGH == 1 << 3 && CACHE_DISABLE == 1 << 4);
+    assert!(PageFlags::WRITE.0 == 1 && PageFlags::USER.0 == 2 && PageFlags::ACCESSED.0 == 4);
+    assert!(PageFlags::DIRTY.0 == 8 && PageFlags::NOCACHE.0 == 16 && PageFlags::COW.0 == 32);
+    assert!(PageFlags::SHARED.0 == 64 && PageFlags::DIRECT.0 == 128);
+};
+
+/// One table entry as stored in a table: `u64` for x86-64, `u32` for i386. All work is
+/// done on the value widened to `u64`.
+pub trait Pte: Copy + Eq + Default + 'static {
+    /// The empty (not present) entry.
+    const ZERO: Self;
+    /// The entry widened to 64 bits.
+    fn raw(self) -> u64;
+    /// An entry from 64 bits (the caller has checked that the address fits).
+    fn from_raw(raw: u64) -> Self;
+}
+
+impl Pte for u64 {
+    const ZERO: u64 = 0;
+    #[inline(always)]
+    fn raw(self) -> u64 {
+        self
+    }
+    #[inline(always)]
+    fn from_raw(raw: u64) -> u64 {
+        raw
+    }
+}
+
+impl Pte for u32 {
+    const ZERO: u32 = 0;
+    #[inline(always)]
+    fn raw(self) -> u64 {
+        u64::from(self)
+    }
+    #[inline(always)]
+    fn from_raw(raw: u64) -> u32 {
+        raw as u32
+    }
+}
+
+/// The raw flag bits of `flags` (without PRESENT). NOCACHE sets both PCD and PWT.
+#[inline(always)]
+pub const fn to_raw(flags: PageFlags) -> u64 {
+    let f = flags.0 as u64;
+    ((f & 0x3) << 1) | ((f & 0xc) << 3) | (f & 0x10) | ((f & 0x10) >> 1) | ((f & 0xe0) << 4)
+}
+
+/// The [`PageFlags`] of raw entry bits (PRESENT and the address are ignored; PCD means
+/// NOCACHE).
+#[inline(always)]
+pub const fn from_raw(raw: u64) -> PageFlags {
+    let f = ((raw >> 1) & 0x3) | ((raw >> 3) & 0xc) | (raw & 0x10) | ((raw >> 4) & 0xe0);
+    PageFlags(f as u16)
+}
+
+/// Whether a leaf entry is private memory (neither SHARED nor DIRECT), the kind that fork
+/// makes copy-on-write.
+#[inline(always)]
+pub const fn is_private(raw: u64) -> bool {
+    raw & (SHARED | DIRECT) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_round_trip_through_raw_bits() {
+        for bits in 0..=0xffu16 {
+            let f = PageFlags(bits);
+            assert_eq!(from_raw(to_raw(f)), f, "{f:?}");
+            assert_eq!(to_raw(f) & PRESENT, 0);
+        }
+        assert_eq!(to_raw(PageFlags::WRITE | PageFlags::USER), WRITE | USER);
+        assert_eq!(to_raw(PageFlags::NOCACHE), CACHE_DISABLE | WRITE_THROUGH);
+        assert_eq!(to_raw(PageFlags::ACCESSED | PageFlags::DIRTY), ACCESSED | DIRTY);
+        assert_eq!(to_raw(PageFlags::COW), COW);
+        assert_eq!(to_raw(PageFlags::SHARED), SHARED);
+        assert_eq!(to_raw(PageFlags::DIRECT), DIRECT);
+        assert_eq!(from_raw(0xfff_f000 | PRESENT), PageFlags::EMPTY);
+    }
+
+    #[test]
+    fn u32_entries_widen_and_truncate() {
+        assert_eq!(<u32 as Pte>::from_raw(0xffff_f067).raw(), 0xffff_f067);
+        assert_eq!(<u64 as Pte>::from_raw(1 << 40).raw(), 1 << 40);
+    }
+}

@@ -1,0 +1,186 @@
+//! Copying a whole address space for fork: copy-on-write (per-page, structural table
+//! copy) or eager (every private page copied at once).
+//!
+//! Replaces MINIX's `map_proc_copy`/`map_copy_region` + `map_writept` + `pt_writemap`
+//! loop (`region.c`, `pagetable.c`), which re-walked from the root for every page. Here
+//! the parent's tables are copied one table frame at a time: each leaf table is copied
+//! in one fused pass that writes the child's entry, clears WRITE and sets COW on the
+//! parent's private writable pages, and bumps the frame's reference count.
+//!
+//! Allocate-then-commit: every table frame the child needs is allocated before anything
+//! is written (they are chained through their first word while they wait), so copy-on-
+//! write fork cannot fail halfway. Eager fork also allocates page frames as it goes; if
+//! one is refused, the partly built child (always a consistent address space) is
+//! destroyed. Either way the parent is untouched on error and nothing leaks.
+
+use crate::addr::Frame;
+use crate::frames::{FrameAllocator, PhysMem};
+use crate::paging::entry::{self, Pte, COW, DIRECT, PRESENT, WRITE};
+use crate::paging::layout::{entries, entry_frame, Layout};
+use crate::paging::ops::destroy_table;
+use crate::paging::{ForkCopy, PagingError};
+
+/// End of the chain of pre-allocated tables.
+const NIL: u64 = u64::MAX;
+
+/// Table frames allocated ahead, chained through word 0 of each frame.
+struct Spares {
+    head: u64,
+}
+
+impl Spares {
+    /// Allocates `count` table frames, or none at all.
+    fn alloc<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, count: u64) -> Result<Spares, PagingError> {
+        let mut s = Spares { head: NIL };
+        for _ in 0..count {
+            let Some(f) = mem.alloc_frame() else {
+                s.free(mem);
+                return Err(PagingError::OutOfFrames);
+            };
+            mem.table_frames += 1;
+            if f.0 >= L::FRAME_END {
+                mem.free_table(f);
+                s.free(mem);
+                return Err(PagingError::OutOfFrames);
+            }
+            mem.arena.table64_mut(f)[0] = s.head;
+            s.head = f.0;
+        }
+        Ok(s)
+    }
+
+    /// Takes one frame; its contents are garbage, to be overwritten entirely.
+    #[inline]
+    fn take<F: FrameAllocator>(&mut self, mem: &PhysMem<F>) -> Frame {
+        debug_assert_ne!(self.head, NIL, "table count was wrong");
+        let f = Frame(self.head);
+        self.head = mem.arena.table64(f)[0];
+        f
+    }
+
+    /// Frees the frames not taken.
+    fn free<F: FrameAllocator>(&mut self, mem: &mut PhysMem<F>) {
+        while self.head != NIL {
+            let f = self.take(mem);
+            mem.free_table(f);
+        }
+    }
+}
+
+/// The number of tables (root included) under the table `t` at `level`.
+fn count_tables<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, t: Frame, level: usize) -> u64 {
+    let mut n = 1;
+    for e in L::table(&mem.arena, t) {
+        let e = e.raw();
+        if e & PRESENT != 0 {
+            n += if level == 1 { 1 } else { count_tables::<L, F>(mem, entry_frame::<L>(e), level - 1) };
+        }
+    }
+    n
+}
+
+/// See [`crate::paging::PagingFormat::fork_copy`].
+pub fn fork_copy<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    parent: Frame,
+    mode: ForkCopy,
+) -> Result<Frame, PagingError> {
+    let top = L::LEVELS - 1;
+    let mut spares = Spares::alloc::<L, F>(mem, count_tables::<L, F>(mem, parent, top))?;
+    let child = spares.take(mem);
+    let result = copy_table::<L, F>(mem, &mut spares, parent, child, top, mode);
+    if result.is_err() {
+        destroy_table::<L, F>(mem, child, top);
+    }
+    spares.free(mem);
+    result.map(|()| child)
+}
+
+/// Fills the (garbage) table `child` at `level` as the copy of `parent`. On error (only in
+/// eager mode) `child` is left a consistent partial copy: every entry either owns what
+/// it points to or is zero.
+fn copy_table<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    spares: &mut Spares,
+    parent: Frame,
+    child: Frame,
+    level: usize,
+    mode: ForkCopy,
+) -> Result<(), PagingError> {
+    if level == 0 {
+        return match mode {
+            ForkCopy::Cow => {
+                copy_leaf_cow::<L, F>(mem, parent, child);
+                Ok(())
+            }
+            ForkCopy::Eager => copy_leaf_eager::<L, F>(mem, parent, child),
+        };
+    }
+    for i in 0..entries::<L>() {
+        let e = L::table(&mem.arena, parent)[i].raw();
+        if e & PRESENT == 0 {
+            L::table_mut(&mut mem.arena, child)[i] = L::Pte::ZERO;
+            continue;
+        }
+        let sub = spares.take(mem);
+        // Link first: the recursive call leaves the sub-table consistent even when it
+        // fails, so the child can then be destroyed like any address space.
+        L::table_mut(&mut mem.arena, child)[i] =
+            L::Pte::from_raw((e & !L::ADDR_MASK) | sub.start_address().0);
+        if let Err(err) = copy_table::<L, F>(mem, spares, entry_frame::<L>(e), sub, level - 1, mode) {
+            L::table_mut(&mut mem.arena, child)[i + 1..].fill(L::Pte::ZERO);
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// The copy-on-write leaf pass: child entry = parent entry, with private writable pages
+/// turned read-only + COW on both sides, and one more reference per counted frame.
+#[inline]
+fn copy_leaf_cow<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, parent: Frame, child: Frame) {
+    let PhysMem { arena, refs, .. } = mem;
+    let refs = refs.as_mut_slice();
+    let (p, c) = L::tables_both_mut(arena, parent, child);
+    for (pe, ce) in p.iter_mut().zip(c.iter_mut()) {
+        let mut e = pe.raw();
+        if e & (PRESENT | DIRECT) == PRESENT {
+            refs[entry_frame::<L>(e).index()] += 1;
+            if e & (WRITE | entry::SHARED) == WRITE {
+                e = (e & !WRITE) | COW;
+                *pe = L::Pte::from_raw(e);
+            }
+        }
+        *ce = L::Pte::from_raw(e);
+    }
+}
+
+/// The eager leaf pass: private pages are copied into new frames (writable again if they
+/// were copy-on-write), shared and direct entries are shared as in the COW pass.
+fn copy_leaf_eager<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    parent: Frame,
+    child: Frame,
+) -> Result<(), PagingError> {
+    for i in 0..entries::<L>() {
+        let e = L::table(&mem.arena, parent)[i].raw();
+        let ce = if e & PRESENT == 0 {
+            0
+        } else if entry::is_private(e) {
+            let Some(copy) = mem.alloc_frame() else {
+                L::table_mut(&mut mem.arena, child)[i..].fill(L::Pte::ZERO);
+                return Err(PagingError::OutOfFrames);
+            };
+            mem.arena.copy_frame(entry_frame::<L>(e), copy);
+            let e = if e & COW != 0 { (e & !COW) | WRITE } else { e };
+            (e & !L::ADDR_MASK) | copy.start_address().0
+        } else {
+            if e & DIRECT == 0 {
+                mem.share(entry_frame::<L>(e));
+            }
+            e
+        };
+        L::table_mut(&mut mem.arena, child)[i] = L::Pte::from_raw(ce);
+    }
+    Ok(())
+}

@@ -1,0 +1,485 @@
+//! The page-table operations, written once over a format description ([`Layout`]) and
+//! offered as [`PagingFormat`] by every format.
+//!
+//! Replaces `pt_writemap`, `pt_ptalloc`, `pt_free` (`arch/i386/pagetable.c`) and the
+//! per-page PTE updates of `map_ph_writept`/`map_writept` (`region.c`). Range operations
+//! step one leaf table at a time with a [`Cursor`]; the inner loops touch raw entries only.
+//! Ownership and allocate-then-commit rules: see the [`super`] module documentation.
+
+use crate::addr::{Frame, PageSpan, VirtAddr};
+use crate::arena::Arena;
+use crate::frames::{FrameAllocator, PhysMem};
+use crate::paging::cursor::Cursor;
+use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRECT, DIRTY, PRESENT, USER, WRITE};
+use crate::paging::layout::{all_zero, empty_outside, entries, entry_frame, index, next_boundary, Layout};
+use crate::paging::{fork, Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};
+
+/// `span` clipped to the format's address space, as `start..end` byte addresses.
+#[inline]
+fn clip<L: Layout>(span: PageSpan) -> (u64, u64) {
+    let end = span.end().0.min(L::VA_END);
+    (span.start.0.min(end), end)
+}
+
+/// Checks that `span` lies inside the format's address space.
+#[inline]
+fn check_span<L: Layout>(span: PageSpan) -> Result<(), PagingError> {
+    if span.end().0 > L::VA_END {
+        return Err(PagingError::AddressOutOfRange(VirtAddr(span.start.0.max(L::VA_END))));
+    }
+    Ok(())
+}
+
+/// Checks that frames `first .. first + count` fit in an entry and, unless DIRECT, lie in
+/// the arena (a counted frame must have a reference count).
+#[inline]
+fn check_frames<L: Layout>(
+    arena: &Arena,
+    first: Frame,
+    count: u64,
+    flags: PageFlags,
+) -> Result<(), PagingError> {
+    let end = first.0.checked_add(count).ok_or(PagingError::FrameOutOfRange(first))?;
+    if end > L::FRAME_END {
+        return Err(PagingError::FrameOutOfRange(Frame(first.0.max(L::FRAME_END))));
+    }
+    if !flags.contains(PageFlags::DIRECT) && end > arena.frames() {
+        return Err(PagingError::FrameOutOfRange(Frame(first.0.max(arena.frames()))));
+    }
+    Ok(())
+}
+
+/// See [`PagingFormat::new_root`].
+pub fn new_root<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>) -> Result<Frame, PagingError> {
+    crate::paging::layout::alloc_table::<L, F>(mem).ok_or(PagingError::OutOfFrames)
+}
+
+/// See [`PagingFormat::map_range`].
+pub fn map_range<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    span: PageSpan,
+    first: Frame,
+    flags: PageFlags,
+) -> Result<(), PagingError> {
+    check_span::<L>(span)?;
+    check_frames::<L>(&mem.arena, first, span.pages, flags)?;
+    let start = span.start.0;
+    let end = span.end().0;
+    // Entry of page `va`: `base + va` (the frame advances with the address).
+    let base = (PRESENT | entry::to_raw(flags)).wrapping_add(first.start_address().0).wrapping_sub(start);
+    let mut cur = Cursor::<L>::new(root);
+    let mut va = start;
+    while va < end {
+        let leaf = match cur.find_or_alloc(mem, va) {
+            Ok(t) => t,
+            Err(e) => {
+                clear_range::<L, F>(mem, root, start, va, false);
+                return Err(e);
+            }
+        };
+        let stop = next_boundary::<L>(va, 1).min(end);
+        let i0 = index::<L>(va, 0);
+        let n = ((stop - va) >> 12) as usize;
+        let t = &mut L::table_mut(&mut mem.arena, leaf)[i0..i0 + n];
+        if let Some(k) = t.iter().position(|e| e.raw() & PRESENT != 0) {
+            // Map the free pages before it so that one rollback undoes the whole call.
+            fill::<L>(&mut t[..k], base, va);
+            let bad = va + ((k as u64) << 12);
+            clear_range::<L, F>(mem, root, start, bad, false);
+            return Err(PagingError::AlreadyMapped(VirtAddr(bad)));
+        }
+        fill::<L>(t, base, va);
+        va = stop;
+    }
+    Ok(())
+}
+
+/// Writes consecutive leaf entries `base + va`, `base + va + 4096`, … into `t`.
+#[inline(always)]
+fn fill<L: Layout>(t: &mut [L::Pte], base: u64, va: u64) {
+    let mut e = base.wrapping_add(va);
+    for slot in t {
+        *slot = L::Pte::from_raw(e);
+        e = e.wrapping_add(4096);
+    }
+}
+
+/// Clears every present leaf entry in `start..end`, dropping its reference when `drop`
+/// (else the caller keeps it: the rollback of a failed map), and frees the tables this
+/// leaves empty. Returns the number of entries cleared.
+fn clear_range<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    start: u64,
+    end: u64,
+    drop: bool,
+) -> u64 {
+    let mut cur = Cursor::<L>::new(root);
+    let mut va = start;
+    let mut cleared = 0;
+    while va < end {
+        let leaf = match cur.find(&mem.arena, va) {
+            Ok(t) => t,
+            Err(next) => {
+                va = next;
+                continue;
+            }
+        };
+        let stop = next_boundary::<L>(va, 1).min(end);
+        let i0 = index::<L>(va, 0);
+        let n = ((stop - va) >> 12) as usize;
+        let PhysMem { arena, alloc, refs, .. } = &mut *mem;
+        let t = L::table_mut(arena, leaf);
+        for slot in &mut t[i0..i0 + n] {
+            let e = slot.raw();
+            if e & PRESENT != 0 {
+                *slot = L::Pte::ZERO;
+                cleared += 1;
+                if drop && e & DIRECT == 0 {
+                    let f = entry_frame::<L>(e);
+                    if refs.dec(f) == 0 {
+                        alloc.free(f);
+                    }
+                }
+            }
+        }
+        if n == entries::<L>() || empty_outside(t, i0..i0 + n) {
+            cur.release_empty(mem, va);
+        }
+        va = stop;
+    }
+    cleared
+}
+
+/// See [`PagingFormat::unmap_range`].
+pub fn unmap_range<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame, span: PageSpan) -> u64 {
+    let (start, end) = clip::<L>(span);
+    clear_range::<L, F>(mem, root, start, end, true)
+}
+
+/// The new raw entry of a present leaf `e` under [`PagingFormat::protect_range`].
+#[inline(always)]
+fn protected(e: u64, set: u64, clear: u64, shared_frame: impl FnOnce() -> bool) -> u64 {
+    let mut n = (e & !clear) | set;
+    if clear & WRITE != 0 {
+        n &= !COW;
+    }
+    if set & WRITE != 0 && entry::is_private(n) && shared_frame() {
+        n = (n & !WRITE) | COW;
+    } else if set & WRITE != 0 {
+        n &= !COW;
+    }
+    n
+}
+
+/// See [`PagingFormat::protect_range`].
+pub fn protect_range<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    span: PageSpan,
+    set: PageFlags,
+    clear: PageFlags,
+) -> u64 {
+    let (start, end) = clip::<L>(span);
+    let (set, clear) = (entry::to_raw(set), entry::to_raw(clear));
+    let mut cur = Cursor::<L>::new(root);
+    let mut va = start;
+    let mut changed = 0;
+    while va < end {
+        let leaf = match cur.find(&mem.arena, va) {
+            Ok(t) => t,
+            Err(next) => {
+                va = next;
+                continue;
+            }
+        };
+        let stop = next_boundary::<L>(va, 1).min(end);
+        let i0 = index::<L>(va, 0);
+        let n = ((stop - va) >> 12) as usize;
+        let PhysMem { arena, refs, .. } = &mut *mem;
+        for slot in &mut L::table_mut(arena, leaf)[i0..i0 + n] {
+            let e = slot.raw();
+            if e & PRESENT != 0 {
+                let ne = protected(e, set, clear, || refs.get(entry_frame::<L>(e)) > 1);
+                if ne != e {
+                    *slot = L::Pte::from_raw(ne);
+                    changed += 1;
+                }
+            }
+        }
+        va = stop;
+    }
+    changed
+}
+
+/// The leaf entry for `va`, read only.
+#[inline(always)]
+fn leaf_entry<L: Layout>(arena: &Arena, root: Frame, va: u64) -> u64 {
+    if va >= L::VA_END {
+        return 0;
+    }
+    let mut t = root;
+    let mut l = L::LEVELS - 1;
+    loop {
+        let e = L::table(arena, t)[index::<L>(va, l)].raw();
+        if l == 0 || e & PRESENT == 0 {
+            return e;
+        }
+        t = entry_frame::<L>(e);
+        l -= 1;
+    }
+}
+
+/// See [`PagingFormat::translate`].
+#[inline]
+pub fn translate<L: Layout>(arena: &Arena, root: Frame, va: VirtAddr) -> Option<Mapping> {
+    let e = leaf_entry::<L>(arena, root, va.0);
+    (e & PRESENT != 0).then(|| Mapping { frame: entry_frame::<L>(e), flags: entry::from_raw(e) })
+}
+
+/// See [`PagingFormat::replace`].
+pub fn replace<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    va: VirtAddr,
+    m: Mapping,
+) -> Result<Mapping, PagingError> {
+    if va.0 >= L::VA_END {
+        return Err(PagingError::AddressOutOfRange(va));
+    }
+    check_frames::<L>(&mem.arena, m.frame, 1, m.flags)?;
+    let mut cur = Cursor::<L>::new(root);
+    let leaf = cur.find(&mem.arena, va.0).map_err(|_| PagingError::NotMapped(va))?;
+    let slot = &mut L::table_mut(&mut mem.arena, leaf)[index::<L>(va.0, 0)];
+    let old = slot.raw();
+    if old & PRESENT == 0 {
+        return Err(PagingError::NotMapped(va));
+    }
+    *slot = L::Pte::from_raw(PRESENT | entry::to_raw(m.flags) | m.frame.start_address().0);
+    let old_frame = entry_frame::<L>(old);
+    if old & DIRECT == 0 {
+        mem.unref(old_frame);
+    }
+    Ok(Mapping { frame: old_frame, flags: entry::from_raw(old) })
+}
+
+/// See [`PagingFormat::for_each_mapping`].
+pub fn for_each_mapping<L: Layout>(
+    arena: &Arena,
+    root: Frame,
+    span: PageSpan,
+    f: &mut dyn FnMut(VirtAddr, Mapping),
+) {
+    let (start, end) = clip::<L>(span);
+    let mut cur = Cursor::<L>::new(root);
+    let mut va = start;
+    while va < end {
+        let leaf = match cur.find(arena, va) {
+            Ok(t) => t,
+            Err(next) => {
+                va = next;
+                continue;
+            }
+        };
+        let stop = next_boundary::<L>(va, 1).min(end);
+        let i0 = index::<L>(va, 0);
+        let n = ((stop - va) >> 12) as usize;
+        for (k, e) in L::table(arena, leaf)[i0..i0 + n].iter().enumerate() {
+            let e = e.raw();
+            if e & PRESENT != 0 {
+                let m = Mapping { frame: entry_frame::<L>(e), flags: entry::from_raw(e) };
+                f(VirtAddr(va + ((k as u64) << 12)), m);
+            }
+        }
+        va = stop;
+    }
+}
+
+/// See [`PagingFormat::for_each_table`].
+pub fn for_each_table<L: Layout>(arena: &Arena, root: Frame, f: &mut dyn FnMut(Frame)) {
+    fn walk<L: Layout>(arena: &Arena, t: Frame, level: usize, f: &mut dyn FnMut(Frame)) {
+        f(t);
+        if level > 0 {
+            for e in L::table(arena, t) {
+                let e = e.raw();
+                if e & PRESENT != 0 {
+                    walk::<L>(arena, entry_frame::<L>(e), level - 1, f);
+                }
+            }
+        }
+    }
+    walk::<L>(arena, root, L::LEVELS - 1, f);
+}
+
+/// Drops the references of a leaf table's present entries.
+#[inline]
+pub(crate) fn unref_leaves<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, leaf: Frame) {
+    let PhysMem { arena, alloc, refs, .. } = mem;
+    let t = L::table(arena, leaf);
+    if all_zero(t) {
+        return;
+    }
+    for e in t {
+        let e = e.raw();
+        if e & PRESENT != 0 && e & DIRECT == 0 {
+            let f = entry_frame::<L>(e);
+            if refs.dec(f) == 0 {
+                alloc.free(f);
+            }
+        }
+    }
+}
+
+/// Frees the table `t` at `level` and everything below it.
+pub(crate) fn destroy_table<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, t: Frame, level: usize) {
+    if level == 0 {
+        unref_leaves::<L, F>(mem, t);
+    } else {
+        for i in 0..entries::<L>() {
+            let e = L::table(&mem.arena, t)[i].raw();
+            if e & PRESENT != 0 {
+                destroy_table::<L, F>(mem, entry_frame::<L>(e), level - 1);
+            }
+        }
+    }
+    mem.free_table(t);
+}
+
+/// See [`PagingFormat::destroy`].
+pub fn destroy<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame) {
+    destroy_table::<L, F>(mem, root, L::LEVELS - 1);
+}
+
+/// See [`PagingFormat::hw_translate`]. Permissions are the AND over all levels; writes
+/// fault on read-only pages also in supervisor mode (CR0.WP set, as MINIX runs).
+#[inline]
+pub fn hw_translate<L: Layout>(
+    arena: &mut Arena,
+    root: Frame,
+    va: VirtAddr,
+    access: Access,
+) -> Result<Mapping, FaultCode> {
+    let code = (u32::from(access.write) * FaultCode::WRITE) | (u32::from(access.user) * FaultCode::USER);
+    if va.0 >= L::VA_END {
+        return Err(FaultCode(code));
+    }
+    let need = (u64::from(access.write) * WRITE) | (u64::from(access.user) * USER);
+    let mut allow = WRITE | USER;
+    let mut t = root;
+    let mut l = L::LEVELS - 1;
+    loop {
+        let slot = &mut L::table_mut(arena, t)[index::<L>(va.0, l)];
+        let e = slot.raw();
+        if e & PRESENT == 0 {
+            return Err(FaultCode(code));
+        }
+        allow &= e;
+        if l == 0 {
+            if need & !allow != 0 {
+                return Err(FaultCode(code | FaultCode::PRESENT));
+            }
+            let ne = e | ACCESSED | (u64::from(access.write) * DIRTY);
+            if ne != e {
+                *slot = L::Pte::from_raw(ne);
+            }
+            return Ok(Mapping { frame: entry_frame::<L>(ne), flags: entry::from_raw(ne) });
+        }
+        if e & ACCESSED == 0 {
+            *slot = L::Pte::from_raw(e | ACCESSED);
+        }
+        t = entry_frame::<L>(e);
+        l -= 1;
+    }
+}
+
+impl<L: Layout> PagingFormat for L {
+    const NAME: &'static str = L::NAME;
+    const VA_END: u64 = L::VA_END;
+    const FRAME_END: u64 = L::FRAME_END;
+
+    fn new_root<F: FrameAllocator>(mem: &mut PhysMem<F>) -> Result<Frame, PagingError> {
+        new_root::<L, F>(mem)
+    }
+
+    fn map<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+        m: Mapping,
+    ) -> Result<(), PagingError> {
+        let span = PageSpan { start: va.page_floor(), pages: 1 };
+        if va.0 >= L::VA_END {
+            return Err(PagingError::AddressOutOfRange(va));
+        }
+        map_range::<L, F>(mem, root, span, m.frame, m.flags)
+    }
+
+    fn map_range<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+        first: Frame,
+        flags: PageFlags,
+    ) -> Result<(), PagingError> {
+        map_range::<L, F>(mem, root, span, first, flags)
+    }
+
+    fn unmap_range<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame, span: PageSpan) -> u64 {
+        unmap_range::<L, F>(mem, root, span)
+    }
+
+    fn protect_range<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+        set: PageFlags,
+        clear: PageFlags,
+    ) -> u64 {
+        protect_range::<L, F>(mem, root, span, set, clear)
+    }
+
+    #[inline]
+    fn translate(arena: &Arena, root: Frame, va: VirtAddr) -> Option<Mapping> {
+        translate::<L>(arena, root, va)
+    }
+
+    fn replace<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+        m: Mapping,
+    ) -> Result<Mapping, PagingError> {
+        replace::<L, F>(mem, root, va, m)
+    }
+
+    fn for_each_mapping(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping)) {
+        for_each_mapping::<L>(arena, root, span, f)
+    }
+
+    fn for_each_table(arena: &Arena, root: Frame, f: &mut dyn FnMut(Frame)) {
+        for_each_table::<L>(arena, root, f)
+    }
+
+    fn fork_copy<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        parent: Frame,
+        mode: ForkCopy,
+    ) -> Result<Frame, PagingError> {
+        fork::fork_copy::<L, F>(mem, parent, mode)
+    }
+
+    fn destroy<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame) {
+        destroy::<L, F>(mem, root)
+    }
+
+    #[inline]
+    fn hw_translate(
+        arena: &mut Arena,
+        root: Frame,
+        va: VirtAddr,
+        access: Access,
+    ) -> Result<Mapping, FaultCode> {
+        hw_translate::<L>(arena, root, va, access)
+    }
+}

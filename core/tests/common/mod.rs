@@ -1,0 +1,190 @@
+//! Test-only helpers: a tiny free-list frame allocator, a wrapper that refuses the N-th
+//! allocation, and a full dump of page-table state for before/after comparisons.
+#![allow(dead_code)]
+
+use vmstorm_core::{Arena, Frame, FrameAllocator, PagingFormat, PhysMem};
+
+/// A free list in a `Vec`: lowest frames first.
+#[derive(Debug)]
+pub struct VecAlloc {
+    free: Vec<u64>,
+    used: Vec<bool>,
+}
+
+impl FrameAllocator for VecAlloc {
+    fn with_frames(frames: u64) -> Self {
+        VecAlloc { free: (0..frames).rev().collect(), used: vec![false; frames as usize] }
+    }
+    fn alloc(&mut self) -> Option<Frame> {
+        let f = self.free.pop()?;
+        self.used[f as usize] = true;
+        Some(Frame(f))
+    }
+    fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<Frame> {
+        let align = align.max(1);
+        let n = self.used.len() as u64;
+        let mut first = 0;
+        while first + count <= n && count > 0 {
+            if (first..first + count).all(|f| !self.used[f as usize]) {
+                for f in first..first + count {
+                    self.used[f as usize] = true;
+                }
+                self.free.retain(|&f| f < first || f >= first + count);
+                return Some(Frame(first));
+            }
+            first += align;
+        }
+        None
+    }
+    fn free(&mut self, frame: Frame) {
+        assert!(self.used[frame.index()], "double free of {frame:?}");
+        self.used[frame.index()] = false;
+        self.free.push(frame.0);
+    }
+    fn free_contiguous(&mut self, first: Frame, count: u64) {
+        for i in 0..count {
+            self.free(first.add(i));
+        }
+    }
+    fn free_count(&self) -> u64 {
+        self.free.len() as u64
+    }
+    fn is_free(&self, frame: Frame) -> bool {
+        !self.used[frame.index()]
+    }
+    fn name(&self) -> &'static str {
+        "vec"
+    }
+}
+
+/// Wraps an allocator and refuses its N-th allocation (counting from 1; 0 = never).
+#[derive(Debug)]
+pub struct Failing<A> {
+    /// The wrapped allocator.
+    pub inner: A,
+    /// Which allocation to refuse.
+    pub fail_at: u64,
+    /// Allocations asked for so far.
+    pub calls: u64,
+}
+
+impl<A: FrameAllocator> Failing<A> {
+    /// Arms the wrapper: the `n`-th allocation from now is refused.
+    pub fn arm(&mut self, n: u64) {
+        self.calls = 0;
+        self.fail_at = n;
+    }
+    fn refuse(&mut self) -> bool {
+        self.calls += 1;
+        self.calls == self.fail_at
+    }
+}
+
+impl<A: FrameAllocator> FrameAllocator for Failing<A> {
+    fn with_frames(frames: u64) -> Self {
+        Failing { inner: A::with_frames(frames), fail_at: 0, calls: 0 }
+    }
+    fn alloc(&mut self) -> Option<Frame> {
+        if self.refuse() {
+            return None;
+        }
+        self.inner.alloc()
+    }
+    fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<Frame> {
+        if self.refuse() {
+            return None;
+        }
+        self.inner.alloc_contiguous(count, align)
+    }
+    fn free(&mut self, frame: Frame) {
+        self.inner.free(frame)
+    }
+    fn free_contiguous(&mut self, first: Frame, count: u64) {
+        self.inner.free_contiguous(first, count)
+    }
+    fn free_count(&self) -> u64 {
+        self.inner.free_count()
+    }
+    fn is_free(&self, frame: Frame) -> bool {
+        self.inner.is_free(frame)
+    }
+    fn name(&self) -> &'static str {
+        "failing"
+    }
+}
+
+/// Physical memory of `frames` frames over allocator `A`.
+pub fn phys<A: FrameAllocator>(frames: u64) -> PhysMem<A> {
+    PhysMem::new(Arena::with_frames(frames).expect("arena"))
+}
+
+/// Everything page-table operations may change: the tables of each space (frame and
+/// bytes), every reference count, the free count and the table count.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dump {
+    tables: Vec<Vec<(Frame, Vec<u8>)>>,
+    refs: Vec<u32>,
+    free: u64,
+    table_frames: u64,
+    data_hash: u64,
+}
+
+/// Dumps the state of the spaces rooted at `roots` (plus a hash of all arena bytes).
+pub fn dump<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &[Frame]) -> Dump {
+    let tables = roots
+        .iter()
+        .map(|&r| {
+            let mut v = Vec::new();
+            P::for_each_table(&mem.arena, r, &mut |t| v.push((t, mem.arena.frame(t).to_vec())));
+            v
+        })
+        .collect();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in 0..mem.arena.frames() {
+        if !mem.alloc.is_free(Frame(f)) {
+            for &b in mem.arena.frame(Frame(f)).iter() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+    }
+    Dump {
+        tables,
+        refs: mem.refs.as_slice().to_vec(),
+        free: mem.free_frames(),
+        table_frames: mem.table_frames,
+        data_hash: h,
+    }
+}
+
+/// Checks that every frame's reference count equals the references the spaces rooted at
+/// `roots` hold on it, plus `extra` (references held elsewhere, e.g. by the test), and
+/// that allocated frames are exactly the referenced ones.
+pub fn check_refs<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &[Frame], extra: &[Frame]) {
+    let n = mem.arena.frames() as usize;
+    let mut want = vec![0u32; n];
+    let mut tables = 0;
+    for &r in roots {
+        P::for_each_table(&mem.arena, r, &mut |t| {
+            want[t.index()] += 1;
+            tables += 1;
+        });
+        P::for_each_mapping(
+            &mem.arena,
+            r,
+            vmstorm_core::PageSpan { start: vmstorm_core::VirtAddr(0), pages: P::VA_END >> 12 },
+            &mut |_, m| {
+                if !m.flags.contains(vmstorm_core::PageFlags::DIRECT) {
+                    want[m.frame.index()] += 1;
+                }
+            },
+        );
+    }
+    for &f in extra {
+        want[f.index()] += 1;
+    }
+    assert_eq!(tables, mem.table_frames, "table count");
+    for (f, (&w, &h)) in want.iter().zip(mem.refs.as_slice()).enumerate() {
+        assert_eq!(w, h, "refcount of frame {f:#x}");
+        assert_eq!(w == 0, mem.alloc.is_free(Frame(f as u64)), "free state of frame {f:#x}");
+    }
+}
