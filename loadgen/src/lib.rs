@@ -2,8 +2,13 @@
 //! the comparison reports behind the `vmstorm` command.
 //!
 //! Layout: [`op`] (the address-independent operation model every storm and trace plays
-//! into the VM server) and [`trace`] (the `.vmtrace` text and binary formats, the strace
-//! importer, touch synthesis and `record`).
+//! into the VM server), [`trace`] (the `.vmtrace` text and binary formats, the strace
+//! importer, touch synthesis and `record`), [`rng`] (the seeded generator) and [`storms`]
+//! (synthetic workloads mirroring known benchmarks).
 
+pub mod compare;
+pub mod metrics;
 pub mod op;
+pub mod rng;
+pub mod storms;
 pub mod trace;

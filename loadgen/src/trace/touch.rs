@@ -15,6 +15,7 @@
 use std::fmt;
 
 use crate::op::{MapKind, Op, Place, Prot, Trace};
+use crate::rng::Rng;
 use crate::trace::shadow::{Shadow, ShadowError};
 
 /// How to synthesize touches.
@@ -54,22 +55,6 @@ impl fmt::Display for TouchError {
 }
 
 impl std::error::Error for TouchError {}
-
-/// splitmix64: small, fast, and fixed forever (so seeds keep their meaning).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
-    }
-}
 
 struct Synth {
     shadow: Shadow,
@@ -218,7 +203,7 @@ pub fn synthesize_touches(trace: &Trace, opts: &TouchOptions) -> Result<Trace, T
     let mut s = Synth {
         shadow: Shadow::new(),
         out: Vec::with_capacity(trace.ops.len() * 2),
-        rng: Rng(opts.seed),
+        rng: Rng::new(opts.seed),
         fraction: opts.fraction,
         fork_writes: opts.fork_writes,
     };

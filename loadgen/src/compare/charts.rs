@@ -1,0 +1,161 @@
+//! SVG charts of a comparison (plotters, SVG backend only): throughput per strategy per
+//! workload as grouped bars relative to the first strategy, and per workload the latency
+//! distribution of every strategy as percentile curves on log axes.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::Cell;
+
+/// Colours for strategies, in order (colour-blind friendly, Tableau 10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+    RGBColor(156, 117, 95),
+    RGBColor(186, 176, 172),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+type ChartResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Grouped bars: one group per workload, one bar per strategy, height = throughput relative
+/// to the first strategy of that workload (1.0 = same speed; higher is faster).
+pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], path: &Path) -> ChartResult {
+    let n = strategies.len().max(1) as f64;
+    let rel = |w: &str, s: &str| -> Option<f64> {
+        let base = cells.iter().find(|c| c.workload == w && c.strategy == strategies[0])?.ops_per_sec();
+        let v = cells.iter().find(|c| c.workload == w && c.strategy == s)?.ops_per_sec();
+        (base > 0.0).then(|| v / base)
+    };
+    let mut top: f64 = 1.2;
+    for w in workloads {
+        for s in strategies {
+            top = top.max(rel(w, s).unwrap_or(0.0) * 1.1);
+        }
+    }
+    let width = (160 + 90 * workloads.len() as u32 * (strategies.len() as u32).clamp(2, 6) / 2).max(640);
+    let root = SVGBackend::new(path, (width, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Throughput relative to {} (higher is better)", strategies[0]),
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..workloads.len() as f64, 0f64..top)?;
+    let names = workloads.to_vec();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(workloads.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("ops/s relative")
+        .draw()?;
+    for (si, s) in strategies.iter().enumerate() {
+        let c = colour(si);
+        let bars: Vec<Rectangle<(f64, f64)>> = workloads
+            .iter()
+            .enumerate()
+            .filter_map(|(wi, w)| {
+                let v = rel(w, s)?;
+                let x0 = wi as f64 + 0.1 + 0.8 * si as f64 / n;
+                let x1 = x0 + 0.8 / n * 0.9;
+                Some(Rectangle::new([(x0, 0.0), (x1, v)], c.filled()))
+            })
+            .collect();
+        chart.draw_series(bars)?.label(s.as_str()).legend(move |(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled())
+        });
+    }
+    chart.draw_series(LineSeries::new(vec![(0.0, 1.0), (workloads.len() as f64, 1.0)], BLACK.mix(0.4)))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Percentile curves of one workload's op latency, one line per strategy: x is the
+/// percentile on a "nines" scale (50, 90, 99, 99.9, ...), y the latency on a log scale.
+pub fn latency(cells: &[&Cell], workload: &str, path: &Path) -> ChartResult {
+    // x = -log10(1 - q): 0.5 -> 0.30, 0.9 -> 1, 0.99 -> 2, 0.999 -> 3.
+    let nines = |q: f64| -(1.0 - q).max(1e-6).log10();
+    let mut lo = u64::MAX;
+    let mut hi = 1u64;
+    let mut xmax: f64 = 2.0;
+    for c in cells {
+        for &(q, v) in &c.percentiles {
+            lo = lo.min(v.max(1));
+            hi = hi.max(v);
+            xmax = xmax.max(nines(q));
+        }
+    }
+    if lo == u64::MAX {
+        lo = 1;
+    }
+    let root = SVGBackend::new(path, (760, 440)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{workload}: op latency by percentile (lower is better)"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..xmax, ((lo as f64 / 1.5).max(1.0)..hi as f64 * 1.5).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .x_label_formatter(&|x| {
+            let q = 100.0 * (1.0 - 10f64.powf(-x));
+            if q < 99.0 {
+                format!("p{q:.0}")
+            } else {
+                format!("p{}", trim(q))
+            }
+        })
+        .y_label_formatter(&|y| crate::metrics::ns(*y as u64))
+        .y_desc("latency")
+        .draw()?;
+    for (i, c) in cells.iter().enumerate() {
+        let col = colour(i);
+        let pts: Vec<(f64, f64)> = c.percentiles.iter().map(|&(q, v)| (nines(q), v.max(1) as f64)).collect();
+        chart
+            .draw_series(LineSeries::new(pts, col.stroke_width(2)))?
+            .label(c.strategy.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn trim(q: f64) -> String {
+    let s = format!("{q:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}

@@ -1,0 +1,100 @@
+//! `vmstorm compare`: workloads × strategies, measured one cell at a time, reported as a
+//! terminal table and a Markdown report with SVG charts.
+//!
+//! A cell is one workload (a storm, or an embedded trace) played into one server strategy
+//! (frame allocator × page-table format × fork policy × zeroing policy). Traces are generated
+//! in parallel before anything is timed; cells then run one after the other, each on a fresh
+//! server, with an untimed warm-up pass, so that no measurement overlaps another (on a
+//! 2-core machine two cells side by side would share caches, memory bandwidth and, with
+//! other work on the machine, cores, and their numbers would say more about scheduling than
+//! about the strategies). MINIX compared its allocators by rebuilding the system; this is
+//! that comparison made one command.
+
+mod charts;
+pub mod report;
+
+use crate::metrics::{Metrics, RunReport};
+
+pub use report::{terminal_table, ReportMeta};
+
+/// The percentiles kept for latency charts.
+const QUANTILES: [f64; 12] = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999];
+
+/// One measured cell of the matrix.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// Workload label (storm name or trace name).
+    pub workload: String,
+    /// Strategy label, e.g. `bitset/x86-64` or `buddy/i386/copy`.
+    pub strategy: String,
+    /// The cell's full report (what `--json` would write).
+    pub report: RunReport,
+    /// `(quantile, latency ns)` points of the op latency distribution.
+    pub percentiles: Vec<(f64, u64)>,
+}
+
+impl Cell {
+    /// A cell from a run's report and metrics.
+    pub fn new(workload: String, strategy: String, report: RunReport, metrics: &Metrics) -> Cell {
+        let h = &metrics.latency;
+        let percentiles =
+            if h.is_empty() { Vec::new() } else { QUANTILES.iter().map(|&q| (q, h.value_at_quantile(q))).collect() };
+        Cell { workload, strategy, report, percentiles }
+    }
+
+    /// Throughput of the cell.
+    pub fn ops_per_sec(&self) -> f64 {
+        self.report.ops_per_sec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{StrategyNames, Workload};
+    use crate::op::OpKind;
+
+    fn cell(w: &str, s: &str, base: u64) -> Cell {
+        let mut m = Metrics::new();
+        for i in 0..1000 {
+            m.record(OpKind::Touch, base + i);
+        }
+        m.record(OpKind::Fork, base * 50);
+        m.seconds = base as f64 / 1000.0;
+        let names = StrategyNames {
+            alloc: s.split('/').next().unwrap_or("").into(),
+            paging: "x86-64".into(),
+            fork: "cow".into(),
+            zero: "on-fault".into(),
+        };
+        let r = RunReport::new(&Workload::Storm { name: w.into(), seed: 1, scale: 1 }, &names, 1, &m);
+        Cell::new(w.into(), s.into(), r, &m)
+    }
+
+    #[test]
+    fn report_writes_markdown_json_and_charts() {
+        let cells = vec![
+            cell("fork", "bitset/x86-64", 100),
+            cell("fork", "buddy/x86-64", 120),
+            cell("fault", "bitset/x86-64", 300),
+            cell("fault", "buddy/x86-64", 200),
+        ];
+        let dir = std::env::temp_dir().join(format!("vmstorm-report-test-{}", std::process::id()));
+        let meta = ReportMeta { command: "vmstorm compare --quick".into(), seed: 1, mem_bytes: 1 << 30, ..ReportMeta::default() };
+        let files = report::write(&dir, &cells, &meta).unwrap();
+        let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+        assert!(md.contains("| `fork` |"), "{md}");
+        assert!(md.contains("![throughput](throughput.svg)"));
+        let svg = std::fs::read_to_string(dir.join("throughput.svg")).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("bitset/x86-64"));
+        let lat = std::fs::read_to_string(dir.join("latency-fault.svg")).unwrap();
+        assert!(lat.contains("<polyline") || lat.contains("<path"), "no curve drawn");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+        assert_eq!(json.as_array().map(|a| a.len()), Some(4));
+        assert_eq!(files.len(), 5);
+        let table = terminal_table(&cells);
+        assert!(table.lines().count() == 4 && table.contains("*"), "{table}");
+        if std::env::var_os("VMSTORM_KEEP_REPORT").is_none() { let _ = std::fs::remove_dir_all(&dir); }
+    }
+}

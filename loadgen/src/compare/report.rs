@@ -1,0 +1,242 @@
+//! The comparison report: a terminal table, `REPORT.md` with tables and charts, and
+//! `results.json` with every cell's full `--json` object.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{charts, Cell};
+use crate::metrics::{human, ns};
+
+/// Facts about how the comparison was run, written at the top of the report.
+#[derive(Clone, Debug, Default)]
+pub struct ReportMeta {
+    /// The command line that produced it.
+    pub command: String,
+    /// Seed of every storm.
+    pub seed: u64,
+    /// Arena size of every server (bytes).
+    pub mem_bytes: u64,
+    /// Whether this was the quick matrix.
+    pub quick: bool,
+    /// Wall seconds of the whole comparison.
+    pub elapsed: f64,
+    /// CPU model and core count, when known.
+    pub machine: String,
+}
+
+fn unique(it: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for s in it {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    }
+    v
+}
+
+/// Workloads and strategies in the order they were run.
+pub fn axes(cells: &[Cell]) -> (Vec<String>, Vec<String>) {
+    (unique(cells.iter().map(|c| c.workload.clone())), unique(cells.iter().map(|c| c.strategy.clone())))
+}
+
+fn find<'a>(cells: &'a [Cell], w: &str, s: &str) -> Option<&'a Cell> {
+    cells.iter().find(|c| c.workload == w && c.strategy == s)
+}
+
+/// The throughput table (ops/s, and p50 latency) for the terminal.
+pub fn terminal_table(cells: &[Cell]) -> String {
+    let (workloads, strategies) = axes(cells);
+    let wcol = workloads.iter().map(|w| w.len()).max().unwrap_or(8).max(8);
+    let scol = strategies.iter().map(|s| s.len()).max().unwrap_or(10).max(17);
+    let mut out = String::new();
+    let _ = write!(out, "{:<wcol$}", "ops/s (p50)");
+    for s in &strategies {
+        let _ = write!(out, "  {s:>scol$}");
+    }
+    out.push('\n');
+    for w in &workloads {
+        let _ = write!(out, "{w:<wcol$}");
+        let best = strategies
+            .iter()
+            .filter_map(|s| find(cells, w, s))
+            .map(|c| c.ops_per_sec())
+            .fold(0.0f64, f64::max);
+        for s in &strategies {
+            let text = match find(cells, w, s) {
+                Some(c) => {
+                    let mark = if c.ops_per_sec() >= best && strategies.len() > 1 { "*" } else { " " };
+                    format!("{}{} ({})", mark, human(c.ops_per_sec()), ns(c.report.latency_ns.p50))
+                }
+                None => "-".to_string(),
+            };
+            let _ = write!(out, "  {text:>scol$}");
+        }
+        out.push('\n');
+    }
+    out.push_str("* fastest in its row\n");
+    out
+}
+
+fn md_row(cols: &[String]) -> String {
+    format!("| {} |\n", cols.join(" | "))
+}
+
+fn md_header(first: &str, strategies: &[String]) -> String {
+    let mut cols = vec![first.to_string()];
+    cols.extend(strategies.iter().cloned());
+    let mut s = md_row(&cols);
+    let mut sep = vec!["---".to_string()];
+    sep.extend(strategies.iter().map(|_| "---:".to_string()));
+    s.push_str(&md_row(&sep));
+    s
+}
+
+/// Writes `REPORT.md`, `results.json` and the SVG charts into `dir`; returns the files.
+pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let (workloads, strategies) = axes(cells);
+    let mut files = Vec::new();
+
+    let chart_err = |p: &Path, e: Box<dyn std::error::Error>| format!("{}: cannot draw: {e}", p.display());
+    let tp = dir.join("throughput.svg");
+    charts::throughput(cells, &workloads, &strategies, &tp).map_err(|e| chart_err(&tp, e))?;
+    files.push(tp);
+    let mut latency_files = Vec::new();
+    for w in &workloads {
+        let row: Vec<&Cell> = strategies.iter().filter_map(|s| find(cells, w, s)).collect();
+        let name = format!("latency-{}.svg", file_safe(w));
+        let p = dir.join(&name);
+        charts::latency(&row, w, &p).map_err(|e| chart_err(&p, e))?;
+        latency_files.push((w.clone(), name));
+        files.push(p);
+    }
+
+    let mut md = String::new();
+    let _ = writeln!(md, "# vmstorm strategy comparison\n");
+    let _ = writeln!(
+        md,
+        "Produced by `{}` in {:.1} s{}. Every storm uses seed {}; every server has a {} MiB arena.\n",
+        meta.command,
+        meta.elapsed,
+        if meta.machine.is_empty() { String::new() } else { format!(" on {}", meta.machine) },
+        meta.seed,
+        meta.mem_bytes >> 20
+    );
+    let _ = writeln!(
+        md,
+        "How the numbers were taken: each cell (workload × strategy) boots its own server, plays \
+         the workload once untimed to warm the arena (the host's first touch of each arena page \
+         is a Linux page fault, which would otherwise be charged to the strategy), then plays it \
+         again timed. Cells are measured one at a time, never side by side, so that no cell \
+         shares cores, caches or memory bandwidth with another; the traces are generated in \
+         parallel beforehand. Latency is per op (a touch op is one page), measured with the \
+         monotonic clock around each op, so it includes about 20–40 ns of timer overhead. \
+         `faults` are `VM_PAGEFAULT`s the server handled, `cow` the frames copied on write, \
+         `peak frames` and `peak PT` the most frames (and page-table frames) in use at once.\n"
+    );
+    let _ = writeln!(md, "## Throughput (ops/s, higher is better)\n");
+    md.push_str(&md_header("workload", &strategies));
+    for w in &workloads {
+        let best = strategies
+            .iter()
+            .filter_map(|s| find(cells, w, s))
+            .map(|c| c.ops_per_sec())
+            .fold(0.0f64, f64::max);
+        let mut cols = vec![format!("`{w}`")];
+        for s in &strategies {
+            cols.push(match find(cells, w, s) {
+                Some(c) if c.ops_per_sec() >= best && strategies.len() > 1 => {
+                    format!("**{}**", human(c.ops_per_sec()))
+                }
+                Some(c) => human(c.ops_per_sec()),
+                None => "–".into(),
+            });
+        }
+        md.push_str(&md_row(&cols));
+    }
+    let _ = writeln!(md, "\nBold: fastest in its row.\n\n![throughput](throughput.svg)\n");
+
+    let _ = writeln!(md, "## Latency per op (p50 / p99 / max)\n");
+    md.push_str(&md_header("workload", &strategies));
+    for w in &workloads {
+        let mut cols = vec![format!("`{w}`")];
+        for s in &strategies {
+            cols.push(match find(cells, w, s) {
+                Some(c) => {
+                    let l = c.report.latency_ns;
+                    format!("{} / {} / {}", ns(l.p50), ns(l.p99), ns(l.max))
+                }
+                None => "–".into(),
+            });
+        }
+        md.push_str(&md_row(&cols));
+    }
+    md.push('\n');
+    for (w, f) in &latency_files {
+        let _ = writeln!(md, "![{w} latency]({f})\n");
+    }
+
+    let _ = writeln!(md, "## Memory-manager work per cell\n");
+    let _ = writeln!(md, "| workload | strategy | ops | faults | cow | peak frames | peak PT | verify |");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---|");
+    for w in &workloads {
+        for s in &strategies {
+            if let Some(c) = find(cells, w, s) {
+                let r = &c.report;
+                let v = match r.verify {
+                    Some(v) if v.ok => format!("ok ({} checks)", v.checked),
+                    Some(v) => format!("FAILED ({} checks)", v.checked),
+                    None => "off".into(),
+                };
+                let _ = writeln!(
+                    md,
+                    "| `{w}` | {s} | {} | {} | {} | {} | {} | {v} |",
+                    r.ops, r.faults, r.cow_copies, r.frames_peak, r.pt_pages_peak
+                );
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Per op kind (count, p50)\n");
+    for w in &workloads {
+        let _ = writeln!(md, "<details><summary><code>{w}</code></summary>\n");
+        md.push_str(&md_header("op", &strategies));
+        let mut kinds: Vec<String> = Vec::new();
+        for s in &strategies {
+            if let Some(c) = find(cells, w, s) {
+                for k in c.report.per_op.keys() {
+                    if !kinds.contains(k) {
+                        kinds.push(k.clone());
+                    }
+                }
+            }
+        }
+        for k in &kinds {
+            let mut cols = vec![k.clone()];
+            for s in &strategies {
+                cols.push(
+                    find(cells, w, s)
+                        .and_then(|c| c.report.per_op.get(k))
+                        .map(|p| format!("{} × {}", p.count, ns(p.ns_p50)))
+                        .unwrap_or_else(|| "–".into()),
+                );
+            }
+            md.push_str(&md_row(&cols));
+        }
+        let _ = writeln!(md, "\n</details>\n");
+    }
+    let _ = writeln!(md, "Raw figures of every cell: [`results.json`](results.json).");
+
+    let report = dir.join("REPORT.md");
+    std::fs::write(&report, md).map_err(|e| format!("{}: cannot write: {e}", report.display()))?;
+    files.insert(0, report);
+    let json = dir.join("results.json");
+    let all: Vec<&crate::metrics::RunReport> = cells.iter().map(|c| &c.report).collect();
+    let text = serde_json::to_string_pretty(&all).unwrap_or_default();
+    std::fs::write(&json, text).map_err(|e| format!("{}: cannot write: {e}", json.display()))?;
+    files.push(json);
+    Ok(files)
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}

@@ -1,0 +1,478 @@
+//! What a run measured: per-op latency histograms, throughput, the server's fault and
+//! copy-on-write counters and peaks, and the `--json` object of the CLI contract.
+//!
+//! Latencies go into HDR histograms (nanoseconds, three significant digits, up to a minute),
+//! one for all ops and one per op kind, so that shards and repeated runs merge exactly.
+//! MINIX's VM kept no such figures (its `VM_INFO` counted calls); this is the measurement
+//! side the load generator adds.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::op::OpKind;
+
+/// Highest latency a histogram holds (ns): one minute. Longer ops are recorded as this.
+const MAX_NS: u64 = 60_000_000_000;
+
+fn histogram() -> Histogram<u64> {
+    // Bounds are constants that hdrhistogram accepts; a failure would be a bug here.
+    Histogram::new_with_bounds(1, MAX_NS, 3).expect("valid histogram bounds")
+}
+
+/// Counters the server keeps, sampled around a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServerCounters {
+    /// Page faults handled (`VM_PAGEFAULT` from the kernel).
+    pub faults: u64,
+    /// Faults that filled a zero page.
+    pub zero_fills: u64,
+    /// Copy-on-write faults that copied a frame.
+    pub cow_copies: u64,
+    /// Most frames in use at once (page tables included).
+    pub frames_peak: u64,
+    /// Most frames used as page tables at once.
+    pub pt_pages_peak: u64,
+}
+
+/// What `--verify` checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyCounts {
+    /// Checks made: page signatures read back, isolation probes, invariant checks, the
+    /// final free-frame count.
+    pub checked: u64,
+    /// Whether every check passed.
+    pub ok: bool,
+}
+
+/// Measurements of one run (or several merged).
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// Ops played in the measured part.
+    pub ops: u64,
+    /// Wall-clock seconds of the measured part.
+    pub seconds: f64,
+    /// Latency of every op (ns).
+    pub latency: Histogram<u64>,
+    /// Latency per op kind, indexed like [`OpKind::ALL`].
+    pub per_kind: Vec<Histogram<u64>>,
+    /// Server counters over the measured part (peaks are the largest seen).
+    pub server: ServerCounters,
+    /// Verification result, when on.
+    pub verify: Option<VerifyCounts>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Empty measurements.
+    pub fn new() -> Metrics {
+        Metrics {
+            ops: 0,
+            seconds: 0.0,
+            latency: histogram(),
+            per_kind: OpKind::ALL.iter().map(|_| histogram()).collect(),
+            server: ServerCounters::default(),
+            verify: None,
+        }
+    }
+
+    /// Records one op of `kind` that took `ns` nanoseconds.
+    #[inline]
+    pub fn record(&mut self, kind: OpKind, ns: u64) {
+        let ns = ns.clamp(1, MAX_NS);
+        self.ops += 1;
+        self.latency.saturating_record(ns);
+        self.per_kind[kind as usize].saturating_record(ns);
+    }
+
+    /// Ops per second over the measured wall time.
+    pub fn ops_per_sec(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.ops as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Adds `other` (another shard or repetition): histograms and counters add, peaks take
+    /// the maximum, seconds take the maximum (shards run side by side).
+    pub fn merge(&mut self, other: &Metrics) {
+        self.ops += other.ops;
+        self.seconds = self.seconds.max(other.seconds);
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        for (a, b) in self.per_kind.iter_mut().zip(&other.per_kind) {
+            let _ = a.add(b);
+        }
+        let (s, o) = (&mut self.server, &other.server);
+        s.faults += o.faults;
+        s.zero_fills += o.zero_fills;
+        s.cow_copies += o.cow_copies;
+        s.frames_peak = s.frames_peak.max(o.frames_peak);
+        s.pt_pages_peak = s.pt_pages_peak.max(o.pt_pages_peak);
+        self.verify = match (self.verify, other.verify) {
+            (Some(a), Some(b)) => Some(VerifyCounts { checked: a.checked + b.checked, ok: a.ok && b.ok }),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The latency summary (ns).
+    pub fn latency_summary(&self) -> Latency {
+        Latency::of(&self.latency)
+    }
+
+    /// Count and median per op kind that occurred, keyed by [`OpKind::name`].
+    pub fn per_op(&self) -> BTreeMap<String, PerOp> {
+        OpKind::ALL
+            .iter()
+            .zip(&self.per_kind)
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(k, h)| (k.name().to_string(), PerOp { count: h.len(), ns_p50: h.value_at_quantile(0.5) }))
+            .collect()
+    }
+}
+
+/// Latency percentiles (ns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        Latency { p50: h.value_at_quantile(0.5), p99: h.value_at_quantile(0.99), max: h.max() }
+    }
+}
+
+/// Per-kind figures of the JSON `per_op` object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PerOp {
+    /// Ops of this kind.
+    pub count: u64,
+    /// Their median latency (ns).
+    pub ns_p50: u64,
+}
+
+/// One shard's figures in a sharded run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ShardFigures {
+    /// Shard index.
+    pub shard: usize,
+    /// Ops it played.
+    pub ops: u64,
+    /// Its wall time.
+    pub seconds: f64,
+    /// Its throughput.
+    pub ops_per_sec: f64,
+}
+
+/// The strategy a run used, as named on the command line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StrategyNames {
+    /// Frame allocator (`bitset`, `buddy`, `holelist`).
+    pub alloc: String,
+    /// Page-table format (`x86-64`, `i386`).
+    pub paging: String,
+    /// Fork policy (`cow`, `copy`).
+    pub fork: String,
+    /// Zeroing policy (`on-fault`, `prezeroed`).
+    pub zero: String,
+}
+
+/// The `--json FILE` object (DESIGN §4): one per run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunReport {
+    /// The storm played, for `run`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm: Option<String>,
+    /// The trace played, for `replay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// Frame allocator.
+    pub alloc: String,
+    /// Page-table format.
+    pub paging: String,
+    /// Fork policy.
+    pub fork: String,
+    /// Zeroing policy.
+    pub zero: String,
+    /// Independent servers run side by side.
+    pub shards: usize,
+    /// Seed of a storm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Rounds of a storm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u64>,
+    /// Ops played (all shards).
+    pub ops: u64,
+    /// Wall seconds of the measured part.
+    pub seconds: f64,
+    /// Ops per second (all shards together).
+    pub ops_per_sec: f64,
+    /// Page faults handled.
+    pub faults: u64,
+    /// Copy-on-write copies.
+    pub cow_copies: u64,
+    /// Most frames in use at once (largest of the shards).
+    pub frames_peak: u64,
+    /// Most page-table frames at once (largest of the shards).
+    pub pt_pages_peak: u64,
+    /// Op latency percentiles (ns).
+    pub latency_ns: Latency,
+    /// Count and median latency per op kind.
+    pub per_op: BTreeMap<String, PerOp>,
+    /// Verification, when `--verify` was on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyCounts>,
+    /// Per-shard figures when `shards > 1`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_shard: Vec<ShardFigures>,
+    /// Throughput of all shards over that of one shard measured in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedup_vs_one_shard: Option<f64>,
+}
+
+/// What is being run, for a [`RunReport`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// A storm with its seed and scale.
+    Storm {
+        /// Storm name.
+        name: String,
+        /// Seed.
+        seed: u64,
+        /// Rounds.
+        scale: u64,
+    },
+    /// A trace file.
+    Trace(String),
+}
+
+impl Workload {
+    /// A short label for tables.
+    pub fn label(&self) -> String {
+        match self {
+            Workload::Storm { name, .. } => name.clone(),
+            Workload::Trace(t) => t.clone(),
+        }
+    }
+}
+
+impl RunReport {
+    /// The report of `m` for `work` under `strategy` with `shards` servers.
+    pub fn new(work: &Workload, strategy: &StrategyNames, shards: usize, m: &Metrics) -> RunReport {
+        let (storm, trace, seed, scale) = match work {
+            Workload::Storm { name, seed, scale } => (Some(name.clone()), None, Some(*seed), Some(*scale)),
+            Workload::Trace(t) => (None, Some(t.clone()), None, None),
+        };
+        RunReport {
+            storm,
+            trace,
+            alloc: strategy.alloc.clone(),
+            paging: strategy.paging.clone(),
+            fork: strategy.fork.clone(),
+            zero: strategy.zero.clone(),
+            shards,
+            seed,
+            scale,
+            ops: m.ops,
+            seconds: m.seconds,
+            ops_per_sec: m.ops_per_sec(),
+            faults: m.server.faults,
+            cow_copies: m.server.cow_copies,
+            frames_peak: m.server.frames_peak,
+            pt_pages_peak: m.server.pt_pages_peak,
+            latency_ns: m.latency_summary(),
+            per_op: m.per_op(),
+            verify: m.verify,
+            per_shard: Vec::new(),
+            speedup_vs_one_shard: None,
+        }
+    }
+
+    /// Pretty JSON text of the report.
+    pub fn to_json(&self) -> String {
+        // Serializing plain structs and maps of strings cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The human-readable summary printed after a run.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let what = self.storm.as_deref().map(|n| format!("storm {n}")).unwrap_or_else(|| {
+            format!("trace {}", self.trace.as_deref().unwrap_or("?"))
+        });
+        let _ = writeln!(
+            s,
+            "{what}  alloc={} paging={} fork={} zero={} shards={}",
+            self.alloc, self.paging, self.fork, self.zero, self.shards
+        );
+        let _ = writeln!(
+            s,
+            "  {} ops in {:.3} s = {} ops/s   latency p50 {} p99 {} max {}",
+            self.ops,
+            self.seconds,
+            human(self.ops_per_sec),
+            ns(self.latency_ns.p50),
+            ns(self.latency_ns.p99),
+            ns(self.latency_ns.max)
+        );
+        let _ = writeln!(
+            s,
+            "  faults {}  cow copies {}  peak frames {} ({} MiB)  peak page-table pages {}",
+            self.faults,
+            self.cow_copies,
+            self.frames_peak,
+            self.frames_peak * 4096 >> 20,
+            self.pt_pages_peak
+        );
+        if let Some(v) = self.verify {
+            let _ = writeln!(s, "  verify: {} checks, {}", v.checked, if v.ok { "all passed" } else { "FAILED" });
+        }
+        if !self.per_shard.is_empty() {
+            for sh in &self.per_shard {
+                let _ = writeln!(
+                    s,
+                    "  shard {:>2}: {} ops in {:.3} s = {} ops/s",
+                    sh.shard,
+                    sh.ops,
+                    sh.seconds,
+                    human(sh.ops_per_sec)
+                );
+            }
+        }
+        if let Some(x) = self.speedup_vs_one_shard {
+            let _ = writeln!(s, "  speed-up over one shard (same run): {x:.2}x");
+        }
+        let _ = writeln!(s, "  {:<10} {:>10} {:>10}", "op", "count", "p50");
+        for (k, v) in &self.per_op {
+            let _ = writeln!(s, "  {:<10} {:>10} {:>10}", k, v.count, ns(v.ns_p50));
+        }
+        s
+    }
+}
+
+/// A duration in ns as `850 ns`, `12.3 µs`, `4.56 ms`, `1.20 s`.
+pub fn ns(v: u64) -> String {
+    let f = v as f64;
+    if v < 1_000 {
+        format!("{v} ns")
+    } else if v < 1_000_000 {
+        format!("{:.1} µs", f / 1e3)
+    } else if v < 1_000_000_000 {
+        format!("{:.2} ms", f / 1e6)
+    } else {
+        format!("{:.2} s", f / 1e9)
+    }
+}
+
+/// A rate as `950`, `12.3k`, `4.56M`.
+pub fn human(v: f64) -> String {
+    if v < 1e3 {
+        format!("{v:.0}")
+    } else if v < 1e6 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{:.2}M", v / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_merges() {
+        let mut a = Metrics::new();
+        a.record(OpKind::Fork, 1000);
+        a.record(OpKind::Touch, 100);
+        a.record(OpKind::Touch, 0);
+        a.seconds = 2.0;
+        a.server.frames_peak = 10;
+        let mut b = Metrics::new();
+        b.record(OpKind::Touch, 300);
+        b.seconds = 1.0;
+        b.server.frames_peak = 20;
+        b.server.faults = 3;
+        b.verify = Some(VerifyCounts { checked: 4, ok: true });
+        a.merge(&b);
+        assert_eq!(a.ops, 4);
+        assert_eq!(a.seconds, 2.0);
+        assert_eq!(a.ops_per_sec(), 2.0);
+        assert_eq!(a.server.frames_peak, 20);
+        assert_eq!(a.server.faults, 3);
+        assert_eq!(a.verify, Some(VerifyCounts { checked: 4, ok: true }));
+        let per = a.per_op();
+        assert_eq!(per["touch"].count, 3);
+        assert_eq!(per["fork"].count, 1);
+        assert!(!per.contains_key("exec"));
+        let l = a.latency_summary();
+        assert!(l.max >= 1000 && l.p50 <= 300);
+    }
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let mut m = Metrics::new();
+        m.record(OpKind::Mmap, 50);
+        m.seconds = 0.5;
+        m.verify = Some(VerifyCounts { checked: 1, ok: true });
+        let names = StrategyNames {
+            alloc: "bitset".into(),
+            paging: "x86-64".into(),
+            fork: "cow".into(),
+            zero: "on-fault".into(),
+        };
+        let r = RunReport::new(&Workload::Storm { name: "mmap".into(), seed: 1, scale: 2 }, &names, 1, &m);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        for k in [
+            "storm",
+            "alloc",
+            "paging",
+            "fork",
+            "zero",
+            "shards",
+            "ops",
+            "seconds",
+            "ops_per_sec",
+            "faults",
+            "cow_copies",
+            "frames_peak",
+            "pt_pages_peak",
+            "latency_ns",
+            "per_op",
+            "verify",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(v["latency_ns"]["p50"], 50);
+        assert_eq!(v["per_op"]["mmap"]["count"], 1);
+        assert_eq!(v["per_op"]["mmap"]["ns_p50"], 50);
+        assert_eq!(v["verify"]["ok"], true);
+        assert!(v.get("trace").is_none());
+        assert!(r.summary().contains("storm mmap"));
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(ns(850), "850 ns");
+        assert_eq!(ns(12_300), "12.3 µs");
+        assert_eq!(ns(4_560_000), "4.56 ms");
+        assert_eq!(human(12_300.0), "12.3k");
+    }
+}
