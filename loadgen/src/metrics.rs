@@ -315,9 +315,11 @@ impl RunReport {
     /// The human-readable summary printed after a run.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let what = self.storm.as_deref().map(|n| format!("storm {n}")).unwrap_or_else(|| {
-            format!("trace {}", self.trace.as_deref().unwrap_or("?"))
-        });
+        let what = self
+            .storm
+            .as_deref()
+            .map(|n| format!("storm {n}"))
+            .unwrap_or_else(|| format!("trace {}", self.trace.as_deref().unwrap_or("?")));
         let _ = writeln!(
             s,
             "{what}  alloc={} paging={} fork={} zero={} shards={}",
@@ -339,11 +341,12 @@ impl RunReport {
             self.faults,
             self.cow_copies,
             self.frames_peak,
-            self.frames_peak * 4096 >> 20,
+            self.frames_peak >> 8,
             self.pt_pages_peak
         );
         if let Some(v) = self.verify {
-            let _ = writeln!(s, "  verify: {} checks, {}", v.checked, if v.ok { "all passed" } else { "FAILED" });
+            let _ =
+                writeln!(s, "  verify: {} checks, {}", v.checked, if v.ok { "all passed" } else { "FAILED" });
         }
         if !self.per_shard.is_empty() {
             for sh in &self.per_shard {

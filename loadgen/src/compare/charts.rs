@@ -47,10 +47,7 @@ pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], p
     let root = SVGBackend::new(path, (width, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("Throughput relative to {} (higher is better)", strategies[0]),
-            ("sans-serif", 20),
-        )
+        .caption(format!("Throughput relative to {} (higher is better)", strategies[0]), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
@@ -82,9 +79,10 @@ pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], p
                 Some(Rectangle::new([(x0, 0.0), (x1, v)], c.filled()))
             })
             .collect();
-        chart.draw_series(bars)?.label(s.as_str()).legend(move |(x, y)| {
-            Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled())
-        });
+        chart
+            .draw_series(bars)?
+            .label(s.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
     }
     chart.draw_series(LineSeries::new(vec![(0.0, 1.0), (workloads.len() as f64, 1.0)], BLACK.mix(0.4)))?;
     chart

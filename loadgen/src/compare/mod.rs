@@ -37,8 +37,11 @@ impl Cell {
     /// A cell from a run's report and metrics.
     pub fn new(workload: String, strategy: String, report: RunReport, metrics: &Metrics) -> Cell {
         let h = &metrics.latency;
-        let percentiles =
-            if h.is_empty() { Vec::new() } else { QUANTILES.iter().map(|&q| (q, h.value_at_quantile(q))).collect() };
+        let percentiles = if h.is_empty() {
+            Vec::new()
+        } else {
+            QUANTILES.iter().map(|&q| (q, h.value_at_quantile(q))).collect()
+        };
         Cell { workload, strategy, report, percentiles }
     }
 
@@ -80,7 +83,12 @@ mod tests {
             cell("fault", "buddy/x86-64", 200),
         ];
         let dir = std::env::temp_dir().join(format!("vmstorm-report-test-{}", std::process::id()));
-        let meta = ReportMeta { command: "vmstorm compare --quick".into(), seed: 1, mem_bytes: 1 << 30, ..ReportMeta::default() };
+        let meta = ReportMeta {
+            command: "vmstorm compare --quick".into(),
+            seed: 1,
+            mem_bytes: 1 << 30,
+            ..ReportMeta::default()
+        };
         let files = report::write(&dir, &cells, &meta).unwrap();
         let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
         assert!(md.contains("| `fork` |"), "{md}");
@@ -95,6 +103,8 @@ mod tests {
         assert_eq!(files.len(), 5);
         let table = terminal_table(&cells);
         assert!(table.lines().count() == 4 && table.contains("*"), "{table}");
-        if std::env::var_os("VMSTORM_KEEP_REPORT").is_none() { let _ = std::fs::remove_dir_all(&dir); }
+        if std::env::var_os("VMSTORM_KEEP_REPORT").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }

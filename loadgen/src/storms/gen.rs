@@ -92,7 +92,15 @@ impl Gen {
         id
     }
 
-    pub fn mmap_over(&mut self, pid: Pid, over: MapId, offset: u64, pages: u64, prot: Prot, kind: MapKind) -> MapId {
+    pub fn mmap_over(
+        &mut self,
+        pid: Pid,
+        over: MapId,
+        offset: u64,
+        pages: u64,
+        prot: Prot,
+        kind: MapKind,
+    ) -> MapId {
         let id = self.map_id();
         let spec = MapSpec { pages, prot, kind, prealloc: false };
         self.out.push(Op::MmapOver { pid, id, over, offset, spec });
@@ -135,7 +143,14 @@ impl Gen {
     }
 
     /// `count` single-page touches at random pages of `[0, extent)` (repeats allowed).
-    pub fn touch_random(&mut self, pid: Pid, extent: u64, count: u64, write: bool, at: impl Fn(u64) -> Place) {
+    pub fn touch_random(
+        &mut self,
+        pid: Pid,
+        extent: u64,
+        count: u64,
+        write: bool,
+        at: impl Fn(u64) -> Place,
+    ) {
         if extent == 0 {
             return;
         }
