@@ -167,6 +167,8 @@ pub fn check_refs<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &
         P::for_each_table(&mem.arena, r, &mut |t| {
             want[t.index()] += 1;
             tables += 1;
+            let empty = mem.arena.frame(t).iter().all(|&b| b == 0);
+            assert!(t == r || !empty, "empty table {t:?} left in the space of {r:?}");
         });
         P::for_each_mapping(
             &mem.arena,
