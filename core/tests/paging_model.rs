@@ -123,12 +123,15 @@ impl<P: PagingFormat> World<P> {
                 let r =
                     P::map(&mut self.mem, root, va(page), Mapping { frame: f, flags: flags(write, shared) });
                 let (_, m) = self.space(space).unwrap();
-                if m.contains_key(&page) {
-                    assert_eq!(r, Err(PagingError::AlreadyMapped(va(page))));
-                    self.mem.unref(f);
-                } else {
-                    r.unwrap();
-                    m.insert(page, ModelPage { obj, write, shared });
+                match m.entry(page) {
+                    std::collections::btree_map::Entry::Occupied(_) => {
+                        assert_eq!(r, Err(PagingError::AlreadyMapped(va(page))));
+                        self.mem.unref(f);
+                    }
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        r.unwrap();
+                        v.insert(ModelPage { obj, write, shared });
+                    }
                 }
             }
             Op::MapRange { space, page, len, write, shared } => {
