@@ -7,20 +7,30 @@
 //!
 //! Layout: [`addr`] (units), [`arena`] (the only `unsafe`), [`bits`] (bit tricks),
 //! [`frames`] (allocator strategies and reference counts), [`paging`] (page-table formats),
-//! [`mmu`] (the software MMU).
+//! [`mmu`] (the software MMU), and the server: [`server`] (state, boot, dispatch),
+//! [`calls`] (one file per call family), [`client`] (what PM, libc and the kernel send),
+//! [`message`], [`endpoint`], [`errno`], [`slots`], [`acl`], [`region`], [`layout`],
+//! [`sanity`], [`snapshot`], [`stats`].
 
 pub mod acl;
 pub mod addr;
 pub mod arena;
 pub mod bits;
+pub mod calls;
+pub mod client;
 pub mod endpoint;
 pub mod errno;
 pub mod frames;
+pub mod layout;
 pub mod message;
 pub mod mmu;
 pub mod paging;
 pub mod region;
+pub mod sanity;
+pub mod server;
 pub mod slots;
+pub mod snapshot;
+pub mod stats;
 
 pub use addr::{Frame, PageSpan, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use arena::{Arena, ArenaConfig, ArenaError};
@@ -30,3 +40,7 @@ pub use frames::{AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, Fra
 pub use message::Message;
 pub use mmu::CopyError;
 pub use paging::{Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat, I386, X86_64};
+pub use sanity::{SanityError, SanityLevel};
+pub use server::{BootError, ForkPolicy, Vm, VmConfig, ZeroPolicy};
+pub use snapshot::VmSnapshot;
+pub use stats::VmStats;

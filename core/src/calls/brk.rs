@@ -1,0 +1,62 @@
+//! VM_BRK: move a process's break.
+//!
+//! Replaces `servers/vm/break.c` (`do_brk`, `real_brk`, `adjust`) and `region.c`'s
+//! `map_region_extend`/`map_region_shrink`. The heap is the range `[heap_start,
+//! round_up(brk))`. Growing claims the pages above it as demand-zero memory if they, and a
+//! one-page safety gap above them, are free of other regions (the stack, mmaps); shrinking
+//! unmaps and frees the pages above the new break and shrinks the region (§21.21: the seed
+//! never freed). A refused brk changes nothing.
+
+use crate::addr::{VirtAddr, PAGE_SIZE};
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::layout::data_top;
+use crate::message::Message;
+use crate::paging::PagingFormat;
+use crate::region::{MapProt, MemType, Region, RegionTag};
+use crate::server::{CallResult, Reply, Vm};
+
+/// `do_brk`: m1_i1 endpoint, m1_p1 new break.
+///
+/// # Errors
+/// `EINVAL` for a bad endpoint; `ENOMEM` below the heap start, or when the heap would
+/// run into another region.
+pub(crate) fn do_brk<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    _caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let slot = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::EINVAL)?;
+    let new = VirtAddr(msg.m1_p1());
+    let s = vm.slots.get(slot);
+    if new < s.heap_start || new.0 >= data_top::<P>().0 {
+        return Err(Errno::ENOMEM);
+    }
+    let round = |v: VirtAddr| VirtAddr((v.0 + PAGE_SIZE - 1) & !(PAGE_SIZE - 1));
+    let cur_end = round(s.brk).max(s.heap_start);
+    let new_end = round(new);
+    if new_end > cur_end {
+        let guard = new_end.0.checked_add(PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+        if !s.regions.is_free(cur_end, VirtAddr(guard)) {
+            return Err(Errno::ENOMEM);
+        }
+        let s = vm.slots.get_mut(slot);
+        s.regions.insert(Region {
+            start: cur_end,
+            pages: (new_end.0 - cur_end.0) / PAGE_SIZE,
+            mem: MemType::Anon,
+            prot: MapProt::RW,
+            tag: RegionTag::Heap,
+        });
+    } else if new_end < cur_end {
+        let root = s.root;
+        let s = vm.slots.get_mut(slot);
+        let removed = s.regions.remove_range(new_end, cur_end);
+        for r in removed {
+            P::unmap_range(&mut vm.mem, root, r.span());
+        }
+    }
+    vm.slots.get_mut(slot).brk = new;
+    Ok(Reply::Now)
+}

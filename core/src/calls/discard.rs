@@ -1,0 +1,46 @@
+//! VM_DISCARD (extension, 0xC2C): `madvise(MADV_DONTNEED)`.
+//!
+//! No MINIX counterpart; modelled on Linux's `MADV_DONTNEED` for private anonymous
+//! memory: the pages are unmapped and their frames dropped, and the next touch faults in
+//! a zeroed page. Shared, contiguous and device pages are left in place (their contents
+//! are what a refault would show).
+
+use crate::addr::{PageSpan, PAGE_SIZE};
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::message::Message;
+use crate::paging::PagingFormat;
+use crate::region::MemType;
+use crate::server::{CallResult, Reply, Vm};
+
+use super::user_range;
+
+/// `madvise(DONTNEED)`: m5_l1 address, m5_l2 length.
+///
+/// # Errors
+/// `EINVAL` unaligned address, zero length, beyond the top; `ENOMEM` when part of the
+/// range is not mapped.
+pub(crate) fn do_discard<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let (start, end) = user_range(msg.m5_l1() as u64, msg.m5_l2() as u64, P::VA_END)?;
+    let s = vm.slots.get(caller);
+    if !s.regions.covers(start, end) {
+        return Err(Errno::ENOMEM);
+    }
+    let root = s.root;
+    let mut spans = Vec::new();
+    for r in &s.regions.as_slice()[s.regions.overlapping(start, end)] {
+        if r.mem == MemType::Anon {
+            let a = r.start.max(start);
+            let b = r.end().min(end);
+            spans.push(PageSpan { start: a, pages: (b.0 - a.0) / PAGE_SIZE });
+        }
+    }
+    for span in spans {
+        P::unmap_range(&mut vm.mem, root, span);
+    }
+    Ok(Reply::Now)
+}

@@ -1,0 +1,116 @@
+//! VM_ADDDMA, VM_DELDMA and VM_GETDMA: the DMA buffer table.
+//!
+//! Replaces `dmatab[NR_DMA]` and `do_adddma`/`do_deldma`/`do_getdma` of
+//! `servers/vm/alloc.c`. Fixes of §21: a full table is `ENOSPC`, not a panic (§21.7); a
+//! process with DMA buffers may exit (its entries are released); the `has_dma` flag is
+//! cleared when its last entry goes; VM_GETDMA is `EAGAIN` as in the seed (nothing sets
+//! the release flags, §21.17).
+
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::message::Message;
+use crate::paging::PagingFormat;
+use crate::server::{CallResult, Reply, Vm};
+
+/// Number of DMA table entries (`NR_DMA`).
+pub const NR_DMA: usize = 16;
+
+/// One DMA buffer: who, base, size.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct DmaEntry {
+    /// The owning process.
+    pub proc: Endpoint,
+    /// Base address as given.
+    pub base: i64,
+    /// Size as given.
+    pub size: i64,
+}
+
+/// The fixed DMA table.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct DmaTable {
+    entries: [Option<DmaEntry>; NR_DMA],
+}
+
+impl DmaTable {
+    /// The entries in use.
+    pub fn entries(&self) -> impl Iterator<Item = &DmaEntry> {
+        self.entries.iter().flatten()
+    }
+
+    /// Whether `ep` has any entry.
+    pub fn has(&self, ep: Endpoint) -> bool {
+        self.entries().any(|e| e.proc == ep)
+    }
+
+    /// Drops every entry of `ep`.
+    pub fn release_all(&mut self, ep: Endpoint) {
+        for e in &mut self.entries {
+            if e.is_some_and(|d| d.proc == ep) {
+                *e = None;
+            }
+        }
+    }
+
+    /// Renames `a`'s entries to `b` and `b`'s to `a` (live update).
+    pub fn swap_owners(&mut self, a: Endpoint, b: Endpoint) {
+        for d in self.entries.iter_mut().flatten() {
+            if d.proc == a {
+                d.proc = b;
+            } else if d.proc == b {
+                d.proc = a;
+            }
+        }
+    }
+}
+
+/// `do_adddma`: m2_i1 endpoint, m2_l1 start, m2_l2 size.
+///
+/// # Errors
+/// `EINVAL` bad endpoint; `ENOSPC` table full.
+pub(crate) fn do_adddma<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    _caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let ep = Endpoint(msg.m2_i1());
+    let slot = vm.slots.lookup(ep).map_err(|_| Errno::EINVAL)?;
+    let free = vm.dma.entries.iter().position(Option::is_none).ok_or(Errno::ENOSPC)?;
+    vm.dma.entries[free] = Some(DmaEntry { proc: ep, base: msg.m2_l1(), size: msg.m2_l2() });
+    vm.slots.get_mut(slot).has_dma = true;
+    Ok(Reply::Now)
+}
+
+/// `do_deldma`: m2_i1 endpoint, m2_l1 start, m2_l2 size (exact match).
+///
+/// # Errors
+/// `ESRCH` when no entry matches.
+pub(crate) fn do_deldma<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    _caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let want = DmaEntry { proc: Endpoint(msg.m2_i1()), base: msg.m2_l1(), size: msg.m2_l2() };
+    let i = vm.dma.entries.iter().position(|e| *e == Some(want)).ok_or(Errno::ESRCH)?;
+    vm.dma.entries[i] = None;
+    if !vm.dma.has(want.proc) {
+        if let Ok(slot) = vm.slots.lookup(want.proc) {
+            vm.slots.get_mut(slot).has_dma = false;
+        }
+    }
+    Ok(Reply::Now)
+}
+
+/// `do_getdma`: always `EAGAIN` (no buffer is ever marked for release).
+///
+/// # Errors
+/// `EAGAIN`.
+pub(crate) fn do_getdma<F: FrameAllocator, P: PagingFormat>(
+    _vm: &mut Vm<F, P>,
+    _caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    msg.set_m2_i1(0).set_m2_l1(0).set_m2_l2(0);
+    Err(Errno::EAGAIN)
+}

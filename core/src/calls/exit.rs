@@ -1,0 +1,51 @@
+//! VM_WILLEXIT and VM_EXIT: tear a process down.
+//!
+//! Replaces `servers/vm/exit.c` (`do_willexit`, `do_exit`, `free_proc`, `clear_proc`).
+//! Exit requires the WILLEXIT announcement first (§20.9). Every mapping's reference is
+//! dropped and every page table freed; the slot keeps its endpoint so that the next tenant
+//! gets the next generation. A process with DMA buffers has them released instead of the
+//! seed's `release_dma` panic (§21.7).
+
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::message::Message;
+use crate::paging::PagingFormat;
+use crate::server::{CallResult, Reply, Vm};
+
+/// `do_willexit`: m1_i1 endpoint. Marks the process as exiting.
+///
+/// # Errors
+/// `EINVAL` for a bad endpoint.
+pub(crate) fn do_willexit<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    _caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let slot = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::EINVAL)?;
+    vm.slots.get_mut(slot).exiting = true;
+    Ok(Reply::Now)
+}
+
+/// `do_exit`: m1_i1 endpoint. Frees the process's memory and slot.
+///
+/// # Errors
+/// `EINVAL` for a bad endpoint or an unannounced exit.
+pub(crate) fn do_exit<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    _caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let ep = Endpoint(msg.m1_i1());
+    let slot = vm.slots.lookup(ep).map_err(|_| Errno::EINVAL)?;
+    if !vm.slots.get(slot).exiting {
+        return Err(Errno::EINVAL);
+    }
+    let old = vm.slots.release(slot);
+    P::destroy(&mut vm.mem, old.root);
+    vm.acl.release(old.acl);
+    if old.has_dma {
+        vm.dma.release_all(ep);
+    }
+    Ok(Reply::Now)
+}

@@ -1,0 +1,203 @@
+//! Page faults and the kernel's memory requests.
+//!
+//! Replaces `servers/vm/pagefaults.c` (`do_pagefaults`, `do_memory`, `handle_memory`) and
+//! `region.c`'s `map_pf`, `map_handle_memory` and `map_clone_ph_block`. A fault is
+//! resolved per page: not present → demand-zero (or the device frame of a direct region);
+//! present but read-only in a writable region → copy-on-write break (the frame is private
+//! again: just make it writable; else copy it). No region, or an access the region's
+//! protection forbids, is reported as a signalled fault (counted) and VM keeps running;
+//! running out of memory on the fault path is signalled the same way. Nothing here
+//! asserts on input (§21.1, §21.4).
+
+use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::message::Message;
+use crate::paging::{FaultCode, Mapping, PageFlags, PagingFormat};
+use crate::region::{MemType, Region};
+use crate::server::{Vm, ZeroPolicy};
+
+/// Why a fault could not be resolved.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FaultError {
+    /// The address is in no region (SIGSEGV).
+    NoRegion,
+    /// The region's protection forbids the access (SIGSEGV).
+    Protection,
+    /// No frame for the page or a page table.
+    OutOfMemory,
+}
+
+impl From<FaultError> for Errno {
+    fn from(e: FaultError) -> Errno {
+        match e {
+            FaultError::NoRegion | FaultError::Protection => Errno::EFAULT,
+            FaultError::OutOfMemory => Errno::ENOMEM,
+        }
+    }
+}
+
+/// The leaf flags a page of `region` gets when first mapped.
+#[inline]
+pub(crate) fn page_flags(region: &Region) -> PageFlags {
+    let mut f = PageFlags::EMPTY;
+    if region.prot.accessible() {
+        f = f | PageFlags::USER;
+    }
+    if region.prot.writable() {
+        f = f | PageFlags::WRITE;
+    }
+    match region.mem {
+        MemType::Shared => f | PageFlags::SHARED,
+        MemType::DirectPhys { .. } => f | PageFlags::DIRECT | PageFlags::NOCACHE,
+        MemType::Anon | MemType::AnonContig => f,
+    }
+}
+
+/// `VM_PAGEFAULT` from the kernel: resolve, or signal the process. Never replies.
+pub(crate) fn do_pagefault<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &Message) {
+    vm.stats.faults += 1;
+    let Ok(slot) = vm.slots.lookup(msg.source) else {
+        vm.stats.refused += 1;
+        return;
+    };
+    let va = VirtAddr(msg.m1_p1());
+    let write = msg.m1_i2() as u32 & FaultCode::WRITE != 0;
+    if resolve_fault(vm, slot, va, write).is_err() {
+        vm.stats.signalled_faults += 1;
+    }
+}
+
+/// Resolves one fault of the process in `slot` at `va` (`map_pf`).
+///
+/// # Errors
+/// See [`FaultError`]; the state is unchanged then.
+pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    slot: usize,
+    va: VirtAddr,
+    write: bool,
+) -> Result<(), FaultError> {
+    let s = vm.slots.get(slot);
+    let root = s.root;
+    let region = *s.regions.find(va).ok_or(FaultError::NoRegion)?;
+    if !region.prot.accessible() || (write && !region.prot.writable()) {
+        return Err(FaultError::Protection);
+    }
+    let page = va.page_floor();
+    match P::translate(&vm.mem.arena, root, page) {
+        None => fault_in(vm, root, page, &region),
+        Some(m) if write && !m.flags.contains(PageFlags::WRITE) => break_cow(vm, root, page, m),
+        Some(m) if !m.flags.contains(PageFlags::USER) => {
+            // Protection raised again after a PROT_NONE period: restore user access.
+            P::protect_range(
+                &mut vm.mem,
+                root,
+                PageSpan { start: page, pages: 1 },
+                PageFlags::USER,
+                PageFlags::EMPTY,
+            );
+            Ok(())
+        }
+        Some(_) => {
+            vm.stats.spurious_faults += 1;
+            Ok(())
+        }
+    }
+}
+
+/// Maps a missing page of `region`: a zeroed frame, or the region's device frame.
+fn fault_in<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    root: crate::addr::Frame,
+    page: VirtAddr,
+    region: &Region,
+) -> Result<(), FaultError> {
+    let flags = page_flags(region);
+    if let MemType::DirectPhys { base } = region.mem {
+        let frame = base.add((page.0 - region.start.0) / PAGE_SIZE);
+        return P::map(&mut vm.mem, root, page, Mapping { frame, flags })
+            .map_err(|_| FaultError::OutOfMemory);
+    }
+    let frame = match vm.zero_policy {
+        ZeroPolicy::Prezeroed => vm.alloc_zeroed(),
+        ZeroPolicy::OnFault => vm.mem.alloc_zeroed().or_else(|| vm.pool.pop()),
+    }
+    .ok_or(FaultError::OutOfMemory)?;
+    if P::map(&mut vm.mem, root, page, Mapping { frame, flags }).is_err() {
+        vm.mem.unref(frame);
+        return Err(FaultError::OutOfMemory);
+    }
+    vm.stats.zero_fills += 1;
+    Ok(())
+}
+
+/// A write to a present read-only page of a writable region: copy-on-write.
+fn break_cow<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    root: crate::addr::Frame,
+    page: VirtAddr,
+    m: Mapping,
+) -> Result<(), FaultError> {
+    let one = PageSpan { start: page, pages: 1 };
+    let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
+    if !private || vm.mem.refs.get(m.frame) == 1 {
+        P::protect_range(&mut vm.mem, root, one, PageFlags::WRITE, PageFlags::COW);
+        vm.stats.cow_reuses += 1;
+        return Ok(());
+    }
+    let copy = vm.alloc_any().ok_or(FaultError::OutOfMemory)?;
+    vm.mem.arena.copy_frame(m.frame, copy);
+    let flags =
+        m.flags.difference(PageFlags::COW | PageFlags::ACCESSED | PageFlags::DIRTY) | PageFlags::WRITE;
+    if P::replace(&mut vm.mem, root, page, Mapping { frame: copy, flags }).is_err() {
+        vm.mem.unref(copy);
+        return Err(FaultError::OutOfMemory);
+    }
+    vm.stats.cow_copies += 1;
+    Ok(())
+}
+
+/// `handle_memory`: makes `[va, va + len)` of the process in `slot` present (and
+/// writable if `write`). The whole range is checked before anything changes.
+///
+/// # Errors
+/// `EFAULT` when part of the range is in no region or forbids the access; `ENOMEM`.
+pub(crate) fn handle_memory<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    slot: usize,
+    va: VirtAddr,
+    len: u64,
+    write: bool,
+) -> Result<(), Errno> {
+    if len == 0 {
+        return Ok(());
+    }
+    let end = va.0.checked_add(len).ok_or(Errno::EFAULT)?;
+    let start = va.page_floor();
+    let end = end.checked_add(PAGE_SIZE - 1).ok_or(Errno::EFAULT)? & !(PAGE_SIZE - 1);
+    {
+        let regions = &vm.slots.get(slot).regions;
+        if !regions.covers(start, VirtAddr(end)) {
+            return Err(Errno::EFAULT);
+        }
+        for r in &regions.as_slice()[regions.overlapping(start, VirtAddr(end))] {
+            if !r.prot.accessible() || (write && !r.prot.writable()) {
+                return Err(Errno::EFAULT);
+            }
+        }
+    }
+    let root = vm.slots.get(slot).root;
+    let mut page = start;
+    while page.0 < end {
+        let ok = match P::translate(&vm.mem.arena, root, page) {
+            None => false,
+            Some(m) => m.flags.contains(PageFlags::USER) && (!write || m.flags.contains(PageFlags::WRITE)),
+        };
+        if !ok {
+            resolve_fault(vm, slot, page, write)?;
+        }
+        page = VirtAddr(page.0 + PAGE_SIZE);
+    }
+    Ok(())
+}

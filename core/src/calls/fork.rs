@@ -1,0 +1,61 @@
+//! VM_FORK: copy a process into a free slot.
+//!
+//! Replaces `servers/vm/fork.c` (`do_fork`) and `region.c`'s `map_proc_copy`. The page
+//! tables are copied by the format's `fork_copy` (copy-on-write per page for
+//! [`ForkPolicy::Cow`], an eager copy for [`ForkPolicy::Copy`]); shared and direct regions
+//! stay shared and writable in the child. The child inherits the parent's regions, break
+//! and call mask (one more reference to the interned mask) and gets the slot's next
+//! generation. Fixes of §21: the child slot must be free (the seed did not check), and a
+//! failure (ENOMEM) leaves no half-built child behind (§21.23).
+
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::message::Message;
+use crate::paging::{ForkCopy, PagingFormat};
+use crate::server::{CallResult, ForkPolicy, Reply, Vm};
+use crate::slots::ProcSlot;
+
+/// `do_fork`: m1_i1 parent endpoint, m1_i2 child slot → m1_i3 child endpoint.
+///
+/// # Errors
+/// `EINVAL` for a bad parent, a slot out of range or in use, a parent with DMA buffers;
+/// `ENOMEM`.
+pub(crate) fn do_fork<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    _caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let parent = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::EINVAL)?;
+    let child = usize::try_from(msg.m1_i2()).map_err(|_| Errno::EINVAL)?;
+    if child >= vm.slots.len() || vm.slots.is_in_use(child) {
+        return Err(Errno::EINVAL);
+    }
+    let p = vm.slots.get(parent);
+    if p.has_dma {
+        return Err(Errno::EINVAL);
+    }
+    let mode = match vm.fork_policy {
+        ForkPolicy::Cow => ForkCopy::Cow,
+        ForkPolicy::Copy => ForkCopy::Eager,
+    };
+    let root = P::fork_copy(&mut vm.mem, p.root, mode).map_err(|_| Errno::ENOMEM)?;
+    let p = vm.slots.get(parent);
+    let endpoint = vm.slots.next_endpoint(child);
+    let state = ProcSlot {
+        endpoint,
+        in_use: true,
+        exiting: false,
+        has_dma: false,
+        acl: p.acl,
+        root,
+        regions: p.regions.clone(),
+        heap_start: p.heap_start,
+        brk: p.brk,
+        stack_top: p.stack_top,
+    };
+    vm.acl.share(p.acl);
+    vm.slots.occupy(child, state);
+    msg.set_m1_i3(endpoint.0);
+    Ok(Reply::Now)
+}

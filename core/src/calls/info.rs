@@ -1,0 +1,105 @@
+//! VM_INFO: statistics, memory usage and region listings for IS.
+//!
+//! Replaces `do_info` of `servers/vm/utility.c` (with `get_usage_info` and
+//! `get_region_info` of `region.c`). Results are copied into the caller's buffer after a
+//! kernel memory request makes it present and writable (as the seed's `handle_memory`
+//! before `sys_datacopy`). Layouts (little endian):
+//! * `VMIW_STATS`: `{pagesize, total, free, largest}` as four u64 (pages);
+//! * `VMIW_USAGE`: `{total, common, shared}` bytes as three u64;
+//! * `VMIW_REGION`: up to 64 entries `{addr u64, length u64, prot u32, flags u32}`
+//!   (flags: `MAP_SHARED` for shared regions), starting at the first region at or above
+//!   `next`; `count` and `next` are updated in the reply.
+
+use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
+use crate::endpoint::Endpoint;
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::message::Message;
+use crate::paging::{PageFlags, PagingFormat};
+use crate::region::MemType;
+use crate::server::{CallResult, Reply, Vm};
+
+/// `VMIW_STATS`.
+pub const VMIW_STATS: i32 = 1;
+/// `VMIW_USAGE`.
+pub const VMIW_USAGE: i32 = 2;
+/// `VMIW_REGION`.
+pub const VMIW_REGION: i32 = 3;
+/// `MAX_VRI_COUNT`: most region entries per call.
+pub const MAX_VRI_COUNT: usize = 64;
+/// Bytes of one region entry.
+pub const REGION_INFO_BYTES: usize = 24;
+
+/// `do_info`: m2_i1 what, m2_i2 endpoint (USAGE, REGION), m2_i3 count, m2_p1 buffer,
+/// m2_l1 next.
+///
+/// # Errors
+/// `EINVAL` unknown `what` or bad endpoint; `EFAULT`/`ENOMEM` from the copy out.
+pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let buf = VirtAddr(msg.m2_p1());
+    let out: Vec<u8> = match msg.m2_i1() {
+        VMIW_STATS => {
+            let total = vm.total_frames();
+            let mut largest = 0u64;
+            let mut run = 0u64;
+            for f in 0..total {
+                if vm.mem.alloc.is_free(Frame(f)) {
+                    run += 1;
+                    largest = largest.max(run);
+                } else {
+                    run = 0;
+                }
+            }
+            [PAGE_SIZE, total, vm.free_frames(), largest].iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
+        VMIW_USAGE => {
+            let slot = vm.slots.lookup(Endpoint(msg.m2_i2())).map_err(|_| Errno::EINVAL)?;
+            let s = vm.slots.get(slot);
+            let (mut total, mut common, mut shared) = (0u64, 0u64, 0u64);
+            for r in s.regions.as_slice() {
+                P::for_each_mapping(&vm.mem.arena, s.root, r.span(), &mut |_, m| {
+                    total += PAGE_SIZE;
+                    let direct = m.flags.contains(PageFlags::DIRECT);
+                    if !direct && vm.mem.refs.get(m.frame) > 1 {
+                        common += PAGE_SIZE;
+                        if r.mem == MemType::Shared {
+                            shared += PAGE_SIZE;
+                        }
+                    }
+                });
+            }
+            [total, common, shared].iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
+        VMIW_REGION => {
+            let slot = vm.slots.lookup(Endpoint(msg.m2_i2())).map_err(|_| Errno::EINVAL)?;
+            let count = usize::try_from(msg.m2_i3()).unwrap_or(0).min(MAX_VRI_COUNT);
+            let next = msg.m2_l1() as u64;
+            let regions = vm.slots.get(slot).regions.as_slice();
+            let from = regions.partition_point(|r| r.start.0 < next);
+            let chosen = &regions[from..(from + count).min(regions.len())];
+            let mut out = Vec::with_capacity(chosen.len() * REGION_INFO_BYTES);
+            for r in chosen {
+                out.extend_from_slice(&r.start.0.to_le_bytes());
+                out.extend_from_slice(&(r.pages * PAGE_SIZE).to_le_bytes());
+                out.extend_from_slice(&u32::from(r.prot.0).to_le_bytes());
+                let flags: u32 = if r.mem == MemType::Shared { 1 } else { 0 };
+                out.extend_from_slice(&flags.to_le_bytes());
+            }
+            let new_next = chosen.last().map_or(next, |r| r.end().0);
+            let emitted = chosen.len();
+            if !out.is_empty() {
+                vm.copy_to_user(caller, buf, &out)?;
+            }
+            msg.set_m2_i3(emitted as i32);
+            msg.set_m2_l1(new_next as i64);
+            return Ok(Reply::Now);
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    vm.copy_to_user(caller, buf, &out)?;
+    Ok(Reply::Now)
+}

@@ -1,0 +1,269 @@
+//! VM_MMAP, VM_MUNMAP and VM_MUNMAP_TEXT.
+//!
+//! Replaces `servers/vm/mmap.c` (`do_mmap`, `do_munmap`) and `region.c`'s
+//! `map_page_region`, `region_find_slot` and `map_unmap_region`. Placement is first fit at
+//! or above the hint (default: the stack top, as the seed's `vm_stacktop`), so MINIX's
+//! test44 layout holds: consecutive mmaps land at consecutive addresses. Fixes of §21:
+//! length 0 or a hint beyond the top is EINVAL (§21.3); PROT is honoured (§21.13);
+//! `MAP_SHARED` anonymous memory is preallocated and shared writable across fork (§21.4);
+//! munmap removes any page range of any regions, splitting them (§21.22); a failed call
+//! changes nothing (preallocation failures free what they took, §21.19). `MAP_FIXED` is an
+//! extension flag: the range is cleared and mapped exactly there.
+
+use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::layout::{data_top, MMAP_BASE};
+use crate::message::Message;
+use crate::paging::{Mapping, PageFlags, PagingFormat};
+use crate::region::{MapProt, MemType, Region, RegionTag};
+use crate::server::{CallResult, Reply, Vm};
+
+use super::fault::page_flags;
+use super::user_range;
+
+/// mmap flags (`MAP_*` of MINIX's `sys/mman.h`, plus the `MAP_FIXED` extension).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct MapFlags(pub u16);
+
+impl MapFlags {
+    /// Share the memory with children (and through VM_REMAP).
+    pub const SHARED: MapFlags = MapFlags(0x01);
+    /// Private copy-on-write memory.
+    pub const PRIVATE: MapFlags = MapFlags(0x02);
+    /// Anonymous memory (no file).
+    pub const ANON: MapFlags = MapFlags(0x04);
+    /// Allocate every page now.
+    pub const PREALLOC: MapFlags = MapFlags(0x08);
+    /// Physically contiguous (implies PREALLOC).
+    pub const CONTIG: MapFlags = MapFlags(0x10);
+    /// Below 16 MiB physical (accepted; the arena has no such zone).
+    pub const LOWER16M: MapFlags = MapFlags(0x20);
+    /// 64 KiB physical alignment (honoured for CONTIG).
+    pub const ALIGN64K: MapFlags = MapFlags(0x40);
+    /// Below 1 MiB physical (accepted; the arena has no such zone).
+    pub const LOWER1M: MapFlags = MapFlags(0x80);
+    /// Extension: map exactly at the address, replacing what is there.
+    pub const FIXED: MapFlags = MapFlags(0x100);
+    /// Every known flag.
+    pub const KNOWN: MapFlags = MapFlags(0x1ff);
+
+    /// Whether every flag of `other` is set.
+    #[inline]
+    pub const fn contains(self, other: MapFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// The union.
+    #[inline]
+    pub const fn union(self, other: MapFlags) -> MapFlags {
+        MapFlags(self.0 | other.0)
+    }
+}
+
+impl core::ops::BitOr for MapFlags {
+    type Output = MapFlags;
+    fn bitor(self, rhs: MapFlags) -> MapFlags {
+        self.union(rhs)
+    }
+}
+
+/// `do_mmap`: m5_l1 hint, m5_l2 length, m5_s1 prot, m5_s2 flags, m5_i1 fd → m5_l1
+/// address.
+///
+/// # Errors
+/// `EINVAL` (zero length, bad prot or flags, anonymous with an fd, bad fixed address or
+/// hint); `ENOSYS` for a file mapping; `ENOMEM` (no room, no frames).
+pub(crate) fn do_mmap<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let flags = MapFlags(msg.m5_s2() as u16);
+    let prot = MapProt(msg.m5_s1() as u16);
+    let fd = msg.m5_i1();
+    if flags.0 & !MapFlags::KNOWN.0 != 0 || prot.0 & !MapProt::ALL.0 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags.contains(MapFlags::ANON) && fd != -1 {
+        return Err(Errno::EINVAL);
+    }
+    if !flags.contains(MapFlags::ANON) && fd != -1 {
+        return Err(Errno::ENOSYS);
+    }
+    if flags.contains(MapFlags::SHARED | MapFlags::PRIVATE) {
+        return Err(Errno::EINVAL);
+    }
+    let len = msg.m5_l2() as u64;
+    let top = data_top::<P>().0;
+    if len == 0 || len > top {
+        return Err(Errno::EINVAL);
+    }
+    let pages = len.div_ceil(PAGE_SIZE);
+    let hint = msg.m5_l1() as u64;
+    let start = if flags.contains(MapFlags::FIXED) {
+        let (s, _) = user_range(hint, len, top)?;
+        if s.0 == 0 {
+            return Err(Errno::EINVAL);
+        }
+        s
+    } else {
+        let min = if hint == 0 { MMAP_BASE.0 } else { hint };
+        if min >= top {
+            return Err(Errno::EINVAL);
+        }
+        vm.slots.get(caller).regions.first_fit(VirtAddr(min), VirtAddr(top), pages).ok_or(Errno::ENOMEM)?
+    };
+    let shared = flags.contains(MapFlags::SHARED);
+    let contig = flags.contains(MapFlags::CONTIG);
+    let mem = if shared {
+        MemType::Shared
+    } else if contig {
+        MemType::AnonContig
+    } else {
+        MemType::Anon
+    };
+    let region = Region { start, pages, mem, prot, tag: RegionTag::None };
+    let prealloc = flags.contains(MapFlags::PREALLOC) || shared || contig;
+    let align = if flags.contains(MapFlags::ALIGN64K) { 16 } else { 1 };
+    map_region(vm, caller, region, prealloc, contig, align, flags.contains(MapFlags::FIXED))?;
+    msg.set_m5_l1(start.0 as i64);
+    Ok(Reply::Now)
+}
+
+/// Maps a new region into the process in `slot`: frames first (if preallocating), then
+/// page tables, then the region list; a failure undoes every step. With `replace`, what
+/// was in the range before is unmapped, and restored if the new mapping fails.
+pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    slot: usize,
+    region: Region,
+    prealloc: bool,
+    contig: bool,
+    align: u64,
+    replace: bool,
+) -> Result<(), Errno> {
+    let span = region.span();
+    let root = vm.slots.get(slot).root;
+    let flags = page_flags(&region);
+    // 1. Frames.
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut first = None;
+    if prealloc && contig {
+        let f = vm.mem.alloc.alloc_contiguous(span.pages, align).ok_or(Errno::ENOMEM)?;
+        for i in 0..span.pages {
+            debug_assert_eq!(vm.mem.refs.get(f.add(i)), 0);
+            vm.mem.refs.set(f.add(i), 1);
+            vm.mem.arena.zero_frame(f.add(i));
+        }
+        first = Some(f);
+    } else if prealloc {
+        frames.reserve(span.pages as usize);
+        for _ in 0..span.pages {
+            match vm.alloc_zeroed() {
+                Some(f) => frames.push(f),
+                None => {
+                    for f in frames {
+                        vm.mem.unref(f);
+                    }
+                    return Err(Errno::ENOMEM);
+                }
+            }
+        }
+    }
+    // 2. Clear the range (MAP_FIXED), keeping what was there alive for a rollback.
+    let mut saved: Vec<(VirtAddr, Mapping)> = Vec::new();
+    if replace {
+        P::for_each_mapping(&vm.mem.arena, root, span, &mut |va, m| saved.push((va, m)));
+        for (_, m) in &saved {
+            if !m.flags.contains(PageFlags::DIRECT) {
+                vm.mem.share(m.frame);
+            }
+        }
+        P::unmap_range(&mut vm.mem, root, span);
+    }
+    // 3. Page tables.
+    let mapped = if let Some(f) = first {
+        P::map_range(&mut vm.mem, root, span, f, flags).is_ok()
+    } else {
+        let mut ok = true;
+        for (i, f) in frames.iter().enumerate() {
+            if P::map(&mut vm.mem, root, span.start.add_pages(i as u64), Mapping { frame: *f, flags })
+                .is_err()
+            {
+                P::unmap_range(&mut vm.mem, root, span);
+                for f in &frames[i..] {
+                    vm.mem.unref(*f);
+                }
+                ok = false;
+                break;
+            }
+        }
+        ok
+    };
+    if !mapped {
+        if let Some(f) = first {
+            for i in 0..span.pages {
+                vm.mem.unref(f.add(i));
+            }
+        }
+        for (va, m) in saved {
+            let restored = P::map(&mut vm.mem, root, va, m);
+            debug_assert!(restored.is_ok(), "restoring a MAP_FIXED range needs only freed tables");
+            if restored.is_err() && !m.flags.contains(PageFlags::DIRECT) {
+                vm.mem.unref(m.frame);
+            }
+        }
+        return Err(Errno::ENOMEM);
+    }
+    for (_, m) in saved {
+        if !m.flags.contains(PageFlags::DIRECT) {
+            vm.mem.unref(m.frame);
+        }
+    }
+    // 4. Regions.
+    let regions = &mut vm.slots.get_mut(slot).regions;
+    if replace {
+        regions.remove_range(span.start, span.end());
+    }
+    if region.mem == MemType::Anon {
+        regions.insert(region);
+    } else {
+        regions.insert_unmerged(region);
+    }
+    Ok(())
+}
+
+/// Unmaps `[start, end)` of the process in `slot`: every region piece inside is removed
+/// and its pages unmapped (frames freed at their last reference).
+pub(crate) fn unmap_range<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    slot: usize,
+    start: VirtAddr,
+    end: VirtAddr,
+) {
+    let s = vm.slots.get_mut(slot);
+    let root = s.root;
+    let removed = s.regions.remove_range(start, end);
+    for r in removed {
+        P::unmap_range(&mut vm.mem, root, r.span());
+    }
+}
+
+/// `do_munmap` (VM_MUNMAP and VM_MUNMAP_TEXT; the text base is the identity in the flat
+/// model): m1_p1 address, m1_p2 length.
+///
+/// # Errors
+/// `EINVAL` for an unaligned address, a zero length or a range beyond the top; `EFAULT`
+/// when no region intersects the range.
+pub(crate) fn do_munmap<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let (start, end) = user_range(msg.m1_p1(), msg.m1_p2(), P::VA_END)?;
+    if vm.slots.get(caller).regions.is_free(start, end) {
+        return Err(Errno::EFAULT);
+    }
+    unmap_range(vm, caller, start, end);
+    Ok(Reply::Now)
+}

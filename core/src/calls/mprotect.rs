@@ -1,0 +1,54 @@
+//! VM_MPROTECT (extension, 0xC2A): change the protection of a page range.
+//!
+//! No MINIX counterpart (the 2010 server ignored PROT entirely, §21.13); modelled on
+//! `mprotect(2)`. Regions are split at the range edges, get the new protection, and are
+//! merged back where possible; present pages are updated in place: write permission is
+//! granted through the format's `protect_range`, which keeps shared-frame private pages
+//! copy-on-write, and `PROT_NONE` clears the user bit so the soft MMU faults.
+
+use crate::addr::{PageSpan, PAGE_SIZE};
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::message::Message;
+use crate::paging::{PageFlags, PagingFormat};
+use crate::region::MapProt;
+use crate::server::{CallResult, Reply, Vm};
+
+use super::user_range;
+
+/// `mprotect`: m5_l1 address, m5_l2 length, m5_s1 prot.
+///
+/// # Errors
+/// `EINVAL` unaligned address, zero length, unknown prot bits, range beyond the top;
+/// `ENOMEM` when part of the range is not mapped.
+pub(crate) fn do_mprotect<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let prot = MapProt(msg.m5_s1() as u16);
+    if prot.0 & !MapProt::ALL.0 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (start, end) = user_range(msg.m5_l1() as u64, msg.m5_l2() as u64, P::VA_END)?;
+    let s = vm.slots.get_mut(caller);
+    if !s.regions.covers(start, end) {
+        return Err(Errno::ENOMEM);
+    }
+    let root = s.root;
+    let range = s.regions.isolate(start, end);
+    for i in range.clone() {
+        if let Some(r) = s.regions.get_mut(i) {
+            r.prot = prot;
+        }
+    }
+    s.regions.merge_range(range);
+    let span = PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE };
+    let (set, clear) = match (prot.accessible(), prot.writable()) {
+        (false, _) => (PageFlags::EMPTY, PageFlags::USER | PageFlags::WRITE | PageFlags::COW),
+        (true, false) => (PageFlags::USER, PageFlags::WRITE | PageFlags::COW),
+        (true, true) => (PageFlags::USER | PageFlags::WRITE, PageFlags::EMPTY),
+    };
+    P::protect_range(&mut vm.mem, root, span, set, clear);
+    Ok(Reply::Now)
+}

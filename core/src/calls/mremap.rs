@@ -1,0 +1,92 @@
+//! VM_MREMAP (extension, 0xC2B): shrink, grow or move a mapping.
+//!
+//! No MINIX counterpart; modelled on `mremap(2)`. The old range must lie inside one
+//! region. Shrinking unmaps the tail. Growing extends in place when the old range ends at
+//! the region's end and the pages above are free; otherwise, with `MREMAP_MAYMOVE`, the
+//! pages move to a first-fit range (the same frames, remapped: no copy), and the old range
+//! is released. Only private anonymous memory can grow or move; shared, contiguous and
+//! device regions can only shrink. A failure changes nothing.
+
+use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::layout::{data_top, MMAP_BASE};
+use crate::message::Message;
+use crate::paging::{Mapping, PageFlags, PagingFormat};
+use crate::region::{MemType, Region};
+use crate::server::{CallResult, Reply, Vm};
+
+use super::mmap::unmap_range;
+use super::user_range;
+
+/// `MREMAP_MAYMOVE`: the mapping may move.
+pub const MREMAP_MAYMOVE: i16 = 1;
+
+/// `mremap`: m5_l1 old address, m5_l2 old length, m5_l3 new length, m5_s2 flags → m5_l1
+/// new address.
+///
+/// # Errors
+/// `EINVAL` bad address or lengths, unknown flags, growing a non-anonymous region;
+/// `EFAULT` when the old range is not inside one region; `ENOMEM` no room or no frames.
+pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let flags = msg.m5_s2();
+    if flags & !MREMAP_MAYMOVE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let top = data_top::<P>().0;
+    let (start, old_end) = user_range(msg.m5_l1() as u64, msg.m5_l2() as u64, top)?;
+    let new_len = msg.m5_l3() as u64;
+    let (_, new_end) = user_range(start.0, new_len, u64::MAX)?;
+    let s = vm.slots.get(caller);
+    let region = *s.regions.find(start).ok_or(Errno::EFAULT)?;
+    if old_end > region.end() {
+        return Err(Errno::EFAULT);
+    }
+    if new_end <= old_end {
+        if new_end < old_end {
+            unmap_range(vm, caller, new_end, old_end);
+        }
+        msg.set_m5_l1(start.0 as i64);
+        return Ok(Reply::Now);
+    }
+    if region.mem != MemType::Anon {
+        return Err(Errno::EINVAL);
+    }
+    let grow_pages = (new_end.0 - old_end.0) / PAGE_SIZE;
+    if old_end == region.end() && new_end.0 <= top && s.regions.is_free(old_end, new_end) {
+        let s = vm.slots.get_mut(caller);
+        s.regions.insert(Region { start: old_end, pages: grow_pages, ..region });
+        msg.set_m5_l1(start.0 as i64);
+        return Ok(Reply::Now);
+    }
+    if flags & MREMAP_MAYMOVE == 0 {
+        return Err(Errno::ENOMEM);
+    }
+    let old_pages = (old_end.0 - start.0) / PAGE_SIZE;
+    let new_pages = old_pages + grow_pages;
+    let to = s.regions.first_fit(MMAP_BASE, VirtAddr(top), new_pages).ok_or(Errno::ENOMEM)?;
+    let root = s.root;
+    let old_span = PageSpan { start, pages: old_pages };
+    let new_span = PageSpan { start: to, pages: new_pages };
+    let mut pages = Vec::new();
+    P::for_each_mapping(&vm.mem.arena, root, old_span, &mut |va, m| pages.push((va, m)));
+    for &(va, m) in &pages {
+        let at = VirtAddr(to.0 + (va.0 - start.0));
+        vm.mem.share(m.frame);
+        let flags = m.flags.difference(PageFlags::ACCESSED | PageFlags::DIRTY);
+        if P::map(&mut vm.mem, root, at, Mapping { frame: m.frame, flags }).is_err() {
+            vm.mem.unref(m.frame);
+            P::unmap_range(&mut vm.mem, root, new_span);
+            return Err(Errno::ENOMEM);
+        }
+    }
+    unmap_range(vm, caller, start, old_end);
+    let s = vm.slots.get_mut(caller);
+    s.regions.insert(Region { start: to, pages: new_pages, ..region });
+    msg.set_m5_l1(to.0 as i64);
+    Ok(Reply::Now)
+}

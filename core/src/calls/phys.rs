@@ -1,0 +1,94 @@
+//! VM_MAP_PHYS and VM_UNMAP_PHYS: device (direct physical) memory.
+//!
+//! Replaces `do_map_phys`, `do_unmap_phys` and `map_perm_check` of `servers/vm/mmap.c`.
+//! Direct regions map fixed physical frames uncached (§21.13) and are never counted or
+//! freed. The arena is RAM owned by VM, so only physical ranges beyond it (device memory)
+//! can be mapped. Fixes of §21: an unaligned physical address is rounded down and the
+//! offset added to the reply (§21.5); VM_UNMAP_PHYS against another process is refused
+//! (§21.10).
+
+use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
+use crate::endpoint::TTY_PROC_NR;
+use crate::errno::Errno;
+use crate::frames::FrameAllocator;
+use crate::layout::{data_top, MMAP_BASE};
+use crate::message::Message;
+use crate::paging::PagingFormat;
+use crate::region::{MapProt, MemType, Region, RegionTag};
+use crate::server::{CallResult, Reply, Vm};
+
+use super::mmap::unmap_range;
+use super::target_slot;
+
+/// `do_map_phys`: m1_i1 target (SELF allowed), m1_p2 physical address, m1_i2 length →
+/// m1_p3 virtual address.
+///
+/// # Errors
+/// `EINVAL` bad target, zero or negative length, a range beyond what an entry can hold;
+/// `EPERM` mapping for another process (unless TTY), or a range inside the arena (RAM);
+/// `ENOMEM`.
+pub(crate) fn do_map_phys<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let target = target_slot(vm, caller, msg.m1_i1()).map_err(|_| Errno::EINVAL)?;
+    if target != caller && vm.slots.get(caller).endpoint != TTY_PROC_NR {
+        return Err(Errno::EPERM);
+    }
+    let len = u64::try_from(msg.m1_i2()).map_err(|_| Errno::EINVAL)?;
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let phys = msg.m1_p2();
+    let offset = phys % PAGE_SIZE;
+    let base = Frame(phys / PAGE_SIZE);
+    let pages = (offset + len).div_ceil(PAGE_SIZE);
+    if base.0.checked_add(pages).is_none_or(|end| end > P::FRAME_END) {
+        return Err(Errno::EINVAL);
+    }
+    if base.0 < vm.total_frames() {
+        return Err(Errno::EPERM);
+    }
+    let start =
+        vm.slots.get(target).regions.first_fit(MMAP_BASE, data_top::<P>(), pages).ok_or(Errno::ENOMEM)?;
+    let region =
+        Region { start, pages, mem: MemType::DirectPhys { base }, prot: MapProt::RW, tag: RegionTag::None };
+    map_direct(vm, target, region)?;
+    msg.set_m1_p3(start.0 + offset);
+    Ok(Reply::Now)
+}
+
+fn map_direct<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    slot: usize,
+    region: Region,
+) -> Result<(), Errno> {
+    let MemType::DirectPhys { base } = region.mem else { return Err(Errno::EINVAL) };
+    let root = vm.slots.get(slot).root;
+    P::map_range(&mut vm.mem, root, region.span(), base, super::fault::page_flags(&region))
+        .map_err(|_| Errno::ENOMEM)?;
+    vm.slots.get_mut(slot).regions.insert_unmerged(region);
+    Ok(())
+}
+
+/// `do_unmap_phys`: m1_i1 target (SELF allowed), m1_p1 an address inside the region.
+///
+/// # Errors
+/// `EINVAL` bad target or not a direct region; `EPERM` another process's mapping.
+pub(crate) fn do_unmap_phys<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    caller: usize,
+    msg: &mut Message,
+) -> CallResult {
+    let target = target_slot(vm, caller, msg.m1_i1()).map_err(|_| Errno::EINVAL)?;
+    if target != caller {
+        return Err(Errno::EPERM);
+    }
+    let r = *vm.slots.get(target).regions.find(VirtAddr(msg.m1_p1())).ok_or(Errno::EINVAL)?;
+    if !matches!(r.mem, MemType::DirectPhys { .. }) {
+        return Err(Errno::EINVAL);
+    }
+    unmap_range(vm, target, r.start, r.end());
+    Ok(Reply::Now)
+}
