@@ -578,6 +578,12 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         &self.mem
     }
 
+    /// The frame allocator, writable: for fault injection in tests (`FailingAllocator`)
+    /// and nothing else; allocating or freeing through it breaks the server's accounting.
+    pub fn allocator_mut(&mut self) -> &mut F {
+        &mut self.mem.alloc
+    }
+
     /// The fork policy.
     pub fn fork_policy(&self) -> ForkPolicy {
         self.fork_policy

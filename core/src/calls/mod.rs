@@ -66,7 +66,7 @@ use crate::server::Vm;
 /// `EINVAL` for an unaligned start, a zero length, or a range that overflows or ends
 /// above `top`.
 pub(crate) fn user_range(addr: u64, len: u64, top: u64) -> Result<(VirtAddr, VirtAddr), Errno> {
-    if addr % PAGE_SIZE != 0 || len == 0 {
+    if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
         return Err(Errno::EINVAL);
     }
     let rounded = len.checked_add(PAGE_SIZE - 1).ok_or(Errno::EINVAL)? & !(PAGE_SIZE - 1);
