@@ -19,10 +19,10 @@ pub const fn mask_low(n: u32) -> u64 {
     }
 }
 
-/// Word with bits `lo..lo + len` set (`lo < 64`, `lo + len <= 64`).
+/// Word with bits `lo..lo + len` set (`lo < 64`, `1 <= len`, `lo + len <= 64`); branch-free.
 #[inline]
 pub const fn mask_range(lo: u32, len: u32) -> u64 {
-    mask_low(len) << lo
+    (!0u64 >> (64 - len)) << lo
 }
 
 /// The lowest set bit of `w`, if any (find first set).
@@ -69,17 +69,18 @@ pub fn aligned_starts(align: u64) -> u64 {
 }
 
 /// Starts of runs: bit `i` of the result is set iff bits `i..i + n` of `w` are all set
-/// (`n` in `1..=64`; runs never extend past bit 63). Takes `ceil(log2 n)` shift-and steps.
+/// (`n` in `1..=64`; runs never extend past bit 63). Doubles the run length with one
+/// shift-and per step up to the largest power of two `p <= n`, then one last shift-and by
+/// `n - p` (two overlapping runs of `p` cover `n`): `floor(log2 n) + 1` steps.
 #[inline]
 pub const fn run_starts(w: u64, n: u32) -> u64 {
     let mut x = w;
     let mut have = 1;
-    while have < n && x != 0 {
-        let step = if have < n - have { have } else { n - have };
-        x &= x >> step;
-        have += step;
+    while have * 2 <= n {
+        x &= x >> have;
+        have *= 2;
     }
-    x
+    x & (x >> (n - have))
 }
 
 /// Starts of runs of clear bits: bit `i` is set iff bits `i..i + n` of `w` are all clear.
@@ -124,7 +125,7 @@ pub fn find_run(
                 i = next_nonzero(i + 1)?;
                 continue;
             }
-            if word_step > 1 && !i.is_multiple_of(word_step) {
+            if i & (word_step - 1) != 0 {
                 i = (i | (word_step - 1)) + 1;
                 continue;
             }
@@ -148,7 +149,7 @@ pub fn find_run(
             }
         }
         if n <= WORD_BITS {
-            let mask = if align <= WORD_BITS || base.is_multiple_of(align) { in_word } else { 0 };
+            let mask = if align <= WORD_BITS || base & (align - 1) == 0 { in_word } else { 0 };
             let starts = run_starts(w, n as u32) & mask;
             if starts != 0 {
                 return Some(base + starts.trailing_zeros() as u64);
@@ -184,6 +185,7 @@ mod tests {
         assert_eq!(mask_low(64), !0);
         assert_eq!(mask_range(4, 2), 0b11_0000);
         assert_eq!(mask_range(0, 64), !0);
+        assert_eq!(mask_range(63, 1), 1 << 63);
         assert_eq!(first_set(0), None);
         assert_eq!(first_set(0b1000), Some(3));
         assert_eq!(first_set_from(0b1001, 1), Some(3));

@@ -90,6 +90,22 @@ impl Summary {
         }
     }
 
+    /// Whether indices `lo..hi` are all set.
+    #[inline]
+    fn all_set(&self, lo: usize, hi: usize) -> bool {
+        let mut i = lo;
+        while i < hi {
+            let bit = (i % 64) as u32;
+            let len = (64 - bit).min((hi - i) as u32);
+            let m = bits::mask_range(bit, len);
+            if self.l1[i / 64] & m != m {
+                return false;
+            }
+            i += len as usize;
+        }
+        true
+    }
+
     #[inline]
     fn contains(&self, i: usize) -> bool {
         self.l1[i / 64] >> (i % 64) & 1 == 1
@@ -145,8 +161,12 @@ pub struct Bitset {
     full: Summary,
     /// Leaf word of the last single allocation.
     cursor: usize,
-    /// Leaf word of the last short contiguous allocation.
-    run_cursor: usize,
+    /// First frame of the last short contiguous allocation: tried first by the next one
+    /// (an allocate-free-allocate cycle gets the same frames back without a search).
+    run_hint: u64,
+    /// First frame (word-aligned) of the last long contiguous allocation, tried first by
+    /// the next long one.
+    long_hint: u64,
 }
 
 impl Bitset {
@@ -177,7 +197,133 @@ impl Bitset {
         if nw == !0 {
             self.full.set(i);
         }
-        (m & !w).count_ones() as u64
+        if w & m == 0 {
+            m.count_ones() as u64
+        } else {
+            (m & !w).count_ones() as u64
+        }
+    }
+
+    /// Updates the summaries after leaf word `i` went from `w` to `nw` by freeing frames.
+    #[inline]
+    fn returned_slow(&mut self, i: usize, w: u64, nw: u64) {
+        if w == 0 {
+            self.any.set(i);
+        }
+        if nw == !0 {
+            self.full.set(i);
+        }
+    }
+
+    /// Updates the summaries after leaf word `i` went from `w` to `nw` by taking frames.
+    #[inline]
+    fn taken_slow(&mut self, i: usize, w: u64, nw: u64) {
+        if w == !0 {
+            self.full.clear(i);
+        }
+        if nw == 0 {
+            self.any.clear(i);
+        }
+    }
+
+    /// Takes the free frames of mask `m` in leaf word `i` (single-word fast path).
+    #[inline]
+    fn take_in_word(&mut self, i: usize, m: u64, count: u64) {
+        let w = self.leaf[i];
+        debug_assert_eq!(w & m, m, "taking used frames");
+        let nw = w & !m;
+        self.leaf[i] = nw;
+        self.free -= count;
+        if (w == !0) | (nw == 0) {
+            self.taken_slow(i, w, nw);
+        }
+    }
+
+    /// Second half of `alloc` when the cursor word cannot serve: moves the cursor to the
+    /// next word with a free frame (wrapping around) and takes its lowest free frame.
+    #[inline(never)]
+    fn alloc_moving_cursor(&mut self) -> Option<Frame> {
+        let mut i = self.cursor;
+        if self.leaf[i] == 0 {
+            i = match self.any.find_from(i) {
+                Some(i) => i,
+                None => self.any.find_from(0)?,
+            };
+            self.cursor = i;
+        }
+        let w = self.leaf[i];
+        self.take_in_word(i, w & w.wrapping_neg(), 1);
+        Some(Frame(i as u64 * WORD_BITS + w.trailing_zeros() as u64))
+    }
+
+    /// `alloc_contiguous` when the hint does not serve.
+    #[inline(never)]
+    fn alloc_contiguous_searching(&mut self, count: u64, align: u64) -> Option<Frame> {
+        let align = align.max(1);
+        if count == 0 || count > self.free || !align.is_power_of_two() {
+            return None;
+        }
+        if count <= WORD_BITS && align <= WORD_BITS {
+            return self.alloc_short(count, align);
+        }
+        let h = self.long_hint;
+        let start = if h & (align - 1) == 0 && self.words_free(h, count) {
+            h
+        } else {
+            match self.whole_words(count, align) {
+                Some(s) if s + count <= self.frames => {
+                    self.long_hint = s;
+                    s
+                }
+                _ => self.first_fit(count, align)?,
+            }
+        };
+        self.take_range(start, count);
+        Some(Frame(start))
+    }
+
+    /// Whether the frames `start..start + count` (`start` a multiple of 64) are free,
+    /// looking at the "all free" summary for whole words and at the leaf for the tail.
+    #[inline]
+    fn words_free(&self, start: u64, count: u64) -> bool {
+        let end = start + count;
+        if end > self.frames {
+            return false;
+        }
+        let (w0, w1, tail) =
+            ((start / WORD_BITS) as usize, (end / WORD_BITS) as usize, (end % WORD_BITS) as u32);
+        self.full.all_set(w0, w1) && (tail == 0 || self.leaf[w1] & mask_low(tail) == mask_low(tail))
+    }
+
+    /// Short runs (`count <= 64`, `align <= 64`) once the hint failed: the hint's word, then
+    /// the lowest entirely free word, then exact first fit.
+    #[inline]
+    fn alloc_short(&mut self, count: u64, align: u64) -> Option<Frame> {
+        let i = (self.run_hint / WORD_BITS) as usize;
+        let starts = bits::run_starts(self.leaf[i], count as u32) & bits::aligned_starts(align);
+        let start = if starts != 0 {
+            i as u64 * WORD_BITS + starts.trailing_zeros() as u64
+        } else {
+            self.short_run_elsewhere(count, align)?
+        };
+        self.run_hint = start;
+        let (i, bit) = ((start / WORD_BITS) as usize, (start % WORD_BITS) as u32);
+        if bit as u64 + count <= WORD_BITS {
+            self.take_in_word(i, bits::mask_range(bit, count as u32), count);
+        } else {
+            self.take_range(start, count);
+        }
+        Some(Frame(start))
+    }
+
+    /// A short run outside the hint's word: the lowest entirely free word, else the exact
+    /// first fit (which may cross into the next word).
+    #[inline(never)]
+    fn short_run_elsewhere(&self, count: u64, align: u64) -> Option<u64> {
+        match self.full.find_from(0) {
+            Some(w) => Some(w as u64 * WORD_BITS),
+            None => self.first_fit(count, align),
+        }
     }
 
     /// Marks the free frames `start..start + count` used.
@@ -194,10 +340,12 @@ impl Bitset {
                 whole += 1;
             }
             if whole < i1 {
+                let mut all = !0u64;
                 for w in &mut self.leaf[whole..i1] {
-                    debug_assert_eq!(*w, !0, "taking used frames");
+                    all &= *w;
                     *w = 0;
                 }
+                debug_assert_eq!(all, !0, "taking used frames");
                 self.any.clear_range(whole, i1);
                 self.full.clear_range(whole, i1);
             }
@@ -223,9 +371,14 @@ impl Bitset {
                 whole += 1;
             }
             if whole < i1 {
-                for w in &mut self.leaf[whole..i1] {
-                    freed += (!*w).count_ones() as u64;
-                    *w = !0;
+                let words = &mut self.leaf[whole..i1];
+                if words.iter().fold(0, |acc, w| acc | w) == 0 {
+                    freed += (i1 - whole) as u64 * WORD_BITS;
+                } else {
+                    freed += words.iter().map(|w| (!w).count_ones() as u64).sum::<u64>();
+                }
+                for w in words {
+                    *w |= !0;
                 }
                 self.any.set_range(whole, i1);
                 self.full.set_range(whole, i1);
@@ -236,6 +389,18 @@ impl Bitset {
         }
         debug_assert_eq!(freed, count, "freeing free frames in {start:#x}+{count}");
         self.free += freed;
+    }
+
+    /// `free_contiguous` off the fast path: runs across words, summary updates, bad input.
+    #[inline(never)]
+    fn free_contiguous_slow(&mut self, first: Frame, count: u64) {
+        if first.0 > self.frames || count > self.frames - first.0 {
+            debug_assert!(false, "freeing {first:?}+{count} beyond {} frames", self.frames);
+            return;
+        }
+        if count > 0 {
+            self.return_range(first.0, count);
+        }
     }
 
     /// Exact first fit over the leaves.
@@ -265,7 +430,8 @@ impl FrameAllocator for Bitset {
             any: Summary::new(words),
             full: Summary::new(words),
             cursor: 0,
-            run_cursor: 0,
+            run_hint: 0,
+            long_hint: 0,
         };
         if frames > 0 {
             b.return_range(0, frames);
@@ -275,88 +441,77 @@ impl FrameAllocator for Bitset {
 
     #[inline]
     fn alloc(&mut self) -> Option<Frame> {
-        let mut i = self.cursor;
-        let mut w = self.leaf[i];
-        if w == 0 {
-            i = match self.any.find_from(i) {
-                Some(i) => i,
-                None => self.any.find_from(0)?,
-            };
-            self.cursor = i;
-            w = self.leaf[i];
-        }
+        let i = self.cursor;
+        let w = self.leaf[i];
         let nw = bits::clear_lowest(w);
-        self.leaf[i] = nw;
-        if w == !0 {
-            self.full.clear(i);
+        // Common case: the cursor word keeps free frames and was not entirely free.
+        if (nw != 0) & (w != !0) {
+            self.leaf[i] = nw;
+            self.free -= 1;
+            return Some(Frame(i as u64 * WORD_BITS + w.trailing_zeros() as u64));
         }
-        if nw == 0 {
-            self.any.clear(i);
-        }
-        self.free -= 1;
-        Some(Frame(i as u64 * WORD_BITS + w.trailing_zeros() as u64))
+        self.alloc_moving_cursor()
     }
 
+    #[inline]
     fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<Frame> {
-        let align = align.max(1);
-        if count == 0 || count > self.free || !align.is_power_of_two() {
-            return None;
+        // Fast path: the frames at the hint, when they fit in its word and are free again.
+        let h = self.run_hint;
+        let bit = (h % WORD_BITS) as u32;
+        if (count.wrapping_sub(1) < WORD_BITS - bit as u64) & align.is_power_of_two() & (h & (align - 1) == 0)
+        {
+            let i = (h / WORD_BITS) as usize;
+            let m = bits::mask_range(bit, count as u32);
+            if self.leaf[i] & m == m {
+                self.take_in_word(i, m, count);
+                return Some(Frame(h));
+            }
         }
-        let start = if count <= WORD_BITS && align <= WORD_BITS {
-            let c = self.run_cursor;
-            let starts = bits::run_starts(self.leaf[c], count as u32) & bits::aligned_starts(align);
-            if starts != 0 {
-                c as u64 * WORD_BITS + starts.trailing_zeros() as u64
-            } else if let Some(w) = self.full.find_from(0) {
-                self.run_cursor = w;
-                w as u64 * WORD_BITS
-            } else {
-                let s = self.first_fit(count, align)?;
-                self.run_cursor = (s / WORD_BITS) as usize;
-                s
-            }
-        } else {
-            match self.whole_words(count, align) {
-                Some(s) if s + count <= self.frames => s,
-                _ => self.first_fit(count, align)?,
-            }
-        };
-        self.take_range(start, count);
-        Some(Frame(start))
+        self.alloc_contiguous_searching(count, align)
     }
 
     #[inline]
     fn free(&mut self, frame: Frame) {
-        if frame.0 >= self.frames {
+        let f = frame.0;
+        if f >= self.frames {
             debug_assert!(false, "freeing {frame:?} beyond {} frames", self.frames);
             return;
         }
-        let i = (frame.0 / WORD_BITS) as usize;
-        let m = 1u64 << (frame.0 % WORD_BITS);
+        let i = (f / WORD_BITS) as usize;
+        let m = 1u64 << (f % WORD_BITS);
         let w = self.leaf[i];
-        if w & m != 0 {
-            debug_assert!(false, "freeing free {frame:?}");
-            return;
-        }
         let nw = w | m;
+        if (w & m != 0) | (w == 0) | (nw == !0) {
+            if w & m != 0 {
+                debug_assert!(false, "freeing free {frame:?}");
+                return;
+            }
+            self.returned_slow(i, w, nw);
+        }
         self.leaf[i] = nw;
-        if w == 0 {
-            self.any.set(i);
-        }
-        if nw == !0 {
-            self.full.set(i);
-        }
         self.free += 1;
     }
 
+    #[inline]
     fn free_contiguous(&mut self, first: Frame, count: u64) {
-        if first.0 > self.frames || count > self.frames - first.0 {
-            debug_assert!(false, "freeing {first:?}+{count} beyond {} frames", self.frames);
-            return;
+        let f = first.0;
+        let bit = (f % WORD_BITS) as u32;
+        // Fast path: used frames inside one word.
+        if (count.wrapping_sub(1) < WORD_BITS - bit as u64) & (f < self.frames) & (count <= self.frames - f) {
+            let i = (f / WORD_BITS) as usize;
+            let m = bits::mask_range(bit, count as u32);
+            let w = self.leaf[i];
+            let nw = w | m;
+            if w & m == 0 {
+                self.leaf[i] = nw;
+                self.free += count;
+                if (w == 0) | (nw == !0) {
+                    self.returned_slow(i, w, nw);
+                }
+                return;
+            }
         }
-        if count > 0 {
-            self.return_range(first.0, count);
-        }
+        self.free_contiguous_slow(first, count);
     }
 
     #[inline]
