@@ -509,3 +509,24 @@ every_strategy!(shared_all, shared_memory);
 every_strategy!(phys_dma_info_all, phys_dma_info);
 every_strategy!(extensions_all, extensions);
 every_strategy!(privileges_all, privileges_and_signals);
+
+#[test]
+fn prezeroed_pool_serves_faults_and_counts_as_free() {
+    let cfg = VmConfig { zero: ZeroPolicy::Prezeroed, ..VmConfig::with_bytes(ARENA) };
+    let mut vm = Vm::<Bitset, X86_64>::boot(cfg).unwrap();
+    check(&vm);
+    let base = vm.free_frames();
+    let p = child(&mut vm);
+    let a = anon(&mut vm, p, 8 * PAGE_SIZE);
+    for i in 0..8 {
+        put(&mut vm, p, VirtAddr(a.0 + i * PAGE_SIZE), b"z");
+        assert_eq!(get(&mut vm, p, VirtAddr(a.0 + i * PAGE_SIZE + 1), 8), [0; 8]);
+    }
+    assert!(vm.stats().prezeroed_fills >= 8);
+    vm.idle();
+    check(&vm);
+    client::exit(&mut vm, p).unwrap();
+    vm.idle();
+    check(&vm);
+    assert_eq!(vm.free_frames(), base);
+}
