@@ -1,0 +1,338 @@
+//! The `vmstorm` command line: sub-commands, flags and their help, parsed with clap.
+//!
+//! Stands in for the way MINIX's VM was driven and measured: by PM, the kernel and test
+//! programs on a running system. Here one command plays storms and traces into the server
+//! and compares strategies. Parsing only: [`crate::commands`] carries the commands out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::storms::StormKind;
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vmstorm",
+    version,
+    about = "Replay fork, exec, mmap and fault storms into the MINIX 3 VM server rebuilt in Rust, and compare \
+             its strategies.",
+    long_about = "Replay fork, exec, mmap and fault storms into the MINIX 3 VM server rebuilt in Rust, and \
+                  compare its strategies (frame allocator, page-table format, fork and zeroing policy).\n\n\
+                  With no arguments, runs `vmstorm compare --quick`: every storm and an embedded `make -j2` \
+                  trace under every allocator and page-table format, a table on the terminal and a report \
+                  in results/compare/.",
+    after_help = "Examples:\n  vmstorm run fork --alloc all --paging all\n  vmstorm run mixed --duration 60s \
+                  --verify\n  vmstorm record -o ls.vmtrace -- ls -l /\n  vmstorm replay ls.vmtrace \
+                  --touch-fraction 0.5 --verify --json ls.json\n  vmstorm compare --storms fork,cow,fault \
+                  --fork all"
+)]
+pub struct Cli {
+    /// What to do (default: `compare --quick`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Play a synthetic storm into the server and report throughput and latency.
+    Run(RunArgs),
+    /// Play a trace file (.vmtrace text, binary, or an `strace -f` log) into the server.
+    Replay(ReplayArgs),
+    /// Convert an `strace -f` log into a .vmtrace trace.
+    Import(ImportArgs),
+    /// Run a command under strace and save what it asked of its memory manager as a trace.
+    Record(RecordArgs),
+    /// Measure workloads under several strategies and write a report with charts.
+    Compare(CompareArgs),
+}
+
+/// Which server strategies to run; `all` runs every choice in turn.
+#[derive(Debug, Clone, Args)]
+pub struct StrategyArgs {
+    /// Frame allocator: `bitset` (hierarchical bitset, the default), `buddy` (binary buddy),
+    /// `holelist` (MINIX 3.1's first-fit hole list, the baseline), or `all`.
+    #[arg(long, default_value = "bitset", value_parser = ["bitset", "buddy", "holelist", "all"])]
+    pub alloc: String,
+    /// Page-table format: `x86-64` (4-level, 48-bit) or `i386` (2-level, 32-bit), or `all`.
+    /// Traces are address-independent, so a 64-bit Linux trace replays under i386 too.
+    #[arg(long, default_value = "x86-64", value_parser = ["x86-64", "i386", "all"])]
+    pub paging: String,
+    /// Fork policy: `cow` (per-page copy-on-write) or `copy` (eager copy of every page, the
+    /// baseline), or `all`.
+    #[arg(long, default_value = "cow", value_parser = ["cow", "copy", "all"])]
+    pub fork: String,
+    /// When demand-zero frames are zeroed: `on-fault` (inside the fault) or `prezeroed` (from a
+    /// pool zeroed off the fault path), or `all`.
+    #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
+    pub zero: String,
+    /// Size of the server's physical-memory arena: bytes, or with a K, M or G suffix.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    pub mem: u64,
+}
+
+/// Flags shared by `run` and `replay`.
+#[derive(Debug, Clone, Args)]
+pub struct PlayArgs {
+    /// Check correctness while playing: a signature is written into every touched page and
+    /// checked on later touches, after forks and after exits (a child's writes must not be
+    /// seen by its parent); the server's invariants are checked at intervals; at the end every
+    /// frame must be free again. Verification is not timed.
+    #[arg(long)]
+    pub verify: bool,
+    /// Write the results as one JSON object to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Run N independent servers on N threads (each its own arena, seed + shard index) and
+    /// report the aggregate, each shard, and the speed-up over one shard measured in the same
+    /// run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub shards: u64,
+    /// Skip the untimed warm-up pass (by default the workload is played once before the timed
+    /// pass so that the host's first touches of the arena are not charged to the server).
+    #[arg(long)]
+    pub no_warmup: bool,
+}
+
+/// `vmstorm run STORM`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The storm: fork, exec, shell, mmap, fault, cow, brk, discard or mixed
+    /// (see `vmstorm run --help`).
+    #[arg(value_parser = parse_storm, long_help = storm_help())]
+    pub storm: StormKind,
+    /// Seed of the storm's random choices (same seed, same ops).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Rounds of the storm (one benchmark iteration each); default depends on the storm, about
+    /// a second of work.
+    #[arg(long)]
+    pub scale: Option<u64>,
+    /// Soak mode (mixed only): keep generating and playing rounds until this much time has
+    /// passed, e.g. `90s`, `10m`, `1h`. Combine with --verify.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Also save the generated storm as a trace (text, or binary for .vmtb).
+    #[arg(long, value_name = "FILE")]
+    pub save_trace: Option<PathBuf>,
+    /// Strategy.
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
+    /// Play options.
+    #[command(flatten)]
+    pub play: PlayArgs,
+}
+
+/// `vmstorm replay TRACE`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The trace: a .vmtrace text file, a binary trace, or an `strace -f` log (detected from
+    /// the contents).
+    pub trace: PathBuf,
+    /// For traces without touches (strace cannot see page faults): touch this fraction of
+    /// every new mapping, image and heap growth (0 to 1).
+    #[arg(long, default_value_t = 0.25, value_name = "F")]
+    pub touch_fraction: f64,
+    /// Seed of the synthesized touches.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Strategy.
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
+    /// Play options.
+    #[command(flatten)]
+    pub play: PlayArgs,
+}
+
+/// `vmstorm import STRACE_LOG -o OUT`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The log, captured with `strace -f -ttt -e trace=%process,%memory -o LOG -- CMD`.
+    pub log: PathBuf,
+    /// Where to write the trace (.vmtrace text, or the binary format for .vmtb).
+    #[arg(short, long, value_name = "OUT")]
+    pub out: PathBuf,
+    /// Treat lines that are not strace output as errors instead of counting them.
+    #[arg(long)]
+    pub strict: bool,
+    /// Read exec image sizes from the program files named in execve when present here.
+    #[arg(long)]
+    pub read_elf: bool,
+    /// Also synthesize touches at this fraction into the written trace.
+    #[arg(long, value_name = "F")]
+    pub touch_fraction: Option<f64>,
+}
+
+/// `vmstorm record -o OUT -- CMD...`.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Where to write the trace.
+    #[arg(short, long, value_name = "OUT")]
+    pub out: PathBuf,
+    /// Keep the raw strace log at this path.
+    #[arg(long, value_name = "LOG")]
+    pub keep_log: Option<PathBuf>,
+    /// Also synthesize touches at this fraction into the written trace.
+    #[arg(long, value_name = "F")]
+    pub touch_fraction: Option<f64>,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `vmstorm compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Workloads, comma separated: storm names, `make` (the embedded `make -j2` trace), or
+    /// paths of trace files. Default: every storm and `make`.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub storms: Vec<String>,
+    /// Frame allocator(s) (default here: all).
+    #[arg(long, default_value = "all", value_parser = ["bitset", "buddy", "holelist", "all"])]
+    pub alloc: String,
+    /// Page-table format(s) (default here: all).
+    #[arg(long, default_value = "all", value_parser = ["x86-64", "i386", "all"])]
+    pub paging: String,
+    /// Fork policy (or all).
+    #[arg(long, default_value = "cow", value_parser = ["cow", "copy", "all"])]
+    pub fork: String,
+    /// Zeroing policy (or all).
+    #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
+    pub zero: String,
+    /// Arena size of every server.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    pub mem: u64,
+    /// Small storms (a tenth of the default rounds): the whole matrix in well under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seed of every storm.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also verify every cell in an untimed pass (contents, isolation, invariants, leaks).
+    #[arg(long)]
+    pub verify: bool,
+    /// Directory of the report (REPORT.md, SVG charts, results.json).
+    #[arg(long, default_value = "results/compare", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+impl CompareArgs {
+    /// `compare --quick` with every default: what `vmstorm` alone runs.
+    pub fn quick_default() -> CompareArgs {
+        CompareArgs {
+            storms: Vec::new(),
+            alloc: "all".into(),
+            paging: "all".into(),
+            fork: "cow".into(),
+            zero: "on-fault".into(),
+            mem: 1 << 30,
+            quick: true,
+            seed: 1,
+            verify: false,
+            out: PathBuf::from("results/compare"),
+        }
+    }
+}
+
+fn storm_help() -> String {
+    let mut s = String::from("The storm to play:\n");
+    for k in StormKind::ALL {
+        s.push_str(&format!("  {:<8} {}\n", k.name(), k.about()));
+    }
+    s
+}
+
+fn parse_storm(s: &str) -> Result<StormKind, String> {
+    s.parse::<StormKind>().map_err(|e| e.to_string())
+}
+
+/// Parses a size: bytes, or a number with a `K`, `M` or `G` suffix (powers of 1024; `KiB`,
+/// `MB`, ... accepted). The result must be a positive multiple of 4 KiB.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size (e.g. 512M, 1G)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        u => return Err(format!("'{s}': unknown unit '{u}' (use K, M or G)")),
+    };
+    let bytes = n.checked_mul(1 << shift).ok_or_else(|| format!("'{s}' is too large"))?;
+    if bytes == 0 || bytes % 4096 != 0 {
+        return Err(format!("'{s}' must be a positive multiple of 4K"));
+    }
+    Ok(bytes)
+}
+
+/// Parses a duration: seconds, or a number with `ms`, `s`, `m` or `h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration (e.g. 30s, 5m)"))?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        u => return Err(format!("'{s}': unknown unit '{u}' (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("8192"), Ok(8192));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert!(parse_size("1000").is_err());
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1T").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999999G").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_a_run() {
+        let c = Cli::try_parse_from(["vmstorm", "run", "cow", "--alloc", "buddy", "--mem", "64M", "--verify"]).unwrap();
+        match c.command {
+            Some(Command::Run(r)) => {
+                assert_eq!(r.storm, StormKind::Cow);
+                assert_eq!(r.strategy.alloc, "buddy");
+                assert_eq!(r.strategy.mem, 64 << 20);
+                assert!(r.play.verify);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["vmstorm", "run", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["vmstorm", "run", "fork", "--alloc", "slab"]).is_err());
+        let c = Cli::try_parse_from(["vmstorm", "record", "-o", "x", "--", "ls", "-l"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Record(r)) if r.command == ["ls", "-l"]));
+        assert!(Cli::try_parse_from(["vmstorm"]).unwrap().command.is_none());
+    }
+}
