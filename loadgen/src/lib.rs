@@ -6,9 +6,16 @@
 //! importer, touch synthesis and `record`), [`rng`] (the seeded generator) and [`storms`]
 //! (synthetic workloads mirroring known benchmarks).
 
+pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod metrics;
 pub mod op;
+pub mod progress;
+pub mod replay;
 pub mod rng;
+pub mod run;
+pub mod shards;
 pub mod storms;
+pub mod strategy;
 pub mod trace;

@@ -11,10 +11,12 @@
 //! that comparison made one command.
 
 mod charts;
+mod matrix;
 pub mod report;
 
 use crate::metrics::{Metrics, RunReport};
 
+pub use matrix::{run, CompareOutcome};
 pub use report::{terminal_table, ReportMeta};
 
 /// The percentiles kept for latency charts.

@@ -127,7 +127,7 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
         "How the numbers were taken: each cell (workload × strategy) boots its own server, plays \
          the workload once untimed to warm the arena (the host's first touch of each arena page \
          is a Linux page fault, which would otherwise be charged to the strategy), then plays it \
-         again timed. Cells are measured one at a time, never side by side, so that no cell \
+         again timed three times, keeping the pass with the median throughput. Cells are measured one at a time, never side by side, so that no cell \
          shares cores, caches or memory bandwidth with another; the traces are generated in \
          parallel beforehand. Latency is per op (a touch op is one page), measured with the \
          monotonic clock around each op, so it includes about 20–40 ns of timer overhead. \

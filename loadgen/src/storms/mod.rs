@@ -124,7 +124,7 @@ impl StormKind {
 
     /// Rounds of a `compare --quick` cell.
     pub const fn quick_scale(self) -> u64 {
-        let s = self.default_scale() / 10;
+        let s = self.default_scale() / 4;
         if s == 0 {
             1
         } else {

@@ -1,0 +1,39 @@
+//! Every storm, with verification, under every allocator × paging format × fork policy (and
+//! both zeroing policies), at a small scale.
+
+use vmstorm_core::{FrameAllocator, PagingFormat, Vm};
+use vmstorm_loadgen::op::Trace;
+use vmstorm_loadgen::replay::{ReplayOptions, Replayer};
+use vmstorm_loadgen::storms::{generate, StormKind};
+use vmstorm_loadgen::strategy::{matrix, with_vm, VmJob};
+
+struct Verify<'a>(&'a Trace);
+
+impl VmJob for Verify<'_> {
+    type Output = Result<(u64, u64), String>;
+    fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
+        let boot_free = vm.free_frames();
+        let opts = ReplayOptions { verify: true, check_every: 500, timed: true };
+        let mut r = Replayer::new(vm, boot_free, opts);
+        r.play_all(&self.0.ops, None).map_err(|e| e.to_string())?;
+        let m = r.finish().map_err(|e| e.to_string())?;
+        let v = m.verify.ok_or("no verify counts")?;
+        assert!(v.ok);
+        Ok((m.ops, v.checked))
+    }
+}
+
+#[test]
+fn every_storm_verifies_under_every_strategy() {
+    let strategies = matrix("all", "all", "all", "on-fault").unwrap();
+    for kind in StormKind::ALL {
+        let trace = generate(kind, 7, 6);
+        for s in &strategies {
+            let (ops, checked) = with_vm(s, 64 << 20, Verify(&trace))
+                .unwrap()
+                .unwrap_or_else(|e| panic!("storm {kind} under {s}: {e}"));
+            assert_eq!(ops, trace.ops.len() as u64, "{kind} {s}");
+            assert!(checked > 0, "{kind} {s}: nothing checked");
+        }
+    }
+}
