@@ -319,7 +319,9 @@ mod tests {
 
     #[test]
     fn parses_a_run() {
-        let c = Cli::try_parse_from(["vmstorm", "run", "cow", "--alloc", "buddy", "--mem", "64M", "--verify"]).unwrap();
+        let c =
+            Cli::try_parse_from(["vmstorm", "run", "cow", "--alloc", "buddy", "--mem", "64M", "--verify"])
+                .unwrap();
         match c.command {
             Some(Command::Run(r)) => {
                 assert_eq!(r.storm, StormKind::Cow);

@@ -6,7 +6,9 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::cli::{Cli, Command, CompareArgs, ImportArgs, PlayArgs, RecordArgs, ReplayArgs, RunArgs, StrategyArgs};
+use crate::cli::{
+    Cli, Command, CompareArgs, ImportArgs, PlayArgs, RecordArgs, ReplayArgs, RunArgs, StrategyArgs,
+};
 use crate::compare;
 use crate::metrics::{RunReport, Workload};
 use crate::op::Trace;
@@ -80,8 +82,14 @@ fn play_and_report(
         } else {
             let trace = &traces[0];
             let progress = Progress::new(trace.ops.len() as u64, "ops");
-            let job =
-                PlayJob { ops: &trace.ops, verify: play.verify, warmup: !play.no_warmup, barrier: None, progress: Some(&progress), repeats: 1 };
+            let job = PlayJob {
+                ops: &trace.ops,
+                verify: play.verify,
+                warmup: !play.no_warmup,
+                barrier: None,
+                progress: Some(&progress),
+                repeats: 1,
+            };
             let m = with_vm(s, strat.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
             progress.finish();
             let m = m.map_err(|e| err(format!("{}: {e}", work.label())))?;
@@ -101,7 +109,8 @@ fn play_and_report(
         } else {
             serde_json::to_string_pretty(&reports).unwrap_or_default()
         };
-        std::fs::write(path, text + "\n").map_err(|e| err(format!("{}: cannot write: {e}", path.display())))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| err(format!("{}: cannot write: {e}", path.display())))?;
     }
     Ok(())
 }
@@ -115,7 +124,8 @@ fn run_cmd(a: RunArgs) -> Result<(), CliError> {
     if let Some(duration) = a.duration {
         return soak(&a, duration, &work);
     }
-    let traces: Vec<Trace> = (0..a.play.shards).map(|i| generate(a.storm, a.seed.wrapping_add(i), scale)).collect();
+    let traces: Vec<Trace> =
+        (0..a.play.shards).map(|i| generate(a.storm, a.seed.wrapping_add(i), scale)).collect();
     if let Some(path) = &a.save_trace {
         trace::save(&traces[0], path)?;
     }
@@ -130,7 +140,13 @@ fn soak(a: &RunArgs, duration: std::time::Duration, work: &Workload) -> Result<(
     let mut reports = Vec::new();
     for s in &strategies {
         let progress = Progress::new(duration.as_secs().max(1), "seconds");
-        let job = SoakJob { kind: a.storm, seed: a.seed, duration, verify: a.play.verify, progress: Some(&progress) };
+        let job = SoakJob {
+            kind: a.storm,
+            seed: a.seed,
+            duration,
+            verify: a.play.verify,
+            progress: Some(&progress),
+        };
         let m = with_vm(s, a.strategy.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
         progress.finish();
         let m = m.map_err(|e| err(format!("soak {}: {e}", a.storm)))?;
@@ -145,7 +161,8 @@ fn soak(a: &RunArgs, duration: std::time::Duration, work: &Workload) -> Result<(
         } else {
             serde_json::to_string_pretty(&reports).unwrap_or_default()
         };
-        std::fs::write(path, text + "\n").map_err(|e| err(format!("{}: cannot write: {e}", path.display())))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| err(format!("{}: cannot write: {e}", path.display())))?;
     }
     Ok(())
 }

@@ -20,7 +20,8 @@ impl Progress {
     /// A bar for `total` units described by `what`.
     pub fn new(total: u64, what: &str) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-        if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta})") {
+        if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(what.to_string());
@@ -30,7 +31,10 @@ impl Progress {
     /// Advances by `n`.
     pub fn advance(&self, n: u64) {
         self.bar.inc(n);
-        if !self.shown.get() && self.start.elapsed() > Duration::from_secs(1) && std::io::stderr().is_terminal() {
+        if !self.shown.get()
+            && self.start.elapsed() > Duration::from_secs(1)
+            && std::io::stderr().is_terminal()
+        {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.shown.set(true);
         }

@@ -26,11 +26,13 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use vmstorm_core::client::{self, ExecImage, ExecLayout, MapFlags, MapProt, MmapArgs, TouchError};
 use vmstorm_core::endpoint::INIT_PROC_NR;
-use vmstorm_core::{Access, Endpoint, Errno, FrameAllocator, PagingFormat, SanityLevel, VirtAddr, Vm, PAGE_SIZE};
+use vmstorm_core::{
+    Access, Endpoint, Errno, FrameAllocator, PagingFormat, SanityLevel, VirtAddr, Vm, PAGE_SIZE,
+};
 
 use crate::metrics::{Metrics, ServerCounters, VerifyCounts};
-use crate::progress::Progress;
 use crate::op::{MapId, MapKind, MapSpec, Op, Pid, Place, Prot};
+use crate::progress::Progress;
 use crate::trace::text::op_line;
 
 /// How to replay.
@@ -65,7 +67,12 @@ pub struct ReplayError {
 impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.index, &self.op) {
-            (Some(i), Some(op)) => write!(f, "op {i} `{}`: {}", op.split_whitespace().collect::<Vec<_>>().join(" "), self.message),
+            (Some(i), Some(op)) => write!(
+                f,
+                "op {i} `{}`: {}",
+                op.split_whitespace().collect::<Vec<_>>().join(" "),
+                self.message
+            ),
             (Some(i), None) => write!(f, "op {i}: {}", self.message),
             _ => write!(f, "end of replay: {}", self.message),
         }
@@ -179,7 +186,11 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
     }
 
     fn map(&self, op: &Op, pid: Pid, id: MapId) -> Result<MapAddr, ReplayError> {
-        self.proc(op, pid)?.maps.get(&id).copied().ok_or_else(|| self.err(op, format!("{pid} has no mapping {id}")))
+        self.proc(op, pid)?
+            .maps
+            .get(&id)
+            .copied()
+            .ok_or_else(|| self.err(op, format!("{pid} has no mapping {id}")))
     }
 
     /// The address of page `n` of `place` in `proc`, and whether its contents are checked.
@@ -230,7 +241,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             // messages: outside the op's latency, inside the wall time.
             self.vm.idle();
             self.index += 1;
-            if self.opts.verify && self.index % self.opts.check_every.max(1) == 0 {
+            if self.opts.verify && self.index.is_multiple_of(self.opts.check_every.max(1)) {
                 self.check_invariants(SanityLevel::Functions)?;
             }
         }
@@ -263,7 +274,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
         match *op {
             Op::Fork { parent, child, .. } => {
                 let pep = self.proc(op, parent)?.ep;
-                let cep = self.timed(op, |vm| client::fork(vm, pep)).map_err(|e| self.err(op, errno_msg("fork", e)))?;
+                let cep = self
+                    .timed(op, |vm| client::fork(vm, pep))
+                    .map_err(|e| self.err(op, errno_msg("fork", e)))?;
                 let mut c = self.procs[&parent].clone();
                 c.ep = cep;
                 c.parent = Some(parent);
@@ -301,8 +314,10 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                     }
                 };
                 let parent = self.procs.get(&pid).and_then(|p| p.parent);
-                self.procs
-                    .insert(pid, Proc { ep, layout, heap: 0, maps: HashMap::new(), parent, model: HashMap::new() });
+                self.procs.insert(
+                    pid,
+                    Proc { ep, layout, heap: 0, maps: HashMap::new(), parent, model: HashMap::new() },
+                );
             }
             Op::Exit { pid } => {
                 let ep = self.proc(op, pid)?.ep;
@@ -315,7 +330,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             Op::Mmap { pid, id, spec } => {
                 let ep = self.proc(op, pid)?.ep;
                 let args = mmap_args(None, &spec);
-                let va = self.timed(op, |vm| client::mmap(vm, ep, &args)).map_err(|e| self.err(op, errno_msg("mmap", e)))?;
+                let va = self
+                    .timed(op, |vm| client::mmap(vm, ep, &args))
+                    .map_err(|e| self.err(op, errno_msg("mmap", e)))?;
                 let m = MapAddr { base: va.0, live: spec.pages, shared: spec.kind == MapKind::Shared };
                 self.procs.get_mut(&pid).map(|p| p.maps.insert(id, m));
             }
@@ -326,11 +343,16 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let len = pages(spec.pages);
                 let args = mmap_args(Some(VirtAddr(at)), &spec);
                 let va = self
-                    .timed(op, |vm| client::munmap(vm, ep, VirtAddr(at), len).and_then(|_| client::mmap(vm, ep, &args)))
+                    .timed(op, |vm| {
+                        client::munmap(vm, ep, VirtAddr(at), len).and_then(|_| client::mmap(vm, ep, &args))
+                    })
                     .map_err(|e| self.err(op, errno_msg("mmap over", e)))?;
                 let p = self.procs.get_mut(&pid).expect("checked above");
                 drop_range(&mut p.model, at, len);
-                p.maps.insert(id, MapAddr { base: va.0, live: spec.pages, shared: spec.kind == MapKind::Shared });
+                p.maps.insert(
+                    id,
+                    MapAddr { base: va.0, live: spec.pages, shared: spec.kind == MapKind::Shared },
+                );
             }
             Op::Munmap { pid, id, offset, pages: n } => {
                 let ep = self.proc(op, pid)?.ep;
@@ -383,7 +405,8 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let p = self.proc(op, pid)?;
                 let (ep, base, old) = (p.ep, p.layout.brk.0, p.heap);
                 let new_brk = VirtAddr(base + pages(heap_pages));
-                self.timed(op, |vm| client::brk(vm, ep, new_brk)).map_err(|e| self.err(op, errno_msg("brk", e)))?;
+                self.timed(op, |vm| client::brk(vm, ep, new_brk))
+                    .map_err(|e| self.err(op, errno_msg("brk", e)))?;
                 let p = self.procs.get_mut(&pid).expect("checked above");
                 if heap_pages < old {
                     drop_range(&mut p.model, new_brk.0, pages(old - heap_pages));
@@ -434,8 +457,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 if write {
                     self.generation = self.generation.wrapping_add(1);
                     let sig = signature(pid, place, k, self.generation);
-                    client::write_user(self.vm, ep, VirtAddr(va), &sig)
-                        .map_err(|e| self.err(op, format!("verify: writing the signature at {va:#x}: {e}")))?;
+                    client::write_user(self.vm, ep, VirtAddr(va), &sig).map_err(|e| {
+                        self.err(op, format!("verify: writing the signature at {va:#x}: {e}"))
+                    })?;
                     self.procs.get_mut(&pid).expect("checked above").model.insert(va, sig);
                 }
             }
@@ -454,7 +478,11 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
         if got != want {
             return Err(self.err(
                 op,
-                format!("verify: {pid} page {va:#x} holds {} but should hold {}", describe(&got), describe(&want)),
+                format!(
+                    "verify: {pid} page {va:#x} holds {} but should hold {}",
+                    describe(&got),
+                    describe(&want)
+                ),
             ));
         }
         Ok(())

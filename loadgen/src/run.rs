@@ -102,7 +102,7 @@ impl VmJob for SoakJob<'_> {
             r.play_all(&buf, None)?;
             buf.clear();
             rounds += 64;
-            if rounds % 1024 == 0 {
+            if rounds.is_multiple_of(1024) {
                 let t = start.elapsed();
                 if let Some(p) = self.progress {
                     p.set(t.as_secs().min(self.duration.as_secs()));

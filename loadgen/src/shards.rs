@@ -76,7 +76,8 @@ pub fn run_shards(
     warmup: bool,
 ) -> Result<ShardRun, ShardError> {
     let n = traces.len().max(1);
-    let single = one(&traces[0], strategy, mem, verify, warmup, None)?.map_err(|e| ShardError::Replay(0, e))?;
+    let single =
+        one(&traces[0], strategy, mem, verify, warmup, None)?.map_err(|e| ShardError::Replay(0, e))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
@@ -92,7 +93,12 @@ pub fn run_shards(
     let mut per_shard = Vec::with_capacity(n);
     for (i, r) in results.into_iter().enumerate() {
         let m = r?.map_err(|e| ShardError::Replay(i, e))?;
-        per_shard.push(ShardFigures { shard: i, ops: m.ops, seconds: m.seconds, ops_per_sec: m.ops_per_sec() });
+        per_shard.push(ShardFigures {
+            shard: i,
+            ops: m.ops,
+            seconds: m.seconds,
+            ops_per_sec: m.ops_per_sec(),
+        });
         total.merge(&m);
     }
     let speedup = if single.ops_per_sec() > 0.0 { total.ops_per_sec() / single.ops_per_sec() } else { 0.0 };

@@ -134,8 +134,11 @@ pub fn matrix(alloc: &str, paging: &str, fork: &str, zero: &str) -> Result<Vec<S
     let allocs = pick(alloc, "allocator", &AllocKind::ALL.map(|k| (k.name(), k)))?;
     let pagings = pick(paging, "paging format", &PagingKind::ALL.map(|k| (k.name(), k)))?;
     let forks = pick(fork, "fork policy", &[("cow", ForkPolicy::Cow), ("copy", ForkPolicy::Copy)])?;
-    let zeros =
-        pick(zero, "zero policy", &[("on-fault", ZeroPolicy::OnFault), ("prezeroed", ZeroPolicy::Prezeroed)])?;
+    let zeros = pick(
+        zero,
+        "zero policy",
+        &[("on-fault", ZeroPolicy::OnFault), ("prezeroed", ZeroPolicy::Prezeroed)],
+    )?;
     let mut out = Vec::new();
     for &fork in &forks {
         for &zero in &zeros {
@@ -163,7 +166,10 @@ pub trait VmJob {
 /// The boot error (arena too small or too large, ...).
 pub fn with_vm<J: VmJob>(strategy: &Strategy, mem: u64, job: J) -> Result<J::Output, BootError> {
     let config = strategy.config(mem);
-    fn go<F: FrameAllocator, P: PagingFormat, J: VmJob>(config: VmConfig, job: J) -> Result<J::Output, BootError> {
+    fn go<F: FrameAllocator, P: PagingFormat, J: VmJob>(
+        config: VmConfig,
+        job: J,
+    ) -> Result<J::Output, BootError> {
         let mut vm = Box::new(Vm::<F, P>::boot(config)?);
         Ok(job.run(&mut vm))
     }

@@ -36,7 +36,20 @@ fn help_works_and_explains_flags() {
     }
     let out = vmstorm(&["run", "--help"]);
     let s = String::from_utf8_lossy(&out.stdout);
-    for w in ["--alloc", "--paging", "--fork", "--zero", "--mem", "--seed", "--scale", "--shards", "--verify", "--json", "--duration", "page_fault1"] {
+    for w in [
+        "--alloc",
+        "--paging",
+        "--fork",
+        "--zero",
+        "--mem",
+        "--seed",
+        "--scale",
+        "--shards",
+        "--verify",
+        "--json",
+        "--duration",
+        "page_fault1",
+    ] {
         assert!(s.contains(w), "{w} missing from run --help");
     }
     assert!(vmstorm(&["replay", "--help"]).status.success());
@@ -63,16 +76,25 @@ fn arena_too_small_is_a_clear_error() {
 #[test]
 fn malformed_traces_name_file_and_line_or_offset() {
     let text = scratch("bad.vmtrace");
-    std::fs::write(&text, "# vmtrace v1 page=4096\nexec     p1 text=4 data=1 bss=1 stack=4\nmmap p1 m1 pages=zz rw- private\n").unwrap();
+    std::fs::write(
+        &text,
+        "# vmtrace v1 page=4096\nexec     p1 text=4 data=1 bss=1 stack=4\nmmap p1 m1 pages=zz rw- private\n",
+    )
+    .unwrap();
     assert_one_line_error(&vmstorm(&["replay", text.to_str().unwrap()]), "bad.vmtrace:3:");
 
     let inconsistent = scratch("inconsistent.vmtrace");
-    std::fs::write(&inconsistent, "# vmtrace v1 page=4096\nexec     p1 text=4 data=1 bss=1 stack=4\nexit     p2\n").unwrap();
+    std::fs::write(
+        &inconsistent,
+        "# vmtrace v1 page=4096\nexec     p1 text=4 data=1 bss=1 stack=4\nexit     p2\n",
+    )
+    .unwrap();
     assert_one_line_error(&vmstorm(&["replay", inconsistent.to_str().unwrap()]), "inconsistent.vmtrace:3:");
 
     // A binary trace cut in the middle.
     let good = scratch("good.vmtb");
-    let out = vmstorm(&["run", "fork", "--scale", "3", "--save-trace", good.to_str().unwrap(), "--mem", "64M"]);
+    let out =
+        vmstorm(&["run", "fork", "--scale", "3", "--save-trace", good.to_str().unwrap(), "--mem", "64M"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&good).unwrap();
     let cut = scratch("cut.vmtb");
@@ -86,7 +108,8 @@ fn malformed_traces_name_file_and_line_or_offset() {
     assert_one_line_error(&vmstorm(&["replay", garbage.to_str().unwrap()]), "garbage.bin");
 
     // A truncated strace log (last line cut).
-    let log = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/forkloop.strace")).unwrap();
+    let log = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/forkloop.strace"))
+        .unwrap();
     let trunc = scratch("trunc.strace");
     std::fs::write(&trunc, &log[..log.len() - 7]).unwrap();
     assert_one_line_error(&vmstorm(&["replay", trunc.to_str().unwrap()]), "trunc.strace");
@@ -96,14 +119,38 @@ fn malformed_traces_name_file_and_line_or_offset() {
 #[test]
 fn run_with_verify_writes_the_json_fields() {
     let json = scratch("run.json");
-    let out = vmstorm(&["run", "cow", "--scale", "20", "--mem", "64M", "--verify", "--json", json.to_str().unwrap()]);
+    let out = vmstorm(&[
+        "run",
+        "cow",
+        "--scale",
+        "20",
+        "--mem",
+        "64M",
+        "--verify",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("storm cow") && stdout.contains("verify:"), "{stdout}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for k in [
-        "storm", "alloc", "paging", "fork", "zero", "shards", "ops", "seconds", "ops_per_sec", "faults", "cow_copies",
-        "frames_peak", "pt_pages_peak", "latency_ns", "per_op", "verify",
+        "storm",
+        "alloc",
+        "paging",
+        "fork",
+        "zero",
+        "shards",
+        "ops",
+        "seconds",
+        "ops_per_sec",
+        "faults",
+        "cow_copies",
+        "frames_peak",
+        "pt_pages_peak",
+        "latency_ns",
+        "per_op",
+        "verify",
     ] {
         assert!(v.get(k).is_some(), "{k} missing in {v}");
     }
@@ -142,7 +189,18 @@ fn replay_import_and_shards() {
     assert_eq!(v["paging"], "i386");
 
     let json = scratch("shards.json");
-    let out = vmstorm(&["run", "fault", "--scale", "4", "--shards", "2", "--mem", "64M", "--json", json.to_str().unwrap()]);
+    let out = vmstorm(&[
+        "run",
+        "fault",
+        "--scale",
+        "4",
+        "--shards",
+        "2",
+        "--mem",
+        "64M",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["shards"], 2);
@@ -185,5 +243,8 @@ fn compare_writes_a_report() {
     for f in ["throughput.svg", "latency-fork.svg", "latency-make.svg", "results.json"] {
         assert!(dir.join(f).exists(), "{f}");
     }
-    assert_one_line_error(&vmstorm(&["compare", "--storms", "nosuch", "--out", dir.to_str().unwrap()]), "nosuch");
+    assert_one_line_error(
+        &vmstorm(&["compare", "--storms", "nosuch", "--out", dir.to_str().unwrap()]),
+        "nosuch",
+    );
 }

@@ -15,7 +15,8 @@ impl VmJob for Verify<'_> {
     type Output = Result<u64, String>;
     fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
         let boot_free = vm.free_frames();
-        let mut r = Replayer::new(vm, boot_free, ReplayOptions { verify: true, check_every: 1000, timed: true });
+        let mut r =
+            Replayer::new(vm, boot_free, ReplayOptions { verify: true, check_every: 1000, timed: true });
         r.play_all(&self.0.ops, None).map_err(|e| e.to_string())?;
         let m = r.finish().map_err(|e| e.to_string())?;
         Ok(m.verify.map(|v| v.checked).unwrap_or(0))
@@ -55,7 +56,9 @@ fn fixtures_replay_under_eager_fork_and_prezeroed_frames() {
     for path in fixtures().into_iter().filter(|p| p.extension().is_some_and(|e| e == "vmtrace")) {
         let trace = load_for_replay(&path, 0.25, 1).unwrap();
         for s in &strategies {
-            with_vm(s, 256 << 20, Verify(&trace)).unwrap().unwrap_or_else(|e| panic!("{} under {s}: {e}", path.display()));
+            with_vm(s, 256 << 20, Verify(&trace))
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{} under {s}: {e}", path.display()));
         }
     }
 }

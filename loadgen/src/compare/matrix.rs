@@ -51,7 +51,8 @@ fn workload(name: &str, a: &CompareArgs) -> Result<Job, String> {
     } else {
         let path = std::path::Path::new(name);
         let l = trace::load_with(path, &ImportOptions::default()).map_err(|e| e.to_string())?;
-        let label = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| name.to_string());
+        let label =
+            path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| name.to_string());
         (label, l.trace)
     };
     let t = ensure_touches(t, &touch).map_err(|e| format!("{name}: {e}"))?;
@@ -79,7 +80,8 @@ fn repeat(trace: &Trace, n: u32) -> Trace {
         .max()
         .unwrap_or(0)
         + 1;
-    let mut out = Trace { header: trace.header.clone(), ops: Vec::with_capacity(trace.ops.len() * n as usize) };
+    let mut out =
+        Trace { header: trace.header.clone(), ops: Vec::with_capacity(trace.ops.len() * n as usize) };
     for r in 0..n {
         let p = |x: Pid| Pid(x.0 + r * pid_span);
         let m = |x: MapId| MapId(x.0 + r * map_span);
@@ -102,8 +104,12 @@ fn repeat(trace: &Trace, n: u32) -> Trace {
                 }
                 Op::Mremap { pid, id, new_pages } => Op::Mremap { pid: p(pid), id: m(id), new_pages },
                 Op::Brk { pid, heap_pages } => Op::Brk { pid: p(pid), heap_pages },
-                Op::Discard { pid, id, offset, pages } => Op::Discard { pid: p(pid), id: m(id), offset, pages },
-                Op::Touch { pid, place, pages, write } => Op::Touch { pid: p(pid), place: pl(place), pages, write },
+                Op::Discard { pid, id, offset, pages } => {
+                    Op::Discard { pid: p(pid), id: m(id), offset, pages }
+                }
+                Op::Touch { pid, place, pages, write } => {
+                    Op::Touch { pid: p(pid), place: pl(place), pages, write }
+                }
             });
         }
     }
@@ -113,7 +119,11 @@ fn repeat(trace: &Trace, n: u32) -> Trace {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     if cpu.is_empty() {
@@ -124,7 +134,14 @@ fn machine() -> String {
 }
 
 fn verify_cell(job: &Job, s: &Strategy, mem: u64) -> Result<VerifyCounts, String> {
-    let play = PlayJob { ops: &job.trace.ops, verify: true, warmup: false, barrier: None, progress: None, repeats: 1 };
+    let play = PlayJob {
+        ops: &job.trace.ops,
+        verify: true,
+        warmup: false,
+        barrier: None,
+        progress: None,
+        repeats: 1,
+    };
     let m = with_vm(s, mem, play)
         .map_err(|e| format!("cannot boot the server: {e}"))?
         .map_err(|e| format!("{} under {s}: {e}", job.label))?;
@@ -164,7 +181,14 @@ pub fn run(a: &CompareArgs, command: &str) -> Result<CompareOutcome, String> {
     let mut cells = Vec::new();
     for (j, job) in jobs.iter().enumerate() {
         for (si, s) in strategies.iter().enumerate() {
-            let play = PlayJob { ops: &job.trace.ops, verify: false, warmup: true, barrier: None, progress: None, repeats: 3 };
+            let play = PlayJob {
+                ops: &job.trace.ops,
+                verify: false,
+                warmup: true,
+                barrier: None,
+                progress: None,
+                repeats: 3,
+            };
             let m = with_vm(s, a.mem, play)
                 .map_err(|e| format!("cannot boot the server: {e}"))?
                 .map_err(|e| format!("{} under {s}: {e}", job.label))?;
