@@ -1,0 +1,201 @@
+//! Wall-clock benches (Criterion). Every group puts our strategies and the peer crates of
+//! `reference/anchors.md` side by side over the same workload, and the `linux` group times
+//! the host kernel in the same run, so each ratio in `results/RATIOS.md` comes from one run.
+//!
+//! Matrix (group / function ids; ours are `ours-*`, peers `peer-*`):
+//!
+//! | group | candidates | one iteration |
+//! |---|---|---|
+//! | `frames_fragmented` | bitset, buddy, holelist; bitmap-allocator, buddy_system_allocator, frame-alloc | free a random live frame + alloc one (262,144 frames, half free) |
+//! | `frames_contig16` | same | alloc 16 contiguous + free (lower half fragmented, upper 75 % free 512-blocks) |
+//! | `frames_contig512` | same | alloc 512 contiguous, 2 MiB-aligned + free |
+//! | `map_seq` | x86-64, i386; x86_64 OffsetPageTable, page_table_multiarch | map_range of 512 pages (per-page time = /512) |
+//! | `translate_seq` | same | translate one page, sequential over 65,536 mapped pages |
+//! | `translate_random` | same | translate one random page of 65,536 spread over 1,024 leaf tables (tables beyond L2) |
+//! | `unmap_seq` | same | unmap_range of 512 pages |
+//! | `vm_*` | server `Vm` over bitset × {x86-64, i386} | dispatch+ACL+reply, demand-zero and COW faults, fork 1k/100k (cow, copy), exec, mmap+munmap, brk |
+//! | `linux` | the host kernel through libc | page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
+//!
+//! Set-up happens outside the timed part (`iter_custom`); sizes are small enough that
+//! `cargo bench --workspace --bench time` finishes in a few minutes.
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use vmstorm_bench::frame_workload::{Contiguous, Fragmented, Frames, POOL_FRAMES};
+use vmstorm_bench::linux;
+use vmstorm_bench::paging_workload::{PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START};
+use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
+
+const SEED: u64 = 0x5EED_2026;
+/// Pages per map/unmap iteration: one leaf table's worth on x86-64.
+const CHUNK: u64 = 512;
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .without_plots()
+}
+
+fn fragmented<A: Frames>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut w = Fragmented::<A>::build(POOL_FRAMES, SEED);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                w.step();
+            }
+            t.elapsed()
+        })
+    });
+}
+
+fn contiguous<A: Frames>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, count: u64, align: u64) {
+    let mut w = Contiguous::<A>::build(POOL_FRAMES, count, align, SEED);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                w.step();
+            }
+            t.elapsed()
+        })
+    });
+}
+
+fn frame_groups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frames_fragmented");
+    fragmented::<BitmapAllocator>(&mut g, "peer-bitmap-allocator");
+    fragmented::<BuddySystem>(&mut g, "peer-buddy_system_allocator");
+    fragmented::<SummaryBuddy>(&mut g, "peer-frame-alloc");
+    g.finish();
+
+    for (name, count, align) in [("frames_contig16", 16, 1), ("frames_contig512", 512, 512)] {
+        let mut g = c.benchmark_group(name);
+        contiguous::<BitmapAllocator>(&mut g, "peer-bitmap-allocator", count, align);
+        contiguous::<BuddySystem>(&mut g, "peer-buddy_system_allocator", count, align);
+        contiguous::<SummaryBuddy>(&mut g, "peer-frame-alloc", count, align);
+        g.finish();
+    }
+}
+
+/// Maps successive 512-page chunks into fresh spaces; only the map_range calls are timed.
+fn map_seq<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let per_space = TABLE_FRAMES_START / CHUNK;
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let mut pt = P::new_space();
+                let n = (iters - done).min(per_space);
+                let t = Instant::now();
+                for k in 0..n {
+                    pt.map_range(SEQ_VA + k * CHUNK * 4096, k * CHUNK, CHUNK);
+                }
+                total += t.elapsed();
+                done += n;
+            }
+            total
+        })
+    });
+}
+
+/// Unmaps successive 512-page chunks of a fully mapped space; only unmap_range is timed.
+fn unmap_seq<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let per_space = TABLE_FRAMES_START / CHUNK;
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let mut pt = P::new_space();
+                pt.map_range(SEQ_VA, 0, TABLE_FRAMES_START);
+                let n = (iters - done).min(per_space);
+                let t = Instant::now();
+                for k in 0..n {
+                    pt.unmap_range(SEQ_VA + k * CHUNK * 4096, CHUNK);
+                }
+                total += t.elapsed();
+                done += n;
+            }
+            total
+        })
+    });
+}
+
+/// Translates the pages of a 65,536-page sequential mapping in order, cyclically.
+fn translate_seq<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut pt = P::new_space();
+    pt.map_range(SEQ_VA, 0, TABLE_FRAMES_START);
+    let mut i = 0u64;
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                black_box(pt.translate(SEQ_VA + (i << 12)));
+                i = (i + 1) % TABLE_FRAMES_START;
+            }
+            t.elapsed()
+        })
+    });
+}
+
+fn translate_random<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut w = RandomTranslate::<P>::build(SEED);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                black_box(w.step());
+            }
+            t.elapsed()
+        })
+    });
+}
+
+fn paging_groups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("map_seq");
+    g.throughput(Throughput::Elements(CHUNK));
+    map_seq::<OffsetPt>(&mut g, "peer-x86_64");
+    map_seq::<Multiarch>(&mut g, "peer-page_table_multiarch");
+    g.finish();
+
+    let mut g = c.benchmark_group("translate_seq");
+    translate_seq::<OffsetPt>(&mut g, "peer-x86_64");
+    translate_seq::<Multiarch>(&mut g, "peer-page_table_multiarch");
+    g.finish();
+
+    let mut g = c.benchmark_group("translate_random");
+    translate_random::<OffsetPt>(&mut g, "peer-x86_64");
+    translate_random::<Multiarch>(&mut g, "peer-page_table_multiarch");
+    g.finish();
+
+    let mut g = c.benchmark_group("unmap_seq");
+    g.throughput(Throughput::Elements(CHUNK));
+    unmap_seq::<OffsetPt>(&mut g, "peer-x86_64");
+    unmap_seq::<Multiarch>(&mut g, "peer-page_table_multiarch");
+    g.finish();
+}
+
+/// The host kernel, first in the run while this process is still small (fork copies it).
+fn linux_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("linux");
+    g.bench_function("page_fault1", |b| b.iter_custom(linux::demand_zero_faults));
+    g.bench_function("cow_fault", |b| b.iter_custom(linux::cow_faults));
+    g.bench_function("mmap1", |b| b.iter_custom(|n| linux::mmap_munmap(n, 128 << 20)));
+    g.bench_function("brk1", |b| b.iter_custom(linux::brk_pairs));
+    g.bench_function("fork_exit_wait", |b| b.iter_custom(linux::fork_exit_wait));
+    g.bench_function("fork_exec_wait", |b| b.iter_custom(linux::fork_exec_wait));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = linux_group, frame_groups, paging_groups
+}
+criterion_main!(benches);

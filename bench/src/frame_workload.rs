@@ -1,0 +1,199 @@
+//! Frame-allocator workloads shared by the Criterion and callgrind benches, run the same
+//! way over our strategies and the peer crates: the [`Frames`] interface every candidate
+//! is driven through, the *fragmented pool* (single frames) and the *contiguous* pools
+//! (16 frames, 512 frames 2 MiB-aligned) of `reference/anchors.md` §3.
+//!
+//! Replaces nothing in MINIX: it measures what `alloc_mem`/`free_mem` of
+//! `servers/vm/alloc.c` cost under each strategy.
+
+use crate::rng::SplitMix64;
+use vmstorm_core::{Frame, FrameAllocator};
+
+/// Frames of the pools: 262,144 frames = 1 GiB of 4 KiB frames.
+pub const POOL_FRAMES: u64 = 262_144;
+
+/// A frame allocator as the workloads drive it: frame numbers in `0..frames`.
+pub trait Frames {
+    /// Short name used in benchmark ids.
+    fn name(&self) -> &'static str;
+    /// An allocator over frames `0..frames`, all free.
+    fn with_frames(frames: u64) -> Self
+    where
+        Self: Sized;
+    /// One frame, or `None` when none is free.
+    fn alloc(&mut self) -> Option<u64>;
+    /// Frees one frame.
+    fn free(&mut self, frame: u64);
+    /// `count` consecutive frames, the first a multiple of `align` frames.
+    fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<u64>;
+    /// Frees `count` consecutive frames from `first`.
+    fn free_contiguous(&mut self, first: u64, count: u64);
+}
+
+impl<F: FrameAllocator> Frames for F {
+    fn name(&self) -> &'static str {
+        FrameAllocator::name(self)
+    }
+    fn with_frames(frames: u64) -> Self {
+        <F as FrameAllocator>::with_frames(frames)
+    }
+    #[inline]
+    fn alloc(&mut self) -> Option<u64> {
+        FrameAllocator::alloc(self).map(|f| f.0)
+    }
+    #[inline]
+    fn free(&mut self, frame: u64) {
+        FrameAllocator::free(self, Frame(frame));
+    }
+    #[inline]
+    fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<u64> {
+        FrameAllocator::alloc_contiguous(self, count, align).map(|f| f.0)
+    }
+    #[inline]
+    fn free_contiguous(&mut self, first: u64, count: u64) {
+        FrameAllocator::free_contiguous(self, Frame(first), count);
+    }
+}
+
+/// Takes every frame the allocator will give, one at a time; returns them sorted.
+fn drain<A: Frames>(alloc: &mut A) -> Vec<u64> {
+    let mut all = Vec::new();
+    while let Some(f) = alloc.alloc() {
+        all.push(f);
+    }
+    all.sort_unstable();
+    all
+}
+
+/// Frees `frames` highest address first (cheap for list-based allocators, and the same
+/// final state for every allocator).
+fn free_descending<A: Frames>(alloc: &mut A, frames: &mut [u64]) {
+    frames.sort_unstable();
+    for &f in frames.iter().rev() {
+        alloc.free(f);
+    }
+}
+
+/// The *fragmented pool*: a uniformly random half of the frames free; one step frees a
+/// random live frame and allocates one frame.
+#[derive(Debug)]
+pub struct Fragmented<A> {
+    /// The allocator under test.
+    pub alloc: A,
+    live: Vec<u64>,
+    rng: SplitMix64,
+}
+
+impl<A: Frames> Fragmented<A> {
+    /// Builds the state over `frames` frames from `seed`.
+    pub fn build(frames: u64, seed: u64) -> Self {
+        let mut alloc = A::with_frames(frames);
+        let all = drain(&mut alloc);
+        let mut rng = SplitMix64::new(seed);
+        let (mut to_free, mut live): (Vec<u64>, Vec<u64>) = all.into_iter().partition(|_| rng.coin());
+        free_descending(&mut alloc, &mut to_free);
+        rng.shuffle(&mut live);
+        Fragmented { alloc, live, rng }
+    }
+
+    /// Number of frames held by the workload.
+    pub fn live(&self) -> usize {
+        self.live.len()
+    }
+
+    /// One operation: free a random live frame, allocate one.
+    ///
+    /// # Panics
+    /// If the allocator finds no free frame (it just got one back).
+    #[inline]
+    pub fn step(&mut self) {
+        let i = self.rng.below(self.live.len() as u64) as usize;
+        let f = self.live[i];
+        self.alloc.free(f);
+        self.live[i] = self.alloc.alloc().expect("a frame was just freed");
+    }
+}
+
+/// A *contiguous* pool: the lower half fragmented by single used frames (no free run of
+/// 16), the upper half cut into 512-frame blocks of which a random 75 % are free; one step
+/// allocates `count` contiguous frames aligned to `align` and frees them again.
+#[derive(Debug)]
+pub struct Contiguous<A> {
+    /// The allocator under test.
+    pub alloc: A,
+    count: u64,
+    align: u64,
+}
+
+impl<A: Frames> Contiguous<A> {
+    /// Builds the state over `frames` frames from `seed`, for runs of `count` frames.
+    pub fn build(frames: u64, count: u64, align: u64, seed: u64) -> Self {
+        let mut alloc = A::with_frames(frames);
+        let all = drain(&mut alloc);
+        let mut rng = SplitMix64::new(seed);
+        let blocks = frames.div_ceil(512) as usize;
+        let block_free: Vec<bool> = (0..blocks).map(|_| rng.below(4) != 0).collect();
+        let half = frames / 2;
+        let mut to_free: Vec<u64> = all
+            .into_iter()
+            .filter(|&f| {
+                if f < half {
+                    // Every 16th frame stays used, and a random quarter of the others.
+                    f % 16 != 15 && rng.below(4) != 0
+                } else {
+                    block_free[(f / 512) as usize]
+                }
+            })
+            .collect();
+        free_descending(&mut alloc, &mut to_free);
+        Contiguous { alloc, count, align }
+    }
+
+    /// One operation: allocate the run and free it.
+    ///
+    /// # Panics
+    /// If the allocator cannot find the run (the pool always has one).
+    #[inline]
+    pub fn step(&mut self) {
+        let f = self.alloc.alloc_contiguous(self.count, self.align).expect("the pool has free blocks");
+        self.alloc.free_contiguous(f, self.count);
+    }
+}
+
+/// An allocator that does no work (returns the frame freed last): running a workload over
+/// it measures the harness alone, to subtract from the others' instruction counts.
+#[derive(Debug)]
+pub struct Harness {
+    next: u64,
+    frames: u64,
+}
+
+impl Frames for Harness {
+    fn name(&self) -> &'static str {
+        "harness"
+    }
+    fn with_frames(frames: u64) -> Self {
+        Harness { next: 0, frames }
+    }
+    #[inline]
+    fn alloc(&mut self) -> Option<u64> {
+        if self.next < self.frames {
+            self.next += 1;
+            Some(self.next - 1)
+        } else {
+            None
+        }
+    }
+    #[inline]
+    fn free(&mut self, frame: u64) {
+        self.next = std::hint::black_box(frame);
+    }
+    #[inline]
+    fn alloc_contiguous(&mut self, count: u64, _align: u64) -> Option<u64> {
+        Some(std::hint::black_box(count))
+    }
+    #[inline]
+    fn free_contiguous(&mut self, first: u64, _count: u64) {
+        std::hint::black_box(first);
+    }
+}

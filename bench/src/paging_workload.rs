@@ -1,0 +1,108 @@
+//! Page-table workloads shared by the Criterion and callgrind benches, run the same way
+//! over our formats and the peer crates: the [`PageTables`] interface every candidate is
+//! driven through, and the *scattered* layout that spreads 65,536 mapped pages over 1,024
+//! leaf tables (4 MiB of tables on x86-64, beyond L2) for random translation.
+//!
+//! Measures what MINIX's `pt_writemap`/`pt_ptalloc` (`servers/vm/arch/i386/pagetable.c`)
+//! and the MMU walk cost under each format.
+
+use crate::rng::SplitMix64;
+
+/// Frames of the "physical memory" the page-table benches run over: 128 MiB of data
+/// frames mapped from frame 0 up, and the tables above them.
+pub const WINDOW_FRAMES: u64 = 65_536 + 8_192;
+/// First frame used for tables.
+pub const TABLE_FRAMES_START: u64 = 65_536;
+/// Pages mapped by the scattered layout.
+pub const SCATTERED_PAGES: u64 = 65_536;
+/// Pages per run of the scattered layout.
+pub const RUN_PAGES: u64 = 64;
+/// Runs of the scattered layout, each in its own 4 MiB-aligned slot below 4 GiB.
+pub const RUNS: u64 = SCATTERED_PAGES / RUN_PAGES;
+
+/// A page-table implementation as the workloads drive it. Virtual addresses are page
+/// aligned and below 4 GiB (so the i386 format runs the same layouts); frames are numbers
+/// in the window, mapped user-writable.
+pub trait PageTables {
+    /// Short name used in benchmark ids.
+    fn name(&self) -> &'static str;
+    /// An empty address space over a fresh window of [`WINDOW_FRAMES`] frames.
+    fn new_space() -> Self
+    where
+        Self: Sized;
+    /// Maps one page.
+    fn map(&mut self, va: u64, frame: u64);
+    /// Maps `pages` pages from `va` to frames `first, first + 1, …`.
+    fn map_range(&mut self, va: u64, first: u64, pages: u64);
+    /// The frame mapped at `va`, if any.
+    fn translate(&mut self, va: u64) -> Option<u64>;
+    /// Unmaps `pages` mapped pages from `va`.
+    fn unmap_range(&mut self, va: u64, pages: u64);
+    /// Frames used as tables now (root included).
+    fn table_frames(&self) -> u64;
+}
+
+/// The scattered layout: run `k` of [`RUN_PAGES`] pages starts at the `slots[k]`-th
+/// 4 MiB slot of the low 4 GiB.
+#[derive(Clone, Debug)]
+pub struct Scattered {
+    /// Start address of each run.
+    pub run_va: Vec<u64>,
+}
+
+impl Scattered {
+    /// A layout drawn from `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        // Slots 1..1024 (the 4 MiB holding the null page stays unmapped), plus one run in
+        // the upper half of the first slot drawn: 1,024 runs, one leaf table each.
+        let mut slots: Vec<u64> = (1..1024).collect();
+        rng.shuffle(&mut slots);
+        let mut run_va: Vec<u64> = slots.iter().map(|s| s << 22).collect();
+        run_va.push((slots[0] << 22) + (2 << 20));
+        Scattered { run_va }
+    }
+
+    /// The address of mapped page `i` (`i < SCATTERED_PAGES`).
+    #[inline(always)]
+    pub fn page_va(&self, i: u64) -> u64 {
+        self.run_va[(i / RUN_PAGES) as usize] + (i % RUN_PAGES) * 4096
+    }
+
+    /// Maps every run into `pt` (data frame of page `i` = `i`).
+    pub fn map_all<P: PageTables>(&self, pt: &mut P) {
+        for (k, &va) in self.run_va.iter().enumerate() {
+            pt.map_range(va, k as u64 * RUN_PAGES, RUN_PAGES);
+        }
+    }
+}
+
+/// Random translation over a scattered space: each step translates one random mapped page.
+#[derive(Debug)]
+pub struct RandomTranslate<P> {
+    /// The address space.
+    pub pt: P,
+    layout: Scattered,
+    rng: SplitMix64,
+}
+
+impl<P: PageTables> RandomTranslate<P> {
+    /// Builds and maps the scattered space from `seed`.
+    pub fn build(seed: u64) -> Self {
+        let layout = Scattered::new(seed);
+        let mut pt = P::new_space();
+        layout.map_all(&mut pt);
+        RandomTranslate { pt, layout, rng: SplitMix64::new(seed ^ 0x5EED) }
+    }
+
+    /// One random translation; returns the frame (always mapped).
+    #[inline]
+    pub fn step(&mut self) -> Option<u64> {
+        let i = self.rng.below(SCATTERED_PAGES);
+        self.pt.translate(self.layout.page_va(i))
+    }
+}
+
+/// Base address of the sequential map/translate/unmap benches: 16 MiB (x86-64 and i386
+/// alike).
+pub const SEQ_VA: u64 = 16 << 20;
