@@ -25,8 +25,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use vmstorm_bench::frame_workload::{Contiguous, Fragmented, Frames, POOL_FRAMES};
 use vmstorm_bench::linux;
+use vmstorm_bench::ours_paging::Ours;
 use vmstorm_bench::paging_workload::{PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START};
 use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
+use vmstorm_core::{Bitset, Buddy, HoleList, I386, X86_64};
 
 const SEED: u64 = 0x5EED_2026;
 /// Pages per map/unmap iteration: one leaf table's worth on x86-64.
@@ -68,6 +70,9 @@ fn contiguous<A: Frames>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, count: 
 
 fn frame_groups(c: &mut Criterion) {
     let mut g = c.benchmark_group("frames_fragmented");
+    fragmented::<Bitset>(&mut g, "ours-bitset");
+    fragmented::<Buddy>(&mut g, "ours-buddy");
+    fragmented::<HoleList>(&mut g, "ours-holelist");
     fragmented::<BitmapAllocator>(&mut g, "peer-bitmap-allocator");
     fragmented::<BuddySystem>(&mut g, "peer-buddy_system_allocator");
     fragmented::<SummaryBuddy>(&mut g, "peer-frame-alloc");
@@ -75,6 +80,9 @@ fn frame_groups(c: &mut Criterion) {
 
     for (name, count, align) in [("frames_contig16", 16, 1), ("frames_contig512", 512, 512)] {
         let mut g = c.benchmark_group(name);
+        contiguous::<Bitset>(&mut g, "ours-bitset", count, align);
+        contiguous::<Buddy>(&mut g, "ours-buddy", count, align);
+        contiguous::<HoleList>(&mut g, "ours-holelist", count, align);
         contiguous::<BitmapAllocator>(&mut g, "peer-bitmap-allocator", count, align);
         contiguous::<BuddySystem>(&mut g, "peer-buddy_system_allocator", count, align);
         contiguous::<SummaryBuddy>(&mut g, "peer-frame-alloc", count, align);
@@ -160,22 +168,30 @@ fn translate_random<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &st
 fn paging_groups(c: &mut Criterion) {
     let mut g = c.benchmark_group("map_seq");
     g.throughput(Throughput::Elements(CHUNK));
+    map_seq::<Ours<X86_64>>(&mut g, "ours-x86-64");
+    map_seq::<Ours<I386>>(&mut g, "ours-i386");
     map_seq::<OffsetPt>(&mut g, "peer-x86_64");
     map_seq::<Multiarch>(&mut g, "peer-page_table_multiarch");
     g.finish();
 
     let mut g = c.benchmark_group("translate_seq");
+    translate_seq::<Ours<X86_64>>(&mut g, "ours-x86-64");
+    translate_seq::<Ours<I386>>(&mut g, "ours-i386");
     translate_seq::<OffsetPt>(&mut g, "peer-x86_64");
     translate_seq::<Multiarch>(&mut g, "peer-page_table_multiarch");
     g.finish();
 
     let mut g = c.benchmark_group("translate_random");
+    translate_random::<Ours<X86_64>>(&mut g, "ours-x86-64");
+    translate_random::<Ours<I386>>(&mut g, "ours-i386");
     translate_random::<OffsetPt>(&mut g, "peer-x86_64");
     translate_random::<Multiarch>(&mut g, "peer-page_table_multiarch");
     g.finish();
 
     let mut g = c.benchmark_group("unmap_seq");
     g.throughput(Throughput::Elements(CHUNK));
+    unmap_seq::<Ours<X86_64>>(&mut g, "ours-x86-64");
+    unmap_seq::<Ours<I386>>(&mut g, "ours-i386");
     unmap_seq::<OffsetPt>(&mut g, "peer-x86_64");
     unmap_seq::<Multiarch>(&mut g, "peer-page_table_multiarch");
     g.finish();

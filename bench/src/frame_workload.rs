@@ -197,3 +197,41 @@ impl Frames for Harness {
         std::hint::black_box(first);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::{BitmapAllocator, BuddySystem, SummaryBuddy};
+    use vmstorm_core::{Bitset, Buddy, HoleList};
+
+    fn exercise<A: Frames>() {
+        let frames = 16_384;
+        let mut w = Fragmented::<A>::build(frames, 3);
+        let live = w.live();
+        assert!(live > frames as usize / 3 && live < frames as usize * 2 / 3, "{live}");
+        for _ in 0..2000 {
+            w.step();
+        }
+        assert_eq!(w.live(), live);
+        for (count, align) in [(16, 1), (512, 512)] {
+            let mut c = Contiguous::<A>::build(frames, count, align, 3);
+            let f = c.alloc.alloc_contiguous(count, align).expect("a run");
+            assert_eq!(f % align, 0);
+            assert!(f >= frames / 2, "runs of {count} only fit in the upper half, got {f}");
+            c.alloc.free_contiguous(f, count);
+            for _ in 0..100 {
+                c.step();
+            }
+        }
+    }
+
+    #[test]
+    fn every_candidate_runs_every_workload() {
+        exercise::<Bitset>();
+        exercise::<Buddy>();
+        exercise::<HoleList>();
+        exercise::<BitmapAllocator>();
+        exercise::<BuddySystem>();
+        exercise::<SummaryBuddy>();
+    }
+}

@@ -4,8 +4,9 @@
 //! expensive is built outside the measured closures.
 
 pub mod frame_workload;
+pub mod linux;
+pub mod ours_paging;
 pub mod paging_workload;
 pub mod peers;
-pub mod rng;
-pub mod linux;
 pub mod ratios;
+pub mod rng;

@@ -163,7 +163,11 @@ pub fn rows() -> Vec<Row> {
             Some(3.0),
         ),
         Row {
-            ir: Some(IrPick { benches: &["vmstorm/x86_64_translate_random.ops1000"], harness: None, ops: 1000.0 }),
+            ir: Some(IrPick {
+                benches: &["vmstorm/ours_x86_64_translate_random.ops1000"],
+                harness: Some("peers/harness_translate_random.ops1000"),
+                ops: 1000.0,
+            }),
             target_ir: Some(30.0),
             ..row(
                 "translate, x86-64, random, beyond L2",
@@ -175,7 +179,13 @@ pub fn rows() -> Vec<Row> {
         },
         Row {
             note: "per-page COW; peers have no fork (anchors: walk+remap 9.2 µs)",
-            ..row("fork of 1,000 mapped pages", pick("vm_fork_1k", "ours-cow-", 1.0), None, None, Some(1_400.0))
+            ..row(
+                "fork of 1,000 mapped pages",
+                pick("vm_fork_1k", "ours-cow-", 1.0),
+                None,
+                None,
+                Some(1_400.0),
+            )
         },
         Row {
             note: "per-page COW; peers have no fork (anchors: walk+remap 0.92 ms)",
@@ -222,7 +232,13 @@ pub fn rows() -> Vec<Row> {
         Row {
             ir: Some(IrPick { benches: &["vmstorm/dispatch_trivial.ops1000"], harness: None, ops: 1000.0 }),
             target_ir: Some(25.0),
-            ..row("dispatch + ACL + reply of a trivial call", pick("vm_dispatch", "ours-", 1.0), None, None, None)
+            ..row(
+                "dispatch + ACL + reply of a trivial call",
+                pick("vm_dispatch", "ours-", 1.0),
+                None,
+                None,
+                None,
+            )
         },
         Row {
             note: "storm throughput is not in the Criterion run yet",
@@ -230,7 +246,13 @@ pub fn rows() -> Vec<Row> {
         },
         Row {
             note: "no target; informational",
-            ..row("brk +4 KiB / −4 KiB pair", pick("vm_brk", "ours-", 1.0), None, pick("linux", "brk1", 1.0), None)
+            ..row(
+                "brk +4 KiB / −4 KiB pair",
+                pick("vm_brk", "ours-", 1.0),
+                None,
+                pick("linux", "brk1", 1.0),
+                None,
+            )
         },
         Row {
             note: "no target; informational",
@@ -263,7 +285,11 @@ pub fn best_ir(counts: &Counts, p: IrPick) -> Option<f64> {
         Some(h) => *counts.get(h)? as f64,
         None => 0.0,
     };
-    p.benches.iter().filter_map(|b| counts.get(*b)).map(|&ir| (ir as f64 - harness) / p.ops).min_by(f64::total_cmp)
+    p.benches
+        .iter()
+        .filter_map(|b| counts.get(*b))
+        .map(|&ir| (ir as f64 - harness) / p.ops)
+        .min_by(f64::total_cmp)
 }
 
 /// A time for a table cell.
@@ -291,7 +317,9 @@ pub fn render(times: &Times, counts: &Counts, header: &str) -> String {
         let linux = r.linux.and_then(|p| best(times, p));
         let ir = r.ir.and_then(|p| best_ir(counts, p));
         let cell = |v: &Option<(String, f64)>| match v {
-            Some((id, ns)) => format!("{} ({})", fmt_ns(*ns), id.trim_start_matches("ours-").trim_start_matches("peer-")),
+            Some((id, ns)) => {
+                format!("{} ({})", fmt_ns(*ns), id.trim_start_matches("ours-").trim_start_matches("peer-"))
+            }
             None => "—".to_string(),
         };
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -371,11 +399,17 @@ mod tests {
     #[test]
     fn best_takes_the_fastest_matching_id_per_operation() {
         let t = times();
-        assert_eq!(best(&t, Pick { group: "frames_fragmented", prefix: "ours-", per_iter: 1.0 }).unwrap().1, 5.0);
+        assert_eq!(
+            best(&t, Pick { group: "frames_fragmented", prefix: "ours-", per_iter: 1.0 }).unwrap().1,
+            5.0
+        );
         let peer = best(&t, Pick { group: "frames_fragmented", prefix: "peer-", per_iter: 1.0 }).unwrap();
         assert_eq!(peer, ("peer-bitmap-allocator".to_string(), 30.0));
         // i386 is faster but the row asks for x86-64; 1024 ns per 512 pages.
-        assert_eq!(best(&t, Pick { group: "map_seq", prefix: "ours-x86-64", per_iter: 512.0 }).unwrap().1, 2.0);
+        assert_eq!(
+            best(&t, Pick { group: "map_seq", prefix: "ours-x86-64", per_iter: 512.0 }).unwrap().1,
+            2.0
+        );
         assert!(best(&t, Pick { group: "nope", prefix: "", per_iter: 1.0 }).is_none());
     }
 
@@ -385,7 +419,8 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let p = IrPick { benches: &["a/x.ops", "a/y.ops", "a/missing"], harness: Some("h/h.ops"), ops: 1000.0 };
+        let p =
+            IrPick { benches: &["a/x.ops", "a/y.ops", "a/missing"], harness: Some("h/h.ops"), ops: 1000.0 };
         assert_eq!(best_ir(&c, p), Some(25.0));
         assert_eq!(best_ir(&c, IrPick { harness: Some("h/none"), ..p }), None);
     }
@@ -394,9 +429,15 @@ mod tests {
     fn table_has_every_design_row_and_judges_targets() {
         let out = render(&times(), &Counts::new(), "# head\n");
         assert!(out.starts_with("# head\n"));
-        assert_eq!(out.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| operation")).count(), rows().len());
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| operation")).count(),
+            rows().len()
+        );
         let frag = out.lines().find(|l| l.contains("fragmented pool")).unwrap();
-        assert!(frag.contains("5.0 ns (bitset)") && frag.contains("6.00×") && frag.contains("**yes**"), "{frag}");
+        assert!(
+            frag.contains("5.0 ns (bitset)") && frag.contains("6.00×") && frag.contains("**yes**"),
+            "{frag}"
+        );
         let fault = out.lines().find(|l| l.contains("demand-zero")).unwrap();
         assert!(fault.contains("7.54×") && fault.contains("| no"), "{fault}");
         let shared = out.lines().find(|l| l.contains("shared leaf")).unwrap();

@@ -15,7 +15,8 @@ use vmstorm_bench::ratios::{read_counts, read_criterion, render};
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let mut criterion = target.join("criterion");
     let mut iai = root.join("results/iai/baseline.tsv");
     let mut out = root.join("results/RATIOS.md");
@@ -34,13 +35,20 @@ fn main() {
     }
     let times = read_criterion(&criterion);
     if times.is_empty() {
-        eprintln!("no Criterion results under {}: run `cargo bench --workspace --bench time` first", criterion.display());
+        eprintln!(
+            "no Criterion results under {}: run `cargo bench --workspace --bench time` first",
+            criterion.display()
+        );
         std::process::exit(1);
     }
     let counts = read_counts(&iai);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let header = format!(
         "# vmstorm: ratios from one run\n\n\

@@ -90,7 +90,10 @@ impl PageTables for Multiarch {
         let base = VirtAddr::from_usize(va as usize);
         let delta = ((first as usize) << 12).wrapping_sub(va as usize);
         let get_paddr = |v: VirtAddr| PhysAddr::from_usize(v.as_usize().wrapping_add(delta));
-        self.pt.cursor().map_region(base, get_paddr, (pages as usize) << 12, FLAGS, false).expect("map_region");
+        self.pt
+            .cursor()
+            .map_region(base, get_paddr, (pages as usize) << 12, FLAGS, false)
+            .expect("map_region");
     }
 
     #[inline]

@@ -29,9 +29,8 @@ pub struct OffsetPt {
     root: u64,
 }
 
-const FLAGS: PageTableFlags = PageTableFlags::PRESENT
-    .union(PageTableFlags::WRITABLE)
-    .union(PageTableFlags::USER_ACCESSIBLE);
+const FLAGS: PageTableFlags =
+    PageTableFlags::PRESENT.union(PageTableFlags::WRITABLE).union(PageTableFlags::USER_ACCESSIBLE);
 
 impl OffsetPt {
     #[inline]

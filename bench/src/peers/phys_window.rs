@@ -3,7 +3,7 @@
 //! allocator the peers call back into. The same layout as our arena: frame `n` is bytes
 //! `[n * 4096, (n + 1) * 4096)`.
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{Advice, MmapMut, MmapOptions};
 
 /// Hands out table frames from the top of the window (data frames are mapped from 0
 /// upward and never touched), reusing freed ones first.
@@ -53,13 +53,15 @@ pub struct PhysWindow {
 }
 
 impl PhysWindow {
-    /// A window of `frames` frames (lazily backed by the host).
+    /// A window of `frames` frames, lazily backed by the host with transparent huge
+    /// pages where it has them (as our arena is in the benches).
     pub fn new(frames: u64) -> Self {
         let map = MmapOptions::new()
             .len(frames as usize * 4096)
             .no_reserve_swap()
             .map_anon()
             .expect("map the physical window");
+        let _ = map.advise(Advice::HugePage);
         PhysWindow { map, frames }
     }
 
