@@ -14,7 +14,12 @@ use vmstorm_bench::frame_workload::{Contiguous, Fragmented, Harness, POOL_FRAMES
 use vmstorm_bench::ours_paging::Ours;
 use vmstorm_bench::paging_workload::{NullTables, PageTables, RandomTranslate, SEQ_VA};
 use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
-use vmstorm_core::{Arena, Bitset, Buddy, Frame, HoleList, I386, X86_64};
+use vmstorm_bench::vm_workload::{self as vmw, boot};
+use vmstorm_core::client;
+use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
+use vmstorm_core::message::Message;
+use vmstorm_core::server::{ForkPolicy, Vm, ZeroPolicy};
+use vmstorm_core::{Arena, Bitset, Buddy, Endpoint, Frame, HoleList, PagingFormat, VirtAddr, I386, X86_64};
 
 const SEED: u64 = 0x5EED_2026;
 /// Operations per frame benchmark.
@@ -129,6 +134,122 @@ paging_benches!(harness_map64, harness_translate_random, NullTables);
 paging_benches!(x86_64_map64, x86_64_translate_random, OffsetPt);
 paging_benches!(multiarch_map64, multiarch_translate_random, Multiarch);
 
+type BenchVm<P> = Vm<Bitset, P>;
+
+fn vm<P: PagingFormat>(zero: ZeroPolicy) -> BenchVm<P> {
+    boot(64 << 20, ForkPolicy::Cow, zero, false)
+}
+
+fn dispatch_setup() -> (BenchVm<X86_64>, Message) {
+    (vm(ZeroPolicy::OnFault), vmw::trivial_call())
+}
+
+#[library_benchmark]
+#[bench::ops1000(dispatch_setup())]
+fn dispatch_trivial((mut vm, msg): (BenchVm<X86_64>, Message)) -> BenchVm<X86_64> {
+    for _ in 0..OPS {
+        black_box(vmw::dispatch(&mut vm, black_box(&msg)));
+    }
+    vm
+}
+
+fn untouched<P: PagingFormat>(zero: ZeroPolicy, pages: u64) -> (BenchVm<P>, VirtAddr) {
+    let mut vm = vm::<P>(zero);
+    let va = vmw::map_untouched(&mut vm, INIT, pages);
+    vm.idle();
+    (vm, va)
+}
+
+/// Pages touched by the fault benchmarks (the pre-zeroed pool holds 64).
+const FAULT_PAGES: u64 = 64;
+
+#[library_benchmark]
+#[bench::pages64(untouched::<X86_64>(ZeroPolicy::OnFault, FAULT_PAGES))]
+#[bench::prezeroed_pages64(untouched::<X86_64>(ZeroPolicy::Prezeroed, FAULT_PAGES))]
+fn fault_zero((mut vm, va): (BenchVm<X86_64>, VirtAddr)) -> BenchVm<X86_64> {
+    vmw::touch_pages(&mut vm, INIT, black_box(va), FAULT_PAGES);
+    vm
+}
+
+#[library_benchmark]
+#[bench::pages64(untouched::<I386>(ZeroPolicy::OnFault, FAULT_PAGES))]
+fn fault_zero_i386((mut vm, va): (BenchVm<I386>, VirtAddr)) -> BenchVm<I386> {
+    vmw::touch_pages(&mut vm, INIT, black_box(va), FAULT_PAGES);
+    vm
+}
+
+fn forked(pages: u64) -> (BenchVm<X86_64>, Endpoint, VirtAddr) {
+    let mut vm = vm::<X86_64>(ZeroPolicy::OnFault);
+    let va = vmw::map_present(&mut vm, INIT, pages);
+    let child = client::fork(&mut vm, INIT).expect("fork");
+    (vm, child, va)
+}
+
+#[library_benchmark]
+#[bench::pages64(forked(FAULT_PAGES))]
+fn fault_cow((mut vm, child, va): (BenchVm<X86_64>, Endpoint, VirtAddr)) -> BenchVm<X86_64> {
+    vmw::touch_pages(&mut vm, child, black_box(va), FAULT_PAGES);
+    vm
+}
+
+fn with_pages<P: PagingFormat>(fork: ForkPolicy, pages: u64) -> BenchVm<P> {
+    let mut vm: BenchVm<P> = boot(64 << 20, fork, ZeroPolicy::OnFault, false);
+    vmw::map_present(&mut vm, INIT, pages);
+    vm
+}
+
+#[library_benchmark]
+#[bench::cow_1k(with_pages::<X86_64>(ForkPolicy::Cow, 1000))]
+#[bench::copy_1k(with_pages::<X86_64>(ForkPolicy::Copy, 1000))]
+fn fork_pages(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
+    black_box(client::fork(&mut vm, INIT).expect("fork"));
+    vm
+}
+
+#[library_benchmark]
+#[bench::cow_1k(with_pages::<I386>(ForkPolicy::Cow, 1000))]
+fn fork_pages_i386(mut vm: BenchVm<I386>) -> BenchVm<I386> {
+    black_box(client::fork(&mut vm, INIT).expect("fork"));
+    vm
+}
+
+#[library_benchmark]
+#[bench::ops100(vm::<X86_64>(ZeroPolicy::OnFault))]
+fn mmap_munmap(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
+    let args = client::MmapArgs::anon(128 << 20);
+    for _ in 0..CONTIG_OPS {
+        let va = client::mmap(&mut vm, INIT, black_box(&args)).expect("mmap");
+        client::munmap(&mut vm, INIT, va, args.len).expect("munmap");
+    }
+    vm
+}
+
+#[library_benchmark]
+#[bench::ops10(vm::<X86_64>(ZeroPolicy::OnFault))]
+fn fork_exec_exit(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
+    for _ in 0..10 {
+        vmw::fork_exec_exit(&mut vm, INIT);
+    }
+    vm
+}
+
+#[library_benchmark]
+#[bench::ops100(vm::<X86_64>(ZeroPolicy::OnFault))]
+fn brk_pairs(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
+    let base = vm.brk_of(INIT).expect("INIT's break");
+    for _ in 0..CONTIG_OPS {
+        vmw::brk_pair(&mut vm, INIT, black_box(base));
+    }
+    vm
+}
+
+library_benchmark_group!(
+    name = server;
+    benchmarks =
+        dispatch_trivial, fault_zero, fault_zero_i386, fault_cow,
+        fork_pages, fork_pages_i386, mmap_munmap, fork_exec_exit, brk_pairs
+);
+
 fn arena() -> (Arena, Frame) {
     let mut a = Arena::with_frames(64).expect("an arena");
     a.frame_mut(Frame(3)).fill(0xA5);
@@ -181,5 +302,5 @@ library_benchmark_group!(
 
 main!(
     config = LibraryBenchmarkConfig::default();
-    library_benchmark_groups = vmstorm, zeroing, peers
+    library_benchmark_groups = vmstorm, server, zeroing, peers
 );

@@ -28,7 +28,11 @@ use vmstorm_bench::linux;
 use vmstorm_bench::ours_paging::Ours;
 use vmstorm_bench::paging_workload::{PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START};
 use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
-use vmstorm_core::{Bitset, Buddy, HoleList, I386, X86_64};
+use vmstorm_bench::vm_workload::{self as vmw, boot};
+use vmstorm_core::client;
+use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
+use vmstorm_core::server::{ForkPolicy, Vm, ZeroPolicy};
+use vmstorm_core::{Bitset, Buddy, HoleList, PagingFormat, I386, X86_64};
 
 const SEED: u64 = 0x5EED_2026;
 /// Pages per map/unmap iteration: one leaf table's worth on x86-64.
@@ -197,6 +201,142 @@ fn paging_groups(c: &mut Criterion) {
     g.finish();
 }
 
+type BenchVm<P> = Vm<Bitset, P>;
+
+fn small_vm<P: PagingFormat>() -> BenchVm<P> {
+    boot(256 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true)
+}
+
+fn vm_dispatch<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut vm = small_vm::<P>();
+    let msg = vmw::trivial_call();
+    g.bench_function(id, |b| b.iter(|| vmw::dispatch(&mut vm, black_box(&msg))));
+}
+
+/// Demand-zero write faults on fresh anonymous memory, `chunk` pages per mapping; only the
+/// touches are timed.
+fn vm_fault_zero<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, zero: ZeroPolicy) {
+    let mut vm: BenchVm<P> = boot(512 << 20, ForkPolicy::Cow, zero, true);
+    let chunk =
+        if zero == ZeroPolicy::Prezeroed { vmstorm_core::server::PREZERO_POOL as u64 } else { 16_384 };
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let (mut total, mut done) = (Duration::ZERO, 0);
+            while done < iters {
+                let n = (iters - done).min(chunk);
+                let va = vmw::map_untouched(&mut vm, INIT, n);
+                vm.idle();
+                let t = Instant::now();
+                vmw::touch_pages(&mut vm, INIT, va, n);
+                total += t.elapsed();
+                client::munmap(&mut vm, INIT, va, n << 12).expect("munmap");
+                done += n;
+            }
+            total
+        })
+    });
+}
+
+/// Copy-on-write faults: INIT maps present pages and forks; the child's writes are timed.
+fn vm_fault_cow<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut vm: BenchVm<P> = boot(512 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let (mut total, mut done) = (Duration::ZERO, 0);
+            while done < iters {
+                let n = (iters - done).min(8192);
+                let va = vmw::map_present(&mut vm, INIT, n);
+                let child = client::fork(&mut vm, INIT).expect("fork");
+                let t = Instant::now();
+                vmw::touch_pages(&mut vm, child, va, n);
+                total += t.elapsed();
+                client::exit(&mut vm, child).expect("exit");
+                client::munmap(&mut vm, INIT, va, n << 12).expect("munmap");
+                done += n;
+            }
+            total
+        })
+    });
+}
+
+/// Fork of INIT holding `pages` present pages; the child's exit is not timed.
+fn vm_fork<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, fork: ForkPolicy, pages: u64) {
+    let mut vm: BenchVm<P> = boot(1 << 30, fork, ZeroPolicy::OnFault, true);
+    vmw::map_present(&mut vm, INIT, pages);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                let child = client::fork(&mut vm, INIT).expect("fork");
+                total += t.elapsed();
+                client::exit(&mut vm, child).expect("exit");
+            }
+            total
+        })
+    });
+}
+
+fn vm_groups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("vm_dispatch");
+    vm_dispatch::<X86_64>(&mut g, "ours-bitset-x86-64");
+    vm_dispatch::<I386>(&mut g, "ours-bitset-i386");
+    g.finish();
+
+    let mut g = c.benchmark_group("vm_fault_zero");
+    vm_fault_zero::<X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault);
+    vm_fault_zero::<X86_64>(&mut g, "ours-bitset-x86-64-prezeroed", ZeroPolicy::Prezeroed);
+    vm_fault_zero::<I386>(&mut g, "ours-bitset-i386", ZeroPolicy::OnFault);
+    g.finish();
+
+    let mut g = c.benchmark_group("vm_fault_cow");
+    vm_fault_cow::<X86_64>(&mut g, "ours-bitset-x86-64");
+    vm_fault_cow::<I386>(&mut g, "ours-bitset-i386");
+    g.finish();
+
+    for (name, pages) in [("vm_fork_1k", 1_000), ("vm_fork_100k", 100_000)] {
+        let mut g = c.benchmark_group(name);
+        vm_fork::<X86_64>(&mut g, "ours-cow-x86-64", ForkPolicy::Cow, pages);
+        vm_fork::<I386>(&mut g, "ours-cow-i386", ForkPolicy::Cow, pages);
+        vm_fork::<X86_64>(&mut g, "ours-copy-x86-64", ForkPolicy::Copy, pages);
+        g.finish();
+    }
+
+    let mut g = c.benchmark_group("vm_fork_exit");
+    let mut vm = small_vm::<X86_64>();
+    g.bench_function("ours-bitset-x86-64", |b| {
+        b.iter(|| {
+            let child = client::fork(&mut vm, INIT).expect("fork");
+            client::exit(&mut vm, child).expect("exit");
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("vm_exec");
+    let mut vm = small_vm::<X86_64>();
+    g.bench_function("ours-bitset-x86-64", |b| b.iter(|| vmw::fork_exec_exit(&mut vm, INIT)));
+    let mut vm = small_vm::<I386>();
+    g.bench_function("ours-bitset-i386", |b| b.iter(|| vmw::fork_exec_exit(&mut vm, INIT)));
+    g.finish();
+
+    let mut g = c.benchmark_group("vm_mmap");
+    let mut vm = small_vm::<X86_64>();
+    let args = client::MmapArgs::anon(128 << 20);
+    g.bench_function("ours-bitset-x86-64", |b| {
+        b.iter(|| {
+            let va = client::mmap(&mut vm, INIT, black_box(&args)).expect("mmap");
+            client::munmap(&mut vm, INIT, va, args.len).expect("munmap");
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("vm_brk");
+    let mut vm = small_vm::<X86_64>();
+    let base = vm.brk_of(INIT).expect("INIT's break");
+    g.bench_function("ours-bitset-x86-64", |b| b.iter(|| vmw::brk_pair(&mut vm, INIT, base)));
+    g.finish();
+}
+
 /// The host kernel, first in the run while this process is still small (fork copies it).
 fn linux_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("linux");
@@ -212,6 +352,6 @@ fn linux_group(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = linux_group, frame_groups, paging_groups
+    targets = linux_group, vm_groups, frame_groups, paging_groups
 }
 criterion_main!(benches);

@@ -10,3 +10,4 @@ pub mod paging_workload;
 pub mod peers;
 pub mod ratios;
 pub mod rng;
+pub mod vm_workload;

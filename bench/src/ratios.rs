@@ -201,20 +201,30 @@ pub fn rows() -> Vec<Row> {
             note: "needs the `share` fork policy (not in the server API yet)",
             ..row("first write under a shared leaf table", None, None, None, Some(1_000.0))
         },
-        row(
-            "demand-zero fault, end to end through the message loop",
-            pick("vm_fault_zero", "ours-", 1.0),
-            None,
-            pick("linux", "page_fault1", 1.0),
-            Some(200.0),
-        ),
-        row(
-            "COW fault with copy",
-            pick("vm_fault_cow", "ours-", 1.0),
-            None,
-            pick("linux", "cow_fault", 1.0),
-            Some(400.0),
-        ),
+        Row {
+            ir: Some(IrPick {
+                benches: &["server/fault_zero.pages64", "server/fault_zero.prezeroed_pages64"],
+                harness: None,
+                ops: 64.0,
+            }),
+            ..row(
+                "demand-zero fault, end to end through the message loop",
+                pick("vm_fault_zero", "ours-", 1.0),
+                None,
+                pick("linux", "page_fault1", 1.0),
+                Some(200.0),
+            )
+        },
+        Row {
+            ir: Some(IrPick { benches: &["server/fault_cow.pages64"], harness: None, ops: 64.0 }),
+            ..row(
+                "COW fault with copy",
+                pick("vm_fault_cow", "ours-", 1.0),
+                None,
+                pick("linux", "cow_fault", 1.0),
+                Some(400.0),
+            )
+        },
         row(
             "mmap+munmap untouched (128 MiB)",
             pick("vm_mmap", "ours-", 1.0),
@@ -230,7 +240,7 @@ pub fn rows() -> Vec<Row> {
             Some(5_000.0),
         ),
         Row {
-            ir: Some(IrPick { benches: &["vmstorm/dispatch_trivial.ops1000"], harness: None, ops: 1000.0 }),
+            ir: Some(IrPick { benches: &["server/dispatch_trivial.ops1000"], harness: None, ops: 1000.0 }),
             target_ir: Some(25.0),
             ..row(
                 "dispatch + ACL + reply of a trivial call",
