@@ -5,7 +5,8 @@
                                           iai-callgrind --home directory
   callgrind_ir.py compare BASE NEW LIMIT  compare two such TSVs; exit 1 when a benchmark
                                           is missing from either side or its Ir grew by
-                                          more than LIMIT percent
+                                          more than LIMIT percent (and more than
+                                          MIN_DELTA instructions)
 
 Columns: bench, ir, raw_ir, libc_string_ir. `raw_ir` is callgrind's total for the
 measured function; `libc_string_ir` is the part spent in glibc's string functions
@@ -17,6 +18,8 @@ import os
 import re
 import sys
 
+# Changes smaller than this many instructions never fail the gate (tiny benchmarks).
+MIN_DELTA = 20
 LIBC_OBJ = re.compile(r"/libc[.-][^/]*$|/libc\.so")
 STRING_FN = re.compile(r"^_*(mem|str|wmem|wcs|stp|rawmem)[a-z]*(_|$)")
 
@@ -121,10 +124,10 @@ def compare(base_path, new_path, limit):
         b, n = base[bench][0], new[bench][0]
         pct = (n - b) * 100.0 / b if b else (0.0 if n == 0 else float("inf"))
         mark = ""
-        if pct > limit:
+        if pct > limit and n - b > MIN_DELTA:
             mark = "  REGRESSED"
             failures.append(f"{bench}: Ir {b} -> {n} ({pct:+.2f} %, limit +{limit} %)")
-        elif pct < -limit:
+        elif pct < -limit and b - n > MIN_DELTA:
             mark = "  improved (refresh the baseline to keep it)"
         print(f"{bench:58} {b:>12} {n:>12} {pct:>+8.2f}%{mark}")
     return failures
