@@ -16,7 +16,7 @@
 use crate::addr::Frame;
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::entry::{self, Pte, COW, DIRECT, PRESENT, WRITE};
-use crate::paging::layout::{entries, entry_frame, Layout};
+use crate::paging::layout::{entries, entry_frame, Layout, RUN};
 use crate::paging::ops::destroy_table;
 use crate::paging::{ForkCopy, PagingError};
 
@@ -70,10 +70,15 @@ impl Spares {
 /// The number of tables (root included) under the table `t` at `level`.
 fn count_tables<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, t: Frame, level: usize) -> u64 {
     let mut n = 1;
-    for e in L::table(&mem.arena, t) {
-        let e = e.raw();
-        if e & PRESENT != 0 {
-            n += if level == 1 { 1 } else { count_tables::<L, F>(mem, entry_frame::<L>(e), level - 1) };
+    for run in L::table(&mem.arena, t).chunks_exact(RUN) {
+        if L::Pte::all_zero(run) {
+            continue;
+        }
+        for e in run {
+            let e = e.raw();
+            if e & PRESENT != 0 {
+                n += if level == 1 { 1 } else { count_tables::<L, F>(mem, entry_frame::<L>(e), level - 1) };
+            }
         }
     }
     n
@@ -116,10 +121,18 @@ fn copy_table<L: Layout, F: FrameAllocator>(
             ForkCopy::Eager => copy_leaf_eager::<L, F>(mem, parent, child),
         };
     }
-    for i in 0..entries::<L>() {
-        let e = L::table(&mem.arena, parent)[i].raw();
+    let mut i = 0;
+    while i < entries::<L>() {
+        let (p, c) = L::tables_both_mut(&mut mem.arena, parent, child);
+        if i % RUN == 0 && L::Pte::all_zero(&p[i..i + RUN]) {
+            c[i..i + RUN].fill(L::Pte::ZERO);
+            i += RUN;
+            continue;
+        }
+        let e = p[i].raw();
         if e & PRESENT == 0 {
-            L::table_mut(&mut mem.arena, child)[i] = L::Pte::ZERO;
+            c[i] = L::Pte::ZERO;
+            i += 1;
             continue;
         }
         let sub = spares.take(mem);
@@ -131,27 +144,38 @@ fn copy_table<L: Layout, F: FrameAllocator>(
             L::table_mut(&mut mem.arena, child)[i + 1..].fill(L::Pte::ZERO);
             return Err(err);
         }
+        i += 1;
     }
     Ok(())
 }
 
+/// Leaf entries handled together when skipping empty runs of a leaf table.
+const LEAF_RUN: usize = 16;
+
 /// The copy-on-write leaf pass: child entry = parent entry, with private writable pages
-/// turned read-only + COW on both sides, and one more reference per counted frame.
+/// turned read-only + COW on both sides ([`entry::fork_cow`], branch-free), then one more
+/// reference per counted frame. Runs of empty entries are skipped.
 #[inline]
 fn copy_leaf_cow<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, parent: Frame, child: Frame) {
     let PhysMem { arena, refs, .. } = mem;
     let refs = refs.as_mut_slice();
     let (p, c) = L::tables_both_mut(arena, parent, child);
-    for (pe, ce) in p.iter_mut().zip(c.iter_mut()) {
-        let mut e = pe.raw();
-        if e & (PRESENT | DIRECT) == PRESENT {
-            refs[entry_frame::<L>(e).index()] += 1;
-            if e & (WRITE | entry::SHARED) == WRITE {
-                e = (e & !WRITE) | COW;
-                *pe = L::Pte::from_raw(e);
+    for (pr, cr) in p.chunks_exact_mut(LEAF_RUN).zip(c.chunks_exact_mut(LEAF_RUN)) {
+        if L::Pte::all_zero(pr) {
+            cr.fill(L::Pte::ZERO);
+            continue;
+        }
+        for (pe, ce) in pr.iter_mut().zip(cr.iter_mut()) {
+            let ne = L::Pte::from_raw(entry::fork_cow(pe.raw()));
+            *pe = ne;
+            *ce = ne;
+        }
+        for ce in cr.iter() {
+            let e = ce.raw();
+            if e & (PRESENT | DIRECT) == PRESENT {
+                refs[entry_frame::<L>(e).index()] += 1;
             }
         }
-        *ce = L::Pte::from_raw(e);
     }
 }
 
@@ -171,7 +195,8 @@ fn copy_leaf_eager<L: Layout, F: FrameAllocator>(
                 L::table_mut(&mut mem.arena, child)[i..].fill(L::Pte::ZERO);
                 return Err(PagingError::OutOfFrames);
             };
-            mem.arena.copy_frame(entry_frame::<L>(e), copy);
+            // The copy is cold and not read soon: stream it past the caches.
+            mem.arena.copy_frame_streaming(entry_frame::<L>(e), copy);
             let e = if e & COW != 0 { (e & !COW) | WRITE } else { e };
             (e & !L::ADDR_MASK) | copy.start_address().0
         } else {

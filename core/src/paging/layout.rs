@@ -94,16 +94,19 @@ pub fn empty_outside<P: Pte>(t: &[P], skip: core::ops::Range<usize>) -> bool {
     all_zero(after) && all_zero(before)
 }
 
-/// Whether every entry of `t` is zero (vectorisable OR-reduction in blocks).
+/// Entries checked together when skipping empty runs of a table.
+pub const RUN: usize = 32;
+
+/// Whether every entry of `t` is zero (vectorised OR-reduction in runs).
 #[inline]
 pub fn all_zero<P: Pte>(t: &[P]) -> bool {
-    let mut chunks = t.chunks_exact(32);
-    for c in &mut chunks {
-        if c.iter().fold(0u64, |a, e| a | e.raw()) != 0 {
+    let mut runs = t.chunks_exact(RUN);
+    for r in &mut runs {
+        if !P::all_zero(r) {
             return false;
         }
     }
-    chunks.remainder().iter().all(|e| e.raw() == 0)
+    P::all_zero(runs.remainder())
 }
 
 #[cfg(test)]
