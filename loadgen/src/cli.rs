@@ -90,8 +90,9 @@ pub struct PlayArgs {
     /// run.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub shards: u64,
-    /// Skip the untimed warm-up pass (by default the workload is played once before the timed
-    /// pass so that the host's first touches of the arena are not charged to the server).
+    /// Skip the untimed warm-up (by default every free frame is handed out and written once,
+    /// and the workload played once, before the timed pass, so that the host's first touches
+    /// of the arena are not charged to the server).
     #[arg(long)]
     pub no_warmup: bool,
 }
@@ -201,9 +202,10 @@ pub struct CompareArgs {
     /// Zeroing policy (or all).
     #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
     pub zero: String,
-    /// Arena size of every server.
-    #[arg(long, default_value = "1G", value_parser = parse_size)]
-    pub mem: u64,
+    /// Arena size of every server (every free frame is touched once before timing, so a
+    /// smaller arena makes the comparison faster). Default: 128M with --quick, else 256M.
+    #[arg(long, value_parser = parse_size)]
+    pub mem: Option<u64>,
     /// Small storms (a tenth of the default rounds): the whole matrix in well under a minute.
     #[arg(long)]
     pub quick: bool,
@@ -219,6 +221,11 @@ pub struct CompareArgs {
 }
 
 impl CompareArgs {
+    /// The arena size to use.
+    pub fn mem_bytes(&self) -> u64 {
+        self.mem.unwrap_or(if self.quick { 128 << 20 } else { 256 << 20 })
+    }
+
     /// `compare --quick` with every default: what `vmstorm` alone runs.
     pub fn quick_default() -> CompareArgs {
         CompareArgs {
@@ -227,7 +234,7 @@ impl CompareArgs {
             paging: "all".into(),
             fork: "cow".into(),
             zero: "on-fault".into(),
-            mem: 1 << 30,
+            mem: None,
             quick: true,
             seed: 1,
             verify: false,

@@ -126,6 +126,9 @@ pub struct Replayer<'v, F: FrameAllocator, P: PagingFormat> {
     checked: u64,
     start: ServerCounters,
     wall: Duration,
+    /// Most frames (and page-table frames) in use after any op of this replay.
+    peak_frames: u64,
+    peak_pt: u64,
 }
 
 impl<F: FrameAllocator, P: PagingFormat> fmt::Debug for Replayer<'_, F, P> {
@@ -169,6 +172,8 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             checked: 0,
             start,
             wall: Duration::ZERO,
+            peak_frames: 0,
+            peak_pt: 0,
         }
     }
 
@@ -240,6 +245,8 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             // The server's idle work (refilling the pre-zeroed pool) happens between
             // messages: outside the op's latency, inside the wall time.
             self.vm.idle();
+            self.peak_frames = self.peak_frames.max(self.vm.frames_in_use());
+            self.peak_pt = self.peak_pt.max(self.vm.pt_pages());
             self.index += 1;
             if self.opts.verify && self.index.is_multiple_of(self.opts.check_every.max(1)) {
                 self.check_invariants(SanityLevel::Functions)?;
@@ -554,8 +561,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             faults: end.faults - self.start.faults,
             zero_fills: end.zero_fills - self.start.zero_fills,
             cow_copies: end.cow_copies - self.start.cow_copies,
-            frames_peak: end.frames_peak,
-            pt_pages_peak: end.pt_pages_peak,
+            // The server's own peaks count from boot (warm-up included): use this replay's.
+            frames_peak: self.peak_frames.min(end.frames_peak),
+            pt_pages_peak: self.peak_pt.min(end.pt_pages_peak),
         };
         if self.opts.verify {
             m.verify = Some(VerifyCounts { checked: self.checked, ok: true });

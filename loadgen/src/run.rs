@@ -1,16 +1,21 @@
 //! One measured run on one server: boot, an untimed warm-up pass, then the timed pass (or,
 //! in soak mode, rounds generated and played until the time is up).
 //!
-//! The warm-up plays the same ops first so that the host kernel's first touch of each arena
-//! page (a Linux page fault of its own, about 2 µs) is not charged to the strategy being
-//! measured; every process has exited after it, so the timed pass starts from the boot
-//! state with a warm arena. This is the harness around the server that MINIX ran as a
+//! The warm-up first has the server hand out every free frame once (a few processes map and
+//! write nearly all free memory, then exit), so that the host kernel's first touch of each
+//! arena page (a Linux page fault of its own, about 2 µs, or a stall of milliseconds when
+//! transparent huge pages compact) is never charged to the strategy being measured: an
+//! allocator that walks the whole arena would otherwise pay it on every new frame. Then it
+//! plays the same ops once untimed. Every process has exited after it, so the timed pass
+//! starts from the boot state with a warm arena. This is the harness around the server that MINIX ran as a
 //! real system.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use vmstorm_core::{FrameAllocator, PagingFormat, Vm};
+use vmstorm_core::client::{self, MmapArgs};
+use vmstorm_core::endpoint::INIT_PROC_NR;
+use vmstorm_core::{Access, Endpoint, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE};
 
 use crate::metrics::Metrics;
 use crate::op::Op;
@@ -43,6 +48,7 @@ impl VmJob for PlayJob<'_> {
     fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
         let boot_free = vm.free_frames();
         let warm = if self.warmup {
+            warm_arena(vm)?;
             let quiet = ReplayOptions { verify: false, timed: false, ..ReplayOptions::default() };
             let mut r = Replayer::new(vm, boot_free, quiet);
             r.play_all(self.ops, None).and_then(|_| r.finish().map(|_| ()))
@@ -116,4 +122,58 @@ impl VmJob for SoakJob<'_> {
         r.play_all(&buf, None)?;
         r.finish()
     }
+}
+
+/// Has the server allocate, write and free (nearly) every free frame once.
+///
+/// # Errors
+/// A refused call (the arena is then too small for even this).
+pub fn warm_arena<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>) -> Result<(), ReplayError> {
+    let fail = |what: &str, e: String| ReplayError {
+        index: None,
+        op: None,
+        message: format!("warm-up {what}: {e}"),
+    };
+    let mut procs: Vec<Endpoint> = Vec::new();
+    let write = Access { write: true, user: true };
+    let mut result = Ok(());
+    'outer: while procs.len() < 64 {
+        let free = vm.free_frames();
+        // Leave room for page tables (one per 512 or 1024 pages) and the call paths.
+        let want = free.saturating_sub(free / 32 + 512);
+        if want < 1024 {
+            break;
+        }
+        let ep = match client::fork(vm, INIT_PROC_NR) {
+            Ok(ep) => ep,
+            Err(e) => {
+                result = Err(fail("fork", e.to_string()));
+                break;
+            }
+        };
+        procs.push(ep);
+        // At most 1 GiB per process, in 256 MiB mappings: fits an i386 mmap area.
+        let mut left = want.min(1 << 18);
+        while left > 0 {
+            let chunk = left.min(1 << 16);
+            let va = match client::mmap(vm, ep, &MmapArgs::anon(chunk * PAGE_SIZE)) {
+                Ok(va) => va,
+                Err(e) => {
+                    result = Err(fail("mmap", e.to_string()));
+                    break 'outer;
+                }
+            };
+            for k in 0..chunk {
+                if let Err(e) = client::touch(vm, ep, VirtAddr(va.0 + k * PAGE_SIZE), write) {
+                    result = Err(fail("touch", e.to_string()));
+                    break 'outer;
+                }
+            }
+            left -= chunk;
+        }
+    }
+    for ep in procs {
+        client::exit(vm, ep).map_err(|e| fail("exit", e.to_string()))?;
+    }
+    result
 }

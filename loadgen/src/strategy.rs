@@ -104,7 +104,7 @@ impl Strategy {
     /// The server configuration over an arena of `mem` bytes.
     pub fn config(&self, mem: u64) -> VmConfig {
         VmConfig {
-            arena: ArenaConfig { bytes: mem, huge_pages: true, ..ArenaConfig::default() },
+            arena: ArenaConfig { bytes: mem, ..ArenaConfig::default() },
             fork: self.fork,
             zero: self.zero,
             ..VmConfig::default()

@@ -28,26 +28,24 @@ fn colour(i: usize) -> RGBColor {
 
 type ChartResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Grouped bars: one group per workload, one bar per strategy, height = throughput relative
-/// to the first strategy of that workload (1.0 = same speed; higher is faster).
+/// Grouped bars: one group per workload, one bar per strategy, height = throughput as a
+/// fraction of the fastest strategy on that workload (1.0 = the fastest; higher is better).
 pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], path: &Path) -> ChartResult {
     let n = strategies.len().max(1) as f64;
     let rel = |w: &str, s: &str| -> Option<f64> {
-        let base = cells.iter().find(|c| c.workload == w && c.strategy == strategies[0])?.ops_per_sec();
+        let base = cells.iter().filter(|c| c.workload == w).map(Cell::ops_per_sec).fold(0.0, f64::max);
         let v = cells.iter().find(|c| c.workload == w && c.strategy == s)?.ops_per_sec();
         (base > 0.0).then(|| v / base)
     };
-    let mut top: f64 = 1.2;
-    for w in workloads {
-        for s in strategies {
-            top = top.max(rel(w, s).unwrap_or(0.0) * 1.1);
-        }
-    }
-    let width = (160 + 90 * workloads.len() as u32 * (strategies.len() as u32).clamp(2, 6) / 2).max(640);
+    let top = 1.15 + 0.08 * strategies.len() as f64;
+    let width = (200 + 110 * workloads.len() as u32).clamp(640, 1400);
     let root = SVGBackend::new(path, (width, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("Throughput relative to {} (higher is better)", strategies[0]), ("sans-serif", 20))
+        .caption(
+            "Throughput as a fraction of the fastest strategy per workload (higher is better)",
+            ("sans-serif", 18),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
@@ -65,7 +63,7 @@ pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], p
                 String::new()
             }
         })
-        .y_desc("ops/s relative")
+        .y_desc("ops/s / fastest")
         .draw()?;
     for (si, s) in strategies.iter().enumerate() {
         let c = colour(si);
@@ -154,6 +152,6 @@ pub fn latency(cells: &[&Cell], workload: &str, path: &Path) -> ChartResult {
 }
 
 fn trim(q: f64) -> String {
-    let s = format!("{q:.4}");
+    let s = format!("{q:.5}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -171,7 +171,7 @@ pub fn run(a: &CompareArgs, command: &str) -> Result<CompareOutcome, String> {
             (0..jobs.len()).flat_map(|j| (0..strategies.len()).map(move |s| (j, s))).collect();
         pairs
             .par_iter()
-            .map(|&(j, s)| verify_cell(&jobs[j], &strategies[s], a.mem).map(Some))
+            .map(|&(j, s)| verify_cell(&jobs[j], &strategies[s], a.mem_bytes()).map(Some))
             .collect::<Result<_, _>>()?
     } else {
         vec![None; jobs.len() * strategies.len()]
@@ -189,7 +189,7 @@ pub fn run(a: &CompareArgs, command: &str) -> Result<CompareOutcome, String> {
                 progress: None,
                 repeats: 3,
             };
-            let m = with_vm(s, a.mem, play)
+            let m = with_vm(s, a.mem_bytes(), play)
                 .map_err(|e| format!("cannot boot the server: {e}"))?
                 .map_err(|e| format!("{} under {s}: {e}", job.label))?;
             let mut report = RunReport::new(&job.work, &s.names(), 1, &m);
@@ -202,7 +202,7 @@ pub fn run(a: &CompareArgs, command: &str) -> Result<CompareOutcome, String> {
     let meta = ReportMeta {
         command: command.to_string(),
         seed: a.seed,
-        mem_bytes: a.mem,
+        mem_bytes: a.mem_bytes(),
         quick: a.quick,
         elapsed: t0.elapsed().as_secs_f64(),
         machine: machine(),

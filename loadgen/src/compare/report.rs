@@ -124,9 +124,10 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
     );
     let _ = writeln!(
         md,
-        "How the numbers were taken: each cell (workload × strategy) boots its own server, plays \
-         the workload once untimed to warm the arena (the host's first touch of each arena page \
-         is a Linux page fault, which would otherwise be charged to the strategy), then plays it \
+        "How the numbers were taken: each cell (workload × strategy) boots its own server, has it \
+         hand out and write every free frame once and plays the workload once, untimed (the host's \
+         first touch of each arena page is a Linux page fault, which would otherwise be charged to \
+         whichever allocator reaches new frames first), then plays it \
          again timed three times, keeping the pass with the median throughput. Cells are measured one at a time, never side by side, so that no cell \
          shares cores, caches or memory bandwidth with another; the traces are generated in \
          parallel beforehand. Latency is per op (a touch op is one page), measured with the \
