@@ -109,3 +109,56 @@ macro_rules! for_each_config {
         }
     };
 }
+
+/// Asserts two snapshots are equal, printing only what differs.
+#[track_caller]
+pub fn assert_same(after: &vmstorm_core::VmSnapshot, before: &vmstorm_core::VmSnapshot, what: &str) {
+    if after == before {
+        return;
+    }
+    let mut out = String::new();
+    for s in &before.slots {
+        match after.slots.iter().find(|t| t.slot == s.slot) {
+            None => out.push_str(&format!("\n  slot {} ({:?}) gone", s.slot, s.endpoint)),
+            Some(t) if t != s => {
+                out.push_str(&format!("\n  slot {} ({:?}):", s.slot, s.endpoint));
+                if t.endpoint != s.endpoint || t.exiting != s.exiting || t.has_dma != s.has_dma || t.mask != s.mask {
+                    out.push_str(&format!(" flags/mask {:?}/{:?} -> {:?}/{:?}", s.endpoint, s.mask, t.endpoint, t.mask));
+                }
+                if t.regions != s.regions {
+                    out.push_str(&format!("\n    regions {:?}\n         -> {:?}", s.regions, t.regions));
+                }
+                if t.heap != s.heap {
+                    out.push_str(&format!(" heap {:?} -> {:?}", s.heap, t.heap));
+                }
+                if t.mappings != s.mappings {
+                    let gone: Vec<_> = s.mappings.iter().filter(|m| !t.mappings.contains(m)).collect();
+                    let new: Vec<_> = t.mappings.iter().filter(|m| !s.mappings.contains(m)).collect();
+                    out.push_str(&format!("\n    mappings removed {gone:?}\n    mappings added {new:?}"));
+                }
+                if t.contents != s.contents {
+                    out.push_str(" contents changed");
+                }
+            }
+            _ => {}
+        }
+    }
+    for t in &after.slots {
+        if !before.slots.iter().any(|s| s.slot == t.slot) {
+            out.push_str(&format!("\n  new slot {} ({:?})", t.slot, t.endpoint));
+        }
+    }
+    if after.refs != before.refs {
+        out.push_str("\n  reference counts changed");
+    }
+    if after.free_frames != before.free_frames || after.pt_pages != before.pt_pages {
+        out.push_str(&format!(
+            "\n  free frames {} -> {}, page tables {} -> {}",
+            before.free_frames, after.free_frames, before.pt_pages, after.pt_pages
+        ));
+    }
+    if after.dma != before.dma || after.exits != before.exits {
+        out.push_str("\n  dma or exit tables changed");
+    }
+    panic!("{what}:{out}");
+}
