@@ -10,14 +10,21 @@ use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs};
 use vmstorm_core::endpoint::{Endpoint, INIT_PROC_NR, PM_PROC_NR, RS_PROC_NR};
 use vmstorm_core::frames::FailingAllocator;
 use vmstorm_core::message::*;
-use vmstorm_core::{Access, ArenaConfig, VmSnapshot, Bitset, ForkPolicy, VirtAddr, Vm, VmConfig, X86_64, PAGE_SIZE};
+use vmstorm_core::{
+    Access, ArenaConfig, Bitset, ForkPolicy, VirtAddr, Vm, VmConfig, VmSnapshot, PAGE_SIZE, X86_64,
+};
 
 use vmkit::{assert_same, boot, call, sane, MIB};
 
 type TestVm = Vm<Bitset, X86_64>;
 
 fn mmap_rw(vm: &mut TestVm, p: Endpoint, pages: u64) -> VirtAddr {
-    let args = MmapArgs { addr: None, len: pages * PAGE_SIZE, prot: MapProt::RW, flags: MapFlags::ANON | MapFlags::PRIVATE };
+    let args = MmapArgs {
+        addr: None,
+        len: pages * PAGE_SIZE,
+        prot: MapProt::RW,
+        flags: MapFlags::ANON | MapFlags::PRIVATE,
+    };
     client::mmap(vm, p, &args).expect("mmap")
 }
 
@@ -140,7 +147,8 @@ fn exhausted_call_mask_table_refuses_set_priv() {
 fn exec_that_does_not_fit_keeps_the_old_image() {
     let mut vm: TestVm = boot(8 * MIB, 32, ForkPolicy::Cow);
     let p = client::fork(&mut vm, INIT_PROC_NR).unwrap();
-    let small = ExecImage { text_bytes: 2 * PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 0, stack_bytes: 8192 };
+    let small =
+        ExecImage { text_bytes: 2 * PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 0, stack_bytes: 8192 };
     let layout = client::exec(&mut vm, p, &small).unwrap();
     let heap = mmap_rw(&mut vm, p, 2);
     client::write_user(&mut vm, p, heap, b"survives a failed exec").unwrap();
@@ -150,7 +158,12 @@ fn exec_that_does_not_fit_keeps_the_old_image() {
         // Beyond any address space.
         ExecImage { text_bytes: 1 << 62, data_bytes: 0, bss_bytes: 0, stack_bytes: 0 },
         ExecImage { text_bytes: PAGE_SIZE, data_bytes: u64::MAX - 10, bss_bytes: 0, stack_bytes: 0 },
-        ExecImage { text_bytes: PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: u64::MAX, stack_bytes: u64::MAX },
+        ExecImage {
+            text_bytes: PAGE_SIZE,
+            data_bytes: PAGE_SIZE,
+            bss_bytes: u64::MAX,
+            stack_bytes: u64::MAX,
+        },
         // Fits the address space, not the 8 MiB arena (text and data are preallocated).
         ExecImage { text_bytes: 64 * MIB, data_bytes: PAGE_SIZE, bss_bytes: 0, stack_bytes: 8192 },
         ExecImage { text_bytes: PAGE_SIZE, data_bytes: 32 * MIB, bss_bytes: 0, stack_bytes: 8192 },
@@ -184,9 +197,13 @@ type FailVm = Vm<FailingAllocator<Bitset>, X86_64>;
 
 /// A server whose allocator fails its `fail_at`-th allocation (0: never).
 fn failing_vm(fail_at: u64) -> FailVm {
-    let config =
-        VmConfig { arena: ArenaConfig { bytes: 8 * MIB, ..Default::default() }, slots: 32, ..Default::default() };
-    let mut alloc = FailingAllocator::new(<Bitset as vmstorm_core::FrameAllocator>::with_frames(8 * MIB / PAGE_SIZE));
+    let config = VmConfig {
+        arena: ArenaConfig { bytes: 8 * MIB, ..Default::default() },
+        slots: 32,
+        ..Default::default()
+    };
+    let mut alloc =
+        FailingAllocator::new(<Bitset as vmstorm_core::FrameAllocator>::with_frames(8 * MIB / PAGE_SIZE));
     alloc.fail_at(fail_at);
     Vm::boot_with(config, alloc).expect("boot")
 }
@@ -232,19 +249,34 @@ fn inject(
 fn allocation_failures_anywhere_change_nothing() {
     let setup = |vm: &mut FailVm| {
         let p = client::fork(vm, INIT_PROC_NR).unwrap();
-        let args = MmapArgs { addr: None, len: 8 * PAGE_SIZE, prot: MapProt::RW, flags: MapFlags::ANON | MapFlags::PRIVATE };
+        let args = MmapArgs {
+            addr: None,
+            len: 8 * PAGE_SIZE,
+            prot: MapProt::RW,
+            flags: MapFlags::ANON | MapFlags::PRIVATE,
+        };
         let va = client::mmap(vm, p, &args).unwrap();
         for k in 0..8 {
             client::write_user(vm, p, VirtAddr(va.0 + k * PAGE_SIZE), &[k as u8 + 1; 16]).unwrap();
         }
-        let far = MmapArgs { addr: Some(FAR), len: PAGE_SIZE, prot: MapProt::RW, flags: MapFlags::ANON | MapFlags::PRIVATE | MapFlags::FIXED };
+        let far = MmapArgs {
+            addr: Some(FAR),
+            len: PAGE_SIZE,
+            prot: MapProt::RW,
+            flags: MapFlags::ANON | MapFlags::PRIVATE | MapFlags::FIXED,
+        };
         assert_eq!(client::mmap(vm, p, &far).unwrap(), FAR);
         p
     };
     let mut counts = Vec::new();
     counts.push(inject("fork", setup, |vm, p| client::fork(vm, p).is_ok()));
     counts.push(inject("exec", setup, |vm, p| {
-        let image = ExecImage { text_bytes: 8 * PAGE_SIZE, data_bytes: 4 * PAGE_SIZE, bss_bytes: 0, stack_bytes: 8192 };
+        let image = ExecImage {
+            text_bytes: 8 * PAGE_SIZE,
+            data_bytes: 4 * PAGE_SIZE,
+            bss_bytes: 0,
+            stack_bytes: 8192,
+        };
         client::exec(vm, p, &image).is_ok()
     }));
     counts.push(inject("mmap", setup, |vm, p| {
@@ -257,7 +289,9 @@ fn allocation_failures_anywhere_change_nothing() {
         client::mmap(vm, p, &args).is_ok()
     }));
     // A page fault on an untouched page far from the others (a page table and a frame).
-    counts.push(inject("fault", setup, |vm, p| client::touch(vm, p, FAR, Access { write: true, user: true }).is_ok()));
+    counts.push(inject("fault", setup, |vm, p| {
+        client::touch(vm, p, FAR, Access { write: true, user: true }).is_ok()
+    }));
     let total: u64 = counts.iter().sum();
     println!("allocation failures injected (fork, exec, prealloc mmap, fault): {counts:?}");
     assert!(counts.iter().all(|&c| c > 0), "some operation allocated nothing: {counts:?}");

@@ -94,8 +94,12 @@ impl Model {
 
     /// The `at`-th page of process `p` (modulo), among mmap'd pages only if `mapped_only`.
     fn pick(&self, p: usize, at: u16, mapped_only: bool) -> Option<u64> {
-        let pages: Vec<u64> =
-            self.procs[p].pages.iter().filter(|(_, pg)| !mapped_only || !pg.heap).map(|(&va, _)| va).collect();
+        let pages: Vec<u64> = self.procs[p]
+            .pages
+            .iter()
+            .filter(|(_, pg)| !mapped_only || !pg.heap)
+            .map(|(&va, _)| va)
+            .collect();
         (!pages.is_empty()).then(|| pages[at as usize % pages.len()])
     }
 
@@ -130,7 +134,8 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
     let mut vm: Vm<F, P> = boot(32 * MIB, 32, policy);
     let free_at_boot = vm.free_frames();
     let first = client::fork(&mut vm, INIT_PROC_NR).expect("fork from INIT");
-    let image = ExecImage { text_bytes: 3 * PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 100, stack_bytes: 8192 };
+    let image =
+        ExecImage { text_bytes: 3 * PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 100, stack_bytes: 8192 };
     let layout = client::exec(&mut vm, first, &image).expect("exec");
     let heap_base = layout.brk.0.div_ceil(PAGE_SIZE) * PAGE_SIZE;
     let mut m = Model {
@@ -184,7 +189,8 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let i = p as usize % n;
                 let Some(va) = m.pick(i, at, true) else { continue };
                 let k = m.run(i, va, pages as u64, true);
-                client::munmap(&mut vm, m.procs[i].ep, VirtAddr(va), k * PAGE_SIZE).map_err(|e| fail(step, op, e))?;
+                client::munmap(&mut vm, m.procs[i].ep, VirtAddr(va), k * PAGE_SIZE)
+                    .map_err(|e| fail(step, op, e))?;
                 for j in 0..k {
                     m.procs[i].pages.remove(&(va + j * PAGE_SIZE));
                 }
@@ -237,7 +243,8 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let i = p as usize % n;
                 let Some(va) = m.pick(i, at, false) else { continue };
                 let k = m.run(i, va, pages as u64, false);
-                client::discard(&mut vm, m.procs[i].ep, VirtAddr(va), k * PAGE_SIZE).map_err(|e| fail(step, op, e))?;
+                client::discard(&mut vm, m.procs[i].ep, VirtAddr(va), k * PAGE_SIZE)
+                    .map_err(|e| fail(step, op, e))?;
                 for j in 0..k {
                     let pg = m.procs[i].pages[&(va + j * PAGE_SIZE)];
                     if !pg.shared {
@@ -251,7 +258,8 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let i = p as usize % n;
                 let Some(va) = m.pick(i, at, false) else { continue };
                 let pg = m.procs[i].pages[&va];
-                let r = client::touch(&mut vm, m.procs[i].ep, VirtAddr(va + PROBE), Access { write, user: true });
+                let r =
+                    client::touch(&mut vm, m.procs[i].ep, VirtAddr(va + PROBE), Access { write, user: true });
                 let allowed = if write { writable(pg.prot) } else { readable(pg.prot) };
                 match r {
                     Ok(_) => prop_assert!(allowed, "step {}: {:?} allowed on {:?}", step, op, pg),
@@ -293,7 +301,8 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
     }
     // Everyone exits, children before the first process; then every frame is free.
     for pr in m.procs.iter().rev() {
-        client::exit(&mut vm, pr.ep).map_err(|e| TestCaseError::fail(format!("final exit of {:?}: {e:?}", pr.ep)))?;
+        client::exit(&mut vm, pr.ep)
+            .map_err(|e| TestCaseError::fail(format!("final exit of {:?}: {e:?}", pr.ep)))?;
     }
     sane(&vm);
     prop_assert_eq!(vm.free_frames(), free_at_boot, "frames leaked after every process exited");

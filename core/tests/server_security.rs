@@ -8,12 +8,12 @@ mod vmkit;
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, MapFlags, MapProt, MmapArgs, TouchError};
 use vmstorm_core::endpoint::{
-    Endpoint, ANY, DS_PROC_NR, INIT_PROC_NR, KERNEL, LOG_PROC_NR, MEM_PROC_NR, MFS_PROC_NR, NONE, PFS_PROC_NR,
-    PM_PROC_NR, RS_PROC_NR, SELF, SYSTEM, TTY_PROC_NR, VFS_PROC_NR, VM_PROC_NR,
+    Endpoint, ANY, DS_PROC_NR, INIT_PROC_NR, KERNEL, LOG_PROC_NR, MEM_PROC_NR, MFS_PROC_NR, NONE,
+    PFS_PROC_NR, PM_PROC_NR, RS_PROC_NR, SELF, SYSTEM, TTY_PROC_NR, VFS_PROC_NR, VM_PROC_NR,
 };
 use vmstorm_core::errno::Errno;
 use vmstorm_core::message::*;
-use vmstorm_core::{Bitset, ForkPolicy, VirtAddr, Vm, X86_64, PAGE_SIZE};
+use vmstorm_core::{Bitset, ForkPolicy, VirtAddr, Vm, PAGE_SIZE, X86_64};
 
 use vmkit::{assert_same, boot, call, sane, send, Mix, MIB};
 
@@ -36,7 +36,8 @@ fn boot_mask(ep: Endpoint) -> CallMask {
 }
 
 fn mmap_rw(vm: &mut TestVm, p: Endpoint, pages: u64, flags: MapFlags) -> VirtAddr {
-    let args = MmapArgs { addr: None, len: pages * PAGE_SIZE, prot: MapProt::RW, flags: MapFlags::ANON | flags };
+    let args =
+        MmapArgs { addr: None, len: pages * PAGE_SIZE, prot: MapProt::RW, flags: MapFlags::ANON | flags };
     client::mmap(vm, p, &args).expect("mmap")
 }
 
@@ -46,7 +47,8 @@ fn mmap_rw(vm: &mut TestVm, p: Endpoint, pages: u64, flags: MapFlags) -> VirtAdd
 fn assert_refused_outside(vm: &mut TestVm, source: Endpoint, mask: CallMask, mix: &mut Mix) -> usize {
     let mut sent = 0;
     let before = vm.snapshot();
-    let numbers = (VM_RQ_BASE - 2..VM_RQ_BASE + NR_VM_CALLS as i32 + 3).chain([0, -1, i32::MIN, i32::MAX, 0xCFE]);
+    let numbers =
+        (VM_RQ_BASE - 2..VM_RQ_BASE + NR_VM_CALLS as i32 + 3).chain([0, -1, i32::MIN, i32::MAX, 0xCFE]);
     for mtype in numbers {
         if let Some(c) = call_index(mtype) {
             if mask.allows(c) {
@@ -234,7 +236,8 @@ fn remap_by_a_privileged_ipc_server_shares_only_shared_regions() {
     let ipc = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     let owner = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     // RS gives the "ipc" service its calls, as publish_service does.
-    let mask = CallMask::BASIC.union(CallMask::of(&[VM_REMAP, VM_SHM_UNMAP, VM_GETPHYS, VM_GETREF, VM_QUERY_EXIT]));
+    let mask =
+        CallMask::BASIC.union(CallMask::of(&[VM_REMAP, VM_SHM_UNMAP, VM_GETPHYS, VM_GETREF, VM_QUERY_EXIT]));
     set_priv(&mut vm, ipc, mask).expect("RS_SET_PRIV");
     let shared = mmap_rw(&mut vm, owner, 2, MapFlags::SHARED);
     let private = mmap_rw(&mut vm, owner, 2, MapFlags::PRIVATE);
@@ -306,7 +309,12 @@ fn rs_calls_work_only_from_rs() {
         assert_same(&vm.snapshot(), &before, &format!("refused RS call from {caller:?} changed the state"));
     }
     // The user still cannot call PM's calls.
-    assert_eq!(call(&mut vm, user, VM_FORK, |m| { m.set_m1_i1(user.0).set_m1_i2(60); }), ENOSYS);
+    assert_eq!(
+        call(&mut vm, user, VM_FORK, |m| {
+            m.set_m1_i1(user.0).set_m1_i2(60);
+        }),
+        ENOSYS
+    );
     // From RS both work.
     set_priv(&mut vm, user, CallMask::BASIC.union(CallMask::of(&[VM_INFO]))).expect("RS_SET_PRIV from RS");
     let r = call(&mut vm, RS_PROC_NR, VM_RS_UPDATE, |m| {
@@ -325,7 +333,8 @@ fn faked_page_faults_are_refused_and_counted() {
     let stale = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     client::exit(&mut vm, stale).unwrap();
     let mut faked = 0;
-    for source in [p, PM_PROC_NR, RS_PROC_NR, INIT_PROC_NR, stale, KERNEL, SYSTEM, ANY, Endpoint(12_345_678)] {
+    for source in [p, PM_PROC_NR, RS_PROC_NR, INIT_PROC_NR, stale, KERNEL, SYSTEM, ANY, Endpoint(12_345_678)]
+    {
         for addr in [va.0, va.0 + PAGE_SIZE, 0, u64::MAX, mix.next()] {
             for code in [0, 2, 4, 6, 7] {
                 let before = vm.snapshot();
@@ -337,7 +346,11 @@ fn faked_page_faults_are_refused_and_counted() {
                     assert!(r.mtype < 0, "faked fault from {source:?} answered {}", r.mtype);
                 }
                 assert_eq!(vm.stats().faked_faults, counted + 1, "faked fault not counted");
-                assert_same(&vm.snapshot(), &before, &format!("faked fault from {source:?} at {addr:#x} changed the state"));
+                assert_same(
+                    &vm.snapshot(),
+                    &before,
+                    &format!("faked fault from {source:?} at {addr:#x} changed the state"),
+                );
                 faked += 1;
             }
         }

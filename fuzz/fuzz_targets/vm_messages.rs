@@ -10,15 +10,23 @@
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use libfuzzer_sys::fuzz_target;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs};
 use vmstorm_core::endpoint::{Endpoint, ANY, INIT_PROC_NR, KERNEL, NR_BOOT_PROCS, RS_PROC_NR, SELF, SYSTEM};
 use vmstorm_core::message::{Message, NR_VM_CALLS, VM_FORK, VM_PAGEFAULT, VM_RQ_BASE, VM_RS_UPDATE};
 use vmstorm_core::{
-    Access, ArenaConfig, Bitset, Buddy, ForkPolicy, FrameAllocator, HoleList, PagingFormat, SanityLevel, VirtAddr,
-    Vm, VmConfig, I386, PAGE_SIZE, X86_64,
+    Access, ArenaConfig, Bitset, Buddy, ForkPolicy, FrameAllocator, HoleList, PagingFormat, SanityLevel,
+    VirtAddr, Vm, VmConfig, I386, PAGE_SIZE, X86_64,
 };
+
+/// Totals over a fuzzing process, printed after each input when `VMSTORM_FUZZ_STATS` is
+/// set (for replaying a corpus with `-runs=0`): messages the server handled, secrets
+/// written, and secrets found by reads (own or inherited).
+static MESSAGES: AtomicU64 = AtomicU64::new(0);
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+static SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// Marks a secret record in memory: magic, then writer id and record id (u32 each).
 const MAGIC: [u8; 8] = *b"\xA5SECRET\x5A";
@@ -58,6 +66,7 @@ struct Harness<F: FrameAllocator, P: PagingFormat> {
     /// Every page address a secret was written to (by anyone).
     pages: Vec<u64>,
     next_record: u32,
+    steps: u32,
 }
 
 impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
@@ -91,7 +100,7 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
 
     fn source(&self, sel: u8, raw: Endpoint) -> Endpoint {
         match sel % 8 {
-            0 | 1 | 2 => self.pick_live(sel / 8),
+            0..=2 => self.pick_live(sel / 8),
             3 => Endpoint((sel / 8) as i32 % NR_BOOT_PROCS as i32),
             4 if !self.dead.is_empty() => self.dead[(sel / 8) as usize % self.dead.len()],
             5 => [KERNEL, SYSTEM, Endpoint(-3), ANY, SELF, Endpoint(-1023)][(sel / 8) as usize % 6],
@@ -169,6 +178,7 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
         // Known before the write: a fault inside it must not make the data "foreign".
         self.procs.get_mut(&who).expect("live").known.insert(id);
         if client::write_user(&mut self.vm, who, VirtAddr(addr), &rec).is_ok() {
+            WRITTEN.fetch_add(1, Relaxed);
             self.pages.push(page);
         }
     }
@@ -189,6 +199,7 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
             if w[..8] == MAGIC {
                 let writer = u32::from_le_bytes(w[8..12].try_into().expect("4"));
                 let id = u32::from_le_bytes(w[12..16].try_into().expect("4"));
+                SEEN.fetch_add(1, Relaxed);
                 assert!(
                     known.contains(&id),
                     "{who:?} read secret {id} of writer {writer} at {:#x}: not its own and not inherited",
@@ -244,7 +255,12 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
                 let who = self.pick_live(a);
                 if b & 1 == 0 {
                     if let Some(&page) = self.pages.get(b as usize % self.pages.len().max(1)) {
-                        let _ = client::touch(&mut self.vm, who, VirtAddr(page), Access { write: b & 2 != 0, user: true });
+                        let _ = client::touch(
+                            &mut self.vm,
+                            who,
+                            VirtAddr(page),
+                            Access { write: b & 2 != 0, user: true },
+                        );
                     }
                 } else {
                     let image = ExecImage {
@@ -260,17 +276,31 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
             }
         }
         self.resync();
-        if let Err(e) = self.vm.check_invariants(SanityLevel::Detail) {
-            panic!("invariants broken after op {op}: {e}");
-        }
+        // The cheap check after every step, the full one every few steps (it walks every
+        // page table, which dominates the run time).
+        self.steps += 1;
+        let level = if self.steps.is_multiple_of(8) { SanityLevel::Detail } else { SanityLevel::Top };
+        self.check(level, op);
         Some(())
+    }
+
+    fn check(&self, level: SanityLevel, op: u8) {
+        if let Err(e) = self.vm.check_invariants(level) {
+            panic!("invariants broken after step {} (op {op}): {e}", self.steps);
+        }
     }
 }
 
 fn run<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy, data: &[u8]) {
-    let config = VmConfig { arena: ArenaConfig { bytes: 4 << 20, ..Default::default() }, slots: 24, fork, ..Default::default() };
+    let config = VmConfig {
+        arena: ArenaConfig { bytes: 4 << 20, ..Default::default() },
+        slots: 24,
+        fork,
+        ..Default::default()
+    };
     let vm = Vm::<F, P>::boot(config).expect("boot");
-    let mut h = Harness { vm, procs: HashMap::new(), dead: Vec::new(), pages: Vec::new(), next_record: 0 };
+    let mut h =
+        Harness { vm, procs: HashMap::new(), dead: Vec::new(), pages: Vec::new(), next_record: 0, steps: 0 };
     for slot in 0..NR_BOOT_PROCS {
         if let Some(ep) = h.vm.endpoint_of_slot(slot) {
             h.procs.insert(ep, Proc::default());
@@ -278,9 +308,12 @@ fn run<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy, data: &[u8]) {
     }
     assert!(h.procs.contains_key(&INIT_PROC_NR) && h.procs.contains_key(&RS_PROC_NR));
     let mut input = Bytes(data);
-    let mut steps = 0;
-    while steps < 200 && h.step(&mut input).is_some() {
-        steps += 1;
+    while h.steps < 200 && h.step(&mut input).is_some() {}
+    h.check(SanityLevel::Detail, 0);
+    MESSAGES.fetch_add(h.vm.stats().calls, Relaxed);
+    if std::env::var_os("VMSTORM_FUZZ_STATS").is_some() {
+        let (m, w, s) = (MESSAGES.load(Relaxed), WRITTEN.load(Relaxed), SEEN.load(Relaxed));
+        eprintln!("vm_messages totals: {m} messages handled, {w} secrets written, {s} secrets read back");
     }
 }
 

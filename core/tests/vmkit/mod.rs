@@ -12,12 +12,8 @@ pub const MIB: u64 = 1 << 20;
 
 /// A server over an arena of `bytes` with `slots` process slots.
 pub fn boot<F: FrameAllocator, P: PagingFormat>(bytes: u64, slots: usize, fork: ForkPolicy) -> Vm<F, P> {
-    let config = VmConfig {
-        arena: ArenaConfig { bytes, ..Default::default() },
-        slots,
-        fork,
-        ..Default::default()
-    };
+    let config =
+        VmConfig { arena: ArenaConfig { bytes, ..Default::default() }, slots, fork, ..Default::default() };
     Vm::boot(config).expect("boot")
 }
 
@@ -83,29 +79,53 @@ macro_rules! for_each_config {
         mod $name {
             use vmstorm_core::{Bitset, Buddy, ForkPolicy, HoleList, I386, X86_64};
             #[test]
-            fn bitset_x86_64_cow() { super::$body::<Bitset, X86_64>(ForkPolicy::Cow) }
+            fn bitset_x86_64_cow() {
+                super::$body::<Bitset, X86_64>(ForkPolicy::Cow)
+            }
             #[test]
-            fn bitset_x86_64_copy() { super::$body::<Bitset, X86_64>(ForkPolicy::Copy) }
+            fn bitset_x86_64_copy() {
+                super::$body::<Bitset, X86_64>(ForkPolicy::Copy)
+            }
             #[test]
-            fn bitset_i386_cow() { super::$body::<Bitset, I386>(ForkPolicy::Cow) }
+            fn bitset_i386_cow() {
+                super::$body::<Bitset, I386>(ForkPolicy::Cow)
+            }
             #[test]
-            fn bitset_i386_copy() { super::$body::<Bitset, I386>(ForkPolicy::Copy) }
+            fn bitset_i386_copy() {
+                super::$body::<Bitset, I386>(ForkPolicy::Copy)
+            }
             #[test]
-            fn buddy_x86_64_cow() { super::$body::<Buddy, X86_64>(ForkPolicy::Cow) }
+            fn buddy_x86_64_cow() {
+                super::$body::<Buddy, X86_64>(ForkPolicy::Cow)
+            }
             #[test]
-            fn buddy_x86_64_copy() { super::$body::<Buddy, X86_64>(ForkPolicy::Copy) }
+            fn buddy_x86_64_copy() {
+                super::$body::<Buddy, X86_64>(ForkPolicy::Copy)
+            }
             #[test]
-            fn buddy_i386_cow() { super::$body::<Buddy, I386>(ForkPolicy::Cow) }
+            fn buddy_i386_cow() {
+                super::$body::<Buddy, I386>(ForkPolicy::Cow)
+            }
             #[test]
-            fn buddy_i386_copy() { super::$body::<Buddy, I386>(ForkPolicy::Copy) }
+            fn buddy_i386_copy() {
+                super::$body::<Buddy, I386>(ForkPolicy::Copy)
+            }
             #[test]
-            fn holelist_x86_64_cow() { super::$body::<HoleList, X86_64>(ForkPolicy::Cow) }
+            fn holelist_x86_64_cow() {
+                super::$body::<HoleList, X86_64>(ForkPolicy::Cow)
+            }
             #[test]
-            fn holelist_x86_64_copy() { super::$body::<HoleList, X86_64>(ForkPolicy::Copy) }
+            fn holelist_x86_64_copy() {
+                super::$body::<HoleList, X86_64>(ForkPolicy::Copy)
+            }
             #[test]
-            fn holelist_i386_cow() { super::$body::<HoleList, I386>(ForkPolicy::Cow) }
+            fn holelist_i386_cow() {
+                super::$body::<HoleList, I386>(ForkPolicy::Cow)
+            }
             #[test]
-            fn holelist_i386_copy() { super::$body::<HoleList, I386>(ForkPolicy::Copy) }
+            fn holelist_i386_copy() {
+                super::$body::<HoleList, I386>(ForkPolicy::Copy)
+            }
         }
     };
 }
@@ -122,8 +142,15 @@ pub fn assert_same(after: &vmstorm_core::VmSnapshot, before: &vmstorm_core::VmSn
             None => out.push_str(&format!("\n  slot {} ({:?}) gone", s.slot, s.endpoint)),
             Some(t) if t != s => {
                 out.push_str(&format!("\n  slot {} ({:?}):", s.slot, s.endpoint));
-                if t.endpoint != s.endpoint || t.exiting != s.exiting || t.has_dma != s.has_dma || t.mask != s.mask {
-                    out.push_str(&format!(" flags/mask {:?}/{:?} -> {:?}/{:?}", s.endpoint, s.mask, t.endpoint, t.mask));
+                if t.endpoint != s.endpoint
+                    || t.exiting != s.exiting
+                    || t.has_dma != s.has_dma
+                    || t.mask != s.mask
+                {
+                    out.push_str(&format!(
+                        " flags/mask {:?}/{:?} -> {:?}/{:?}",
+                        s.endpoint, s.mask, t.endpoint, t.mask
+                    ));
                 }
                 if t.regions != s.regions {
                     out.push_str(&format!("\n    regions {:?}\n         -> {:?}", s.regions, t.regions));
