@@ -4,10 +4,10 @@
 //! An alternative to `servers/vm/alloc.c`'s free-range AVL tree (`alloc_pages`,
 //! `free_pages`), kept for comparison with the bitset and the hole list.
 //!
-//! No per-block heap object: the free lists are intrusive, linked through flat per-frame
-//! arrays (`next`, `prev`: frame numbers, [`NIL`] at the ends) and `order[f]` is the order
-//! of the free block that starts at `f`, or [`NOT_HEAD`]. A bit per order in `nonempty`
-//! finds the smallest usable order with one `trailing_zeros`.
+//! No per-block heap object: the free lists are intrusive, linked through one flat array
+//! of per-frame records (`next`, `prev`: frame numbers, [`NIL`] at the ends; `order`: the
+//! order of the free block that starts at the frame, or [`NOT_HEAD`]). A bit per order in
+//! `nonempty` finds the smallest usable order with one `trailing_zeros`.
 //!
 //! Frame counts that are not a power of two are seeded as maximal aligned blocks, so no
 //! block ever extends past the last frame and a block whose buddy would is never merged.
@@ -25,7 +25,7 @@ use crate::addr::Frame;
 
 /// End of a free list.
 const NIL: u32 = u32::MAX;
-/// `order[f]` of a frame that does not start a free block.
+/// `Link::order` of a frame that does not start a free block.
 const NOT_HEAD: u8 = u8::MAX;
 
 /// Binary buddy allocator with intrusive per-order free lists in flat arrays.
@@ -37,12 +37,21 @@ pub struct Buddy {
     heads: [u32; 33],
     /// Bit `k` set iff the list of order `k` is not empty.
     nonempty: u64,
+    /// Per-frame list links and block order, one cache-friendly record per frame.
+    links: Vec<Link>,
+}
+
+/// What a frame holds when it starts a free block: its list neighbours and the block's
+/// order (`order == NOT_HEAD` when the frame starts no free block). Kept together so a
+/// merge or an unlink touches one record per block.
+#[derive(Clone, Copy, Debug)]
+struct Link {
     /// Next block in the same free list.
-    next: Vec<u32>,
+    next: u32,
     /// Previous block in the same free list.
-    prev: Vec<u32>,
-    /// Order of the free block starting at each frame, or `NOT_HEAD`.
-    order: Vec<u8>,
+    prev: u32,
+    /// Order of the free block starting here, or `NOT_HEAD`.
+    order: u8,
 }
 
 impl Buddy {
@@ -50,14 +59,14 @@ impl Buddy {
     #[inline]
     fn push(&mut self, b: u32, k: u32) {
         let head = self.heads[k as usize];
-        self.next[b as usize] = head;
-        self.prev[b as usize] = NIL;
+        self.links[b as usize].next = head;
+        self.links[b as usize].prev = NIL;
         if head != NIL {
-            self.prev[head as usize] = b;
+            self.links[head as usize].prev = b;
         }
         self.heads[k as usize] = b;
         self.nonempty |= 1 << k;
-        self.order[b as usize] = k as u8;
+        self.links[b as usize].order = k as u8;
     }
 
     /// Pops the first block of order `k` (the list is not empty).
@@ -65,33 +74,33 @@ impl Buddy {
     fn pop(&mut self, k: u32) -> u32 {
         let b = self.heads[k as usize];
         debug_assert_ne!(b, NIL);
-        let next = self.next[b as usize];
+        let next = self.links[b as usize].next;
         self.heads[k as usize] = next;
         if next == NIL {
             self.nonempty &= !(1 << k);
         } else {
-            self.prev[next as usize] = NIL;
+            self.links[next as usize].prev = NIL;
         }
-        self.order[b as usize] = NOT_HEAD;
+        self.links[b as usize].order = NOT_HEAD;
         b
     }
 
     /// Removes the free block `b` of order `k` from the middle of its list.
     #[inline]
     fn unlink(&mut self, b: u32, k: u32) {
-        let (prev, next) = (self.prev[b as usize], self.next[b as usize]);
+        let (prev, next) = (self.links[b as usize].prev, self.links[b as usize].next);
         if prev == NIL {
             self.heads[k as usize] = next;
             if next == NIL {
                 self.nonempty &= !(1 << k);
             }
         } else {
-            self.next[prev as usize] = next;
+            self.links[prev as usize].next = next;
         }
         if next != NIL {
-            self.prev[next as usize] = prev;
+            self.links[next as usize].prev = prev;
         }
-        self.order[b as usize] = NOT_HEAD;
+        self.links[b as usize].order = NOT_HEAD;
     }
 
     /// Frees block `b` of order `k`, merging it with free buddies.
@@ -99,7 +108,7 @@ impl Buddy {
     fn free_block(&mut self, mut b: u32, mut k: u32) {
         while k < 32 {
             let buddy = b ^ (1 << k);
-            if buddy as u64 >= self.frames || self.order[buddy as usize] != k as u8 {
+            if buddy as u64 >= self.frames || self.links[buddy as usize].order != k as u8 {
                 break;
             }
             self.unlink(buddy, k);
@@ -149,7 +158,7 @@ impl Buddy {
         }
         (0..=32u32).find(|&k| {
             let head = frame.0 & !((1u64 << k) - 1);
-            self.order[head as usize] == k as u8
+            self.links[head as usize].order == k as u8
         })
     }
 }
@@ -163,9 +172,7 @@ impl FrameAllocator for Buddy {
             free: frames,
             heads: [NIL; 33],
             nonempty: 0,
-            next: vec![NIL; n],
-            prev: vec![NIL; n],
-            order: vec![NOT_HEAD; n],
+            links: vec![Link { next: NIL, prev: NIL, order: NOT_HEAD }; n],
         };
         b.free_span(0, frames, false);
         b
@@ -240,19 +247,19 @@ impl FrameAllocator for Buddy {
                 if start % size != 0 || start + size > self.frames {
                     return Err(format!("block {start:#x} of order {k} misplaced"));
                 }
-                if self.order[b as usize] != k as u8 || self.prev[b as usize] != prev {
+                if self.links[b as usize].order != k as u8 || self.links[b as usize].prev != prev {
                     return Err(format!("block {start:#x} of order {k} badly linked"));
                 }
                 let buddy = start ^ size;
-                if buddy + size <= self.frames && self.order[buddy as usize] == k as u8 {
+                if buddy + size <= self.frames && self.links[buddy as usize].order == k as u8 {
                     return Err(format!("block {start:#x} and its buddy both free at order {k}"));
                 }
                 free += size;
                 prev = b;
-                b = self.next[b as usize];
+                b = self.links[b as usize].next;
             }
         }
-        let heads = self.order.iter().filter(|&&o| o != NOT_HEAD).count();
+        let heads = self.links.iter().filter(|l| l.order != NOT_HEAD).count();
         let listed: usize = (0..=32).map(|k| self.list_len(k)).sum();
         if heads != listed {
             return Err(format!("{heads} block heads but {listed} listed blocks"));
@@ -271,7 +278,7 @@ impl Buddy {
         let mut b = self.heads[k];
         while b != NIL {
             n += 1;
-            b = self.next[b as usize];
+            b = self.links[b as usize].next;
         }
         n
     }
