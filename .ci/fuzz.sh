@@ -24,8 +24,10 @@ status=0
 for t in $targets; do
     mkdir -p "$scratch/$t" "corpus/$t"
     log="$scratch/$t.log"
+    dict=()
+    if [ -f "dict/$t.dict" ]; then dict=(-dict="dict/$t.dict"); fi
     if cargo fuzz run --sanitizer none "$t" "$scratch/$t" "corpus/$t" -- \
-        -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$secs" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         result=ok
     else
         result=FAILED

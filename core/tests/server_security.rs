@@ -210,6 +210,13 @@ fn a_process_cannot_reach_another_ones_memory() {
         });
         assert!(r < 0, "VM_MAP_PHYS of RAM at {phys:#x} answered {r}");
     }
+    // TTY may map device memory for others (the console), but never RAM.
+    for phys in [0, 8 * MIB] {
+        let r = call(&mut vm, TTY_PROC_NR, VM_MAP_PHYS, |m| {
+            m.set_m1_i1(b.0).set_m1_p2(phys).set_m1_i2(PAGE_SIZE as i32);
+        });
+        assert!(r < 0, "TTY's VM_MAP_PHYS of RAM at {phys:#x} for another process answered {r}");
+    }
     let r = call(&mut vm, b, VM_UNMAP_PHYS, |m| {
         m.set_m1_i1(a.0).set_m1_p1(va.0);
     });

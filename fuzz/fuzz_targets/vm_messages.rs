@@ -1,6 +1,7 @@
 //! The server's message boundary: sequences of raw 64-byte messages from any endpoint
 //! (live, stale, boot servers, kernel tasks, magic, garbage; as the kernel or not),
-//! interleaved with client calls (fork, exit, exec, mmap), soft-MMU touches, and writes and
+//! interleaved with client calls (fork, exit, exec, mmap), soft-MMU touches, idle-time
+//! pool refills (pre-zeroed policy), and writes and
 //! reads of per-process secrets. After every step the server must have answered without
 //! panicking and its invariants must hold; and no process may ever read a secret it could
 //! not know: its own writes, and what its parent knew when it was forked (live update
@@ -18,7 +19,7 @@ use vmstorm_core::endpoint::{Endpoint, ANY, INIT_PROC_NR, KERNEL, NR_BOOT_PROCS,
 use vmstorm_core::message::{Message, NR_VM_CALLS, VM_FORK, VM_PAGEFAULT, VM_RQ_BASE, VM_RS_UPDATE};
 use vmstorm_core::{
     Access, ArenaConfig, Bitset, Buddy, ForkPolicy, FrameAllocator, HoleList, PagingFormat, SanityLevel,
-    VirtAddr, Vm, VmConfig, I386, PAGE_SIZE, X86_64,
+    VirtAddr, Vm, VmConfig, ZeroPolicy, I386, PAGE_SIZE, X86_64,
 };
 
 /// Totals over a fuzzing process, printed after each input when `VMSTORM_FUZZ_STATS` is
@@ -213,7 +214,7 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
         let op = input.u8()?;
         let a = input.u8().unwrap_or(0);
         let b = input.u8().unwrap_or(0);
-        match op % 9 {
+        match op % 10 {
             0..=2 => self.raw_message(input),
             3 => {
                 let parent = self.pick_live(a);
@@ -251,6 +252,7 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
                 let who = self.pick_live(a);
                 self.read_check(who, b);
             }
+            8 => self.vm.idle(),
             _ => {
                 let who = self.pick_live(a);
                 if b & 1 == 0 {
@@ -291,8 +293,9 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
     }
 }
 
-fn run<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy, data: &[u8]) {
+fn run<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy, zero: ZeroPolicy, data: &[u8]) {
     let config = VmConfig {
+        zero,
         arena: ArenaConfig { bytes: 4 << 20, ..Default::default() },
         slots: 24,
         fork,
@@ -320,9 +323,12 @@ fn run<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy, data: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     let Some((&config, rest)) = data.split_first() else { return };
     let fork = if config & 1 == 0 { ForkPolicy::Cow } else { ForkPolicy::Copy };
+    // Pre-zeroed frames come from a pool refilled by `idle`: a frame that went back
+    // to it unzeroed would leak a secret.
+    let zero = if config & 0x80 == 0 { ZeroPolicy::OnFault } else { ZeroPolicy::Prezeroed };
     match (config >> 1) % 3 {
-        0 => run::<Bitset, X86_64>(fork, rest),
-        1 => run::<Buddy, I386>(fork, rest),
-        _ => run::<HoleList, X86_64>(fork, rest),
+        0 => run::<Bitset, X86_64>(fork, zero, rest),
+        1 => run::<Buddy, I386>(fork, zero, rest),
+        _ => run::<HoleList, X86_64>(fork, zero, rest),
     }
 });
