@@ -140,6 +140,13 @@ impl Arena {
         self.frames * PAGE_SIZE
     }
 
+    /// The byte offset of the last frame: a page table at byte `t` lies inside the arena
+    /// exactly when `t <= last_frame_offset()` (the page walk's bounds check).
+    #[inline(always)]
+    pub fn last_frame_offset(&self) -> u64 {
+        self.map.len() as u64 - PAGE_SIZE
+    }
+
     /// Whether `frame` is backed by this arena (device frames lie beyond it).
     #[inline]
     pub fn contains(&self, frame: Frame) -> bool {
@@ -234,6 +241,85 @@ impl Arena {
         // distinct, so the two 4096-byte ranges do not overlap; the exclusive borrow of
         // `self` guarantees no other view of the mapping is alive for their lifetime.
         unsafe { (&*(base.add(s) as *const [u8; 4096]), &mut *(base.add(d) as *mut [u8; 4096])) }
+    }
+
+    /// Entry `index % 512` of the 64-bit table at byte `table` (a frame's first byte):
+    /// the page walk's load, one bounds check per table.
+    ///
+    /// # Panics
+    /// If the table is not inside the arena.
+    #[inline(always)]
+    pub fn entry_u64(&self, table: u64, index: usize) -> u64 {
+        assert!(table <= self.last_frame_offset(), "page table out of the arena");
+        let at = table as usize + (index % 512) * 8;
+        // SAFETY: `table + 4096 <= len` and `at + 8 <= table + 4096`, so the 8 bytes are
+        // inside the mapping; an unaligned read has no alignment requirement and every bit
+        // pattern is a valid u64; the shared borrow of `self` excludes writers.
+        unsafe { self.map.as_ptr().add(at).cast::<u64>().read_unaligned() }
+    }
+
+    /// Entry `index % 1024` of the 32-bit table at byte `table` (see [`Arena::entry_u64`]).
+    ///
+    /// # Panics
+    /// If the table is not inside the arena.
+    #[inline(always)]
+    pub fn entry_u32(&self, table: u64, index: usize) -> u32 {
+        assert!(table <= self.last_frame_offset(), "page table out of the arena");
+        let at = table as usize + (index % 1024) * 4;
+        // SAFETY: as in `entry_u64`, for 4 bytes inside the 4096-byte table.
+        unsafe { self.map.as_ptr().add(at).cast::<u32>().read_unaligned() }
+    }
+
+    /// The little-endian 64-bit word at byte `offset` (one x86-64 page-table entry): the
+    /// page walk's load, with a single bounds check.
+    ///
+    /// # Panics
+    /// If the word is not inside the arena.
+    #[inline(always)]
+    pub fn load_u64(&self, offset: u64) -> u64 {
+        let len = self.map.len() as u64;
+        assert!(offset <= len - 8, "arena load out of bounds");
+        // SAFETY: `offset + 8 <= len`, so the 8 bytes are inside the mapping; an unaligned
+        // read has no alignment requirement and every bit pattern is a valid u64; the
+        // shared borrow of `self` excludes concurrent writers.
+        unsafe { self.map.as_ptr().add(offset as usize).cast::<u64>().read_unaligned() }
+    }
+
+    /// Stores a 64-bit word at byte `offset` (see [`Arena::load_u64`]).
+    ///
+    /// # Panics
+    /// If the word is not inside the arena.
+    #[inline(always)]
+    pub fn store_u64(&mut self, offset: u64, value: u64) {
+        let len = self.map.len() as u64;
+        assert!(offset <= len - 8, "arena store out of bounds");
+        // SAFETY: in bounds as in `load_u64`; the exclusive borrow of `self` makes this
+        // the only access to the mapping.
+        unsafe { self.map.as_mut_ptr().add(offset as usize).cast::<u64>().write_unaligned(value) }
+    }
+
+    /// The 32-bit word at byte `offset` (one i386 page-table entry).
+    ///
+    /// # Panics
+    /// If the word is not inside the arena.
+    #[inline(always)]
+    pub fn load_u32(&self, offset: u64) -> u32 {
+        let len = self.map.len() as u64;
+        assert!(offset <= len - 4, "arena load out of bounds");
+        // SAFETY: as in `load_u64`, for 4 bytes.
+        unsafe { self.map.as_ptr().add(offset as usize).cast::<u32>().read_unaligned() }
+    }
+
+    /// Stores a 32-bit word at byte `offset` (see [`Arena::load_u32`]).
+    ///
+    /// # Panics
+    /// If the word is not inside the arena.
+    #[inline(always)]
+    pub fn store_u32(&mut self, offset: u64, value: u32) {
+        let len = self.map.len() as u64;
+        assert!(offset <= len - 4, "arena store out of bounds");
+        // SAFETY: as in `store_u64`, for 4 bytes.
+        unsafe { self.map.as_mut_ptr().add(offset as usize).cast::<u32>().write_unaligned(value) }
     }
 
     /// Two distinct frames, both writable: `(a, b)`.
@@ -411,6 +497,34 @@ mod tests {
         a.frame_mut(Frame(1)).iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
         a.copy_frame_streaming(Frame(1), Frame(2));
         assert_eq!(a.frame(Frame(1)), a.frame(Frame(2)));
+    }
+
+    #[test]
+    fn word_loads_and_stores() {
+        let mut a = Arena::with_frames(2).unwrap();
+        a.store_u64(8192 - 8, 0x0123_4567_89ab_cdef);
+        assert_eq!(a.table64(Frame(1))[511], 0x0123_4567_89ab_cdef);
+        assert_eq!(a.load_u64(8192 - 8), 0x0123_4567_89ab_cdef);
+        assert_eq!(a.load_u32(8192 - 4), 0x0123_4567);
+        a.store_u32(4, 7);
+        assert_eq!(a.table32(Frame(0))[1], 7);
+        assert_eq!(a.entry_u64(4096, 511), 0x0123_4567_89ab_cdef);
+        assert_eq!(a.entry_u64(4096, 511 + 512), 0x0123_4567_89ab_cdef, "the index wraps in the table");
+        assert_eq!(a.entry_u32(0, 1), 7);
+    }
+
+    #[test]
+    #[should_panic]
+    fn entry_of_a_table_past_the_end_panics() {
+        let a = Arena::with_frames(1).unwrap();
+        let _ = a.entry_u64(4096, 0);
+    }
+
+    #[test]
+    #[should_panic]
+    fn word_load_past_the_end_panics() {
+        let a = Arena::with_frames(1).unwrap();
+        let _ = a.load_u64(4096 - 7);
     }
 
     #[test]

@@ -270,6 +270,12 @@ impl<P: PagingFormat> World<P> {
             });
             assert_eq!(seen.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>());
             for (p, mp) in m {
+                assert_eq!(P::translate(&self.mem.arena, *root, va(*p)), Some(seen[p]), "page {p:#x}");
+                for q in [p.wrapping_sub(1), p + 1, p + 512, p.wrapping_sub(1024)] {
+                    if q < P::VA_END >> 12 && !m.contains_key(&q) {
+                        assert_eq!(P::translate(&self.mem.arena, *root, va(q)), None, "page {q:#x}");
+                    }
+                }
                 let fl = seen[p].flags;
                 let writable = fl.intersects(PageFlags::WRITE | PageFlags::COW);
                 assert_eq!(writable, mp.write, "page {p:#x} {fl:?}");

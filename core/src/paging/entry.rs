@@ -51,12 +51,14 @@ const _: () = {
     assert!(Pt32::A.bits() as u64 == ACCESSED);
     assert!(Pt32::D.bits() as u64 == DIRTY);
     assert!(COW == 1 << 9 && SHARED == 1 << 10 && DIRECT == 1 << 11);
-    // The shifts in `to_raw`/`from_raw` rely on these positions.
-    assert!(WRITE == 1 << 1 && USER == 1 << 2 && ACCESSED == 1 << 5 && DIRTY == 1 << 6);
-    assert!(WRITE_THROUGH == 1 << 3 && CACHE_DISABLE == 1 << 4);
-    assert!(PageFlags::WRITE.0 == 1 && PageFlags::USER.0 == 2 && PageFlags::ACCESSED.0 == 4);
-    assert!(PageFlags::DIRTY.0 == 8 && PageFlags::NOCACHE.0 == 16 && PageFlags::COW.0 == 32);
-    assert!(PageFlags::SHARED.0 == 64 && PageFlags::DIRECT.0 == 128);
+    // `to_raw`/`from_raw` are masks: every flag sits at its entry bit.
+    assert!(PageFlags::WRITE.0 as u64 == WRITE && PageFlags::USER.0 as u64 == USER);
+    assert!(PageFlags::ACCESSED.0 as u64 == ACCESSED && PageFlags::DIRTY.0 as u64 == DIRTY);
+    assert!(PageFlags::NOCACHE.0 as u64 == CACHE_DISABLE && PageFlags::COW.0 as u64 == COW);
+    assert!(PageFlags::SHARED.0 as u64 == SHARED && PageFlags::DIRECT.0 as u64 == DIRECT);
+    assert!(
+        PageFlags::ALL.0 as u64 == WRITE | USER | CACHE_DISABLE | ACCESSED | DIRTY | COW | SHARED | DIRECT
+    );
 };
 
 /// One table entry as stored in a table: `u64` for x86-64, `u32` for i386. All work is
@@ -105,19 +107,19 @@ impl Pte for u32 {
     }
 }
 
-/// The raw flag bits of `flags` (without PRESENT). NOCACHE sets both PCD and PWT.
+/// The raw flag bits of `flags` (without PRESENT). NOCACHE sets both PCD and PWT; bits
+/// that are no flag are dropped.
 #[inline(always)]
 pub const fn to_raw(flags: PageFlags) -> u64 {
-    let f = flags.0 as u64;
-    ((f & 0x3) << 1) | ((f & 0xc) << 3) | (f & 0x10) | ((f & 0x10) >> 1) | ((f & 0xe0) << 4)
+    let f = (flags.0 & PageFlags::ALL.0) as u64;
+    f | ((f & CACHE_DISABLE) >> 1)
 }
 
-/// The [`PageFlags`] of raw entry bits (PRESENT and the address are ignored; PCD means
-/// NOCACHE).
+/// The [`PageFlags`] of raw entry bits (PRESENT, PWT and the address are ignored; PCD
+/// means NOCACHE).
 #[inline(always)]
 pub const fn from_raw(raw: u64) -> PageFlags {
-    let f = ((raw >> 1) & 0x3) | ((raw >> 3) & 0xc) | (raw & 0x10) | ((raw >> 4) & 0xe0);
-    PageFlags(f as u16)
+    PageFlags((raw & PageFlags::ALL.0 as u64) as u16)
 }
 
 /// The copy-on-write form of a leaf entry for fork: a present, private, writable page
@@ -145,8 +147,8 @@ mod tests {
 
     #[test]
     fn flags_round_trip_through_raw_bits() {
-        for bits in 0..=0xffu16 {
-            let f = PageFlags(bits);
+        for bits in 0..=0xfffu16 {
+            let f = PageFlags(bits & PageFlags::ALL.0);
             assert_eq!(from_raw(to_raw(f)), f, "{f:?}");
             assert_eq!(to_raw(f) & PRESENT, 0);
         }

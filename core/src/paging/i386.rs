@@ -31,6 +31,18 @@ impl Layout for I386 {
         arena.table32_mut(frame)
     }
     #[inline(always)]
+    fn entry(arena: &Arena, table: u64, index: usize) -> u64 {
+        u64::from(arena.entry_u32(table, index))
+    }
+    #[inline(always)]
+    fn load(arena: &Arena, offset: u64) -> u64 {
+        u64::from(arena.load_u32(offset))
+    }
+    #[inline(always)]
+    fn store(arena: &mut Arena, offset: u64, raw: u64) {
+        arena.store_u32(offset, raw as u32)
+    }
+    #[inline(always)]
     fn tables_both_mut(arena: &mut Arena, a: Frame, b: Frame) -> (&mut [u32], &mut [u32]) {
         let (x, y) = arena.tables32_both_mut(a, b);
         (x, y)

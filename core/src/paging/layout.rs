@@ -36,6 +36,13 @@ pub trait Layout: 'static {
     fn table(arena: &Arena, frame: Frame) -> &[Self::Pte];
     /// `frame` as a writable table of this format.
     fn table_mut(arena: &mut Arena, frame: Frame) -> &mut [Self::Pte];
+    /// Entry `index` (taken modulo the table size) of the table at arena byte `table`,
+    /// widened: the walk's load.
+    fn entry(arena: &Arena, table: u64, index: usize) -> u64;
+    /// The entry at arena byte `offset`, widened.
+    fn load(arena: &Arena, offset: u64) -> u64;
+    /// Stores the entry at arena byte `offset`.
+    fn store(arena: &mut Arena, offset: u64, raw: u64);
     /// Two distinct frames as writable tables.
     fn tables_both_mut(arena: &mut Arena, a: Frame, b: Frame) -> (&mut [Self::Pte], &mut [Self::Pte]);
 }
@@ -76,6 +83,12 @@ pub const fn index<L: Layout>(va: u64, level: usize) -> usize {
 #[inline(always)]
 pub const fn next_boundary<L: Layout>(va: u64, level: usize) -> u64 {
     (va | ((1u64 << shift::<L>(level)) - 1)) + 1
+}
+
+/// The arena byte offset of `va`'s entry in the level-`level` table at byte `table`.
+#[inline(always)]
+pub const fn entry_offset<L: Layout>(table: u64, va: u64, level: usize) -> u64 {
+    table + ((index::<L>(va, level) * core::mem::size_of::<L::Pte>()) as u64)
 }
 
 /// The frame an entry points to.

@@ -32,6 +32,10 @@ use crate::frames::{FrameAllocator, PhysMem};
 use core::fmt;
 
 /// Format-independent flags of a leaf mapping. Present is implied by having a [`Mapping`].
+///
+/// Each flag sits at the bit position of its x86 entry bit (R/W 1, U/S 2, PCD 4, A 5,
+/// D 6, AVL 9–11), so converting to and from entries is a mask, not a shuffle; the
+/// values are otherwise opaque and only the named constants should be used.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct PageFlags(pub u16);
 
@@ -39,21 +43,23 @@ impl PageFlags {
     /// No flags: present, read-only, supervisor.
     pub const EMPTY: PageFlags = PageFlags(0);
     /// x86 R/W: writes allowed.
-    pub const WRITE: PageFlags = PageFlags(1 << 0);
+    pub const WRITE: PageFlags = PageFlags(1 << 1);
     /// x86 U/S: user mode allowed.
-    pub const USER: PageFlags = PageFlags(1 << 1);
+    pub const USER: PageFlags = PageFlags(1 << 2);
     /// x86 A: set by the MMU on any access.
-    pub const ACCESSED: PageFlags = PageFlags(1 << 2);
+    pub const ACCESSED: PageFlags = PageFlags(1 << 5);
     /// x86 D: set by the MMU on a write.
-    pub const DIRTY: PageFlags = PageFlags(1 << 3);
+    pub const DIRTY: PageFlags = PageFlags(1 << 6);
     /// x86 PCD|PWT: uncached (device memory).
     pub const NOCACHE: PageFlags = PageFlags(1 << 4);
     /// Software (AVL bit 9): copy-on-write; writable once the frame is private again.
-    pub const COW: PageFlags = PageFlags(1 << 5);
+    pub const COW: PageFlags = PageFlags(1 << 9);
     /// Software (AVL bit 10): shared memory; fork shares it writable instead of COW.
-    pub const SHARED: PageFlags = PageFlags(1 << 6);
+    pub const SHARED: PageFlags = PageFlags(1 << 10);
     /// Software (AVL bit 11): direct physical memory; not reference counted, never freed.
-    pub const DIRECT: PageFlags = PageFlags(1 << 7);
+    pub const DIRECT: PageFlags = PageFlags(1 << 11);
+    /// Every flag.
+    pub const ALL: PageFlags = PageFlags(0xe76);
 
     /// Whether every flag of `other` is set.
     #[inline]
@@ -86,14 +92,26 @@ impl core::ops::BitOr for PageFlags {
 
 impl fmt::Debug for PageFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [&str; 8] = ["W", "U", "A", "D", "NC", "COW", "SH", "DIR"];
+        const NAMES: [(PageFlags, &str); 8] = [
+            (PageFlags::WRITE, "W"),
+            (PageFlags::USER, "U"),
+            (PageFlags::ACCESSED, "A"),
+            (PageFlags::DIRTY, "D"),
+            (PageFlags::NOCACHE, "NC"),
+            (PageFlags::COW, "COW"),
+            (PageFlags::SHARED, "SH"),
+            (PageFlags::DIRECT, "DIR"),
+        ];
         let mut first = true;
         write!(f, "PageFlags(")?;
-        for (i, n) in NAMES.iter().enumerate() {
-            if self.0 & (1 << i) != 0 {
+        for (flag, n) in NAMES {
+            if self.contains(flag) {
                 write!(f, "{}{n}", if first { "" } else { "|" })?;
                 first = false;
             }
+        }
+        if self.0 & !PageFlags::ALL.0 != 0 {
+            write!(f, "{}{:#x}", if first { "" } else { "|" }, self.0 & !PageFlags::ALL.0)?;
         }
         write!(f, ")")
     }

@@ -11,7 +11,9 @@ use crate::arena::Arena;
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::Cursor;
 use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRECT, DIRTY, PRESENT, USER, WRITE};
-use crate::paging::layout::{all_zero, empty_outside, entries, entry_frame, index, next_boundary, Layout};
+use crate::paging::layout::{
+    all_zero, empty_outside, entries, entry_frame, entry_offset, index, next_boundary, Layout,
+};
 use crate::paging::{fork, Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};
 
 /// `span` clipped to the format's address space, as `start..end` byte addresses.
@@ -213,28 +215,29 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
     changed
 }
 
-/// The leaf entry for `va`, read only.
-#[inline(always)]
-fn leaf_entry<L: Layout>(arena: &Arena, root: Frame, va: u64) -> u64 {
-    if va >= L::VA_END {
-        return 0;
-    }
-    let mut t = root;
-    let mut l = L::LEVELS - 1;
-    loop {
-        let e = L::table(arena, t)[index::<L>(va, l)].raw();
-        if l == 0 || e & PRESENT == 0 {
-            return e;
-        }
-        t = entry_frame::<L>(e);
-        l -= 1;
-    }
-}
-
-/// See [`PagingFormat::translate`].
+/// See [`PagingFormat::translate`]. The walk works on arena byte offsets. At each upper
+/// level one compare tests both "present" and "table inside the arena": a non-present
+/// entry is always zero in these tables (every clear writes 0), so `entry - PRESENT`
+/// wraps far past the last frame. (Were some other non-present value ever stored, the
+/// walk would stay memory-safe — every load is bounds-checked — just not meaningful.)
 #[inline]
 pub fn translate<L: Layout>(arena: &Arena, root: Frame, va: VirtAddr) -> Option<Mapping> {
-    let e = leaf_entry::<L>(arena, root, va.0);
+    let va = va.0;
+    if va >= L::VA_END {
+        return None;
+    }
+    let last = arena.last_frame_offset();
+    let mut table = root.start_address().0;
+    let mut l = L::LEVELS - 1;
+    while l > 0 {
+        let e = L::entry(arena, table, index::<L>(va, l));
+        table = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
+        if table > last {
+            return None;
+        }
+        l -= 1;
+    }
+    let e = L::entry(arena, table, index::<L>(va, 0));
     (e & PRESENT != 0).then(|| Mapping { frame: entry_frame::<L>(e), flags: entry::from_raw(e) })
 }
 
@@ -366,11 +369,12 @@ pub fn hw_translate<L: Layout>(
     }
     let need = (u64::from(access.write) * WRITE) | (u64::from(access.user) * USER);
     let mut allow = WRITE | USER;
-    let mut t = root;
-    let mut l = L::LEVELS - 1;
+    let mut table = root.start_address().0;
+    let mut l = L::LEVELS;
     loop {
-        let slot = &mut L::table_mut(arena, t)[index::<L>(va.0, l)];
-        let e = slot.raw();
+        l -= 1;
+        let at = entry_offset::<L>(table, va.0, l);
+        let e = L::load(arena, at);
         if e & PRESENT == 0 {
             return Err(FaultCode(code));
         }
@@ -381,15 +385,14 @@ pub fn hw_translate<L: Layout>(
             }
             let ne = e | ACCESSED | (u64::from(access.write) * DIRTY);
             if ne != e {
-                *slot = L::Pte::from_raw(ne);
+                L::store(arena, at, ne);
             }
             return Ok(Mapping { frame: entry_frame::<L>(ne), flags: entry::from_raw(ne) });
         }
         if e & ACCESSED == 0 {
-            *slot = L::Pte::from_raw(e | ACCESSED);
+            L::store(arena, at, e | ACCESSED);
         }
-        t = entry_frame::<L>(e);
-        l -= 1;
+        table = e & L::ADDR_MASK;
     }
 }
 

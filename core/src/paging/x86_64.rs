@@ -33,6 +33,18 @@ impl Layout for X86_64 {
         arena.table64_mut(frame)
     }
     #[inline(always)]
+    fn entry(arena: &Arena, table: u64, index: usize) -> u64 {
+        arena.entry_u64(table, index)
+    }
+    #[inline(always)]
+    fn load(arena: &Arena, offset: u64) -> u64 {
+        arena.load_u64(offset)
+    }
+    #[inline(always)]
+    fn store(arena: &mut Arena, offset: u64, raw: u64) {
+        arena.store_u64(offset, raw)
+    }
+    #[inline(always)]
     fn tables_both_mut(arena: &mut Arena, a: Frame, b: Frame) -> (&mut [u64], &mut [u64]) {
         let (x, y) = arena.tables64_both_mut(a, b);
         (x, y)
