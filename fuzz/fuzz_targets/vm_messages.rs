@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use libfuzzer_sys::fuzz_target;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs};
 use vmstorm_core::endpoint::{Endpoint, ANY, INIT_PROC_NR, KERNEL, NR_BOOT_PROCS, RS_PROC_NR, SELF, SYSTEM};
-use vmstorm_core::message::{Message, NR_VM_CALLS, VM_FORK, VM_PAGEFAULT, VM_RQ_BASE, VM_RS_UPDATE};
+use vmstorm_core::message::{
+    Message, NOTIFY_MESSAGE, NR_VM_CALLS, VM_FORK, VM_PAGEFAULT, VM_RQ_BASE, VM_RS_UPDATE,
+};
+use vmstorm_core::Errno;
 use vmstorm_core::{
     Access, ArenaConfig, Bitset, Buddy, ForkPolicy, FrameAllocator, HoleList, PagingFormat, SanityLevel,
     VirtAddr, Vm, VmConfig, ZeroPolicy, I386, PAGE_SIZE, X86_64,
@@ -128,7 +131,20 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
         }
         let from_kernel = kind & 0x20 != 0 && sel & 1 == 0;
         let reply = self.vm.handle(&msg, from_kernel);
-        let Some(reply) = reply else { return };
+        // Every request is answered, except a kernel page fault and a notification.
+        let silent = (msg.mtype == VM_PAGEFAULT && from_kernel)
+            || (NOTIFY_MESSAGE..NOTIFY_MESSAGE + 0x100).contains(&msg.mtype);
+        let Some(reply) = reply else {
+            assert!(silent, "no reply to {:#x} from {:?} (kernel: {from_kernel})", msg.mtype, msg.source);
+            return;
+        };
+        assert!(!silent || msg.mtype == VM_PAGEFAULT, "a notification was answered");
+        assert!(
+            reply.mtype >= 0 || Errno::from_code(reply.mtype).is_some(),
+            "reply {} to {:#x} is not an errno",
+            reply.mtype,
+            msg.mtype
+        );
         if reply.mtype < 0 {
             return;
         }
