@@ -7,7 +7,7 @@ mod vmkit;
 
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs};
-use vmstorm_core::endpoint::{Endpoint, INIT_PROC_NR, PM_PROC_NR, RS_PROC_NR};
+use vmstorm_core::endpoint::{Endpoint, INIT_PROC_NR, PM_PROC_NR, RS_PROC_NR, SELF};
 use vmstorm_core::frames::FailingAllocator;
 use vmstorm_core::message::*;
 use vmstorm_core::{
@@ -196,45 +196,67 @@ const FAR: VirtAddr = VirtAddr(0x3000_0000);
 type FailVm = Vm<FailingAllocator<Bitset>, X86_64>;
 
 /// A server whose allocator fails its `fail_at`-th allocation (0: never).
-fn failing_vm(fail_at: u64) -> FailVm {
-    let config = VmConfig {
-        arena: ArenaConfig { bytes: 8 * MIB, ..Default::default() },
-        slots: 32,
-        ..Default::default()
-    };
+fn failing_vm(fail_at: u64, fork: ForkPolicy) -> FailVm {
+    let arena = ArenaConfig { bytes: 8 * MIB, ..Default::default() };
+    let config = VmConfig { arena, slots: 32, fork, ..Default::default() };
     let mut alloc =
         FailingAllocator::new(<Bitset as vmstorm_core::FrameAllocator>::with_frames(8 * MIB / PAGE_SIZE));
     alloc.fail_at(fail_at);
     Vm::boot_with(config, alloc).expect("boot")
 }
 
-/// Boots, runs `setup`, then runs `op` with its n-th allocation failing, for n = 1, 2, ...
-/// until `op` succeeds; each failure must be an error that changes nothing. Returns the
-/// number of failures injected.
-/// `exec` writes its argument block into PM's memory first (as PM does): PM's contents are
-/// then left out of the comparison.
-fn inject(
-    name: &str,
-    setup: impl Fn(&mut FailVm) -> Endpoint,
-    op: impl Fn(&mut FailVm, Endpoint) -> bool,
-) -> u64 {
+/// What the injection setup built: a process with written private memory and an untouched
+/// far page, its forked child (sharing those pages copy-on-write under `Cow`), and an IPC
+/// server allowed to remap a shared region of the process.
+#[derive(Clone, Copy, Debug)]
+struct Ctx {
+    p: Endpoint,
+    child: Endpoint,
+    ipc: Endpoint,
+    private: VirtAddr,
+    shared: VirtAddr,
+}
+
+fn setup(vm: &mut FailVm) -> Ctx {
+    let p = client::fork(vm, INIT_PROC_NR).unwrap();
+    let anon = |len, flags| MmapArgs { addr: None, len, prot: MapProt::RW, flags: MapFlags::ANON | flags };
+    let private = client::mmap(vm, p, &anon(8 * PAGE_SIZE, MapFlags::PRIVATE)).unwrap();
+    for k in 0..8 {
+        client::write_user(vm, p, VirtAddr(private.0 + k * PAGE_SIZE), &[k as u8 + 1; 16]).unwrap();
+    }
+    let shared = client::mmap(vm, p, &anon(4 * PAGE_SIZE, MapFlags::SHARED)).unwrap();
+    let far = MmapArgs { addr: Some(FAR), ..anon(PAGE_SIZE, MapFlags::PRIVATE | MapFlags::FIXED) };
+    assert_eq!(client::mmap(vm, p, &far).unwrap(), FAR);
+    let child = client::fork(vm, p).unwrap();
+    let ipc = client::fork(vm, INIT_PROC_NR).unwrap();
+    client::rs_set_priv(vm, ipc, CallMask::BASIC.union(CallMask::of(&[VM_REMAP]))).unwrap();
+    Ctx { p, child, ipc, private, shared }
+}
+
+/// Boots, runs [`setup`], then runs `op` with its n-th allocation failing, for n = 1, 2,
+/// ... until `op` succeeds; each failure must be an error that changes nothing. Returns
+/// the number of failures injected. `exec` writes its argument block into PM's memory
+/// first (as PM does): PM's contents are then left out of the comparison.
+fn inject(name: &str, op: impl Fn(&mut FailVm, Ctx) -> bool) -> u64 {
     let without_pm = |mut s: VmSnapshot| {
         if name == "exec" {
             s.slots[0].contents = 0;
         }
         s
     };
-    let mut vm = failing_vm(0);
+    // The eager-copy policy for the ops named so.
+    let policy = if name.ends_with("copy") { ForkPolicy::Copy } else { ForkPolicy::Cow };
+    let mut vm = failing_vm(0, policy);
     setup(&mut vm);
     let ready = vm.phys().alloc.allocations();
     for n in 1..10_000 {
-        let mut vm = failing_vm(ready + n);
-        let p = setup(&mut vm);
+        let mut vm = failing_vm(ready + n, policy);
+        let ctx = setup(&mut vm);
         assert_eq!(vm.phys().alloc.injected_failures(), 0, "setup is not deterministic");
         let before = without_pm(vm.snapshot());
-        let ok = op(&mut vm, p);
+        let ok = op(&mut vm, ctx);
         if vm.phys().alloc.injected_failures() == 0 {
-            assert!(ok, "the operation failed without an injected failure");
+            assert!(ok, "{name}: the operation failed without an injected failure");
             return n - 1;
         }
         assert!(!ok, "{name}: the operation hid an injected allocation failure (allocation {n})");
@@ -242,58 +264,64 @@ fn inject(
         assert_same(&after, &before, &format!("{name}: a call failed by injection {n} changed the state"));
         sane(&vm);
     }
-    panic!("the operation never succeeded");
+    panic!("{name}: the operation never succeeded");
 }
 
 #[test]
 fn allocation_failures_anywhere_change_nothing() {
-    let setup = |vm: &mut FailVm| {
-        let p = client::fork(vm, INIT_PROC_NR).unwrap();
-        let args = MmapArgs {
-            addr: None,
-            len: 8 * PAGE_SIZE,
-            prot: MapProt::RW,
-            flags: MapFlags::ANON | MapFlags::PRIVATE,
-        };
-        let va = client::mmap(vm, p, &args).unwrap();
-        for k in 0..8 {
-            client::write_user(vm, p, VirtAddr(va.0 + k * PAGE_SIZE), &[k as u8 + 1; 16]).unwrap();
-        }
-        let far = MmapArgs {
-            addr: Some(FAR),
-            len: PAGE_SIZE,
-            prot: MapProt::RW,
-            flags: MapFlags::ANON | MapFlags::PRIVATE | MapFlags::FIXED,
-        };
-        assert_eq!(client::mmap(vm, p, &far).unwrap(), FAR);
-        p
-    };
-    let mut counts = Vec::new();
-    counts.push(inject("fork", setup, |vm, p| client::fork(vm, p).is_ok()));
-    counts.push(inject("exec", setup, |vm, p| {
-        let image = ExecImage {
-            text_bytes: 8 * PAGE_SIZE,
-            data_bytes: 4 * PAGE_SIZE,
-            bss_bytes: 0,
-            stack_bytes: 8192,
-        };
-        client::exec(vm, p, &image).is_ok()
-    }));
-    counts.push(inject("mmap", setup, |vm, p| {
-        let args = MmapArgs {
-            addr: None,
-            len: 16 * PAGE_SIZE,
-            prot: MapProt::RW,
-            flags: MapFlags::ANON | MapFlags::PRIVATE | MapFlags::PREALLOC,
-        };
-        client::mmap(vm, p, &args).is_ok()
-    }));
-    // A page fault on an untouched page far from the others (a page table and a frame).
-    counts.push(inject("fault", setup, |vm, p| {
-        client::touch(vm, p, FAR, Access { write: true, user: true }).is_ok()
-    }));
-    let total: u64 = counts.iter().sum();
-    println!("allocation failures injected (fork, exec, prealloc mmap, fault): {counts:?}");
-    assert!(counts.iter().all(|&c| c > 0), "some operation allocated nothing: {counts:?}");
-    assert!(total > 4);
+    let write = Access { write: true, user: true };
+    let counts = [
+        ("fork", inject("fork", |vm, c| client::fork(vm, c.p).is_ok())),
+        ("fork copy", inject("fork copy", |vm, c| client::fork(vm, c.p).is_ok())),
+        (
+            "exec",
+            inject("exec", |vm, c| {
+                let image = ExecImage {
+                    text_bytes: 8 * PAGE_SIZE,
+                    data_bytes: 4 * PAGE_SIZE,
+                    bss_bytes: 0,
+                    stack_bytes: 8192,
+                };
+                client::exec(vm, c.p, &image).is_ok()
+            }),
+        ),
+        (
+            "prealloc mmap",
+            inject("mmap", |vm, c| {
+                let flags = MapFlags::ANON | MapFlags::PRIVATE | MapFlags::PREALLOC;
+                let args = MmapArgs { addr: None, len: 16 * PAGE_SIZE, prot: MapProt::RW, flags };
+                client::mmap(vm, c.p, &args).is_ok()
+            }),
+        ),
+        // A page fault on an untouched page far from the others (a page table and a frame).
+        ("zero fault", inject("fault", |vm, c| client::touch(vm, c.p, FAR, write).is_ok())),
+        // A write to a page shared copy-on-write with the child (a copy under Cow).
+        ("cow fault", inject("cow", |vm, c| client::touch(vm, c.child, c.private, write).is_ok())),
+        (
+            "remap",
+            inject("remap", |vm, c| {
+                let mut m = Message::new(c.ipc, VM_REMAP);
+                m.set_m1_i1(SELF.0).set_m1_i2(c.p.0).set_m1_p2(c.shared.0).set_m1_i3(4 * PAGE_SIZE as i32);
+                vm.handle(&m, false).is_some_and(|r| r.mtype == 0)
+            }),
+        ),
+        (
+            "mremap",
+            inject("mremap", |vm, c| {
+                client::mremap(vm, c.p, c.private, 8 * PAGE_SIZE, 64 * PAGE_SIZE, true).is_ok()
+            }),
+        ),
+        (
+            "munmap",
+            inject("munmap", |vm, c| {
+                client::munmap(vm, c.p, VirtAddr(c.private.0 + PAGE_SIZE), PAGE_SIZE).is_ok()
+            }),
+        ),
+    ];
+    println!("allocation failures injected: {counts:?}");
+    for (name, n) in &counts[..6] {
+        assert!(*n > 0, "{name} allocated nothing");
+    }
+    let total: u64 = counts.iter().map(|c| c.1).sum();
+    assert!(total > 20, "only {total} failures injected");
 }
