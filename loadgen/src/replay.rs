@@ -348,12 +348,14 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let o = self.map(op, pid, over)?;
                 let at = o.base + pages(offset);
                 let len = pages(spec.pages);
-                let args = mmap_args(Some(VirtAddr(at)), &spec);
+                // MAP_FIXED, as the recorded program did: the server replaces whatever is
+                // mapped in the range in one call, and restores it if the call fails.
+                let mut args = mmap_args(Some(VirtAddr(at)), &spec);
+                args.flags = args.flags | MapFlags::FIXED;
                 let va = self
-                    .timed(op, |vm| {
-                        client::munmap(vm, ep, VirtAddr(at), len).and_then(|_| client::mmap(vm, ep, &args))
-                    })
+                    .timed(op, |vm| client::mmap(vm, ep, &args))
                     .map_err(|e| self.err(op, errno_msg("mmap over", e)))?;
+                debug_assert_eq!(va.0, at, "MAP_FIXED places at the address asked for");
                 let p = self.procs.get_mut(&pid).expect("checked above");
                 drop_range(&mut p.model, at, len);
                 p.maps.insert(
