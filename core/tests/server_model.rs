@@ -29,6 +29,7 @@ const PROBE: u64 = 72;
 enum Op {
     Fork(u8),
     Exit(u8),
+    Exec(u8, u8),
     Mmap { p: u8, pages: u8, prot: u8, shared: bool },
     Munmap { p: u8, at: u16, pages: u8 },
     Brk { p: u8, delta: i8 },
@@ -46,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(Op::Fork),
         1 => any::<u8>().prop_map(Op::Exit),
+        1 => (any::<u8>(), 0u8..4).prop_map(|(p, data)| Op::Exec(p, data)),
         3 => (any::<u8>(), 1u8..6, 0u8..5, prop::bool::weighted(0.25))
             .prop_map(|(p, pages, prot, shared)| Op::Mmap { p, pages, prot, shared }),
         1 => (any::<u8>(), any::<u16>(), 1u8..4).prop_map(|(p, at, pages)| Op::Munmap { p, at, pages }),
@@ -167,6 +169,16 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let i = 1 + p as usize % (n - 1);
                 client::exit(&mut vm, m.procs[i].ep).map_err(|e| fail(step, op, e))?;
                 m.procs.remove(i);
+            }
+            Op::Exec(p, data) => {
+                // A new image: everything the process had is gone, its heap starts over.
+                let i = p as usize % n;
+                let image = ExecImage { data_bytes: (1 + data as u64) * PAGE_SIZE, ..image };
+                let layout = client::exec(&mut vm, m.procs[i].ep, &image).map_err(|e| fail(step, op, e))?;
+                let pr = &mut m.procs[i];
+                pr.pages.clear();
+                pr.heap_base = layout.brk.0.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                pr.heap_pages = 0;
             }
             Op::Mmap { p, pages, prot, shared } => {
                 let i = p as usize % n;
@@ -343,3 +355,53 @@ fn model<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy) {
 }
 
 for_each_config!(server_vs_model, model);
+
+/// Copy-on-write survives protection round trips: after a fork, taking write permission
+/// away and giving it back (through read-only or no access) must not let either side
+/// write into the frame the other still reads.
+fn cow_survives_protection_changes<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy) {
+    let mut vm: Vm<F, P> = boot(16 * MIB, 32, policy);
+    let free_at_boot = vm.free_frames();
+    let parent = client::fork(&mut vm, INIT_PROC_NR).unwrap();
+    let args = MmapArgs {
+        addr: None,
+        len: 2 * PAGE_SIZE,
+        prot: MapProt::RW,
+        flags: MapFlags::ANON | MapFlags::PRIVATE,
+    };
+    let va = client::mmap(&mut vm, parent, &args).unwrap();
+    client::write_user(&mut vm, parent, va, b"before").unwrap();
+    client::write_user(&mut vm, parent, VirtAddr(va.0 + PAGE_SIZE), b"page 2").unwrap();
+    let child = client::fork(&mut vm, parent).unwrap();
+    let read = |vm: &mut Vm<F, P>, who, at: VirtAddr| {
+        let mut b = [0u8; 6];
+        client::read_user(vm, who, at, &mut b).unwrap();
+        b
+    };
+    for (writer, reader, via) in [(parent, child, MapProt::READ), (child, parent, MapProt::NONE)] {
+        client::mprotect(&mut vm, writer, va, 2 * PAGE_SIZE, via).unwrap();
+        client::mprotect(&mut vm, writer, va, 2 * PAGE_SIZE, MapProt::RW).unwrap();
+        let mine = if writer == parent { b"PARENT" } else { b"CHILD!" };
+        client::write_user(&mut vm, writer, va, mine).unwrap();
+        assert_eq!(&read(&mut vm, writer, va), mine);
+        let theirs = read(&mut vm, reader, va);
+        assert_ne!(&theirs, mine, "{writer:?}'s write after mprotect {via:?} reached {reader:?}");
+        sane(&vm);
+    }
+    assert_eq!(&read(&mut vm, child, va), b"CHILD!");
+    assert_eq!(&read(&mut vm, parent, va), b"PARENT");
+    // Discarding the child's copy refaults zero there and leaves the parent's page alone.
+    client::discard(&mut vm, child, VirtAddr(va.0 + PAGE_SIZE), PAGE_SIZE).unwrap();
+    assert_eq!(read(&mut vm, child, VirtAddr(va.0 + PAGE_SIZE)), [0; 6]);
+    assert_eq!(&read(&mut vm, parent, VirtAddr(va.0 + PAGE_SIZE)), b"page 2");
+    // The parent execs: the child keeps the old contents.
+    let image = ExecImage { text_bytes: PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 0, stack_bytes: 8192 };
+    client::exec(&mut vm, parent, &image).unwrap();
+    assert_eq!(&read(&mut vm, child, va), b"CHILD!");
+    client::exit(&mut vm, child).unwrap();
+    client::exit(&mut vm, parent).unwrap();
+    sane(&vm);
+    assert_eq!(vm.free_frames(), free_at_boot, "frames leaked");
+}
+
+for_each_config!(cow_and_mprotect, cow_survives_protection_changes);
