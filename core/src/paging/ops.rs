@@ -12,7 +12,7 @@ use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::Cursor;
 use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRECT, DIRTY, PRESENT, USER, WRITE};
 use crate::paging::layout::{
-    all_zero, empty_outside, entries, entry_frame, entry_offset, index, next_boundary, Layout,
+    empty_outside, entries, entry_frame, entry_offset, index, next_boundary, Layout, RUN,
 };
 use crate::paging::{fork, Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};
 
@@ -132,6 +132,7 @@ fn clear_range<L: Layout, F: FrameAllocator>(
         let i0 = index::<L>(va, 0);
         let n = ((stop - va) >> 12) as usize;
         let PhysMem { arena, alloc, refs, .. } = &mut *mem;
+        let refs = refs.as_mut_slice();
         let t = L::table_mut(arena, leaf);
         for slot in &mut t[i0..i0 + n] {
             let e = slot.raw();
@@ -140,7 +141,10 @@ fn clear_range<L: Layout, F: FrameAllocator>(
                 cleared += 1;
                 if drop && e & DIRECT == 0 {
                     let f = entry_frame::<L>(e);
-                    if refs.dec(f) == 0 {
+                    let count = &mut refs[f.index()];
+                    debug_assert!(*count > 0, "{f:?} dereferenced below zero");
+                    *count -= 1;
+                    if *count == 0 {
                         alloc.free(f);
                     }
                 }
@@ -160,21 +164,6 @@ pub fn unmap_range<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, root: Fra
     clear_range::<L, F>(mem, root, start, end, true)
 }
 
-/// The new raw entry of a present leaf `e` under [`PagingFormat::protect_range`].
-#[inline(always)]
-fn protected(e: u64, set: u64, clear: u64, shared_frame: impl FnOnce() -> bool) -> u64 {
-    let mut n = (e & !clear) | set;
-    if clear & WRITE != 0 {
-        n &= !COW;
-    }
-    if set & WRITE != 0 && entry::is_private(n) && shared_frame() {
-        n = (n & !WRITE) | COW;
-    } else if set & WRITE != 0 {
-        n &= !COW;
-    }
-    n
-}
-
 /// See [`PagingFormat::protect_range`].
 pub fn protect_range<L: Layout, F: FrameAllocator>(
     mem: &mut PhysMem<F>,
@@ -184,7 +173,13 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
     clear: PageFlags,
 ) -> u64 {
     let (start, end) = clip::<L>(span);
-    let (set, clear) = (entry::to_raw(set), entry::to_raw(clear));
+    let (set, mut clear) = (entry::to_raw(set), entry::to_raw(clear));
+    // Taking WRITE away also ends copy-on-write; granting it is decided per page below.
+    if clear & WRITE != 0 {
+        clear |= COW;
+    }
+    let grant_write = set & WRITE != 0;
+    let set = set & !WRITE;
     let mut cur = Cursor::<L>::new(root);
     let mut va = start;
     let mut changed = 0;
@@ -200,14 +195,24 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
         let i0 = index::<L>(va, 0);
         let n = ((stop - va) >> 12) as usize;
         let PhysMem { arena, refs, .. } = &mut *mem;
+        let refs = refs.as_slice();
         for slot in &mut L::table_mut(arena, leaf)[i0..i0 + n] {
             let e = slot.raw();
-            if e & PRESENT != 0 {
-                let ne = protected(e, set, clear, || refs.get(entry_frame::<L>(e)) > 1);
-                if ne != e {
-                    *slot = L::Pte::from_raw(ne);
-                    changed += 1;
-                }
+            if e & PRESENT == 0 {
+                continue;
+            }
+            let mut ne = (e & !clear) | set;
+            if grant_write {
+                // A private frame still shared with another space stays read-only + COW.
+                ne = if entry::is_private(ne) && refs[entry_frame::<L>(e).index()] > 1 {
+                    (ne & !WRITE) | COW
+                } else {
+                    (ne | WRITE) & !COW
+                };
+            }
+            if ne != e {
+                *slot = L::Pte::from_raw(ne);
+                changed += 1;
             }
         }
         va = stop;
@@ -315,20 +320,25 @@ pub fn for_each_table<L: Layout>(arena: &Arena, root: Frame, f: &mut dyn FnMut(F
     walk::<L>(arena, root, L::LEVELS - 1, f);
 }
 
-/// Drops the references of a leaf table's present entries.
+/// Drops the references of a leaf table's present entries (empty runs skipped).
 #[inline]
 pub(crate) fn unref_leaves<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, leaf: Frame) {
     let PhysMem { arena, alloc, refs, .. } = mem;
-    let t = L::table(arena, leaf);
-    if all_zero(t) {
-        return;
-    }
-    for e in t {
-        let e = e.raw();
-        if e & PRESENT != 0 && e & DIRECT == 0 {
-            let f = entry_frame::<L>(e);
-            if refs.dec(f) == 0 {
-                alloc.free(f);
+    let refs = refs.as_mut_slice();
+    for run in L::table(arena, leaf).chunks_exact(RUN) {
+        if L::Pte::all_zero(run) {
+            continue;
+        }
+        for e in run {
+            let e = e.raw();
+            if e & (PRESENT | DIRECT) == PRESENT {
+                let f = entry_frame::<L>(e);
+                let count = &mut refs[f.index()];
+                debug_assert!(*count > 0, "{f:?} dereferenced below zero");
+                *count -= 1;
+                if *count == 0 {
+                    alloc.free(f);
+                }
             }
         }
     }
@@ -339,11 +349,18 @@ pub(crate) fn destroy_table<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, 
     if level == 0 {
         unref_leaves::<L, F>(mem, t);
     } else {
-        for i in 0..entries::<L>() {
-            let e = L::table(&mem.arena, t)[i].raw();
+        let base = t.start_address().0;
+        let mut i = 0;
+        while i < entries::<L>() {
+            if i % RUN == 0 && L::Pte::all_zero(&L::table(&mem.arena, t)[i..i + RUN]) {
+                i += RUN;
+                continue;
+            }
+            let e = L::entry(&mem.arena, base, i);
             if e & PRESENT != 0 {
                 destroy_table::<L, F>(mem, entry_frame::<L>(e), level - 1);
             }
+            i += 1;
         }
     }
     mem.free_table(t);
