@@ -14,6 +14,7 @@
 //! | `translate_random` | same | translate one random page of 65,536 spread over 1,024 leaf tables (tables beyond L2) |
 //! | `unmap_seq` | same | unmap_range of 512 pages |
 //! | `vm_*` | server `Vm` over bitset × {x86-64, i386} | dispatch+ACL+reply, demand-zero and COW faults, fork 1k/100k (cow, copy), exec, mmap+munmap, brk |
+//! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
 //! | `linux` | the host kernel through libc | page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
 //!
 //! Set-up happens outside the timed part (`iter_custom`); sizes are small enough that
@@ -33,6 +34,9 @@ use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::server::{ForkPolicy, Vm, ZeroPolicy};
 use vmstorm_core::{Bitset, Buddy, HoleList, PagingFormat, I386, X86_64};
+use vmstorm_loadgen::shards::run_shards;
+use vmstorm_loadgen::storms::{generate, StormKind};
+use vmstorm_loadgen::strategy::Strategy;
 
 const SEED: u64 = 0x5EED_2026;
 /// Pages per map/unmap iteration: one leaf table's worth on x86-64.
@@ -337,6 +341,45 @@ fn vm_groups(c: &mut Criterion) {
     g.finish();
 }
 
+/// Rounds of the mixed storm per shard.
+const STORM_SCALE: u64 = 200;
+/// Arena of each storm shard.
+const STORM_MEM: u64 = 256 << 20;
+
+/// Storm throughput: the mixed storm replayed by one server, then by two servers on two
+/// threads at once (both from the same `run_shards` call); the ratio of the two times is
+/// the shard speed-up.
+fn storm_group(c: &mut Criterion) {
+    let traces = [generate(StormKind::Mixed, 1, STORM_SCALE), generate(StormKind::Mixed, 2, STORM_SCALE)];
+    let strategy = Strategy::default();
+    let mut g = c.benchmark_group("storm_mixed");
+    g.throughput(Throughput::Elements(traces[0].ops.len() as u64));
+    g.bench_function("ours-1-shard", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // run_shards plays shard 0's storm alone first: that pass is the one-shard time.
+                let r = run_shards(&traces, &strategy, STORM_MEM, false, true).expect("shards");
+                total += Duration::from_secs_f64(r.single.seconds);
+            }
+            total
+        })
+    });
+    g.bench_function("ours-2-shards", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let r = run_shards(&traces, &strategy, STORM_MEM, false, true).expect("shards");
+                // The time one storm's worth of ops takes at the two shards' joint rate.
+                let per_storm = r.total.seconds * r.single.ops as f64 / r.total.ops.max(1) as f64;
+                total += Duration::from_secs_f64(per_storm);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
 /// The host kernel, first in the run while this process is still small (fork copies it).
 fn linux_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("linux");
@@ -352,6 +395,6 @@ fn linux_group(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = linux_group, vm_groups, frame_groups, paging_groups
+    targets = linux_group, vm_groups, storm_group, frame_groups, paging_groups
 }
 criterion_main!(benches);

@@ -89,6 +89,8 @@ pub struct Row {
     pub ir: Option<IrPick>,
     /// Target instructions per operation.
     pub target_ir: Option<f64>,
+    /// A speed-up row instead of a time: (one, many, target): met when one ÷ many ≥ target.
+    pub speedup: Option<(Pick, Pick, f64)>,
     /// What is compared when a part is missing by design.
     pub note: &'static str,
 }
@@ -107,6 +109,7 @@ pub fn rows() -> Vec<Row> {
         target_ns,
         ir: None,
         target_ir: None,
+        speedup: None,
         note: "",
     };
     vec![
@@ -251,8 +254,13 @@ pub fn rows() -> Vec<Row> {
             )
         },
         Row {
-            note: "storm throughput is not in the Criterion run yet",
-            ..row("shards on 2 cores (≥ 1.8× one shard)", None, None, None, None)
+            speedup: Some((
+                Pick { group: "storm_mixed", prefix: "ours-1-shard", per_iter: 1.0 },
+                Pick { group: "storm_mixed", prefix: "ours-2-shards", per_iter: 1.0 },
+                1.8,
+            )),
+            note: "mixed storm, default strategy; time per storm, 1 shard ÷ 2 shards",
+            ..row("shards on 2 cores", None, None, None, None)
         },
         Row {
             note: "no target; informational",
@@ -265,7 +273,7 @@ pub fn rows() -> Vec<Row> {
             )
         },
         Row {
-            note: "no target; informational",
+            note: "informational",
             ..row(
                 "fork+exit of a small process",
                 pick("vm_fork_exit", "ours-", 1.0),
@@ -322,6 +330,26 @@ pub fn render(times: &Times, counts: &Counts, header: &str) -> String {
     );
     s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows() {
+        if let Some((one, many, target)) = r.speedup {
+            let (a, b) = (best(times, one), best(times, many));
+            let (cell, met) = match (a, b) {
+                (Some((_, a)), Some((_, b))) if b > 0.0 => {
+                    let x = a / b;
+                    (
+                        format!("{x:.2}× ({} → {})", fmt_ns(a), fmt_ns(b)),
+                        if x >= target { "**yes**" } else { "no" },
+                    )
+                }
+                _ => ("—".to_string(), "not measured"),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {cell} | — | — | ≥ {target}× | — | — | — | — | {met}{} |",
+                r.operation,
+                note(r.note)
+            );
+            continue;
+        }
         let ours = r.ours.and_then(|p| best(times, p));
         let peer = r.peer.and_then(|p| best(times, p));
         let linux = r.linux.and_then(|p| best(times, p));
@@ -400,6 +428,8 @@ mod tests {
             ("map_seq/ours-i386", 512.0),
             ("linux/page_fault1", 2263.0),
             ("vm_fault_zero/ours-bitset-x86-64", 300.0),
+            ("storm_mixed/ours-1-shard", 1_000_000.0),
+            ("storm_mixed/ours-2-shards", 540_000.0),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -450,6 +480,8 @@ mod tests {
         );
         let fault = out.lines().find(|l| l.contains("demand-zero")).unwrap();
         assert!(fault.contains("7.54×") && fault.contains("| no"), "{fault}");
+        let shards = out.lines().find(|l| l.contains("shards on 2 cores")).unwrap();
+        assert!(shards.contains("1.85×") && shards.contains("**yes**"), "{shards}");
         let shared = out.lines().find(|l| l.contains("shared leaf")).unwrap();
         assert!(shared.contains("not measured"), "{shared}");
     }
