@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{dump, phys, VecAlloc};
+use common::{dump, phys, TopDown, VecAlloc};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{Frame, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386, X86_64};
 
@@ -113,4 +113,19 @@ fn unaligned_single_map_uses_the_page() {
     let f = held_frame(&mut mem);
     X86_64::map(&mut mem, root, VirtAddr(0x1234), Mapping { frame: f, flags: RW }).unwrap();
     assert_eq!(X86_64::translate(&mem.arena, root, VirtAddr(0x1000)).unwrap().frame, f);
+}
+
+#[test]
+fn i386_tables_must_lie_below_4_gib() {
+    // An arena a little over 4 GiB whose allocator hands out the highest frames first:
+    // a table there could not be linked by a 32-bit entry.
+    let mut mem: PhysMem<TopDown> = phys((1 << 20) + 16);
+    let before = mem.free_frames();
+    assert_eq!(I386::new_root(&mut mem), Err(PagingError::OutOfFrames));
+    assert_eq!((mem.free_frames(), mem.table_frames), (before, 0));
+    // x86-64 has no such limit.
+    let root = X86_64::new_root(&mut mem).unwrap();
+    assert!(root.0 >= 1 << 20);
+    X86_64::destroy(&mut mem, root);
+    assert_eq!(mem.free_frames(), before);
 }

@@ -128,3 +128,67 @@ impl<L: Layout> Cursor<L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::Arena;
+    use crate::frames::Bitset;
+    use crate::paging::layout::next_boundary;
+    use crate::paging::X86_64;
+
+    fn mem() -> PhysMem<Bitset> {
+        PhysMem::new(Arena::with_frames(64).unwrap())
+    }
+
+    #[test]
+    fn find_skips_missing_regions_and_find_or_alloc_builds_the_path() {
+        let mut mem = mem();
+        let root = mem.alloc_table().unwrap();
+        let mut cur = Cursor::<X86_64>::new(root);
+        let va = 0x7f12_3456_7000;
+        // Nothing below the root: skip to the end of the 512 GiB region.
+        assert_eq!(cur.find(&mem.arena, va), Err(next_boundary::<X86_64>(va, 3)));
+        let leaf = cur.find_or_alloc(&mut mem, va).unwrap();
+        assert_eq!(mem.table_frames, 4);
+        assert_eq!(cur.find(&mem.arena, va), Ok(leaf));
+        // A fresh cursor walks to the same leaf; a neighbour in the same 2 MiB shares it.
+        assert_eq!(Cursor::<X86_64>::new(root).find(&mem.arena, va + 0x1000), Ok(leaf));
+        // Another 2 MiB region under the same directory: only a leaf table is added.
+        let other = cur.find_or_alloc(&mut mem, va + (2 << 20)).unwrap();
+        assert_ne!(other, leaf);
+        assert_eq!(mem.table_frames, 5);
+    }
+
+    #[test]
+    fn release_empty_frees_up_to_the_root() {
+        let mut mem = mem();
+        let root = mem.alloc_table().unwrap();
+        let free = mem.free_frames();
+        let mut cur = Cursor::<X86_64>::new(root);
+        let a = 0x40_0000;
+        let b = 0x60_0000; // next leaf table, same directory
+        cur.find_or_alloc(&mut mem, a).unwrap();
+        cur.find_or_alloc(&mut mem, b).unwrap();
+        assert_eq!(mem.free_frames(), free - 4);
+        cur.find(&mem.arena, a).unwrap();
+        cur.release_empty(&mut mem, a);
+        assert_eq!(mem.free_frames(), free - 3, "the directory still holds b's table");
+        assert!(cur.find(&mem.arena, a).is_err());
+        cur.find(&mem.arena, b).unwrap();
+        cur.release_empty(&mut mem, b);
+        assert_eq!(mem.free_frames(), free, "every table but the root is gone");
+        assert!(crate::paging::layout::all_zero(mem.arena.table64(root)));
+    }
+
+    #[test]
+    fn failed_allocation_leaves_no_table_behind() {
+        let mut mem: PhysMem<Bitset> = PhysMem::new(Arena::with_frames(3).unwrap());
+        let root = mem.alloc_table().unwrap();
+        let mut cur = Cursor::<X86_64>::new(root);
+        // Two frames left: PDPT and PD fit, the leaf table does not.
+        assert_eq!(cur.find_or_alloc(&mut mem, 0x1000), Err(PagingError::OutOfFrames));
+        assert_eq!((mem.free_frames(), mem.table_frames), (2, 1));
+        assert!(crate::paging::layout::all_zero(mem.arena.table64(root)));
+    }
+}

@@ -14,6 +14,16 @@
 //!
 //! Every fallible operation is allocate-then-commit: when it returns an error the tables,
 //! counts and allocator are exactly as before the call.
+//!
+//! Table invariants kept by every operation (and checked by the tests): a non-present
+//! entry is exactly 0; every table but the root holds at least one present entry
+//! (`unmap_range` frees the tables it empties, a failed `map_range` frees the ones it
+//! added); each table frame has reference count 1 and is counted in
+//! [`PhysMem::table_frames`](crate::frames::PhysMem).
+//!
+//! Layout of the module: [`entry`] (bits), [`layout`] (levels and indices), [`cursor`]
+//! (the walk that keeps its path), `ops` (the operations, generic over a layout), `fork`
+//! (address-space copy), and the two formats [`X86_64`] and [`I386`].
 
 pub mod cursor;
 pub mod entry;
@@ -249,6 +259,10 @@ pub trait PagingFormat {
 
     /// Replaces the present mapping of `va`'s page by `m` (consuming a held reference on
     /// `m.frame` and dropping the old entry's reference). Returns the old mapping.
+    ///
+    /// To change only the flags of a mapping (such as making a copy-on-write page whose
+    /// frame is private again writable), use [`PagingFormat::protect_range`]; passing the
+    /// same frame here requires holding an extra reference on it, as for any frame.
     ///
     /// # Errors
     /// [`PagingError::NotMapped`] when nothing is mapped there;

@@ -57,6 +57,41 @@ impl FrameAllocator for VecAlloc {
     }
 }
 
+/// Hands out the highest free frame first (frames kept in a `BTreeSet`).
+#[derive(Debug)]
+pub struct TopDown {
+    free: std::collections::BTreeSet<u64>,
+}
+
+impl FrameAllocator for TopDown {
+    fn with_frames(frames: u64) -> Self {
+        TopDown { free: (0..frames).collect() }
+    }
+    fn alloc(&mut self) -> Option<Frame> {
+        self.free.pop_last().map(Frame)
+    }
+    fn alloc_contiguous(&mut self, count: u64, _align: u64) -> Option<Frame> {
+        (count == 1).then(|| self.alloc()).flatten()
+    }
+    fn free(&mut self, frame: Frame) {
+        assert!(self.free.insert(frame.0), "double free of {frame:?}");
+    }
+    fn free_contiguous(&mut self, first: Frame, count: u64) {
+        for i in 0..count {
+            self.free(first.add(i));
+        }
+    }
+    fn free_count(&self) -> u64 {
+        self.free.len() as u64
+    }
+    fn is_free(&self, frame: Frame) -> bool {
+        self.free.contains(&frame.0)
+    }
+    fn name(&self) -> &'static str {
+        "top-down"
+    }
+}
+
 /// Wraps an allocator and refuses its N-th allocation (counting from 1; 0 = never).
 #[derive(Debug)]
 pub struct Failing<A> {
