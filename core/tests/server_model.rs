@@ -394,6 +394,11 @@ fn cow_survives_protection_changes<F: FrameAllocator, P: PagingFormat>(policy: F
     client::discard(&mut vm, child, VirtAddr(va.0 + PAGE_SIZE), PAGE_SIZE).unwrap();
     assert_eq!(read(&mut vm, child, VirtAddr(va.0 + PAGE_SIZE)), [0; 6]);
     assert_eq!(&read(&mut vm, parent, VirtAddr(va.0 + PAGE_SIZE)), b"page 2");
+    // The parent moves the mapping (mremap): the child keeps its copy at the old place.
+    let moved = client::mremap(&mut vm, parent, va, 2 * PAGE_SIZE, 5 * PAGE_SIZE, true).unwrap();
+    client::write_user(&mut vm, parent, moved, b"MOVED!").unwrap();
+    assert_eq!(&read(&mut vm, child, va), b"CHILD!");
+    assert_eq!(&read(&mut vm, parent, VirtAddr(moved.0 + PAGE_SIZE)), b"page 2");
     // The parent execs: the child keeps the old contents.
     let image = ExecImage { text_bytes: PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 0, stack_bytes: 8192 };
     client::exec(&mut vm, parent, &image).unwrap();

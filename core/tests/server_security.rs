@@ -372,3 +372,56 @@ fn faked_page_faults_are_refused_and_counted() {
     assert_eq!(faked, 9 * 5 * 5);
     sane(&vm);
 }
+
+#[test]
+fn shared_memory_outlives_its_owner_but_not_into_a_reused_slot() {
+    let mut vm = vm();
+    let free_at_boot = vm.free_frames();
+    let ipc = client::fork(&mut vm, INIT_PROC_NR).unwrap();
+    set_priv(&mut vm, ipc, CallMask::BASIC.union(CallMask::of(&[VM_REMAP, VM_SHM_UNMAP, VM_GETREF])))
+        .unwrap();
+    let owner = client::fork(&mut vm, INIT_PROC_NR).unwrap();
+    let shared = mmap_rw(&mut vm, owner, 2, MapFlags::SHARED);
+    client::write_user(&mut vm, owner, shared, b"shm").unwrap();
+    let remap = |vm: &mut TestVm, dst: Endpoint, src: Endpoint, at: VirtAddr| {
+        let r = send(vm, ipc, VM_REMAP, |m| {
+            m.set_m1_i1(dst.0).set_m1_i2(src.0).set_m1_p2(at.0).set_m1_i3(2 * PAGE_SIZE as i32);
+        })
+        .unwrap();
+        assert_eq!(r.mtype, 0, "remap from {src:?} to {dst:?}");
+        VirtAddr(r.m1_p3())
+    };
+    let at = remap(&mut vm, SELF, owner, shared);
+    let r = send(&mut vm, ipc, VM_GETREF, |m| {
+        m.set_m2_i1(owner.0).set_m2_l1(shared.0 as i64);
+    })
+    .unwrap();
+    assert_eq!((r.mtype, r.m2_i2()), (0, 2), "owner and ipc share the frame");
+    // IPC passes its mapping on to a third process.
+    let third = client::fork(&mut vm, INIT_PROC_NR).unwrap();
+    let at3 = remap(&mut vm, third, SELF, at);
+    // The owner forks and exits: its child and the others still share the memory.
+    let heir = client::fork(&mut vm, owner).unwrap();
+    client::exit(&mut vm, owner).unwrap();
+    client::write_user(&mut vm, heir, shared, b"SHM").unwrap();
+    let mut buf = [0u8; 3];
+    for (who, va) in [(ipc, at), (third, at3)] {
+        client::read_user(&mut vm, who, va, &mut buf).unwrap();
+        assert_eq!(&buf, b"SHM", "{who:?} lost the shared memory");
+    }
+    // A process in the owner's old slot has nothing there.
+    let reuse = client::fork(&mut vm, INIT_PROC_NR).unwrap();
+    assert_eq!(reuse.slot(), owner.slot());
+    assert!(matches!(client::read_user(&mut vm, reuse, shared, &mut buf), Err(TouchError::Signalled(_))));
+    let r = call(&mut vm, ipc, VM_SHM_UNMAP, |m| {
+        m.set_m2_i1(SELF.0).set_m2_l1(at.0 as i64);
+    });
+    assert_eq!(r, 0);
+    assert!(matches!(client::read_user(&mut vm, ipc, at, &mut buf), Err(TouchError::Signalled(_))));
+    sane(&vm);
+    for p in [heir, reuse, third, ipc] {
+        client::exit(&mut vm, p).unwrap();
+    }
+    sane(&vm);
+    assert_eq!(vm.free_frames(), free_at_boot, "shared frames leaked");
+}
