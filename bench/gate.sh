@@ -48,4 +48,6 @@ echo "If the two lines differ, re-run on the baseline's machine kind (or, if the
 echo "the reference from now on, refresh the baseline deliberately: bench/refresh-baseline.sh)."
 echo "If they are the same, the change is real: look at the named benchmarks with"
 echo "  callgrind_annotate $OUT/home/<pkg>/icount/<group>/<bench>/callgrind.*.out"
+echo "and fix it, or, when it is an accepted trade-off, refresh the baseline with"
+echo "bench/refresh-baseline.sh in a commit that names the benchmarks and says why."
 exit 1
