@@ -680,6 +680,17 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         let Ok(slot) = self.slots.lookup(ep) else {
             return Err(FaultCode(if access.write { FaultCode::WRITE } else { 0 } | FaultCode::USER));
         };
+        self.mmu_translate_slot(slot, va, access)
+    }
+
+    /// [`Vm::mmu_translate`] for the live process in `slot` (checked by the caller).
+    #[inline]
+    pub(crate) fn mmu_translate_slot(
+        &mut self,
+        slot: usize,
+        va: VirtAddr,
+        access: Access,
+    ) -> Result<Mapping, FaultCode> {
         let root = self.slots.get(slot).root;
         if va.0 >= P::VA_END {
             return Err(FaultCode(if access.write { FaultCode::WRITE } else { 0 } | FaultCode::USER));
