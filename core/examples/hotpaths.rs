@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MmapArgs};
 use vmstorm_core::endpoint::{INIT_PROC_NR, PM_PROC_NR};
-use vmstorm_core::message::{VM_FORK, VM_WILLEXIT};
+use vmstorm_core::message::{VM_FORK, VM_GETDMA, VM_WILLEXIT};
 use vmstorm_core::*;
 
 type V = Vm<Bitset, X86_64>;
@@ -98,6 +98,11 @@ fn op_willexit_call(vm: &mut V, m: &Message) -> i32 {
 }
 
 #[inline(never)]
+fn op_getdma_call(vm: &mut V, m: &Message) -> i32 {
+    vm.handle(black_box(m), false).map_or(i32::MIN, |r| r.mtype)
+}
+
+#[inline(never)]
 fn op_fault_zero(vm: &mut V, ep: Endpoint, va: VirtAddr) {
     black_box(client::touch(vm, ep, va, W)).expect("fault");
 }
@@ -159,6 +164,17 @@ fn calls(r: &mut Run) {
             let t = Instant::now();
             for _ in 0..n {
                 black_box(op_denied_call(&mut vm, &m));
+            }
+            t.elapsed().as_nanos() as u64
+        });
+    }
+    if r.wants("getdma_call") {
+        // The cheapest call there is: PM asking for DMA memory to release (EAGAIN).
+        let m = Message::new(PM_PROC_NR, VM_GETDMA);
+        r.measure("getdma_call", n, || {
+            let t = Instant::now();
+            for _ in 0..n {
+                black_box(op_getdma_call(&mut vm, &m));
             }
             t.elapsed().as_nanos() as u64
         });
