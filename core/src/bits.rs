@@ -95,6 +95,29 @@ pub const fn align_up(x: u64, align: u64) -> u64 {
     (x + align - 1) & !(align - 1)
 }
 
+/// Stores `value` into every word of `words` with an explicit loop of word stores, eight
+/// words (a 512-bit block) per step.
+///
+/// The value goes through [`std::hint::black_box`] first, so the compiler cannot recognise
+/// the loop as a fill and replace it with a `memset` call: glibc picks its `memset` by CPU
+/// model, and a short fill (a few words of a bitmap) costs less inline than the call.
+#[inline]
+pub fn fill_words(words: &mut [u64], value: u64) {
+    let v = std::hint::black_box(value);
+    let (blocks, rest) = words.as_chunks_mut::<8>();
+    if let [b] = blocks {
+        // One block, as for a 2 MiB run: no loop at all.
+        *b = [v; 8];
+    } else {
+        for b in blocks {
+            *b = [v; 8];
+        }
+    }
+    for w in rest {
+        *w = v;
+    }
+}
+
 /// First position `p >= 64 * from` with `p % align == 0` such that bits `p..p + n` of the
 /// bit array `words` are all set; exact first fit over the array.
 ///
@@ -192,6 +215,12 @@ mod tests {
         assert_eq!(clear_lowest(0b1100), 0b1000);
         assert_eq!(align_up(65, 64), 128);
         assert_eq!(align_up(64, 64), 64);
+        for len in 0..20 {
+            let mut words = [7u64; 22];
+            fill_words(&mut words[1..1 + len], !0);
+            assert!(words[1..1 + len].iter().all(|&w| w == !0), "len {len}");
+            assert!(words[..1].iter().chain(&words[1 + len..]).all(|&w| w == 7), "len {len}");
+        }
     }
 
     #[test]

@@ -39,6 +39,10 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Alloc),
         3 => (1u64..=70, align.clone()).prop_map(|(count, align)| Op::AllocContiguous { count, align }),
         1 => (1u64..600, align).prop_map(|(count, align)| Op::AllocContiguous { count, align }),
+        // Whole 512-frame blocks (2 MiB runs), the shape with its own fast paths.
+        1 => (1u64..=3, 9u32..=11).prop_map(|(blocks, s)| Op::AllocContiguous { count: 512 * blocks, align: 1 << s }),
+        // Whole words, aligned to a word or more.
+        1 => (2u64..=9, 6u32..=8).prop_map(|(words, s)| Op::AllocContiguous { count: 64 * words, align: 1 << s }),
         4 => any::<usize>().prop_map(|pick| Op::Free { pick }),
         1 => (any::<usize>(), any::<u64>()).prop_map(|(pick, offset)| Op::FreeOne { pick, offset }),
     ]
@@ -193,7 +197,7 @@ fn replay<A: FrameAllocator>(frames: u64, ops: &[Op], exact: Exactness) -> Resul
 }
 
 fn frames() -> impl Strategy<Value = u64> {
-    prop::sample::select(vec![1u64, 2, 63, 64, 65, 127, 1000, 4099])
+    prop::sample::select(vec![1u64, 2, 63, 64, 65, 127, 1000, 4099, 4096 * 2 + 512 + 7])
 }
 
 proptest! {

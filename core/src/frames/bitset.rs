@@ -16,8 +16,12 @@
 //!   else the next word with a free frame (wrapping around);
 //! * `alloc_contiguous(n <= 64, align <= 64)` first looks inside the word its last short
 //!   run came from, then takes the lowest entirely free word;
-//! * `alloc_contiguous` of longer or coarser-aligned runs takes the lowest run of entirely
-//!   free words (found over `full`, aligned starts stepped by `align / 64`);
+//! * `alloc_contiguous` of longer or coarser-aligned runs first tries the words its last
+//!   long run came from, then takes the lowest run of entirely free words (found over
+//!   `full`; when an aligned run cannot cross a level-1 word, as for 512 frames aligned to
+//!   512, each level-1 word is tested whole with one mask);
+//! * a run of whole words inside one level-1 word (up to 4,096 frames, such as a 2 MiB
+//!   block) is taken and returned with one mask on each summary and a loop of word stores;
 //! * when those fast paths fail, an exact first-fit word-at-a-time scan of the leaves
 //!   (skipping empty words through `any`) finds any run that exists, so `None` means no
 //!   such run exists.
@@ -42,7 +46,7 @@ impl Summary {
         Summary { l1: vec![0; l1_words], l2: vec![0; l2_words] }
     }
 
-    #[inline]
+    #[inline(always)]
     fn set(&mut self, i: usize) {
         let w = &mut self.l1[i / 64];
         if *w == 0 {
@@ -51,12 +55,29 @@ impl Summary {
         *w |= 1 << (i % 64);
     }
 
-    #[inline]
+    #[inline(always)]
     fn clear(&mut self, i: usize) {
         let w = &mut self.l1[i / 64];
         *w &= !(1 << (i % 64));
         if *w == 0 {
             self.l2[i / 4096] &= !(1 << ((i / 64) % 64));
+        }
+    }
+
+    /// Sets the bits of `m` in level-1 word `j` (`m` not zero).
+    #[inline(always)]
+    fn set_mask(&mut self, j: usize, m: u64) {
+        self.l1[j] |= m;
+        self.l2[j / 64] |= 1 << (j % 64);
+    }
+
+    /// Clears the bits of `m` in level-1 word `j`.
+    #[inline(always)]
+    fn clear_mask(&mut self, j: usize, m: u64) {
+        let w = self.l1[j] & !m;
+        self.l1[j] = w;
+        if w == 0 {
+            self.l2[j / 64] &= !(1 << (j % 64));
         }
     }
 
@@ -205,7 +226,7 @@ impl Bitset {
     }
 
     /// Updates the summaries after leaf word `i` went from `w` to `nw` by freeing frames.
-    #[inline]
+    #[inline(always)]
     fn returned_slow(&mut self, i: usize, w: u64, nw: u64) {
         if w == 0 {
             self.any.set(i);
@@ -216,7 +237,7 @@ impl Bitset {
     }
 
     /// Updates the summaries after leaf word `i` went from `w` to `nw` by taking frames.
-    #[inline]
+    #[inline(always)]
     fn taken_slow(&mut self, i: usize, w: u64, nw: u64) {
         if w == !0 {
             self.full.clear(i);
@@ -227,16 +248,58 @@ impl Bitset {
     }
 
     /// Takes the free frames of mask `m` in leaf word `i` (single-word fast path).
-    #[inline]
+    #[inline(always)]
     fn take_in_word(&mut self, i: usize, m: u64, count: u64) {
         let w = self.leaf[i];
         debug_assert_eq!(w & m, m, "taking used frames");
         let nw = w & !m;
         self.leaf[i] = nw;
         self.free -= count;
-        if (w == !0) | (nw == 0) {
-            self.taken_slow(i, w, nw);
+        self.taken_slow(i, w, nw);
+    }
+
+    /// `free` off the fast path: summary changes, bad input.
+    #[inline(never)]
+    fn free_slow(&mut self, frame: Frame) {
+        let f = frame.0;
+        if f >= self.frames {
+            debug_assert!(false, "freeing {frame:?} beyond {} frames", self.frames);
+            return;
         }
+        let i = (f / WORD_BITS) as usize;
+        let m = 1u64 << (f % WORD_BITS);
+        let w = self.leaf[i];
+        if w & m != 0 {
+            debug_assert!(false, "freeing free {frame:?}");
+            return;
+        }
+        let nw = w | m;
+        self.leaf[i] = nw;
+        self.free += 1;
+        self.returned_slow(i, w, nw);
+    }
+
+    /// Takes the `words` entirely free leaf words `m` of level-1 word `j` (`start` is the
+    /// first frame of the lowest one): word stores, then one mask on each summary.
+    #[inline(always)]
+    fn take_words(&mut self, start: u64, j: usize, m: u64, words: u64) {
+        let (w0, words) = ((start / WORD_BITS) as usize, words as usize);
+        debug_assert!(self.leaf[w0..w0 + words].iter().all(|&w| w == !0), "taking used frames");
+        bits::fill_words(&mut self.leaf[w0..w0 + words], 0);
+        self.full.clear_mask(j, m);
+        self.any.clear_mask(j, m);
+        self.free -= words as u64 * WORD_BITS;
+    }
+
+    /// Returns the `words` entirely used leaf words `m` of level-1 word `j` (`start` is the
+    /// first frame of the lowest one).
+    #[inline(always)]
+    fn return_words(&mut self, start: u64, j: usize, m: u64, words: u64) {
+        let (w0, words) = ((start / WORD_BITS) as usize, words as usize);
+        bits::fill_words(&mut self.leaf[w0..w0 + words], !0);
+        self.any.set_mask(j, m);
+        self.full.set_mask(j, m);
+        self.free += words as u64 * WORD_BITS;
     }
 
     /// Second half of `alloc` when the cursor word cannot serve: moves the cursor to the
@@ -340,12 +403,8 @@ impl Bitset {
                 whole += 1;
             }
             if whole < i1 {
-                let mut all = !0u64;
-                for w in &mut self.leaf[whole..i1] {
-                    all &= *w;
-                    *w = 0;
-                }
-                debug_assert_eq!(all, !0, "taking used frames");
+                debug_assert!(self.leaf[whole..i1].iter().all(|&w| w == !0), "taking used frames");
+                bits::fill_words(&mut self.leaf[whole..i1], 0);
                 self.any.clear_range(whole, i1);
                 self.full.clear_range(whole, i1);
             }
@@ -377,9 +436,7 @@ impl Bitset {
                 } else {
                     freed += words.iter().map(|w| (!w).count_ones() as u64).sum::<u64>();
                 }
-                for w in words {
-                    *w |= !0;
-                }
+                bits::fill_words(words, !0);
                 self.any.set_range(whole, i1);
                 self.full.set_range(whole, i1);
             }
@@ -415,6 +472,18 @@ impl Bitset {
         let words = count.div_ceil(WORD_BITS);
         let word_align = (align / WORD_BITS).max(1);
         let full = &self.full;
+        if words <= word_align && word_align <= 64 {
+            // An aligned run cannot cross a level-1 word: test each non-zero one whole.
+            let starts = bits::aligned_starts(word_align);
+            let mut j = full.next_nonzero_l1(0)?;
+            loop {
+                let s = bits::run_starts(full.l1[j], words as u32) & starts;
+                if s != 0 {
+                    return Some((j as u64 * 64 + s.trailing_zeros() as u64) * WORD_BITS);
+                }
+                j = full.next_nonzero_l1(j + 1)?;
+            }
+        }
         let w = bits::find_run(&full.l1, 0, words, word_align, |j| full.next_nonzero_l1(j))?;
         Some(w * WORD_BITS)
     }
@@ -444,8 +513,10 @@ impl FrameAllocator for Bitset {
         let i = self.cursor;
         let w = self.leaf[i];
         let nw = bits::clear_lowest(w);
-        // Common case: the cursor word keeps free frames and was not entirely free.
-        if (nw != 0) & (w != !0) {
+        // Common case: the cursor word keeps free frames and was not entirely free. `nw`
+        // is even (its lowest set bit went), and it is 0 or `!0 << 1` exactly when the
+        // word empties or was full: one compare after subtracting 2 tells both apart.
+        if nw.wrapping_sub(2) < !0 - 3 {
             self.leaf[i] = nw;
             self.free -= 1;
             return Some(Frame(i as u64 * WORD_BITS + w.trailing_zeros() as u64));
@@ -453,18 +524,37 @@ impl FrameAllocator for Bitset {
         self.alloc_moving_cursor()
     }
 
-    #[inline]
+    #[inline(always)]
     fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<Frame> {
-        // Fast path: the frames at the hint, when they fit in its word and are free again.
-        let h = self.run_hint;
-        let bit = (h % WORD_BITS) as u32;
-        if (count.wrapping_sub(1) < WORD_BITS - bit as u64) & align.is_power_of_two() & (h & (align - 1) == 0)
-        {
-            let i = (h / WORD_BITS) as usize;
-            let m = bits::mask_range(bit, count as u32);
-            if self.leaf[i] & m == m {
-                self.take_in_word(i, m, count);
-                return Some(Frame(h));
+        // `(align | h) & (align - 1) == 0`: `align` is 0 or a power of two and divides `h`
+        // (with 0, "no alignment", only `h == 0` passes; the search handles the rest).
+        if count.wrapping_sub(1) < WORD_BITS {
+            // Short run: the frames at the hint, when they fit in its word and are free again.
+            let h = self.run_hint;
+            let bit = (h % WORD_BITS) as u32;
+            if (bit as u64 + count <= WORD_BITS) & ((align | h) & align.wrapping_sub(1) == 0) {
+                let i = (h / WORD_BITS) as usize;
+                let m = bits::mask_range(bit, count as u32);
+                if self.leaf[i] & m == m {
+                    self.take_in_word(i, m, count);
+                    return Some(Frame(h));
+                }
+            }
+        } else if count > WORD_BITS {
+            // Whole words: the words at the long hint (a multiple of 64), when they lie in
+            // one level-1 word of `full` and are all free again.
+            let h = self.long_hint;
+            let (words, off) = (count / WORD_BITS, (h / WORD_BITS) % 64);
+            if count.is_multiple_of(WORD_BITS)
+                & (words <= 64 - off)
+                & ((align | h) & align.wrapping_sub(1) == 0)
+            {
+                let j = (h / (64 * WORD_BITS)) as usize;
+                let m = bits::mask_range(off as u32, words as u32);
+                if self.full.l1[j] & m == m {
+                    self.take_words(h, j, m, words);
+                    return Some(Frame(h));
+                }
             }
         }
         self.alloc_contiguous_searching(count, align)
@@ -473,42 +563,50 @@ impl FrameAllocator for Bitset {
     #[inline]
     fn free(&mut self, frame: Frame) {
         let f = frame.0;
-        if f >= self.frames {
-            debug_assert!(false, "freeing {frame:?} beyond {} frames", self.frames);
-            return;
-        }
-        let i = (f / WORD_BITS) as usize;
-        let m = 1u64 << (f % WORD_BITS);
-        let w = self.leaf[i];
-        let nw = w | m;
-        if (w & m != 0) | (w == 0) | (nw == !0) {
-            if w & m != 0 {
-                debug_assert!(false, "freeing free {frame:?}");
+        // Fast path: a used frame whose word keeps a used frame and already had a free one
+        // (no summary changes).
+        if f < self.frames {
+            let i = (f / WORD_BITS) as usize;
+            let w = self.leaf[i];
+            let nw = w | 1u64 << (f % WORD_BITS);
+            if (nw != w) & (w != 0) & (nw != !0) {
+                self.leaf[i] = nw;
+                self.free += 1;
                 return;
             }
-            self.returned_slow(i, w, nw);
         }
-        self.leaf[i] = nw;
-        self.free += 1;
+        self.free_slow(frame);
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_contiguous(&mut self, first: Frame, count: u64) {
         let f = first.0;
-        let bit = (f % WORD_BITS) as u32;
-        // Fast path: used frames inside one word.
-        if (count.wrapping_sub(1) < WORD_BITS - bit as u64) & (f < self.frames) & (count <= self.frames - f) {
-            let i = (f / WORD_BITS) as usize;
-            let m = bits::mask_range(bit, count as u32);
-            let w = self.leaf[i];
-            let nw = w | m;
-            if w & m == 0 {
-                self.leaf[i] = nw;
-                self.free += count;
-                if (w == 0) | (nw == !0) {
+        let in_pool = (f < self.frames) & (count <= self.frames.wrapping_sub(f));
+        if count.wrapping_sub(1) < WORD_BITS {
+            // Used frames inside one word.
+            let bit = (f % WORD_BITS) as u32;
+            if (bit as u64 + count <= WORD_BITS) & in_pool {
+                let i = (f / WORD_BITS) as usize;
+                let m = bits::mask_range(bit, count as u32);
+                let w = self.leaf[i];
+                let nw = w | m;
+                if w & m == 0 {
+                    self.leaf[i] = nw;
+                    self.free += count;
                     self.returned_slow(i, w, nw);
+                    return;
                 }
-                return;
+            }
+        } else if count > WORD_BITS {
+            // Whole used words inside one level-1 word of the summaries.
+            let (words, off) = (count / WORD_BITS, (f / WORD_BITS) % 64);
+            if (f | count).is_multiple_of(WORD_BITS) & (words <= 64 - off) & in_pool {
+                let j = (f / (64 * WORD_BITS)) as usize;
+                let m = bits::mask_range(off as u32, words as u32);
+                if self.any.l1[j] & m == 0 {
+                    self.return_words(f, j, m, words);
+                    return;
+                }
             }
         }
         self.free_contiguous_slow(first, count);
@@ -639,6 +737,69 @@ mod tests {
         // Free: 10..148. No two whole free words in a row start a 130-run at a word start.
         assert_eq!(b.alloc_contiguous(130, 2), Some(Frame(10)));
         assert_eq!(b.free_count(), 8);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn whole_word_runs_reuse_their_words_and_keep_summaries() {
+        // Three level-1 groups of 4,096 frames plus a partial word.
+        let frames = 3 * 4096 + 5;
+        let mut b = Bitset::with_frames(frames);
+        b.take_range(0, 1);
+        let first = b.alloc_contiguous(512, 512).unwrap();
+        assert_eq!(first, Frame(512));
+        b.check_invariants().unwrap();
+        b.free_contiguous(first, 512);
+        b.check_invariants().unwrap();
+        // Freed and asked for again: the same block, through the hint.
+        assert_eq!(b.alloc_contiguous(512, 512), Some(first));
+        let second = b.alloc_contiguous(1024, 1024).unwrap();
+        assert_eq!(second, Frame(1024));
+        // A run that crosses a level-1 word (frames 3584..4608).
+        b.take_range(2048, 1536);
+        let across = b.alloc_contiguous(1024, 512).unwrap();
+        assert_eq!(across, Frame(3584));
+        b.check_invariants().unwrap();
+        assert_eq!(b.free_count(), frames - 1 - 512 - 1024 - 1536 - 1024);
+        b.free_contiguous(across, 1024);
+        b.free_contiguous(second, 1024);
+        b.free_contiguous(first, 512);
+        b.free_contiguous(Frame(2048), 1536);
+        b.free(Frame(0));
+        assert_eq!(b.free_count(), frames);
+        b.check_invariants().unwrap();
+        // The whole pool but the partial word in whole words, then nothing aligned is left.
+        assert_eq!(b.alloc_contiguous(3 * 4096, 4096), Some(Frame(0)));
+        assert_eq!(b.alloc_contiguous(512, 512), None);
+        assert_eq!(b.alloc_contiguous(5, 1), Some(Frame(3 * 4096)));
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn long_free_outside_the_pool_or_of_free_words_changes_nothing() {
+        let mut b = Bitset::with_frames(4096 + 100);
+        let run = b.alloc_contiguous(512, 512).unwrap();
+        let before = b.clone();
+        // Past the end: the words exist in the summaries' last level-1 word only.
+        if !cfg!(debug_assertions) {
+            b.free_contiguous(Frame(4096 + 64), 512);
+            b.free_contiguous(Frame(u64::MAX - 63), 128);
+            assert_eq!(b.free_count(), before.free_count());
+            b.check_invariants().unwrap();
+        }
+        b.free_contiguous(run, 512);
+        assert_eq!(b.free_count(), 4096 + 100);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn alignment_zero_means_none() {
+        let mut b = Bitset::with_frames(200);
+        assert_eq!(b.alloc_contiguous(3, 0), Some(Frame(0)));
+        assert_eq!(b.alloc_contiguous(3, 0), Some(Frame(3)));
+        // Long runs take whole free words first, as with alignment 1.
+        assert_eq!(b.alloc_contiguous(128, 0), Some(Frame(64)));
+        assert_eq!(b.alloc_contiguous(58, 0), Some(Frame(6)));
         b.check_invariants().unwrap();
     }
 
