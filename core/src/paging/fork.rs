@@ -3,9 +3,11 @@
 //!
 //! Replaces MINIX's `map_proc_copy`/`map_copy_region` + `map_writept` + `pt_writemap`
 //! loop (`region.c`, `pagetable.c`), which re-walked from the root for every page. Here
-//! the parent's tables are copied one table frame at a time: each leaf table is copied
-//! in one fused pass that writes the child's entry, clears WRITE and sets COW on the
-//! parent's private writable pages, and bumps the frame's reference count.
+//! the parent's tables are copied one table frame at a time, skipping runs of empty
+//! entries. A leaf table is handled eight entries (one cache line) at a time: a
+//! branch-free (vectorised) pass writes the child's entries and clears WRITE / sets COW on
+//! the private writable pages of both sides, then a second pass over the same line bumps
+//! each counted frame's reference count. (Eight measured faster than sixteen or 32.)
 //!
 //! Allocate-then-commit: every table frame the child needs is allocated before anything
 //! is written (they are chained through their first word while they wait), so copy-on-
@@ -150,7 +152,7 @@ fn copy_table<L: Layout, F: FrameAllocator>(
 }
 
 /// Leaf entries handled together when skipping empty runs of a leaf table.
-const LEAF_RUN: usize = 16;
+const LEAF_RUN: usize = 8;
 
 /// The copy-on-write leaf pass: child entry = parent entry, with private writable pages
 /// turned read-only + COW on both sides ([`entry::fork_cow`], branch-free), then one more
