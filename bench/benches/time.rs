@@ -13,6 +13,7 @@
 //! | `translate_seq` | same | translate one page, sequential over 65,536 mapped pages |
 //! | `translate_random` | same | translate one random page of 65,536 spread over 1,024 leaf tables (tables beyond L2) |
 //! | `unmap_seq` | same | unmap_range of 512 pages |
+//! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW); x86_64 OffsetPageTable (walk + re-map: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
 //! | `vm_*` | server `Vm` over bitset × {x86-64, i386} | dispatch+ACL+reply, demand-zero and COW faults, fork 1k/100k (cow, copy), exec, mmap+munmap, brk |
 //! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
 //! | `linux` | the host kernel through libc | page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
@@ -27,13 +28,15 @@ use std::time::{Duration, Instant};
 use vmstorm_bench::frame_workload::{Contiguous, Fragmented, Frames, POOL_FRAMES};
 use vmstorm_bench::linux;
 use vmstorm_bench::ours_paging::Ours;
-use vmstorm_bench::paging_workload::{PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START};
+use vmstorm_bench::paging_workload::{
+    fork_by_remap, PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START,
+};
 use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
 use vmstorm_bench::vm_workload::{self as vmw, boot};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::server::{ForkPolicy, Vm, ZeroPolicy};
-use vmstorm_core::{Bitset, Buddy, HoleList, PagingFormat, I386, X86_64};
+use vmstorm_core::{Bitset, Buddy, ForkCopy, HoleList, PagingFormat, I386, X86_64};
 use vmstorm_loadgen::shards::run_shards;
 use vmstorm_loadgen::storms::{generate, StormKind};
 use vmstorm_loadgen::strategy::Strategy;
@@ -171,6 +174,53 @@ fn translate_random<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &st
             t.elapsed()
         })
     });
+}
+
+/// Our table-level fork (per-page copy-on-write `fork_copy`) of `pages` sequential pages;
+/// the child is destroyed untimed.
+fn fork_tables_ours<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, pages: u64) {
+    let mut pt = Ours::<P>::with_data_frames(pages);
+    pt.map_range(SEQ_VA, 0, pages);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                let child = P::fork_copy(&mut pt.mem, pt.root, ForkCopy::Cow).expect("fork_copy");
+                total += t.elapsed();
+                P::destroy(&mut pt.mem, child);
+            }
+            total
+        })
+    });
+}
+
+/// A peer's fork: walk the parent and map every page into a fresh child (made untimed).
+fn fork_tables_peer<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, pages: u64) {
+    let mut parent = P::with_data_frames(pages);
+    parent.map_range(SEQ_VA, 0, pages);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut child = P::with_data_frames(pages);
+                let t = Instant::now();
+                fork_by_remap(&mut parent, &mut child, SEQ_VA, pages);
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+}
+
+fn fork_table_groups(c: &mut Criterion) {
+    for (name, pages) in [("fork_tables_1k", 1_000), ("fork_tables_100k", 100_000)] {
+        let mut g = c.benchmark_group(name);
+        fork_tables_ours::<X86_64>(&mut g, "ours-x86-64", pages);
+        fork_tables_ours::<I386>(&mut g, "ours-i386", pages);
+        fork_tables_peer::<OffsetPt>(&mut g, "peer-x86_64", pages);
+        g.finish();
+    }
 }
 
 fn paging_groups(c: &mut Criterion) {
@@ -395,6 +445,6 @@ fn linux_group(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = linux_group, vm_groups, storm_group, frame_groups, paging_groups
+    targets = linux_group, vm_groups, storm_group, frame_groups, paging_groups, fork_table_groups
 }
 criterion_main!(benches);

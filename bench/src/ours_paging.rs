@@ -1,9 +1,11 @@
 //! Our page-table formats ([`X86_64`](vmstorm_core::X86_64), [`I386`](vmstorm_core::I386))
-//! as [`PageTables`] candidates: an arena of [`WINDOW_FRAMES`] frames with the bitset
+//! as [`PageTables`] candidates: an arena (by default [`WINDOW_FRAMES`] frames) with the bitset
 //! allocator, the data frames reserved (reference count 1, as the server hands them to
 //! `map`), tables allocated by the format itself.
 
-use crate::paging_workload::{PageTables, TABLE_FRAMES_START, WINDOW_FRAMES};
+#[cfg(doc)]
+use crate::paging_workload::WINDOW_FRAMES;
+use crate::paging_workload::{PageTables, TABLE_RESERVE};
 use std::marker::PhantomData;
 use vmstorm_core::{Arena, ArenaConfig, Bitset, Frame, FrameAllocator, Mapping, PageFlags, PageSpan};
 use vmstorm_core::{PagingFormat, PhysMem, VirtAddr};
@@ -26,11 +28,11 @@ impl<P: PagingFormat> PageTables for Ours<P> {
         P::NAME
     }
 
-    fn new_space() -> Self {
-        let config = ArenaConfig { bytes: WINDOW_FRAMES * 4096, huge_pages: true, file: None };
+    fn with_data_frames(data: u64) -> Self {
+        let config = ArenaConfig { bytes: (data + TABLE_RESERVE) * 4096, huge_pages: true, file: None };
         let mut mem = PhysMem::<Bitset>::new(Arena::new(&config).expect("an arena"));
-        let first = mem.alloc.alloc_contiguous(TABLE_FRAMES_START, 1).expect("room for the data frames");
-        for f in 0..TABLE_FRAMES_START {
+        let first = mem.alloc.alloc_contiguous(data, 1).expect("room for the data frames");
+        for f in 0..data {
             mem.refs.set(first.add(f), 1);
         }
         let root = P::new_root(&mut mem).expect("a root table");

@@ -8,10 +8,12 @@
 
 use crate::rng::SplitMix64;
 
-/// Frames of the "physical memory" the page-table benches run over: 128 MiB of data
-/// frames mapped from frame 0 up, and the tables above them.
-pub const WINDOW_FRAMES: u64 = 65_536 + 8_192;
-/// First frame used for tables.
+/// Frames reserved for tables above the data frames of every window.
+pub const TABLE_RESERVE: u64 = 8_192;
+/// Frames of the "physical memory" the page-table benches run over by default: 256 MiB
+/// of data frames mapped from frame 0 up, and the tables above them.
+pub const WINDOW_FRAMES: u64 = TABLE_FRAMES_START + TABLE_RESERVE;
+/// First frame used for tables (= data frames) in the default window.
 pub const TABLE_FRAMES_START: u64 = 65_536;
 /// Pages mapped by the scattered layout.
 pub const SCATTERED_PAGES: u64 = 65_536;
@@ -26,10 +28,18 @@ pub const RUNS: u64 = SCATTERED_PAGES / RUN_PAGES;
 pub trait PageTables {
     /// Short name used in benchmark ids.
     fn name(&self) -> &'static str;
+    /// An empty address space over a fresh window of `data` data frames (numbered from
+    /// 0) and [`TABLE_RESERVE`] table frames above them.
+    fn with_data_frames(data: u64) -> Self
+    where
+        Self: Sized;
     /// An empty address space over a fresh window of [`WINDOW_FRAMES`] frames.
     fn new_space() -> Self
     where
-        Self: Sized;
+        Self: Sized,
+    {
+        Self::with_data_frames(TABLE_FRAMES_START)
+    }
     /// Maps one page.
     fn map(&mut self, va: u64, frame: u64);
     /// Maps `pages` pages from `va` to frames `first, first + 1, …`.
@@ -116,7 +126,7 @@ impl PageTables for NullTables {
     fn name(&self) -> &'static str {
         "harness"
     }
-    fn new_space() -> Self {
+    fn with_data_frames(_data: u64) -> Self {
         NullTables
     }
     fn map(&mut self, va: u64, frame: u64) {
@@ -134,5 +144,16 @@ impl PageTables for NullTables {
     }
     fn table_frames(&self) -> u64 {
         0
+    }
+}
+
+/// The peers' fork: none has a copy API, so a fork walks the parent page by page and maps
+/// each present page into the child (as anchors.md measured them). `pages` pages from `va`.
+pub fn fork_by_remap<P: PageTables>(parent: &mut P, child: &mut P, va: u64, pages: u64) {
+    for i in 0..pages {
+        let v = va + (i << 12);
+        if let Some(f) = parent.translate(v) {
+            child.map(v, f);
+        }
     }
 }

@@ -181,21 +181,21 @@ pub fn rows() -> Vec<Row> {
             )
         },
         Row {
-            note: "per-page COW; peers have no fork (anchors: walk+remap 9.2 µs)",
+            note: "ours: per-page COW through the server; peer: walk + re-map of the tables",
             ..row(
                 "fork of 1,000 mapped pages",
                 pick("vm_fork_1k", "ours-cow-", 1.0),
-                None,
+                pick("fork_tables_1k", "peer-", 1.0),
                 None,
                 Some(1_400.0),
             )
         },
         Row {
-            note: "per-page COW; peers have no fork (anchors: walk+remap 0.92 ms)",
+            note: "ours: per-page COW through the server; peer: walk + re-map of the tables",
             ..row(
                 "fork of 100,000 mapped pages",
                 pick("vm_fork_100k", "ours-cow-", 1.0),
-                None,
+                pick("fork_tables_100k", "peer-", 1.0),
                 None,
                 Some(100_000.0),
             )

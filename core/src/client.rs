@@ -314,16 +314,17 @@ pub fn touch<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     access: Access,
 ) -> Result<Touch, TouchError> {
-    if vm.check_endpoint(proc).is_err() {
+    let Ok(slot) = vm.check_endpoint(proc) else {
         return Err(TouchError::BadEndpoint);
-    }
-    match vm.mmu_translate(proc, va, access) {
+    };
+    match vm.mmu_translate_slot(slot, va, access) {
         Ok(_) => Ok(Touch::Hit),
         Err(code) => {
             let mut m = Message::new(proc, VM_PAGEFAULT);
             m.set_m1_p1(va.0).set_m1_i2(code.0 as i32);
-            vm.handle(&m, true);
-            match vm.mmu_translate(proc, va, access) {
+            vm.handle_mut(&mut m, true);
+            // Handling a fault never ends or replaces a process: the slot still holds it.
+            match vm.mmu_translate_slot(slot, va, access) {
                 Ok(_) => Ok(Touch::Faulted),
                 Err(code) => Err(TouchError::Signalled(code)),
             }

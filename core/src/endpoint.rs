@@ -85,7 +85,10 @@ impl Endpoint {
     /// (`vm_isokendpt`'s EINVAL case).
     #[inline]
     pub const fn slot_index(self, slots: usize) -> Option<usize> {
-        let s = self.slot();
+        let w = self.0.wrapping_add(MAX_NR_TASKS);
+        // Every endpoint a caller can hold has `w >= 0`: an unsigned remainder by the
+        // constant (a multiply and a shift) instead of the signed Euclidean one.
+        let s = if w >= 0 { (w as u32 % GENERATION_SIZE as u32) as i32 - MAX_NR_TASKS } else { self.slot() };
         if s >= 0 && (s as usize) < slots {
             Some(s as usize)
         } else {

@@ -28,7 +28,11 @@ use crate::endpoint::{Endpoint, MAX_SLOTS, NR_BOOT_PROCS, RS_PROC_NR, VM_PROC_NR
 use crate::errno::{Errno, OK};
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::layout::{ImageLayout, VM_STACKTOP};
-use crate::message::{call_index, Message, NOTIFY_MESSAGE, NR_VM_CALLS, VM_PAGEFAULT};
+use crate::message::{
+    call_index, Message, NOTIFY_MESSAGE, NR_VM_CALLS, VM_ADDDMA, VM_BRK, VM_DELDMA, VM_DISCARD, VM_EXIT,
+    VM_GETDMA, VM_GETPHYS, VM_GETREF, VM_MPROTECT, VM_MUNMAP, VM_MUNMAP_TEXT, VM_NOTIFY_SIG, VM_PAGEFAULT,
+    VM_PUSH_SIG, VM_QUERY_EXIT, VM_RS_UPDATE, VM_SHM_UNMAP, VM_UNMAP_PHYS, VM_WILLEXIT,
+};
 use crate::paging::{Access, FaultCode, Mapping, PageFlags, PagingFormat};
 use crate::region::{MapProt, MemType, Region, RegionTag};
 use crate::sanity::{SanityError, SanityLevel};
@@ -146,6 +150,29 @@ pub(crate) enum Reply {
 pub(crate) type CallResult = Result<Reply, Errno>;
 /// A call handler: the server, the caller's slot index, the message (edited in place).
 pub(crate) type Handler<F, P> = fn(&mut Vm<F, P>, usize, &mut Message) -> CallResult;
+
+/// Calls that never take a frame (they only free, look up or edit tables of the server):
+/// the peaks cannot rise during them, so the loop does not sample them.
+const NO_FRAMES: CallMask = CallMask::of(&[
+    VM_EXIT,
+    VM_WILLEXIT,
+    VM_MUNMAP,
+    VM_MUNMAP_TEXT,
+    VM_UNMAP_PHYS,
+    VM_SHM_UNMAP,
+    VM_GETPHYS,
+    VM_GETREF,
+    VM_QUERY_EXIT,
+    VM_NOTIFY_SIG,
+    VM_PUSH_SIG,
+    VM_ADDDMA,
+    VM_DELDMA,
+    VM_GETDMA,
+    VM_DISCARD,
+    VM_MPROTECT,
+    VM_BRK,
+    VM_RS_UPDATE,
+]);
 
 /// Target size of the pre-zeroed pool.
 pub const PREZERO_POOL: usize = 64;
@@ -408,71 +435,103 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     }
 
     /// The seed's loop body: one message in, the reply (or none) out.
+    #[inline]
     pub fn handle(&mut self, msg: &Message, from_kernel: bool) -> Option<Message> {
+        let mut out = Some(*msg);
+        if let Some(m) = out.as_mut() {
+            if !self.handle_mut(m, from_kernel) {
+                out = None;
+            }
+        }
+        out
+    }
+
+    /// The loop body in place, as MINIX's VM answers with the buffer it received into:
+    /// `msg` is the request on entry and the reply on return when the result is `true`
+    /// (`false`: no reply; `msg` is then unspecified).
+    ///
+    /// The request path is: range check of `mtype`, handler table read, endpoint check
+    /// (arithmetic and one slot read), ACL bit test, call, result into `mtype`. Refusals,
+    /// page faults and notifications leave that path early; peaks are sampled only after
+    /// work that can change them.
+    #[inline]
+    pub fn handle_mut(&mut self, msg: &mut Message, from_kernel: bool) -> bool {
         self.stats.calls += 1;
-        let reply = self.dispatch(msg, from_kernel);
-        self.note_peaks();
+        let replied = match call_index(msg.mtype) {
+            Some(c) => self.request(c, msg),
+            None => self.special(msg, from_kernel),
+        };
+        if self.sanity.is_some() {
+            self.check_after_message();
+        }
+        replied
+    }
+
+    /// A request with call index `c`: ACL, call, result.
+    #[inline]
+    fn request(&mut self, c: usize, msg: &mut Message) -> bool {
+        let handler = Self::HANDLERS[c];
+        let caller = match self.slots.lookup(msg.source) {
+            Ok(caller) if handler.is_some() && self.acl.allows(self.slots.get(caller).acl, c) => caller,
+            _ => {
+                msg.mtype = self.refuse(Errno::ENOSYS);
+                return true;
+            }
+        };
+        let Some(handler) = handler else { unreachable!("checked above") };
+        self.stats.per_call[c] += 1;
+        let result = handler(self, caller, msg);
+        if !NO_FRAMES.allows(c) {
+            self.note_peaks();
+        }
+        msg.mtype = match result {
+            Ok(Reply::Now) => OK,
+            Ok(Reply::Suspend) => return false,
+            Err(e) => e.code(),
+        };
+        true
+    }
+
+    /// Counts a refusal; returns the code of `e`.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, e: Errno) -> i32 {
+        self.stats.refused += 1;
+        e.code()
+    }
+
+    /// Messages outside the call table: page faults (kernel only), notifications, unknown
+    /// numbers.
+    #[inline]
+    fn special(&mut self, msg: &mut Message, from_kernel: bool) -> bool {
+        if msg.mtype == VM_PAGEFAULT {
+            if !from_kernel {
+                self.stats.faked_faults += 1;
+                msg.mtype = self.refuse(Errno::EPERM);
+                return true;
+            }
+            calls::fault::do_pagefault(self, msg);
+            self.note_peaks();
+            return false;
+        }
+        if (NOTIFY_MESSAGE..NOTIFY_MESSAGE + 0x100).contains(&msg.mtype) {
+            self.stats.notifications += 1;
+            return false;
+        }
+        msg.mtype = self.refuse(Errno::ENOSYS);
+        true
+    }
+
+    /// Per-message sanity checking ([`VmConfig::sanity`]).
+    #[cold]
+    #[inline(never)]
+    fn check_after_message(&mut self) {
         if let Some(level) = self.sanity {
             if let Err(e) = self.check_invariants(level) {
                 self.stats.sanity_failures += 1;
                 self.sanity_error.get_or_insert(e);
             }
         }
-        reply
-    }
-
-    #[inline]
-    fn dispatch(&mut self, msg: &Message, from_kernel: bool) -> Option<Message> {
-        if msg.mtype == VM_PAGEFAULT {
-            if !from_kernel {
-                self.stats.faked_faults += 1;
-                self.stats.refused += 1;
-                let mut r = *msg;
-                r.mtype = Errno::EPERM.code();
-                return Some(r);
-            }
-            calls::fault::do_pagefault(self, msg);
-            return None;
-        }
-        if (NOTIFY_MESSAGE..NOTIFY_MESSAGE + 0x100).contains(&msg.mtype) {
-            self.stats.notifications += 1;
-            return None;
-        }
-        let mut reply = *msg;
-        let result = self.run_call(&mut reply);
-        match result {
-            Ok(Reply::Now) => {
-                reply.mtype = OK;
-                Some(reply)
-            }
-            Ok(Reply::Suspend) => None,
-            Err(e) => {
-                reply.mtype = e.code();
-                Some(reply)
-            }
-        }
-    }
-
-    #[inline]
-    fn run_call(&mut self, msg: &mut Message) -> CallResult {
-        let Some(c) = call_index(msg.mtype) else {
-            self.stats.refused += 1;
-            return Err(Errno::ENOSYS);
-        };
-        let Some(handler) = Self::CALLS[c].0 else {
-            self.stats.refused += 1;
-            return Err(Errno::ENOSYS);
-        };
-        let Ok(caller) = self.slots.lookup(msg.source) else {
-            self.stats.refused += 1;
-            return Err(Errno::ENOSYS);
-        };
-        if !self.acl.allows(self.slots.get(caller).acl, c) {
-            self.stats.refused += 1;
-            return Err(Errno::ENOSYS);
-        }
-        self.stats.per_call[c] += 1;
-        handler(self, caller, msg)
     }
 
     /// The name of call index `c` in the dispatch table.
@@ -480,7 +539,18 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         Self::CALLS.get(c).map(|e| e.1)
     }
 
-    #[inline]
+    /// The handlers alone (one word per entry), read on the request path.
+    const HANDLERS: [Option<Handler<F, P>>; NR_VM_CALLS] = {
+        let mut h: [Option<Handler<F, P>>; NR_VM_CALLS] = [None; NR_VM_CALLS];
+        let mut i = 0;
+        while i < NR_VM_CALLS {
+            h[i] = Self::CALLS[i].0;
+            i += 1;
+        }
+        h
+    };
+
+    #[inline(always)]
     fn note_peaks(&mut self) {
         let used = self.frames_in_use();
         if used > self.stats.frames_peak {
@@ -610,6 +680,17 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         let Ok(slot) = self.slots.lookup(ep) else {
             return Err(FaultCode(if access.write { FaultCode::WRITE } else { 0 } | FaultCode::USER));
         };
+        self.mmu_translate_slot(slot, va, access)
+    }
+
+    /// [`Vm::mmu_translate`] for the live process in `slot` (checked by the caller).
+    #[inline]
+    pub(crate) fn mmu_translate_slot(
+        &mut self,
+        slot: usize,
+        va: VirtAddr,
+        access: Access,
+    ) -> Result<Mapping, FaultCode> {
         let root = self.slots.get(slot).root;
         if va.0 >= P::VA_END {
             return Err(FaultCode(if access.write { FaultCode::WRITE } else { 0 } | FaultCode::USER));

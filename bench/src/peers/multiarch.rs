@@ -6,7 +6,7 @@
 //! offset and table frames are process globals: one such address space at a time.
 
 use super::phys_window::{PhysWindow, TableFrames};
-use crate::paging_workload::{PageTables, TABLE_FRAMES_START, WINDOW_FRAMES};
+use crate::paging_workload::{PageTables, TABLE_RESERVE};
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::x86_64::X64PageTable;
 use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
@@ -70,11 +70,11 @@ impl PageTables for Multiarch {
 
     /// # Panics
     /// If another `Multiarch` is alive (the crate's hooks are global).
-    fn new_space() -> Self {
+    fn with_data_frames(data: u64) -> Self {
         assert!(!IN_USE.swap(true, Ordering::Acquire), "one page_table_multiarch space at a time");
-        let mut window = PhysWindow::new(WINDOW_FRAMES);
+        let mut window = PhysWindow::new(data + TABLE_RESERVE);
         OFFSET.store(window.offset(), Ordering::Relaxed);
-        *TABLES.lock().expect("table lock") = Some(TableFrames::new(TABLE_FRAMES_START, WINDOW_FRAMES));
+        *TABLES.lock().expect("table lock") = Some(TableFrames::new(data, data + TABLE_RESERVE));
         let pt = X64PageTable::<WindowHandler>::try_new().expect("a root table");
         Multiarch { pt, _window: window }
     }

@@ -2,7 +2,7 @@
 //! [`PageTables`] candidate over a [`PhysWindow`].
 
 use super::phys_window::{PhysWindow, TableFrames};
-use crate::paging_workload::{PageTables, TABLE_FRAMES_START, WINDOW_FRAMES};
+use crate::paging_workload::{PageTables, TABLE_RESERVE};
 use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
 };
@@ -52,9 +52,9 @@ impl PageTables for OffsetPt {
         "x86_64-OffsetPageTable"
     }
 
-    fn new_space() -> Self {
-        let mut window = PhysWindow::new(WINDOW_FRAMES);
-        let mut tables = TableFrames::new(TABLE_FRAMES_START, WINDOW_FRAMES);
+    fn with_data_frames(data: u64) -> Self {
+        let mut window = PhysWindow::new(data + TABLE_RESERVE);
+        let mut tables = TableFrames::new(data, data + TABLE_RESERVE);
         let root = tables.alloc().expect("a root frame");
         window.zero(root);
         OffsetPt { window, tables, root }

@@ -50,12 +50,7 @@ pub(crate) fn do_brk<F: FrameAllocator, P: PagingFormat>(
             tag: RegionTag::Heap,
         });
     } else if new_end < cur_end {
-        let root = s.root;
-        let s = vm.slots.get_mut(slot);
-        let removed = s.regions.remove_range(new_end, cur_end);
-        for r in removed {
-            P::unmap_range(&mut vm.mem, root, r.span());
-        }
+        super::mmap::unmap_range(vm, slot, new_end, cur_end);
     }
     vm.slots.get_mut(slot).brk = new;
     Ok(Reply::Now)

@@ -13,7 +13,7 @@ use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::Message;
-use crate::paging::{FaultCode, Mapping, PageFlags, PagingFormat};
+use crate::paging::{FaultCode, Mapping, PageFlags, PagingError, PagingFormat};
 use crate::region::{MemType, Region};
 use crate::server::{Vm, ZeroPolicy};
 
@@ -62,9 +62,60 @@ pub(crate) fn do_pagefault<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>
         return;
     };
     let va = VirtAddr(msg.m1_p1());
-    let write = msg.m1_i2() as u32 & FaultCode::WRITE != 0;
-    if resolve_fault(vm, slot, va, write).is_err() {
+    let code = msg.m1_i2() as u32;
+    let write = code & FaultCode::WRITE != 0;
+    let result = if code & FaultCode::PRESENT == 0 {
+        resolve_missing(vm, slot, va, write)
+    } else {
+        resolve_fault(vm, slot, va, write)
+    };
+    if result.is_err() {
         vm.stats.signalled_faults += 1;
+    }
+}
+
+/// A fault the kernel reports as "not present": the region check, then straight to
+/// [`fault_in`] without looking the page up first (the kernel's error code says it is
+/// missing). Should the page be present after all (a stale report), the mapping attempt
+/// changes nothing and the fault is resolved the general way.
+///
+/// # Errors
+/// See [`FaultError`]; the state is unchanged then.
+#[inline]
+fn resolve_missing<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    slot: usize,
+    va: VirtAddr,
+    write: bool,
+) -> Result<(), FaultError> {
+    let s = vm.slots.get(slot);
+    let root = s.root;
+    let region = *s.regions.find(va).ok_or(FaultError::NoRegion)?;
+    if !region.prot.accessible() || (write && !region.prot.writable()) {
+        return Err(FaultError::Protection);
+    }
+    match fault_in(vm, root, va.page_floor(), &region) {
+        Err(MapFailure::Present) => resolve_fault(vm, slot, va, write),
+        r => r.map_err(|_| FaultError::OutOfMemory),
+    }
+}
+
+/// Why [`fault_in`] mapped nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MapFailure {
+    /// No frame for the page or a page table.
+    OutOfMemory,
+    /// The page is mapped already.
+    Present,
+}
+
+impl From<PagingError> for MapFailure {
+    #[inline]
+    fn from(e: PagingError) -> MapFailure {
+        match e {
+            PagingError::AlreadyMapped(_) => MapFailure::Present,
+            _ => MapFailure::OutOfMemory,
+        }
     }
 }
 
@@ -86,7 +137,7 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     }
     let page = va.page_floor();
     match P::translate(&vm.mem.arena, root, page) {
-        None => fault_in(vm, root, page, &region),
+        None => fault_in(vm, root, page, &region).map_err(|_| FaultError::OutOfMemory),
         Some(m) if write && !m.flags.contains(PageFlags::WRITE) => break_cow(vm, root, page, m),
         Some(m) if !m.flags.contains(PageFlags::USER) => {
             // Protection raised again after a PROT_NONE period: restore user access.
@@ -106,27 +157,40 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     }
 }
 
-/// Maps a missing page of `region`: a zeroed frame, or the region's device frame.
+/// Maps a missing page of `region`: a zeroed frame, or the region's device frame. On
+/// failure nothing changed (a frame taken from the pre-zeroed pool goes back to it).
+#[inline]
 fn fault_in<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     root: crate::addr::Frame,
     page: VirtAddr,
     region: &Region,
-) -> Result<(), FaultError> {
+) -> Result<(), MapFailure> {
     let flags = page_flags(region);
     if let MemType::DirectPhys { base } = region.mem {
         let frame = base.add((page.0 - region.start.0) / PAGE_SIZE);
-        return P::map(&mut vm.mem, root, page, Mapping { frame, flags })
-            .map_err(|_| FaultError::OutOfMemory);
+        return Ok(P::map(&mut vm.mem, root, page, Mapping { frame, flags })?);
     }
-    let frame = match vm.zero_policy {
-        ZeroPolicy::Prezeroed => vm.alloc_zeroed(),
-        ZeroPolicy::OnFault => vm.mem.alloc_zeroed().or_else(|| vm.pool.pop()),
+    let (frame, pooled) = match vm.zero_policy {
+        ZeroPolicy::Prezeroed => match vm.pool.pop() {
+            Some(f) => (f, true),
+            None => (vm.mem.alloc_zeroed().ok_or(MapFailure::OutOfMemory)?, false),
+        },
+        ZeroPolicy::OnFault => match vm.mem.alloc_zeroed() {
+            Some(f) => (f, false),
+            None => (vm.pool.pop().ok_or(MapFailure::OutOfMemory)?, true),
+        },
+    };
+    if let Err(e) = P::map(&mut vm.mem, root, page, Mapping { frame, flags }) {
+        if pooled {
+            vm.pool.push(frame);
+        } else {
+            vm.mem.unref(frame);
+        }
+        return Err(e.into());
     }
-    .ok_or(FaultError::OutOfMemory)?;
-    if P::map(&mut vm.mem, root, page, Mapping { frame, flags }).is_err() {
-        vm.mem.unref(frame);
-        return Err(FaultError::OutOfMemory);
+    if pooled && vm.zero_policy == ZeroPolicy::Prezeroed {
+        vm.stats.prezeroed_fills += 1;
     }
     vm.stats.zero_fills += 1;
     Ok(())

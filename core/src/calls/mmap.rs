@@ -10,7 +10,7 @@
 //! changes nothing (preallocation failures free what they took, §21.19). `MAP_FIXED` is an
 //! extension flag: the range is cleared and mapped exactly there.
 
-use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
+use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::{data_top, MMAP_BASE};
@@ -223,7 +223,8 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
     // 4. Regions.
     let regions = &mut vm.slots.get_mut(slot).regions;
     if replace {
-        regions.remove_range(span.start, span.end());
+        let r = regions.isolate(span.start, span.end());
+        regions.remove_indices(r);
     }
     if region.mem == MemType::Anon {
         regions.insert(region);
@@ -234,19 +235,27 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
 }
 
 /// Unmaps `[start, end)` of the process in `slot`: every region piece inside is removed
-/// and its pages unmapped (frames freed at their last reference).
+/// and its pages unmapped (frames freed at their last reference). Returns whether any
+/// region intersected the range (nothing changes when none did).
 pub(crate) fn unmap_range<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     slot: usize,
     start: VirtAddr,
     end: VirtAddr,
-) {
+) -> bool {
     let s = vm.slots.get_mut(slot);
     let root = s.root;
-    let removed = s.regions.remove_range(start, end);
-    for r in removed {
-        P::unmap_range(&mut vm.mem, root, r.span());
+    let r = s.regions.isolate(start, end);
+    if r.is_empty() {
+        return false;
     }
+    // Pages are mapped only inside regions, so one walk from the first removed region's
+    // start to the last one's end unmaps exactly their pages.
+    let first = s.regions.as_slice()[r.start].start;
+    let last = s.regions.as_slice()[r.end - 1].end();
+    s.regions.remove_indices(r);
+    P::unmap_range(&mut vm.mem, root, PageSpan { start: first, pages: (last.0 - first.0) / PAGE_SIZE });
+    true
 }
 
 /// `do_munmap` (VM_MUNMAP and VM_MUNMAP_TEXT; the text base is the identity in the flat
@@ -261,9 +270,8 @@ pub(crate) fn do_munmap<F: FrameAllocator, P: PagingFormat>(
     msg: &mut Message,
 ) -> CallResult {
     let (start, end) = user_range(msg.m1_p1(), msg.m1_p2(), P::VA_END)?;
-    if vm.slots.get(caller).regions.is_free(start, end) {
+    if !unmap_range(vm, caller, start, end) {
         return Err(Errno::EFAULT);
     }
-    unmap_range(vm, caller, start, end);
     Ok(Reply::Now)
 }

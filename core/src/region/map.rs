@@ -166,11 +166,24 @@ impl RegionMap {
     }
 
     /// Splits at both ends of `[start, end)` and returns the indices of the regions now
-    /// wholly inside it.
+    /// wholly inside it. Two binary searches; nothing changes when no region intersects
+    /// the range.
     pub fn isolate(&mut self, start: VirtAddr, end: VirtAddr) -> Range<usize> {
-        self.split_at(start);
-        self.split_at(end);
-        self.overlapping(start, end)
+        let mut lo = self.regions.partition_point(|r| r.end().0 <= start.0);
+        if lo < self.regions.len() && self.regions[lo].start.0 < start.0 {
+            // Region `lo` ends above `start` and begins below it: split there.
+            let (below, from) = self.regions[lo].split_at(start);
+            self.regions[lo] = below;
+            lo += 1;
+            self.regions.insert(lo, from);
+        }
+        let hi = lo + self.regions[lo..].partition_point(|r| r.start.0 < end.0);
+        if hi > lo && self.regions[hi - 1].end().0 > end.0 {
+            let (below, from) = self.regions[hi - 1].split_at(end);
+            self.regions[hi - 1] = below;
+            self.regions.insert(hi, from);
+        }
+        lo..hi
     }
 
     /// Removes every part of every region inside `[start, end)` (splitting at the edges);
@@ -178,6 +191,12 @@ impl RegionMap {
     pub fn remove_range(&mut self, start: VirtAddr, end: VirtAddr) -> Vec<Region> {
         let r = self.isolate(start, end);
         self.regions.drain(r).collect()
+    }
+
+    /// Removes the regions with indices `r` (as returned by [`RegionMap::isolate`]).
+    #[inline]
+    pub fn remove_indices(&mut self, r: Range<usize>) {
+        self.regions.drain(r);
     }
 
     /// Removes region `i`.
@@ -244,6 +263,33 @@ mod tests {
         m.merge_range(0..3);
         assert_eq!(m.len(), 1);
         assert_eq!(m.as_slice()[0].pages, 8);
+    }
+
+    #[test]
+    fn isolate_splits_only_what_it_must() {
+        let mut m = RegionMap::new();
+        m.insert_unmerged(anon(0x10000, 8));
+        m.insert_unmerged(anon(0x20000, 4));
+        // A free range changes nothing.
+        let before = m.clone();
+        assert!(m.isolate(VirtAddr(0x18000), VirtAddr(0x20000)).is_empty());
+        assert!(m.isolate(VirtAddr(0x1000), VirtAddr(0x2000)).is_empty());
+        assert_eq!(m, before);
+        // Both ends inside one region.
+        assert_eq!(m.isolate(VirtAddr(0x11000), VirtAddr(0x12000)), 1..2);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.as_slice()[1].start, VirtAddr(0x11000));
+        assert_eq!(m.as_slice()[1].pages, 1);
+        // Across a hole, cutting the second region.
+        assert_eq!(m.isolate(VirtAddr(0x15000), VirtAddr(0x21000)), 3..5);
+        assert_eq!(m.as_slice()[3].start, VirtAddr(0x15000));
+        assert_eq!(m.as_slice()[4].end(), VirtAddr(0x21000));
+        assert_eq!(m.as_slice()[5].start, VirtAddr(0x21000));
+        // An empty range at an inner point splits there and selects nothing.
+        assert_eq!(m.isolate(VirtAddr(0x22000), VirtAddr(0x22000)), 6..6);
+        assert_eq!(m.as_slice()[6].start, VirtAddr(0x22000));
+        m.remove_indices(3..5);
+        assert!(m.is_free(VirtAddr(0x15000), VirtAddr(0x21000)));
     }
 
     #[test]
