@@ -34,7 +34,7 @@ use crate::message::{
     VM_PUSH_SIG, VM_QUERY_EXIT, VM_RS_UPDATE, VM_SHM_UNMAP, VM_UNMAP_PHYS, VM_WILLEXIT,
 };
 use crate::paging::{Access, FaultCode, Mapping, PageFlags, PagingFormat};
-use crate::region::{MapProt, MemType, Region, RegionTag};
+use crate::region::{MapProt, MemType, Region, RegionMap, RegionTag};
 use crate::sanity::{SanityError, SanityLevel};
 use crate::slots::{ProcSlot, Slots, DEFAULT_SLOTS};
 use crate::stats::VmStats;
@@ -174,6 +174,19 @@ const NO_FRAMES: CallMask = CallMask::of(&[
     VM_RS_UPDATE,
 ]);
 
+/// Byte `k` is `k mod 256`: the text pattern of page `i` of an image with seed `seed`
+/// (byte `j` = `seed * 31 + i * 7 + j`, mod 256) is the 4 KiB from
+/// `(seed * 31 + i * 7) mod 256` on, one copy instead of a loop.
+static TEXT_PATTERN: [u8; PAGE_SIZE as usize + 256] = {
+    let mut t = [0u8; PAGE_SIZE as usize + 256];
+    let mut k = 0;
+    while k < t.len() {
+        t[k] = k as u8;
+        k += 1;
+    }
+    t
+};
+
 /// Target size of the pre-zeroed pool.
 pub const PREZERO_POOL: usize = 64;
 
@@ -187,6 +200,8 @@ pub struct Vm<F: FrameAllocator, P: PagingFormat> {
     pub(crate) fork_policy: ForkPolicy,
     pub(crate) zero_policy: ZeroPolicy,
     pub(crate) pool: Vec<Frame>,
+    /// A cleared region list whose buffer exec reuses for the image it builds.
+    pub(crate) spare_regions: RegionMap,
     pub(crate) stats: VmStats,
     sanity: Option<SanityLevel>,
     sanity_error: Option<SanityError>,
@@ -298,7 +313,8 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             exits: ExitQueue::new(config.slots),
             fork_policy: config.fork,
             zero_policy: config.zero,
-            pool: Vec::new(),
+            pool: Vec::with_capacity(PREZERO_POOL),
+            spare_regions: RegionMap::new(),
             stats: VmStats::default(),
             sanity: config.sanity,
             sanity_error: None,
@@ -381,19 +397,42 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         pattern: Option<u8>,
     ) -> Result<(), Errno> {
         for (i, va) in span.iter().enumerate() {
-            let frame = self.alloc_zeroed().ok_or(Errno::ENOMEM)?;
-            if let Some(seed) = pattern {
-                let bytes = self.mem.arena.frame_mut(frame);
-                for (j, b) in bytes.iter_mut().enumerate() {
-                    *b = seed.wrapping_mul(31).wrapping_add((i * 7 + j) as u8);
+            let frame = match pattern {
+                // Every byte is written: any frame will do, no zeroing.
+                Some(seed) => {
+                    let frame = self.alloc_any().ok_or(Errno::ENOMEM)?;
+                    let from = usize::from(seed.wrapping_mul(31).wrapping_add((i * 7) as u8));
+                    self.mem
+                        .arena
+                        .frame_mut(frame)
+                        .copy_from_slice(&TEXT_PATTERN[from..from + PAGE_SIZE as usize]);
+                    frame
                 }
-            }
+                None => self.alloc_zeroed().ok_or(Errno::ENOMEM)?,
+            };
             if P::map(&mut self.mem, root, va, Mapping { frame, flags }).is_err() {
                 self.mem.unref(frame);
                 return Err(Errno::ENOMEM);
             }
         }
         Ok(())
+    }
+
+    /// Frees an address space whose regions are `regions`: unmaps the regions' pages (one
+    /// cursor walk per region, freeing each table as it empties), then frees the root if
+    /// that left it empty. Pages are mapped only inside regions, so the root is empty then;
+    /// should anything be left (a half-built image), the format's full `destroy` frees it.
+    pub(crate) fn destroy_space(&mut self, root: Frame, regions: &[Region]) {
+        for r in regions {
+            P::unmap_range(&mut self.mem, root, r.span());
+        }
+        // Any format's table is empty when its 4 KiB are zero.
+        let empty = crate::paging::layout::all_zero(self.mem.arena.table64(root));
+        if empty {
+            self.mem.free_table(root);
+        } else {
+            P::destroy(&mut self.mem, root);
+        }
     }
 
     /// A zeroed frame with one reference: from the pre-zeroed pool if there is one, else

@@ -16,6 +16,7 @@ use crate::layout::{ImageLayout, VM_STACKTOP};
 use crate::message::Message;
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
+use crate::slots::ProcSlot;
 
 /// Size of the argument block on the wire.
 pub const EXEC_NEWMEM_BYTES: usize = 40;
@@ -92,15 +93,31 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     let args = ExecNewmem::from_bytes(&raw);
     let layout = args.layout()?;
     let root = P::new_root(&mut vm.mem).map_err(|_| Errno::ENOMEM)?;
-    let old = vm.slots.get(target).clone();
-    let mut new = old.clone();
-    new.root = root;
+    // The new image is built beside the old one (whose slot is untouched until the end);
+    // the region list is the server's spare buffer, swapped with the old one on success.
+    let old = vm.slots.get(target);
+    let mut new = ProcSlot {
+        endpoint: old.endpoint,
+        in_use: old.in_use,
+        exiting: old.exiting,
+        has_dma: old.has_dma,
+        acl: old.acl,
+        root,
+        regions: core::mem::take(&mut vm.spare_regions),
+        heap_start: old.heap_start,
+        brk: old.brk,
+        stack_top: old.stack_top,
+    };
     if let Err(e) = vm.install_image(&mut new, &layout, target as u8) {
-        P::destroy(&mut vm.mem, root);
+        vm.destroy_space(root, new.regions.as_slice());
+        new.regions.clear();
+        vm.spare_regions = new.regions;
         return Err(e);
     }
-    P::destroy(&mut vm.mem, old.root);
-    *vm.slots.get_mut(target) = new;
+    let mut old = core::mem::replace(vm.slots.get_mut(target), new);
+    vm.destroy_space(old.root, old.regions.as_slice());
+    old.regions.clear();
+    vm.spare_regions = old.regions;
     msg.set_m1_p2(VM_STACKTOP.0);
     msg.set_m1_i3(EXC_NM_RF_LOAD_TEXT);
     Ok(Reply::Now)

@@ -41,9 +41,12 @@ pub(crate) fn do_exit<F: FrameAllocator, P: PagingFormat>(
     if !vm.slots.get(slot).exiting {
         return Err(Errno::EINVAL);
     }
-    let old = vm.slots.release(slot);
-    P::destroy(&mut vm.mem, old.root);
+    let mut old = vm.slots.release(slot);
+    vm.destroy_space(old.root, old.regions.as_slice());
     vm.acl.release(old.acl);
+    // The free slot keeps the region list's buffer for its next tenant.
+    old.regions.clear();
+    vm.slots.get_mut(slot).regions = old.regions;
     if old.has_dma {
         vm.dma.release_all(ep);
     }

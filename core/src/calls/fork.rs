@@ -40,7 +40,10 @@ pub(crate) fn do_fork<F: FrameAllocator, P: PagingFormat>(
         ForkPolicy::Copy => ForkCopy::Eager,
     };
     let root = P::fork_copy(&mut vm.mem, p.root, mode).map_err(|_| Errno::ENOMEM)?;
+    // The free child slot may keep a region buffer from its last tenant: reuse it.
+    let mut regions = core::mem::take(&mut vm.slots.get_mut(child).regions);
     let p = vm.slots.get(parent);
+    regions.copy_from(&p.regions);
     let endpoint = vm.slots.next_endpoint(child);
     let state = ProcSlot {
         endpoint,
@@ -49,7 +52,7 @@ pub(crate) fn do_fork<F: FrameAllocator, P: PagingFormat>(
         has_dma: false,
         acl: p.acl,
         root,
-        regions: p.regions.clone(),
+        regions,
         heap_start: p.heap_start,
         brk: p.brk,
         stack_top: p.stack_top,

@@ -39,6 +39,11 @@ impl RegionMap {
         self.regions.is_empty()
     }
 
+    /// Makes this a copy of `other`, reusing this map's buffer.
+    pub fn copy_from(&mut self, other: &RegionMap) {
+        self.regions.clone_from(&other.regions);
+    }
+
     /// Removes every region.
     pub fn clear(&mut self) {
         self.regions.clear();
