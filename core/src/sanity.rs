@@ -6,8 +6,11 @@
 //!   aligned, non-empty and non-overlapping, call-mask ids valid, page-table frame count.
 //! * [`SanityLevel::Functions`]: also every frame's reference count equals the references
 //!   to it (leaf entries of every address space, page tables, the pre-zeroed pool), no
-//!   frame is both free and used, the allocator's free count agrees, and no private page
-//!   is writable while its frame is shared (copy-on-write isolation).
+//!   frame is both free and used, the allocator is internally consistent and its free
+//!   count agrees, and no private page is writable while its frame is shared
+//!   (copy-on-write isolation). The references are collected and sorted, so the cost
+//!   follows the frames in use; frames nobody references are covered by one pass summing
+//!   the count array and by the allocator's free count.
 //! * [`SanityLevel::Detail`]: also every present entry lies inside a region of its
 //!   process and agrees with it (user bit, write permission, shared/direct kind, device
 //!   frame).
@@ -63,8 +66,10 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         let frames = self.total_frames();
         let full = PageSpan { start: VirtAddr(0), pages: P::VA_END / PAGE_SIZE };
         let mut tables = 0u64;
-        let mut expected: Vec<u32> =
-            if level >= SanityLevel::Functions { vec![0; frames as usize] } else { Vec::new() };
+        // Every reference found (page tables, pool frames, counted leaf entries), as frame
+        // numbers; sorted and counted below. Proportional to the frames in use, not to
+        // the arena.
+        let mut seen: Vec<u64> = Vec::new();
         for i in self.slots.in_use_indices() {
             let s = self.slots.get(i);
             if !s.in_use || s.endpoint.slot() != i as i32 {
@@ -93,7 +98,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 if f.0 >= frames {
                     bad = Some(f);
                 } else if level >= SanityLevel::Functions {
-                    expected[f.index()] += 1;
+                    seen.push(f.0);
                 }
             });
             if let Some(f) = bad {
@@ -111,13 +116,11 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         if level < SanityLevel::Functions {
             return Ok(());
         }
-        for &f in &self.pool {
-            expected[f.index()] += 1;
-        }
+        seen.extend(self.pool.iter().map(|f| f.0));
         let mut err: Option<SanityError> = None;
         for i in self.slots.in_use_indices() {
             let s = self.slots.get(i);
-            P::for_each_mapping(&self.mem.arena, s.root, full, &mut |va, m| {
+            let mut visit = |va: VirtAddr, m: crate::paging::Mapping| {
                 if err.is_some() {
                     return;
                 }
@@ -130,7 +133,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                         });
                         return;
                     }
-                    expected[m.frame.index()] += 1;
+                    seen.push(m.frame.0);
                     let private = !m.flags.contains(PageFlags::SHARED);
                     if private && m.flags.contains(PageFlags::WRITE) && self.mem.refs.get(m.frame) > 1 {
                         err = Some(SanityError {
@@ -173,29 +176,54 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                         });
                     }
                 }
-            });
+            };
+            if level >= SanityLevel::Detail {
+                // Every entry of the address space, to find any outside the regions.
+                P::for_each_mapping(&self.mem.arena, s.root, full, &mut visit);
+            } else {
+                // The regions' entries only: a counted entry outside them would show as
+                // counts summing to more than the references found.
+                for r in s.regions.as_slice() {
+                    P::for_each_mapping(&self.mem.arena, s.root, r.span(), &mut visit);
+                }
+            }
             if let Some(e) = err {
                 return Err(e);
             }
         }
-        let mut unreferenced = 0u64;
-        for f in 0..frames {
-            let frame = Frame(f);
+        // Each referenced frame: its count equals its references and the allocator has it.
+        seen.sort_unstable();
+        let mut referenced = 0u64;
+        let mut i = 0;
+        while i < seen.len() {
+            let frame = Frame(seen[i]);
+            let mut n = 1;
+            while i + n < seen.len() && seen[i + n] == frame.0 {
+                n += 1;
+            }
+            i += n;
+            referenced += 1;
             let have = self.mem.refs.get(frame);
-            if have != expected[f as usize] {
-                return fail(
-                    None,
-                    format!("{frame:?} has count {have} but {} references", expected[f as usize]),
-                );
+            if u64::from(have) != n as u64 {
+                return fail(None, format!("{frame:?} has count {have} but {n} references"));
             }
-            let free = self.mem.alloc.is_free(frame);
-            if free == (have > 0) {
-                return fail(None, format!("{frame:?} has count {have} and the allocator says free={free}"));
-            }
-            if have == 0 {
-                unreferenced += 1;
+            if self.mem.alloc.is_free(frame) {
+                return fail(None, format!("{frame:?} has count {have} and the allocator says free=true"));
             }
         }
+        // Every other frame: count zero (the counts sum to the references found) and free
+        // (the allocator, itself consistent, counts exactly the unreferenced frames free).
+        let total: u64 = self.mem.refs.as_slice().iter().map(|&c| u64::from(c)).sum();
+        if total != seen.len() as u64 {
+            return fail(
+                None,
+                format!("reference counts sum to {total} but {} references exist", seen.len()),
+            );
+        }
+        if let Err(e) = self.mem.alloc.check_invariants() {
+            return fail(None, format!("allocator: {e}"));
+        }
+        let unreferenced = frames - referenced;
         if unreferenced != self.mem.alloc.free_count() {
             return fail(
                 None,
@@ -206,5 +234,51 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::VmConfig;
+    use crate::{Bitset, X86_64};
+
+    fn vm() -> Vm<Bitset, X86_64> {
+        Vm::boot(VmConfig::with_bytes(4 << 20)).expect("boot")
+    }
+
+    #[test]
+    fn a_clean_server_passes_every_level() {
+        let vm = vm();
+        for level in [SanityLevel::Top, SanityLevel::Functions, SanityLevel::Detail] {
+            assert_eq!(vm.check_invariants(level), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_frame_taken_but_unreferenced_is_found() {
+        let mut vm = vm();
+        vm.allocator_mut().alloc().expect("a frame");
+        let e = vm.check_invariants(SanityLevel::Functions).unwrap_err();
+        assert!(e.what.contains("unreferenced"), "{e}");
+    }
+
+    #[test]
+    fn a_count_on_a_free_frame_is_found() {
+        let mut vm = vm();
+        let free = (0..vm.total_frames()).map(Frame).find(|&f| vm.mem.alloc.is_free(f)).expect("free");
+        vm.mem.refs.set(free, 1);
+        let e = vm.check_invariants(SanityLevel::Functions).unwrap_err();
+        assert!(e.what.contains("sum"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_count_on_a_used_frame_is_found() {
+        let mut vm = vm();
+        let root = vm.slots.get(0).root;
+        vm.mem.refs.set(root, 2);
+        let e = vm.check_invariants(SanityLevel::Functions).unwrap_err();
+        assert!(e.what.contains("has count 2 but 1 references"), "{e}");
+        assert_eq!(vm.check_invariants(SanityLevel::Top), Ok(()));
     }
 }

@@ -35,7 +35,8 @@ pub struct SlotSnapshot {
     pub heap: (VirtAddr, VirtAddr),
     /// Every present page: address, frame, flags (without accessed/dirty).
     pub mappings: Vec<(VirtAddr, Frame, PageFlags)>,
-    /// FNV-1a hash of the contents of every mapped arena page, in address order.
+    /// Hash (FNV-1a over words) of the contents of every mapped arena page, in address
+    /// order.
     pub contents: u64,
 }
 
@@ -44,7 +45,8 @@ pub struct SlotSnapshot {
 pub struct VmSnapshot {
     /// Live processes, by slot.
     pub slots: Vec<SlotSnapshot>,
-    /// FNV-1a hash of every frame's reference count (pool frames as 0).
+    /// Hash of every frame's nonzero reference count with its frame number (pool frames
+    /// count as 0).
     pub refs: u64,
     /// Free frames (pool included).
     pub free_frames: u64,
@@ -59,12 +61,24 @@ pub struct VmSnapshot {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
+/// FNV-1a over 64-bit words instead of bytes, in four independent lanes (so that the
+/// multiplications overlap), folded into `h`.
+fn hash_frame(h: u64, bytes: &[u8; 4096]) -> u64 {
+    let mut lanes = [h, h ^ 1, h ^ 2, h ^ 3];
+    for block in bytes.chunks_exact(32) {
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            let w = &block[k * 8..k * 8 + 8];
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            *lane = (*lane ^ w).wrapping_mul(FNV_PRIME);
+        }
     }
-    h
+    lanes.iter().fold(h, |a, &l| (a ^ l).wrapping_mul(FNV_PRIME))
+}
+
+/// One FNV-1a step over a 64-bit value.
+#[inline]
+fn mix(h: u64, v: u64) -> u64 {
+    (h ^ v).wrapping_mul(FNV_PRIME)
 }
 
 impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
@@ -81,7 +95,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             let mut contents = FNV_OFFSET;
             for &(_, f, _) in &mappings {
                 if self.mem.arena.contains(f) {
-                    contents = fnv(contents, self.mem.arena.frame(f));
+                    contents = hash_frame(contents, self.mem.arena.frame(f));
                 }
             }
             slots.push(SlotSnapshot {
@@ -96,13 +110,14 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 contents,
             });
         }
-        let mut counts = self.mem.refs.as_slice().to_vec();
-        for f in &self.pool {
-            counts[f.index()] = 0;
-        }
+        // Nonzero counts only, with their frame numbers; pool frames count as free (0).
+        let mut pool: Vec<u64> = self.pool.iter().map(|f| f.0).collect();
+        pool.sort_unstable();
         let mut refs = FNV_OFFSET;
-        for c in counts {
-            refs = fnv(refs, &c.to_le_bytes());
+        for (f, &c) in self.mem.refs.as_slice().iter().enumerate() {
+            if c != 0 && pool.binary_search(&(f as u64)).is_err() {
+                refs = mix(mix(refs, f as u64), u64::from(c));
+            }
         }
         VmSnapshot {
             slots,
