@@ -8,7 +8,10 @@
 //!   to it (leaf entries of every address space, page tables, the pre-zeroed pool), no
 //!   frame is both free and used, the allocator is internally consistent and its free
 //!   count agrees, and no private page is writable while its frame is shared
-//!   (copy-on-write isolation). The references are collected and sorted, so the cost
+//!   (copy-on-write isolation; under a leaf table linked read-only by an on-demand fork
+//!   every write faults first, so there the check does not apply). A leaf table linked by
+//!   several directories counts one reference per link, and its entries' references
+//!   once. The references are collected and sorted, so the cost
 //!   follows the frames in use; frames nobody references are covered by one pass summing
 //!   the count array and by the allocator's free count.
 //! * [`SanityLevel::Detail`]: also every present entry lies inside a region of its
@@ -70,6 +73,9 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         // numbers; sorted and counted below. Proportional to the frames in use, not to
         // the arena.
         let mut seen: Vec<u64> = Vec::new();
+        // Table frames found so far: a leaf table shared by an on-demand fork is reached
+        // from every space that links it but is one table.
+        let mut table_set = std::collections::HashSet::new();
         for i in self.slots.in_use_indices() {
             let s = self.slots.get(i);
             if !s.in_use || s.endpoint.slot() != i as i32 {
@@ -94,7 +100,9 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             }
             let mut bad = None;
             P::for_each_table(&self.mem.arena, s.root, &mut |f| {
-                tables += 1;
+                if table_set.insert(f.0) {
+                    tables += 1;
+                }
                 if f.0 >= frames {
                     bad = Some(f);
                 } else if level >= SanityLevel::Functions {
@@ -118,11 +126,26 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         }
         seen.extend(self.pool.iter().map(|f| f.0));
         let mut err: Option<SanityError> = None;
+        let mut counted_leaves = std::collections::HashSet::new();
         for i in self.slots.in_use_indices() {
             let s = self.slots.get(i);
+            // (first address, table, link writable) of every leaf table, in address order;
+            // the visits below come in address order too.
+            let mut leaves = Vec::new();
+            P::for_each_leaf_table(&self.mem.arena, s.root, &mut |va, t, w| leaves.push((va, t, w)));
+            let mut next_leaf = 0;
+            // Whether the current leaf table's entries are counted here (first space to
+            // reach it), and whether its link is writable.
+            let (mut count, mut link_writable) = (true, true);
             let mut visit = |va: VirtAddr, m: crate::paging::Mapping| {
                 if err.is_some() {
                     return;
+                }
+                while next_leaf < leaves.len() && leaves[next_leaf].0 <= va {
+                    let (_, t, w) = leaves[next_leaf];
+                    count = counted_leaves.insert(t.0);
+                    link_writable = w;
+                    next_leaf += 1;
                 }
                 let direct = m.flags.contains(PageFlags::DIRECT);
                 if !direct {
@@ -133,9 +156,15 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                         });
                         return;
                     }
-                    seen.push(m.frame.0);
+                    if count {
+                        seen.push(m.frame.0);
+                    }
                     let private = !m.flags.contains(PageFlags::SHARED);
-                    if private && m.flags.contains(PageFlags::WRITE) && self.mem.refs.get(m.frame) > 1 {
+                    if private
+                        && link_writable
+                        && m.flags.contains(PageFlags::WRITE)
+                        && self.mem.refs.get(m.frame) > 1
+                    {
                         err = Some(SanityError {
                             slot: Some(i),
                             what: format!(

@@ -49,6 +49,8 @@ pub enum ForkPolicy {
     Cow,
     /// Eager copy of every private page (`ForkCopy::Eager`), the baseline.
     Copy,
+    /// On-demand fork: leaf page tables shared until first changed (`ForkCopy::Share`).
+    Share,
 }
 
 /// When demand-zero pages are zeroed.

@@ -59,17 +59,23 @@ fn map_translate_unmap<P: PagingFormat>() {
     }
 
     // Read-only in the middle, then write back.
-    assert_eq!(P::protect_range(&mut mem, root, span(0x400000, 3), PageFlags::EMPTY, PageFlags::WRITE), 3);
+    assert_eq!(
+        P::protect_range(&mut mem, root, span(0x400000, 3), PageFlags::EMPTY, PageFlags::WRITE),
+        Ok(3)
+    );
     assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x401000)).unwrap().flags, PageFlags::USER);
-    assert_eq!(P::protect_range(&mut mem, root, span(0x400000, 3), PageFlags::WRITE, PageFlags::EMPTY), 3);
+    assert_eq!(
+        P::protect_range(&mut mem, root, span(0x400000, 3), PageFlags::WRITE, PageFlags::EMPTY),
+        Ok(3)
+    );
     assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x401000)).unwrap().flags, RW_USER);
 
     // Unmap a hole, then everything.
-    assert_eq!(P::unmap_range(&mut mem, root, span(0x401000, 2)), 2);
+    assert_eq!(P::unmap_range(&mut mem, root, span(0x401000, 2)), Ok(2));
     assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x401000)), None);
     assert!(P::translate(&mem.arena, root, VirtAddr(0x403000)).is_some());
     check_refs::<P, _>(&mem, &[root], &[]);
-    assert_eq!(P::unmap_range(&mut mem, root, span(0, 0x2000)), 1028);
+    assert_eq!(P::unmap_range(&mut mem, root, span(0, 0x2000)), Ok(1028));
     assert_eq!(mem.table_frames, 1, "only the root is left");
     check_refs::<P, _>(&mem, &[root], &[]);
     P::destroy(&mut mem, root);
@@ -136,11 +142,17 @@ fn fork_modes<P: PagingFormat>(mode: ForkCopy) {
             assert_eq!(cm.flags, RW_USER);
             assert_eq!(mem.arena.frame(cm.frame), mem.arena.frame(f));
         }
+        ForkCopy::Share => {
+            // The leaf table itself is shared: entries untouched, one reference for both.
+            assert_eq!(pm, Mapping { frame: f, flags: RW_USER });
+            assert_eq!(cm, pm);
+            assert_eq!(mem.refs.get(f), 1);
+        }
     }
     // Shared stays writable and shared; direct is copied as is.
     let sm = P::translate(&mem.arena, child, VirtAddr(0x7100_0000)).unwrap();
     assert_eq!(sm, Mapping { frame: f.add(6), flags: PageFlags::SHARED | RW_USER });
-    assert_eq!(mem.refs.get(f.add(6)), 2);
+    assert_eq!(mem.refs.get(f.add(6)), if mode == ForkCopy::Share { 1 } else { 2 });
     assert_eq!(P::translate(&mem.arena, child, VirtAddr(0x6000_0000)).unwrap().frame, dev);
 
     // A write in the child (COW broken by hand as the fault path would) is not seen by the parent.
@@ -160,8 +172,16 @@ fn fork_modes<P: PagingFormat>(mode: ForkCopy) {
         ]
     );
     let w = write_bytes::<P>(&mut mem.arena, child, VirtAddr(0x10000), b"child");
-    if mode == ForkCopy::Cow {
+    if mode != ForkCopy::Eager {
         assert!(w.is_err());
+        if mode == ForkCopy::Share {
+            // The fault path's first step: the child gets its own copy of the leaf table.
+            let m = P::unshare(&mut mem, child, VirtAddr(0x10000)).unwrap().unwrap();
+            assert_eq!(m, Mapping { frame: f, flags: PageFlags::COW | PageFlags::USER });
+            assert_eq!(mem.refs.get(f), 2);
+            assert_eq!(P::translate(&mem.arena, parent, VirtAddr(0x10000)).unwrap().flags, RW_USER);
+            assert!(write_bytes::<P>(&mut mem.arena, parent, VirtAddr(0x10000), b"x").is_err());
+        }
         let new = mem.alloc_frame().unwrap();
         mem.arena.copy_frame(f, new);
         P::replace(&mut mem, child, VirtAddr(0x10000), Mapping { frame: new, flags: RW_USER }).unwrap();
@@ -202,4 +222,5 @@ both_formats! {
     replace_and_destroy_free_everything => replace_and_destroy::<P>();
     fork_cow => fork_modes::<P>(ForkCopy::Cow);
     fork_eager => fork_modes::<P>(ForkCopy::Eager);
+    fork_share => fork_modes::<P>(ForkCopy::Share);
 }

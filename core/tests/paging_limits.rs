@@ -32,7 +32,7 @@ fn i386_refuses_addresses_beyond_4_gib() {
         I386::map_range(&mut mem, root, s, f, RW),
         Err(PagingError::AddressOutOfRange(VirtAddr(1 << 32)))
     );
-    assert_eq!(I386::unmap_range(&mut mem, root, s), 0);
+    assert_eq!(I386::unmap_range(&mut mem, root, s), Ok(0));
     assert_eq!(dump::<I386, _>(&mem, &[root]), before);
     // The last page below 4 GiB is fine.
     I386::map(&mut mem, root, VirtAddr(0xffff_f000), Mapping { frame: f, flags: RW }).unwrap();
@@ -90,7 +90,7 @@ fn x86_64_refuses_non_canonical_and_kernel_half() {
         X86_64::map_range(&mut mem, root, s, f, RW),
         Err(PagingError::AddressOutOfRange(VirtAddr(0x8000_0000_0000)))
     );
-    assert_eq!(X86_64::protect_range(&mut mem, root, s, RW, PageFlags::EMPTY), 0);
+    assert_eq!(X86_64::protect_range(&mut mem, root, s, RW, PageFlags::EMPTY), Ok(0));
     assert_eq!(dump::<X86_64, _>(&mem, &[root]), before);
     X86_64::map(&mut mem, root, VirtAddr(0x7fff_ffff_f000), Mapping { frame: f, flags: RW }).unwrap();
     assert_eq!(X86_64::translate(&mem.arena, root, VirtAddr(0x7fff_ffff_ffff)).unwrap().frame, f);

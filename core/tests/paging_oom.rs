@@ -1,7 +1,9 @@
 //! Out of frames at every possible point: with an allocator that refuses its N-th
-//! allocation, for every N, `map_range` and `fork_copy` (both modes) either succeed or
-//! fail with `OutOfFrames` leaving tables, reference counts, free count and table count
-//! exactly as before (compared by a full dump).
+//! allocation, for every N, `map_range`, `fork_copy` (every mode) and every operation
+//! that must copy a leaf table shared by an on-demand fork (`unshare`, `map_range`,
+//! `unmap_range`, `protect_range`, `replace`) either succeed or fail with `OutOfFrames`
+//! leaving tables, reference counts, free count and table count exactly as before
+//! (compared by a full dump).
 
 mod common;
 
@@ -103,10 +105,87 @@ fn fork_fails_cleanly<P: PagingFormat>(mode: ForkCopy) {
     let expect = match mode {
         ForkCopy::Cow => 3,        // every table (at least root + one leaf table + one more)
         ForkCopy::Eager => 3 + 20, // tables and private pages
+        ForkCopy::Share => 1,      // the upper tables only (i386: just the root)
     };
     assert!(failures >= expect, "{failures} failure points");
     check_refs::<P, _>(&mem, &[root, sibling], &[]);
     assert_eq!(mem.free_frames(), start_free);
+}
+
+/// What is done to a space sharing its leaf tables with its parent.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    Unshare,
+    MapRange,
+    UnmapPart,
+    Protect,
+    Replace,
+}
+
+/// `change` on a child forked with shared leaf tables, refused at every allocation in turn.
+fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
+    let mut mem: Mem = phys(4096);
+    let (root, sibling) = populated::<P>(&mut mem);
+    let child = P::fork_copy(&mut mem, root, ForkCopy::Share).unwrap();
+    let grandchild = P::fork_copy(&mut mem, child, ForkCopy::Share).unwrap();
+    let spaces = [root, sibling, child, grandchild];
+    check_refs::<P, _>(&mem, &spaces, &[]);
+    let f = held(&mut mem, 3000);
+    let mut failures = 0;
+    for n in 1.. {
+        let before = dump::<P, _>(&mem, &spaces);
+        mem.alloc.arm(n);
+        // Spans cross the leaf-table boundary at 4 MiB (both formats) where useful.
+        let r = match change {
+            Change::Unshare => P::unshare(&mut mem, child, VirtAddr(0x3fe000)).map(|m| {
+                assert!(m.is_some());
+            }),
+            Change::MapRange => P::map_range(&mut mem, child, span(0x3fe000 + 8 * 4096, 3000), f, RW),
+            Change::UnmapPart => P::unmap_range(&mut mem, child, span(0x3ff000, 4)).map(|k| assert_eq!(k, 4)),
+            Change::Protect => {
+                P::protect_range(&mut mem, child, span(0x3fe000, 8), PageFlags::USER, PageFlags::WRITE)
+                    .map(|k| assert_eq!(k, 8))
+            }
+            Change::Replace => {
+                P::replace(&mut mem, child, VirtAddr(0x3fe000), Mapping { frame: f, flags: RW }).map(|old| {
+                    assert_eq!(old.frame, P::translate(&mem.arena, root, VirtAddr(0x3fe000)).unwrap().frame)
+                })
+            }
+        };
+        mem.alloc.arm(0);
+        match r {
+            Err(e) => {
+                assert_eq!(e, PagingError::OutOfFrames, "n = {n}");
+                assert_eq!(dump::<P, _>(&mem, &spaces), before, "n = {n}");
+                failures += 1;
+            }
+            Ok(()) => {
+                assert!(mem.alloc.calls < n);
+                break;
+            }
+        }
+    }
+    assert!(failures >= 1, "{change:?} copies at least one table");
+    let extra: Vec<Frame> = match change {
+        Change::MapRange => vec![],
+        Change::Replace => (1..3000).map(|i| f.add(i)).collect(),
+        _ => (0..3000).map(|i| f.add(i)).collect(),
+    };
+    check_refs::<P, _>(&mem, &spaces, &extra);
+    // The parent and the grandchild are unaffected by what the child did.
+    let (p, g) = (
+        P::translate(&mem.arena, root, VirtAddr(0x3fe000)),
+        P::translate(&mem.arena, grandchild, VirtAddr(0x3fe000)),
+    );
+    assert_eq!(p.map(|m| m.frame), g.map(|m| m.frame));
+    for s in [grandchild, child, sibling, root] {
+        P::destroy(&mut mem, s);
+    }
+    for f in extra {
+        mem.unref(f);
+    }
+    assert_eq!(mem.table_frames, 0);
+    assert!(mem.refs.as_slice().iter().all(|&c| c == 0), "nothing leaks after destroy");
 }
 
 fn new_root_fails_cleanly<P: PagingFormat>() {
@@ -138,4 +217,10 @@ both_formats! {
     cow_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkCopy::Cow);
     eager_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkCopy::Eager);
     new_root_out_of_frames => new_root_fails_cleanly::<P>();
+    share_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkCopy::Share);
+    unshare_out_of_frames_changes_nothing => unshare_fails_cleanly::<P>(Change::Unshare);
+    map_range_under_shared_table_out_of_frames => unshare_fails_cleanly::<P>(Change::MapRange);
+    unmap_part_of_shared_table_out_of_frames => unshare_fails_cleanly::<P>(Change::UnmapPart);
+    protect_under_shared_table_out_of_frames => unshare_fails_cleanly::<P>(Change::Protect);
+    replace_under_shared_table_out_of_frames => unshare_fails_cleanly::<P>(Change::Replace);
 }

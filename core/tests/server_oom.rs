@@ -172,8 +172,10 @@ fn oom_brk_and_faults<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     let c = client::fork(&mut vm, p).unwrap();
     check(&vm);
     let (failures, ()) = sweep(&mut vm, |vm| write(vm, c, VirtAddr(a.0 + PAGE_SIZE)), signalled);
-    if fork == ForkPolicy::Cow {
-        assert_eq!(failures, 1, "a COW break allocates one frame");
+    match fork {
+        ForkPolicy::Cow => assert_eq!(failures, 1, "a COW break allocates one frame"),
+        ForkPolicy::Share => assert_eq!(failures, 2, "a table copy, then the COW frame"),
+        ForkPolicy::Copy => {}
     }
     assert_eq!(get(&mut vm, p, VirtAddr(a.0 + PAGE_SIZE), 1), [2]);
     assert_eq!(get(&mut vm, c, VirtAddr(a.0 + PAGE_SIZE), 1), b"w");

@@ -41,6 +41,7 @@ fn fork_name(f: ForkPolicy) -> &'static str {
     match f {
         ForkPolicy::Cow => "cow",
         ForkPolicy::Copy => "copy",
+        ForkPolicy::Share => "share",
     }
 }
 
@@ -133,7 +134,11 @@ fn pick<T: Copy>(name: &str, what: &str, all: &[(&str, T)]) -> Result<Vec<T>, St
 pub fn matrix(alloc: &str, paging: &str, fork: &str, zero: &str) -> Result<Vec<Strategy>, String> {
     let allocs = pick(alloc, "allocator", &AllocKind::ALL.map(|k| (k.name(), k)))?;
     let pagings = pick(paging, "paging format", &PagingKind::ALL.map(|k| (k.name(), k)))?;
-    let forks = pick(fork, "fork policy", &[("cow", ForkPolicy::Cow), ("copy", ForkPolicy::Copy)])?;
+    let forks = pick(
+        fork,
+        "fork policy",
+        &[("cow", ForkPolicy::Cow), ("share", ForkPolicy::Share), ("copy", ForkPolicy::Copy)],
+    )?;
     let zeros = pick(
         zero,
         "zero policy",
@@ -197,7 +202,7 @@ mod tests {
 
     #[test]
     fn matrix_expands_all() {
-        assert_eq!(matrix("all", "all", "all", "all").unwrap().len(), 24);
+        assert_eq!(matrix("all", "all", "all", "all").unwrap().len(), 36);
         let one = matrix("buddy", "i386", "copy", "prezeroed").unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].label(), "buddy/i386/copy/prezeroed");

@@ -7,7 +7,7 @@
 //! unmaps and frees the pages above the new break and shrinks the region (§21.21: the seed
 //! never freed). A refused brk changes nothing.
 
-use crate::addr::{VirtAddr, PAGE_SIZE};
+use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
@@ -50,7 +50,7 @@ pub(crate) fn do_brk<F: FrameAllocator, P: PagingFormat>(
             tag: RegionTag::Heap,
         });
     } else if new_end < cur_end {
-        super::mmap::unmap_range(vm, slot, new_end, cur_end);
+        super::mmap::unmap_range(vm, slot, new_end, cur_end)?;
     }
     vm.slots.get_mut(slot).brk = new;
     Ok(Reply::Now)

@@ -9,7 +9,7 @@ use crate::addr::{PageSpan, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::Message;
-use crate::paging::PagingFormat;
+use crate::paging::{PageFlags, PagingFormat};
 use crate::region::MemType;
 use crate::server::{CallResult, Reply, Vm};
 
@@ -39,8 +39,15 @@ pub(crate) fn do_discard<F: FrameAllocator, P: PagingFormat>(
             spans.push(PageSpan { start: a, pages: (b.0 - a.0) / PAGE_SIZE });
         }
     }
+    if spans.len() > 1 {
+        // Several pieces: first make every leaf table of the range this space's own
+        // (a no-op protection change, all or nothing), so that no unmap below can fail.
+        let all = PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE };
+        P::protect_range(&mut vm.mem, root, all, PageFlags::EMPTY, PageFlags::EMPTY)
+            .map_err(|_| Errno::ENOMEM)?;
+    }
     for span in spans {
-        P::unmap_range(&mut vm.mem, root, span);
+        P::unmap_range(&mut vm.mem, root, span).map_err(|_| Errno::ENOMEM)?;
     }
     Ok(Reply::Now)
 }

@@ -147,7 +147,8 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
                 PageSpan { start: page, pages: 1 },
                 PageFlags::USER,
                 PageFlags::EMPTY,
-            );
+            )
+            .map_err(|_| FaultError::OutOfMemory)?;
             Ok(())
         }
         Some(_) => {
@@ -206,7 +207,8 @@ fn break_cow<F: FrameAllocator, P: PagingFormat>(
     let one = PageSpan { start: page, pages: 1 };
     let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
     if !private || vm.mem.refs.get(m.frame) == 1 {
-        P::protect_range(&mut vm.mem, root, one, PageFlags::WRITE, PageFlags::COW);
+        P::protect_range(&mut vm.mem, root, one, PageFlags::WRITE, PageFlags::COW)
+            .map_err(|_| FaultError::OutOfMemory)?;
         vm.stats.cow_reuses += 1;
         return Ok(());
     }
@@ -254,7 +256,13 @@ pub(crate) fn handle_memory<F: FrameAllocator, P: PagingFormat>(
     let root = vm.slots.get(slot).root;
     let mut page = start;
     while page.0 < end {
-        let ok = match P::translate(&vm.mem.arena, root, page) {
+        let m = if write {
+            // Writes go into the frame directly: a shared leaf table is copied first.
+            P::unshare(&mut vm.mem, root, page).map_err(|_| Errno::ENOMEM)?
+        } else {
+            P::translate(&vm.mem.arena, root, page)
+        };
+        let ok = match m {
             None => false,
             Some(m) => m.flags.contains(PageFlags::USER) && (!write || m.flags.contains(PageFlags::WRITE)),
         };

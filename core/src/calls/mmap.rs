@@ -173,13 +173,27 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
     // 2. Clear the range (MAP_FIXED), keeping what was there alive for a rollback.
     let mut saved: Vec<(VirtAddr, Mapping)> = Vec::new();
     if replace {
+        // Own the range's leaf tables first (all or nothing) so that the unmap below and
+        // the rollback's maps need no copy of a shared table.
+        if P::protect_range(&mut vm.mem, root, span, PageFlags::EMPTY, PageFlags::EMPTY).is_err() {
+            for f in frames {
+                vm.mem.unref(f);
+            }
+            if let Some(f) = first {
+                for i in 0..span.pages {
+                    vm.mem.unref(f.add(i));
+                }
+            }
+            return Err(Errno::ENOMEM);
+        }
         P::for_each_mapping(&vm.mem.arena, root, span, &mut |va, m| saved.push((va, m)));
         for (_, m) in &saved {
             if !m.flags.contains(PageFlags::DIRECT) {
                 vm.mem.share(m.frame);
             }
         }
-        P::unmap_range(&mut vm.mem, root, span);
+        let unmapped = P::unmap_range(&mut vm.mem, root, span);
+        debug_assert!(unmapped.is_ok(), "the range's tables are this space's own");
     }
     // 3. Page tables.
     let mapped = if let Some(f) = first {
@@ -190,7 +204,8 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
             if P::map(&mut vm.mem, root, span.start.add_pages(i as u64), Mapping { frame: *f, flags })
                 .is_err()
             {
-                P::unmap_range(&mut vm.mem, root, span);
+                // Only this call's pages are in the span: no table to copy.
+                let _ = P::unmap_range(&mut vm.mem, root, span);
                 for f in &frames[i..] {
                     vm.mem.unref(*f);
                 }
@@ -234,28 +249,32 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
     Ok(())
 }
 
-/// Unmaps `[start, end)` of the process in `slot`: every region piece inside is removed
-/// and its pages unmapped (frames freed at their last reference). Returns whether any
-/// region intersected the range (nothing changes when none did).
+/// Unmaps `[start, end)` of the process in `slot`: its pages are unmapped (frames freed
+/// at their last reference), then every region piece inside is removed. Returns whether
+/// any region intersected the range (nothing changes when none did).
+///
+/// # Errors
+/// `ENOMEM` when a leaf table shared by an on-demand fork must be copied and no frame is
+/// left; nothing has changed then.
 pub(crate) fn unmap_range<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     slot: usize,
     start: VirtAddr,
     end: VirtAddr,
-) -> bool {
-    let s = vm.slots.get_mut(slot);
-    let root = s.root;
-    let r = s.regions.isolate(start, end);
-    if r.is_empty() {
-        return false;
+) -> Result<bool, Errno> {
+    let s = vm.slots.get(slot);
+    if s.regions.is_free(start, end) {
+        return Ok(false);
     }
-    // Pages are mapped only inside regions, so one walk from the first removed region's
-    // start to the last one's end unmaps exactly their pages.
-    let first = s.regions.as_slice()[r.start].start;
-    let last = s.regions.as_slice()[r.end - 1].end();
+    let root = s.root;
+    // Pages first: that can fail, the regions cannot. Pages are mapped only inside
+    // regions, so one walk over the range unmaps exactly theirs.
+    P::unmap_range(&mut vm.mem, root, PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE })
+        .map_err(|_| Errno::ENOMEM)?;
+    let s = vm.slots.get_mut(slot);
+    let r = s.regions.isolate(start, end);
     s.regions.remove_indices(r);
-    P::unmap_range(&mut vm.mem, root, PageSpan { start: first, pages: (last.0 - first.0) / PAGE_SIZE });
-    true
+    Ok(true)
 }
 
 /// `do_munmap` (VM_MUNMAP and VM_MUNMAP_TEXT; the text base is the identity in the flat
@@ -270,7 +289,7 @@ pub(crate) fn do_munmap<F: FrameAllocator, P: PagingFormat>(
     msg: &mut Message,
 ) -> CallResult {
     let (start, end) = user_range(msg.m1_p1(), msg.m1_p2(), P::VA_END)?;
-    if !unmap_range(vm, caller, start, end) {
+    if !unmap_range(vm, caller, start, end)? {
         return Err(Errno::EFAULT);
     }
     Ok(Reply::Now)

@@ -36,6 +36,15 @@ pub(crate) fn do_mprotect<F: FrameAllocator, P: PagingFormat>(
         return Err(Errno::ENOMEM);
     }
     let root = s.root;
+    let span = PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE };
+    let (set, clear) = match (prot.accessible(), prot.writable()) {
+        (false, _) => (PageFlags::EMPTY, PageFlags::USER | PageFlags::WRITE | PageFlags::COW),
+        (true, false) => (PageFlags::USER, PageFlags::WRITE | PageFlags::COW),
+        (true, true) => (PageFlags::USER | PageFlags::WRITE, PageFlags::EMPTY),
+    };
+    // Pages first: it can fail (a shared leaf table to copy), the regions cannot.
+    P::protect_range(&mut vm.mem, root, span, set, clear).map_err(|_| Errno::ENOMEM)?;
+    let s = vm.slots.get_mut(caller);
     let range = s.regions.isolate(start, end);
     for i in range.clone() {
         if let Some(r) = s.regions.get_mut(i) {
@@ -43,12 +52,5 @@ pub(crate) fn do_mprotect<F: FrameAllocator, P: PagingFormat>(
         }
     }
     s.regions.merge_range(range);
-    let span = PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE };
-    let (set, clear) = match (prot.accessible(), prot.writable()) {
-        (false, _) => (PageFlags::EMPTY, PageFlags::USER | PageFlags::WRITE | PageFlags::COW),
-        (true, false) => (PageFlags::USER, PageFlags::WRITE | PageFlags::COW),
-        (true, true) => (PageFlags::USER | PageFlags::WRITE, PageFlags::EMPTY),
-    };
-    P::protect_range(&mut vm.mem, root, span, set, clear);
     Ok(Reply::Now)
 }

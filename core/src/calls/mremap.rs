@@ -48,7 +48,7 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     }
     if new_end <= old_end {
         if new_end < old_end {
-            unmap_range(vm, caller, new_end, old_end);
+            unmap_range(vm, caller, new_end, old_end)?;
         }
         msg.set_m5_l1(start.0 as i64);
         return Ok(Reply::Now);
@@ -80,11 +80,15 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
         let flags = m.flags.difference(PageFlags::ACCESSED | PageFlags::DIRTY);
         if P::map(&mut vm.mem, root, at, Mapping { frame: m.frame, flags }).is_err() {
             vm.mem.unref(m.frame);
-            P::unmap_range(&mut vm.mem, root, new_span);
+            // Only this call's pages are in the new span: no table to copy.
+            let _ = P::unmap_range(&mut vm.mem, root, new_span);
             return Err(Errno::ENOMEM);
         }
     }
-    unmap_range(vm, caller, start, old_end);
+    if unmap_range(vm, caller, start, old_end).is_err() {
+        let _ = P::unmap_range(&mut vm.mem, root, new_span);
+        return Err(Errno::ENOMEM);
+    }
     let s = vm.slots.get_mut(caller);
     s.regions.insert(Region { start: to, pages: new_pages, ..region });
     msg.set_m5_l1(to.0 as i64);

@@ -89,6 +89,6 @@ pub(crate) fn do_unmap_phys<F: FrameAllocator, P: PagingFormat>(
     if !matches!(r.mem, MemType::DirectPhys { .. }) {
         return Err(Errno::EINVAL);
     }
-    unmap_range(vm, target, r.start, r.end());
+    unmap_range(vm, target, r.start, r.end())?;
     Ok(Reply::Now)
 }

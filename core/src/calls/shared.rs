@@ -60,7 +60,8 @@ pub(crate) fn do_remap<F: FrameAllocator, P: PagingFormat>(
         let flags = m.flags.difference(PageFlags::ACCESSED | PageFlags::DIRTY);
         if P::map(&mut vm.mem, dst_root, at, Mapping { frame: m.frame, flags }).is_err() {
             vm.mem.unref(m.frame);
-            P::unmap_range(&mut vm.mem, dst_root, span);
+            // Only this call's pages are in the span: no table to copy.
+            let _ = P::unmap_range(&mut vm.mem, dst_root, span);
             return Err(Errno::ENOMEM);
         }
     }
@@ -95,7 +96,7 @@ pub(crate) fn do_shared_unmap<F: FrameAllocator, P: PagingFormat>(
     msg: &mut Message,
 ) -> CallResult {
     let (slot, r) = shared_region_at(vm, caller, msg.m2_i1(), msg.m2_l1() as u64, Errno::EFAULT)?;
-    unmap_range(vm, slot, r.start, r.end());
+    unmap_range(vm, slot, r.start, r.end())?;
     Ok(Reply::Now)
 }
 

@@ -110,13 +110,32 @@ impl<L: Layout> Cursor<L> {
         L::table_mut(&mut mem.arena, self.path[top])[index::<L>(va, top)] = L::Pte::ZERO;
     }
 
-    /// Frees the (now empty) leaf table on `va`'s path, which the last `find` returned,
-    /// clears its link, and goes on up freeing every table this leaves empty. The root is
-    /// never freed.
+    /// The table at `level` on the path of the last walk (`level` 1 is the directory that
+    /// links the leaf table).
+    #[inline(always)]
+    pub fn table_at(&self, level: usize) -> Frame {
+        self.path[level]
+    }
+
+    /// Replaces the leaf table of the last walk (after the directory entry was pointed at
+    /// a private copy of it).
+    #[inline(always)]
+    pub fn set_leaf(&mut self, leaf: Frame) {
+        self.path[0] = leaf;
+    }
+
+    /// Releases the leaf table on `va`'s path, which the last `find` returned and which
+    /// this space no longer uses (it is empty, or shared and dropped whole): a table only
+    /// this space links is freed, a shared one loses one reference. Clears the link and
+    /// goes on up freeing every table this leaves empty. The root is never freed.
     pub fn release_empty<F: FrameAllocator>(&mut self, mem: &mut PhysMem<F>, va: u64) {
         let mut l = 0;
         loop {
-            mem.free_table(self.path[l]);
+            if l == 0 && mem.refs.get(self.path[0]) > 1 {
+                mem.refs.dec(self.path[0]);
+            } else {
+                mem.free_table(self.path[l]);
+            }
             self.tag[l] = INVALID;
             let idx = index::<L>(va, l + 1);
             let parent = L::table_mut(&mut mem.arena, self.path[l + 1]);

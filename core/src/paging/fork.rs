@@ -1,5 +1,5 @@
 //! Copying a whole address space for fork: copy-on-write (per-page, structural table
-//! copy) or eager (every private page copied at once).
+//! copy), shared leaf tables (on-demand fork) or eager (every private page copied at once).
 //!
 //! Replaces MINIX's `map_proc_copy`/`map_copy_region` + `map_writept` + `pt_writemap`
 //! loop (`region.c`, `pagetable.c`), which re-walked from the root for every page. Here
@@ -8,6 +8,13 @@
 //! branch-free (vectorised) pass writes the child's entries and clears WRITE / sets COW on
 //! the private writable pages of both sides, then a second pass over the same line bumps
 //! each counted frame's reference count. (Eight measured faster than sixteen or 32.)
+//!
+//! In `Share` mode (on-demand fork, as in the On-Demand-Fork paper, EuroSys 2021) only the
+//! upper levels are copied: the child's directory entries point at the parent's leaf
+//! tables, whose reference count goes up by one per link, and both links lose WRITE. The
+//! leaf entries are not touched, so fork costs one pass over the directories whatever the
+//! number of pages; the first modification under such a link copies that one table (see
+//! `ops::own_leaf` and the rule in the [`super`] module documentation).
 //!
 //! Allocate-then-commit: every table frame the child needs is allocated before anything
 //! is written (they are chained through their first word while they wait), so copy-on-
@@ -69,8 +76,9 @@ impl Spares {
     }
 }
 
-/// The number of tables (root included) under the table `t` at `level`.
-fn count_tables<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, t: Frame, level: usize) -> u64 {
+/// The number of tables (root included) under the table `t` at `level`; leaf tables are
+/// left out when `leaves` is false.
+fn count_tables<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, t: Frame, level: usize, leaves: bool) -> u64 {
     let mut n = 1;
     for run in L::table(&mem.arena, t).chunks_exact(RUN) {
         if L::Pte::all_zero(run) {
@@ -79,7 +87,11 @@ fn count_tables<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, t: Frame, level:
         for e in run {
             let e = e.raw();
             if e & PRESENT != 0 {
-                n += if level == 1 { 1 } else { count_tables::<L, F>(mem, entry_frame::<L>(e), level - 1) };
+                n += if level == 1 {
+                    u64::from(leaves)
+                } else {
+                    count_tables::<L, F>(mem, entry_frame::<L>(e), level - 1, leaves)
+                };
             }
         }
     }
@@ -93,7 +105,8 @@ pub fn fork_copy<L: Layout, F: FrameAllocator>(
     mode: ForkCopy,
 ) -> Result<Frame, PagingError> {
     let top = L::LEVELS - 1;
-    let mut spares = Spares::alloc::<L, F>(mem, count_tables::<L, F>(mem, parent, top))?;
+    let tables = count_tables::<L, F>(mem, parent, top, mode != ForkCopy::Share);
+    let mut spares = Spares::alloc::<L, F>(mem, tables)?;
     let child = spares.take(mem);
     let result = copy_table::<L, F>(mem, &mut spares, parent, child, top, mode);
     if result.is_err() {
@@ -116,12 +129,16 @@ fn copy_table<L: Layout, F: FrameAllocator>(
 ) -> Result<(), PagingError> {
     if level == 0 {
         return match mode {
-            ForkCopy::Cow => {
+            ForkCopy::Cow | ForkCopy::Share => {
                 copy_leaf_cow::<L, F>(mem, parent, child);
                 Ok(())
             }
             ForkCopy::Eager => copy_leaf_eager::<L, F>(mem, parent, child),
         };
+    }
+    if level == 1 && mode == ForkCopy::Share {
+        share_leaf_tables::<L, F>(mem, parent, child);
+        return Ok(());
     }
     let mut i = 0;
     while i < entries::<L>() {
@@ -151,6 +168,32 @@ fn copy_table<L: Layout, F: FrameAllocator>(
     Ok(())
 }
 
+/// The on-demand-fork directory pass: the child's directory `child` links the same leaf
+/// tables as `parent`, both links read-only, one more reference per leaf table.
+#[inline]
+fn share_leaf_tables<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, parent: Frame, child: Frame) {
+    let PhysMem { arena, refs, .. } = mem;
+    let refs = refs.as_mut_slice();
+    let (p, c) = L::tables_both_mut(arena, parent, child);
+    for (pr, cr) in p.chunks_exact_mut(RUN).zip(c.chunks_exact_mut(RUN)) {
+        if L::Pte::all_zero(pr) {
+            cr.fill(L::Pte::ZERO);
+            continue;
+        }
+        for (pe, ce) in pr.iter_mut().zip(cr.iter_mut()) {
+            let e = pe.raw();
+            if e & PRESENT != 0 {
+                let ne = L::Pte::from_raw(e & !WRITE);
+                *pe = ne;
+                *ce = ne;
+                refs[entry_frame::<L>(e).index()] += 1;
+            } else {
+                *ce = L::Pte::ZERO;
+            }
+        }
+    }
+}
+
 /// Leaf entries handled together when skipping empty runs of a leaf table.
 const LEAF_RUN: usize = 8;
 
@@ -158,7 +201,7 @@ const LEAF_RUN: usize = 8;
 /// turned read-only + COW on both sides ([`entry::fork_cow`], branch-free), then one more
 /// reference per counted frame. Runs of empty entries are skipped.
 #[inline]
-fn copy_leaf_cow<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, parent: Frame, child: Frame) {
+pub(crate) fn copy_leaf_cow<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, parent: Frame, child: Frame) {
     let PhysMem { arena, refs, .. } = mem;
     let refs = refs.as_mut_slice();
     let (p, c) = L::tables_both_mut(arena, parent, child);
@@ -171,6 +214,35 @@ fn copy_leaf_cow<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, parent: Fra
             let ne = L::Pte::from_raw(entry::fork_cow(pe.raw()));
             *pe = ne;
             *ce = ne;
+        }
+        for ce in cr.iter() {
+            let e = ce.raw();
+            if e & (PRESENT | DIRECT) == PRESENT {
+                refs[entry_frame::<L>(e).index()] += 1;
+            }
+        }
+    }
+}
+
+/// The unshare pass: `copy` becomes a private copy of the shared leaf table `shared`, its
+/// private writable pages turned read-only + COW, one more reference per counted frame.
+/// `shared` itself is not changed (the spaces still linking it reach it read-only).
+#[inline]
+pub(crate) fn copy_leaf_private<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    shared: Frame,
+    copy: Frame,
+) {
+    let PhysMem { arena, refs, .. } = mem;
+    let refs = refs.as_mut_slice();
+    let (p, c) = L::tables_both_mut(arena, shared, copy);
+    for (pr, cr) in p.chunks_exact(LEAF_RUN).zip(c.chunks_exact_mut(LEAF_RUN)) {
+        if L::Pte::all_zero(pr) {
+            cr.fill(L::Pte::ZERO);
+            continue;
+        }
+        for (pe, ce) in pr.iter().zip(cr.iter_mut()) {
+            *ce = L::Pte::from_raw(entry::fork_cow(pe.raw()));
         }
         for ce in cr.iter() {
             let e = ce.raw();

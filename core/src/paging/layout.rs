@@ -61,6 +61,21 @@ pub fn alloc_table<L: Layout, F: crate::frames::FrameAllocator>(
     Some(t)
 }
 
+/// Allocates a table frame like [`alloc_table`] but leaves its contents as they were, for
+/// a caller that overwrites every entry.
+#[inline]
+pub fn alloc_table_uninit<L: Layout, F: crate::frames::FrameAllocator>(
+    mem: &mut crate::frames::PhysMem<F>,
+) -> Option<Frame> {
+    let t = mem.alloc_frame()?;
+    mem.table_frames += 1;
+    if t.0 >= L::FRAME_END {
+        mem.free_table(t);
+        return None;
+    }
+    Some(t)
+}
+
 /// Entries per table.
 #[inline(always)]
 pub const fn entries<L: Layout>() -> usize {

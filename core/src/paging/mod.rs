@@ -12,14 +12,34 @@
 //! reference the caller already holds, `unmap_range`/`destroy`/`replace` drop one (freeing
 //! the frame at zero), and `fork_copy` adds one per shared entry.
 //!
+//! Sharing rule (on-demand fork, [`ForkCopy::Share`]): a leaf table may be linked by the
+//! directories of several address spaces. **A table frame's reference count is the
+//! number of directory entries linking it** (1 for a private table; the root's one owner
+//! is its process). Every link to a table whose count is above 1 is read-only (WRITE
+//! clear in the directory entry), so the hardware walk, which ANDs the permissions of all
+//! levels, faults on every write under it while reads and translations go through
+//! unchanged. The entries of a shared table hold one reference per frame for all the
+//! spaces together. Before any operation writes a leaf entry (map, unmap, protect,
+//! replace) or a write is let through ([`PagingFormat::unshare`]), the table is made
+//! this space's own: a table still shared is copied (its private writable pages COW in
+//! the copy, one more reference per counted frame), the shared one loses a reference,
+//! and the link points at the copy, writable. A table whose count has fallen to 1 behind a
+//! read-only link is already private: changes go into it directly, and `unshare` makes
+//! the pages whose frames are still shared COW before restoring WRITE on the link. Destroy
+//! and whole-table unmaps only drop the link's reference; the frames' references are
+//! dropped when the table itself is freed. The sharing is kept in the reference count
+//! rather than in a directory bit so that the one test on every path is a load of the
+//! count the frame array already holds, and so that a space that outlives its sharers
+//! needs no copy at all.
+//!
 //! Every fallible operation is allocate-then-commit: when it returns an error the tables,
 //! counts and allocator are exactly as before the call.
 //!
 //! Table invariants kept by every operation (and checked by the tests): a non-present
 //! entry is exactly 0; every table but the root holds at least one present entry
 //! (`unmap_range` frees the tables it empties, a failed `map_range` frees the ones it
-//! added); each table frame has reference count 1 and is counted in
-//! [`PhysMem::table_frames`](crate::frames::PhysMem).
+//! added); each table frame's reference count is the number of links to it (see above)
+//! and it is counted once in [`PhysMem::table_frames`](crate::frames::PhysMem).
 //!
 //! Layout of the module: [`entry`] (bits), [`layout`] (levels and indices), [`cursor`]
 //! (the walk that keeps its path), `ops` (the operations, generic over a layout), `fork`
@@ -144,6 +164,9 @@ pub enum ForkCopy {
     Cow,
     /// Copy every private page into a new frame at once (the eager baseline).
     Eager,
+    /// On-demand fork: share the leaf tables themselves (read-only links, one more
+    /// reference per leaf table); the first change under a shared table copies it.
+    Share,
 }
 
 /// What the software MMU was asked to do.
@@ -241,20 +264,48 @@ pub trait PagingFormat {
 
     /// Unmaps every present page in `span`, dropping each entry's reference, and frees
     /// the tables this leaves empty. Returns the number of pages unmapped.
-    fn unmap_range<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame, span: PageSpan) -> u64;
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`] when a leaf table shared with another space (on-demand
+    /// fork) must be copied and no frame is left; nothing has changed then. Never fails
+    /// in a space without shared leaf tables.
+    fn unmap_range<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+    ) -> Result<u64, PagingError>;
 
     /// Sets `set` and clears `clear` on every present page in `span`. Setting WRITE on a
     /// private page whose frame has more than one reference sets COW instead (the page
     /// stays read-only until the fault path breaks the sharing). Returns pages changed.
+    ///
+    /// # Errors
+    /// As [`PagingFormat::unmap_range`].
     fn protect_range<F: FrameAllocator>(
         mem: &mut PhysMem<F>,
         root: Frame,
         span: PageSpan,
         set: PageFlags,
         clear: PageFlags,
-    ) -> u64;
+    ) -> Result<u64, PagingError>;
 
-    /// The mapping of `va`'s page, if present.
+    /// Prepares `va`'s page for a write by this space: when the leaf table holding it is
+    /// linked read-only (on-demand fork), makes it this space's own (a copy when another
+    /// space still links it) and lets writes through the link; the leaf entry then decides
+    /// as usual (a shared private frame is COW). Returns the page's mapping afterwards.
+    /// Costs one walk when nothing is shared.
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`] for the copy; nothing has changed then.
+    fn unshare<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+    ) -> Result<Option<Mapping>, PagingError>;
+
+    /// The mapping of `va`'s page, if present: the leaf entry as stored. Under a shared
+    /// leaf table (on-demand fork) a WRITE flag here is not yet effective: every write
+    /// faults until [`PagingFormat::unshare`].
     fn translate(arena: &Arena, root: Frame, va: VirtAddr) -> Option<Mapping>;
 
     /// Replaces the present mapping of `va`'s page by `m` (consuming a held reference on
@@ -274,15 +325,23 @@ pub trait PagingFormat {
         m: Mapping,
     ) -> Result<Mapping, PagingError>;
 
-    /// Calls `f` for every present page in `span`, in address order.
+    /// Calls `f` for every present page in `span`, in address order (leaf entries as
+    /// stored, as [`PagingFormat::translate`]).
     fn for_each_mapping(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping));
 
-    /// Calls `f` for every frame used as a table of this address space (root included).
+    /// Calls `f` for every frame used as a table of this address space (root included),
+    /// once per link: a leaf table shared with other spaces is visited here too.
     fn for_each_table(arena: &Arena, root: Frame, f: &mut dyn FnMut(Frame));
+
+    /// Calls `f(first address, table, link writable)` for every leaf table of this
+    /// address space, in address order. A link that is not writable marks a table that is
+    /// (or was) shared by an on-demand fork.
+    fn for_each_leaf_table(arena: &Arena, root: Frame, f: &mut dyn FnMut(VirtAddr, Frame, bool));
 
     /// Copies a whole address space for fork. SHARED entries are shared writable and
     /// DIRECT entries copied as they are; private entries follow `mode`. The parent is
-    /// changed only on success (its writable private pages become COW in `Cow` mode).
+    /// changed only on success (its writable private pages become COW in `Cow` mode, its
+    /// leaf-table links read-only in `Share` mode).
     ///
     /// # Errors
     /// [`PagingError::OutOfFrames`]; then the parent is untouched and nothing leaks.
@@ -292,7 +351,8 @@ pub trait PagingFormat {
         mode: ForkCopy,
     ) -> Result<Frame, PagingError>;
 
-    /// Drops every mapping's reference and frees every table, root included.
+    /// Drops every mapping's reference and frees every table, root included (a leaf table
+    /// shared with another space just loses this space's reference).
     fn destroy<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame);
 
     /// The hardware walk: translates `va` for `access` as the MMU would, setting ACCESSED

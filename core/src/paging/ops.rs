@@ -4,7 +4,10 @@
 //! Replaces `pt_writemap`, `pt_ptalloc`, `pt_free` (`arch/i386/pagetable.c`) and the
 //! per-page PTE updates of `map_ph_writept`/`map_writept` (`region.c`). Range operations
 //! step one leaf table at a time with a [`Cursor`]; the inner loops touch raw entries only.
-//! Ownership and allocate-then-commit rules: see the [`super`] module documentation.
+//! Ownership, sharing and allocate-then-commit rules: see the [`super`] module
+//! documentation. Every operation that writes a leaf entry first makes the leaf table
+//! this space's own ([`own_leaf`]); the hardware walk and `translate` read shared tables
+//! as they are.
 
 use crate::addr::{Frame, PageSpan, VirtAddr};
 use crate::arena::Arena;
@@ -12,7 +15,7 @@ use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::Cursor;
 use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRECT, DIRTY, PRESENT, USER, WRITE};
 use crate::paging::layout::{
-    empty_outside, entries, entry_frame, entry_offset, index, next_boundary, Layout, RUN,
+    alloc_table_uninit, empty_outside, entries, entry_frame, entry_offset, index, next_boundary, Layout, RUN,
 };
 use crate::paging::{fork, Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};
 
@@ -51,6 +54,150 @@ fn check_frames<L: Layout>(
     Ok(())
 }
 
+/// A leaf table that a call copied out of sharing, kept so that a later failure of the
+/// same call can restore the sharing exactly ([`reshare`]).
+#[derive(Clone, Copy, Debug)]
+struct Unshared {
+    /// The directory holding the link.
+    dir: Frame,
+    /// The link's index in `dir`.
+    idx: usize,
+    /// The shared table the link pointed at.
+    old: Frame,
+    /// The private copy it points at now.
+    new: Frame,
+}
+
+/// Makes the leaf table that the last walk of `cur` found for `va` this space's own, so
+/// that its entries may be changed, and returns it. A table with reference count 1 is
+/// already ours (even behind a read-only link; [`unshare`] restores the link for
+/// writes). A table linked by several directories is copied (one 4 KiB pass: private
+/// writable pages become COW in the copy, every counted frame gains a reference), the
+/// shared table loses this space's reference, and the link points at the copy, writable.
+/// The copy is recorded in `undo`.
+///
+/// # Errors
+/// [`PagingError::OutOfFrames`] for the copy; nothing has changed then.
+#[inline]
+fn own_leaf<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    cur: &mut Cursor<L>,
+    va: u64,
+    undo: &mut Vec<Unshared>,
+) -> Result<Frame, PagingError> {
+    let leaf = cur.table_at(0);
+    if mem.refs.get(leaf) == 1 {
+        return Ok(leaf);
+    }
+    let copy = alloc_table_uninit::<L, F>(mem).ok_or(PagingError::OutOfFrames)?;
+    fork::copy_leaf_private::<L, F>(mem, leaf, copy);
+    mem.refs.dec(leaf);
+    let (dir, idx) = (cur.table_at(1), index::<L>(va, 1));
+    let link = L::table(&mem.arena, dir)[idx].raw();
+    L::table_mut(&mut mem.arena, dir)[idx] =
+        L::Pte::from_raw((link & !L::ADDR_MASK) | copy.start_address().0 | WRITE);
+    cur.set_leaf(copy);
+    undo.push(Unshared { dir, idx, old: leaf, new: copy });
+    Ok(copy)
+}
+
+/// Undoes the copies of [`own_leaf`] in `undo` (newest first): each copy's references are
+/// dropped and it is freed, and its link points read-only at the shared table again.
+fn reshare<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, undo: &[Unshared]) {
+    for u in undo.iter().rev() {
+        unref_leaves::<L, F>(mem, u.new);
+        mem.free_table(u.new);
+        mem.refs.inc(u.old);
+        let link = L::table(&mem.arena, u.dir)[u.idx].raw();
+        L::table_mut(&mut mem.arena, u.dir)[u.idx] =
+            L::Pte::from_raw((link & !(L::ADDR_MASK | WRITE)) | u.old.start_address().0);
+    }
+}
+
+/// Makes every leaf table in `start..end` this space's own before a change that cannot be
+/// undone page by page. With `whole_ok`, shared tables that the span covers entirely are
+/// left shared (the caller drops them whole). On failure the copies made are undone.
+///
+/// # Errors
+/// [`PagingError::OutOfFrames`]; nothing has changed then.
+fn own_span<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    start: u64,
+    end: u64,
+    whole_ok: bool,
+) -> Result<(), PagingError> {
+    let mut cur = Cursor::<L>::new(root);
+    let mut undo = Vec::new();
+    let mut va = start;
+    while va < end {
+        let leaf = match cur.find(&mem.arena, va) {
+            Ok(t) => t,
+            Err(next) => {
+                va = next;
+                continue;
+            }
+        };
+        let stop = next_boundary::<L>(va, 1).min(end);
+        let (i0, n) = (index::<L>(va, 0), ((stop - va) >> 12) as usize);
+        let whole = whole_ok && n == entries::<L>();
+        if !whole && mem.refs.get(leaf) > 1 && !all_present_free::<L>(&mem.arena, leaf, i0, n) {
+            if let Err(e) = own_leaf::<L, F>(mem, &mut cur, va, &mut undo) {
+                reshare::<L, F>(mem, &undo);
+                return Err(e);
+            }
+        }
+        va = stop;
+    }
+    Ok(())
+}
+
+/// Whether entries `i0 .. i0 + n` of the leaf table `leaf` are all empty (nothing there
+/// to change, so a shared table need not be copied for them).
+#[inline]
+fn all_present_free<L: Layout>(arena: &Arena, leaf: Frame, i0: usize, n: usize) -> bool {
+    L::table(arena, leaf)[i0..i0 + n].iter().all(|e| e.raw() & PRESENT == 0)
+}
+
+/// See [`PagingFormat::unshare`].
+pub fn unshare<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    va: VirtAddr,
+) -> Result<Option<Mapping>, PagingError> {
+    if va.0 >= L::VA_END {
+        return Ok(None);
+    }
+    let mut cur = Cursor::<L>::new(root);
+    let Ok(mut leaf) = cur.find(&mem.arena, va.0) else {
+        return Ok(None);
+    };
+    let (dir, idx) = (cur.table_at(1), index::<L>(va.0, 1));
+    let link = L::table(&mem.arena, dir)[idx].raw();
+    if link & WRITE == 0 {
+        if mem.refs.get(leaf) > 1 {
+            leaf = own_leaf::<L, F>(mem, &mut cur, va.0, &mut Vec::new())?;
+        } else {
+            // Ours alone now: frames still shared with a former sharer's copy turn COW
+            // before the link lets writes through.
+            let PhysMem { arena, refs, .. } = &mut *mem;
+            let refs = refs.as_slice();
+            for slot in L::table_mut(arena, leaf) {
+                let e = slot.raw();
+                if e & (PRESENT | WRITE) == PRESENT | WRITE
+                    && entry::is_private(e)
+                    && refs[entry_frame::<L>(e).index()] > 1
+                {
+                    *slot = L::Pte::from_raw((e & !WRITE) | COW);
+                }
+            }
+            L::table_mut(&mut mem.arena, dir)[idx] = L::Pte::from_raw(link | WRITE);
+        }
+    }
+    let e = L::table(&mem.arena, leaf)[index::<L>(va.0, 0)].raw();
+    Ok((e & PRESENT != 0).then(|| Mapping { frame: entry_frame::<L>(e), flags: entry::from_raw(e) }))
+}
+
 /// See [`PagingFormat::new_root`].
 pub fn new_root<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>) -> Result<Frame, PagingError> {
     crate::paging::layout::alloc_table::<L, F>(mem).ok_or(PagingError::OutOfFrames)
@@ -71,12 +218,19 @@ pub fn map_range<L: Layout, F: FrameAllocator>(
     // Entry of page `va`: `base + va` (the frame advances with the address).
     let base = (PRESENT | entry::to_raw(flags)).wrapping_add(first.start_address().0).wrapping_sub(start);
     let mut cur = Cursor::<L>::new(root);
+    let mut undo = Vec::new();
     let mut va = start;
     while va < end {
         let leaf = match cur.find_or_alloc(mem, va) {
+            Ok(t) if mem.refs.get(t) == 1 => Ok(t),
+            Ok(_) => own_leaf::<L, F>(mem, &mut cur, va, &mut undo),
+            Err(e) => Err(e),
+        };
+        let leaf = match leaf {
             Ok(t) => t,
             Err(e) => {
-                clear_range::<L, F>(mem, root, start, va, false);
+                let _ = clear_range::<L, F>(mem, root, start, va, false);
+                reshare::<L, F>(mem, &undo);
                 return Err(e);
             }
         };
@@ -88,7 +242,8 @@ pub fn map_range<L: Layout, F: FrameAllocator>(
             // Map the free pages before it so that one rollback undoes the whole call.
             fill::<L>(&mut t[..k], base, va);
             let bad = va + ((k as u64) << 12);
-            clear_range::<L, F>(mem, root, start, bad, false);
+            let _ = clear_range::<L, F>(mem, root, start, bad, false);
+            reshare::<L, F>(mem, &undo);
             return Err(PagingError::AlreadyMapped(VirtAddr(bad)));
         }
         fill::<L>(t, base, va);
@@ -108,20 +263,29 @@ fn fill<L: Layout>(t: &mut [L::Pte], base: u64, va: u64) {
 }
 
 /// Clears every present leaf entry in `start..end`, dropping its reference when `drop`
-/// (else the caller keeps it: the rollback of a failed map), and frees the tables this
-/// leaves empty. Returns the number of entries cleared.
+/// (else the caller keeps it: the rollback of a failed map, whose tables are all this
+/// space's own), and frees the tables this leaves empty. A shared leaf table the span
+/// covers entirely just loses this space's link and reference; one covered in part is
+/// copied first. Returns the number of entries cleared.
+///
+/// # Errors
+/// [`PagingError::OutOfFrames`] for such a copy (only when `drop`); nothing has changed.
 fn clear_range<L: Layout, F: FrameAllocator>(
     mem: &mut PhysMem<F>,
     root: Frame,
     start: u64,
     end: u64,
     drop: bool,
-) -> u64 {
+) -> Result<u64, PagingError> {
+    let single = next_boundary::<L>(start, 1) >= end;
+    if drop && !single {
+        own_span::<L, F>(mem, root, start, end, true)?;
+    }
     let mut cur = Cursor::<L>::new(root);
     let mut va = start;
     let mut cleared = 0;
     while va < end {
-        let leaf = match cur.find(&mem.arena, va) {
+        let mut leaf = match cur.find(&mem.arena, va) {
             Ok(t) => t,
             Err(next) => {
                 va = next;
@@ -131,6 +295,21 @@ fn clear_range<L: Layout, F: FrameAllocator>(
         let stop = next_boundary::<L>(va, 1).min(end);
         let i0 = index::<L>(va, 0);
         let n = ((stop - va) >> 12) as usize;
+        if mem.refs.get(leaf) > 1 {
+            debug_assert!(drop, "a map's rollback met a shared table");
+            if n == entries::<L>() {
+                let t = L::table(&mem.arena, leaf);
+                cleared += t.iter().filter(|e| e.raw() & PRESENT != 0).count() as u64;
+                cur.release_empty(mem, va);
+                va = stop;
+                continue;
+            }
+            if all_present_free::<L>(&mem.arena, leaf, i0, n) {
+                va = stop;
+                continue;
+            }
+            leaf = own_leaf::<L, F>(mem, &mut cur, va, &mut Vec::new())?;
+        }
         let PhysMem { arena, alloc, refs, .. } = &mut *mem;
         let refs = refs.as_mut_slice();
         let t = L::table_mut(arena, leaf);
@@ -155,11 +334,15 @@ fn clear_range<L: Layout, F: FrameAllocator>(
         }
         va = stop;
     }
-    cleared
+    Ok(cleared)
 }
 
 /// See [`PagingFormat::unmap_range`].
-pub fn unmap_range<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame, span: PageSpan) -> u64 {
+pub fn unmap_range<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    span: PageSpan,
+) -> Result<u64, PagingError> {
     let (start, end) = clip::<L>(span);
     clear_range::<L, F>(mem, root, start, end, true)
 }
@@ -171,8 +354,12 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
     span: PageSpan,
     set: PageFlags,
     clear: PageFlags,
-) -> u64 {
+) -> Result<u64, PagingError> {
     let (start, end) = clip::<L>(span);
+    let single = next_boundary::<L>(start, 1) >= end;
+    if !single {
+        own_span::<L, F>(mem, root, start, end, false)?;
+    }
     let (set, mut clear) = (entry::to_raw(set), entry::to_raw(clear));
     // Taking WRITE away also ends copy-on-write; granting it is decided per page below.
     if clear & WRITE != 0 {
@@ -184,7 +371,7 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
     let mut va = start;
     let mut changed = 0;
     while va < end {
-        let leaf = match cur.find(&mem.arena, va) {
+        let mut leaf = match cur.find(&mem.arena, va) {
             Ok(t) => t,
             Err(next) => {
                 va = next;
@@ -194,6 +381,13 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
         let stop = next_boundary::<L>(va, 1).min(end);
         let i0 = index::<L>(va, 0);
         let n = ((stop - va) >> 12) as usize;
+        if mem.refs.get(leaf) > 1 {
+            if all_present_free::<L>(&mem.arena, leaf, i0, n) {
+                va = stop;
+                continue;
+            }
+            leaf = own_leaf::<L, F>(mem, &mut cur, va, &mut Vec::new())?;
+        }
         let PhysMem { arena, refs, .. } = &mut *mem;
         let refs = refs.as_slice();
         for slot in &mut L::table_mut(arena, leaf)[i0..i0 + n] {
@@ -217,7 +411,7 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
         }
         va = stop;
     }
-    changed
+    Ok(changed)
 }
 
 /// See [`PagingFormat::translate`]. The walk works on arena byte offsets. At each upper
@@ -258,12 +452,15 @@ pub fn replace<L: Layout, F: FrameAllocator>(
     }
     check_frames::<L>(&mem.arena, m.frame, 1, m.flags)?;
     let mut cur = Cursor::<L>::new(root);
-    let leaf = cur.find(&mem.arena, va.0).map_err(|_| PagingError::NotMapped(va))?;
-    let slot = &mut L::table_mut(&mut mem.arena, leaf)[index::<L>(va.0, 0)];
-    let old = slot.raw();
-    if old & PRESENT == 0 {
+    let mut leaf = cur.find(&mem.arena, va.0).map_err(|_| PagingError::NotMapped(va))?;
+    if L::table(&mem.arena, leaf)[index::<L>(va.0, 0)].raw() & PRESENT == 0 {
         return Err(PagingError::NotMapped(va));
     }
+    if mem.refs.get(leaf) > 1 {
+        leaf = own_leaf::<L, F>(mem, &mut cur, va.0, &mut Vec::new())?;
+    }
+    let slot = &mut L::table_mut(&mut mem.arena, leaf)[index::<L>(va.0, 0)];
+    let old = slot.raw();
     *slot = L::Pte::from_raw(PRESENT | entry::to_raw(m.flags) | m.frame.start_address().0);
     let old_frame = entry_frame::<L>(old);
     if old & DIRECT == 0 {
@@ -302,6 +499,31 @@ pub fn for_each_mapping<L: Layout>(
         }
         va = stop;
     }
+}
+
+/// See [`PagingFormat::for_each_leaf_table`].
+pub fn for_each_leaf_table<L: Layout>(arena: &Arena, root: Frame, f: &mut dyn FnMut(VirtAddr, Frame, bool)) {
+    fn walk<L: Layout>(
+        arena: &Arena,
+        t: Frame,
+        level: usize,
+        base: u64,
+        f: &mut dyn FnMut(VirtAddr, Frame, bool),
+    ) {
+        for (i, e) in L::table(arena, t).iter().enumerate() {
+            let e = e.raw();
+            if e & PRESENT == 0 {
+                continue;
+            }
+            let va = base + ((i as u64) << crate::paging::layout::shift::<L>(level));
+            if level == 1 {
+                f(VirtAddr(va), entry_frame::<L>(e), e & WRITE != 0);
+            } else {
+                walk::<L>(arena, entry_frame::<L>(e), level - 1, va, f);
+            }
+        }
+    }
+    walk::<L>(arena, root, L::LEVELS - 1, 0, f);
 }
 
 /// See [`PagingFormat::for_each_table`].
@@ -347,6 +569,11 @@ pub(crate) fn unref_leaves<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, l
 /// Frees the table `t` at `level` and everything below it.
 pub(crate) fn destroy_table<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, t: Frame, level: usize) {
     if level == 0 {
+        if mem.refs.get(t) > 1 {
+            // Still linked by another space: only this link's reference goes.
+            mem.refs.dec(t);
+            return;
+        }
         unref_leaves::<L, F>(mem, t);
     } else {
         let base = t.start_address().0;
@@ -445,7 +672,11 @@ impl<L: Layout> PagingFormat for L {
         map_range::<L, F>(mem, root, span, first, flags)
     }
 
-    fn unmap_range<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame, span: PageSpan) -> u64 {
+    fn unmap_range<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+    ) -> Result<u64, PagingError> {
         unmap_range::<L, F>(mem, root, span)
     }
 
@@ -455,8 +686,16 @@ impl<L: Layout> PagingFormat for L {
         span: PageSpan,
         set: PageFlags,
         clear: PageFlags,
-    ) -> u64 {
+    ) -> Result<u64, PagingError> {
         protect_range::<L, F>(mem, root, span, set, clear)
+    }
+
+    fn unshare<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+    ) -> Result<Option<Mapping>, PagingError> {
+        unshare::<L, F>(mem, root, va)
     }
 
     #[inline]
@@ -479,6 +718,10 @@ impl<L: Layout> PagingFormat for L {
 
     fn for_each_table(arena: &Arena, root: Frame, f: &mut dyn FnMut(Frame)) {
         for_each_table::<L>(arena, root, f)
+    }
+
+    fn for_each_leaf_table(arena: &Arena, root: Frame, f: &mut dyn FnMut(VirtAddr, Frame, bool)) {
+        for_each_leaf_table::<L>(arena, root, f)
     }
 
     fn fork_copy<F: FrameAllocator>(

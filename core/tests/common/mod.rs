@@ -193,29 +193,44 @@ pub fn dump<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &[Frame
 
 /// Checks that every frame's reference count equals the references the spaces rooted at
 /// `roots` hold on it, plus `extra` (references held elsewhere, e.g. by the test), and
-/// that allocated frames are exactly the referenced ones.
+/// that allocated frames are exactly the referenced ones. A table counts one reference
+/// per directory entry linking it (leaf tables shared by an on-demand fork have several)
+/// but once in the table count, and its entries' references once; a table linked more
+/// than once must be linked read-only everywhere.
 pub fn check_refs<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &[Frame], extra: &[Frame]) {
     let n = mem.arena.frames() as usize;
     let mut want = vec![0u32; n];
-    let mut tables = 0;
+    let mut tables = std::collections::BTreeSet::new();
+    let mut counted_leaves = std::collections::BTreeSet::new();
     for &r in roots {
         P::for_each_table(&mem.arena, r, &mut |t| {
             want[t.index()] += 1;
-            tables += 1;
+            tables.insert(t);
             let empty = mem.arena.frame(t).iter().all(|&b| b == 0);
             assert!(t == r || !empty, "empty table {t:?} left in the space of {r:?}");
         });
+        let mut leaves = Vec::new();
+        P::for_each_leaf_table(&mem.arena, r, &mut |v, t, w| {
+            assert!(!w || mem.refs.get(t) == 1, "shared leaf table {t:?} linked writable");
+            leaves.push((v, t));
+        });
+        let (mut next, mut count) = (0, true);
         P::for_each_mapping(
             &mem.arena,
             r,
             vmstorm_core::PageSpan { start: vmstorm_core::VirtAddr(0), pages: P::VA_END >> 12 },
-            &mut |_, m| {
-                if !m.flags.contains(vmstorm_core::PageFlags::DIRECT) {
+            &mut |va, m| {
+                while next < leaves.len() && leaves[next].0 <= va {
+                    count = counted_leaves.insert(leaves[next].1);
+                    next += 1;
+                }
+                if count && !m.flags.contains(vmstorm_core::PageFlags::DIRECT) {
                     want[m.frame.index()] += 1;
                 }
             },
         );
     }
+    let tables = tables.len() as u64;
     for &f in extra {
         want[f.index()] += 1;
     }

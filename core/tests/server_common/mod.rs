@@ -79,12 +79,20 @@ macro_rules! every_strategy {
                 $body::<Bitset, X86_64>(ForkPolicy::Cow)
             }
             #[test]
+            fn bitset_x86_64_share() {
+                $body::<Bitset, X86_64>(ForkPolicy::Share)
+            }
+            #[test]
             fn bitset_x86_64_copy() {
                 $body::<Bitset, X86_64>(ForkPolicy::Copy)
             }
             #[test]
             fn bitset_i386_cow() {
                 $body::<Bitset, I386>(ForkPolicy::Cow)
+            }
+            #[test]
+            fn bitset_i386_share() {
+                $body::<Bitset, I386>(ForkPolicy::Share)
             }
             #[test]
             fn bitset_i386_copy() {
@@ -95,12 +103,20 @@ macro_rules! every_strategy {
                 $body::<Buddy, X86_64>(ForkPolicy::Cow)
             }
             #[test]
+            fn buddy_x86_64_share() {
+                $body::<Buddy, X86_64>(ForkPolicy::Share)
+            }
+            #[test]
             fn buddy_x86_64_copy() {
                 $body::<Buddy, X86_64>(ForkPolicy::Copy)
             }
             #[test]
             fn buddy_i386_cow() {
                 $body::<Buddy, I386>(ForkPolicy::Cow)
+            }
+            #[test]
+            fn buddy_i386_share() {
+                $body::<Buddy, I386>(ForkPolicy::Share)
             }
             #[test]
             fn buddy_i386_copy() {
@@ -111,12 +127,20 @@ macro_rules! every_strategy {
                 $body::<HoleList, X86_64>(ForkPolicy::Cow)
             }
             #[test]
+            fn holelist_x86_64_share() {
+                $body::<HoleList, X86_64>(ForkPolicy::Share)
+            }
+            #[test]
             fn holelist_x86_64_copy() {
                 $body::<HoleList, X86_64>(ForkPolicy::Copy)
             }
             #[test]
             fn holelist_i386_cow() {
                 $body::<HoleList, I386>(ForkPolicy::Cow)
+            }
+            #[test]
+            fn holelist_i386_share() {
+                $body::<HoleList, I386>(ForkPolicy::Share)
             }
             #[test]
             fn holelist_i386_copy() {

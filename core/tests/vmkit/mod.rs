@@ -83,12 +83,20 @@ macro_rules! for_each_config {
                 super::$body::<Bitset, X86_64>(ForkPolicy::Cow)
             }
             #[test]
+            fn bitset_x86_64_share() {
+                super::$body::<Bitset, X86_64>(ForkPolicy::Share)
+            }
+            #[test]
             fn bitset_x86_64_copy() {
                 super::$body::<Bitset, X86_64>(ForkPolicy::Copy)
             }
             #[test]
             fn bitset_i386_cow() {
                 super::$body::<Bitset, I386>(ForkPolicy::Cow)
+            }
+            #[test]
+            fn bitset_i386_share() {
+                super::$body::<Bitset, I386>(ForkPolicy::Share)
             }
             #[test]
             fn bitset_i386_copy() {
@@ -99,12 +107,20 @@ macro_rules! for_each_config {
                 super::$body::<Buddy, X86_64>(ForkPolicy::Cow)
             }
             #[test]
+            fn buddy_x86_64_share() {
+                super::$body::<Buddy, X86_64>(ForkPolicy::Share)
+            }
+            #[test]
             fn buddy_x86_64_copy() {
                 super::$body::<Buddy, X86_64>(ForkPolicy::Copy)
             }
             #[test]
             fn buddy_i386_cow() {
                 super::$body::<Buddy, I386>(ForkPolicy::Cow)
+            }
+            #[test]
+            fn buddy_i386_share() {
+                super::$body::<Buddy, I386>(ForkPolicy::Share)
             }
             #[test]
             fn buddy_i386_copy() {
@@ -115,12 +131,20 @@ macro_rules! for_each_config {
                 super::$body::<HoleList, X86_64>(ForkPolicy::Cow)
             }
             #[test]
+            fn holelist_x86_64_share() {
+                super::$body::<HoleList, X86_64>(ForkPolicy::Share)
+            }
+            #[test]
             fn holelist_x86_64_copy() {
                 super::$body::<HoleList, X86_64>(ForkPolicy::Copy)
             }
             #[test]
             fn holelist_i386_cow() {
                 super::$body::<HoleList, I386>(ForkPolicy::Cow)
+            }
+            #[test]
+            fn holelist_i386_share() {
+                super::$body::<HoleList, I386>(ForkPolicy::Share)
             }
             #[test]
             fn holelist_i386_copy() {
