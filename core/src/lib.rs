@@ -39,7 +39,9 @@ pub use errno::Errno;
 pub use frames::{AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, FrameRefs, HoleList, PhysMem};
 pub use message::Message;
 pub use mmu::CopyError;
-pub use paging::{Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat, I386, X86_64};
+pub use paging::{
+    Access, FaultCode, ForkCopy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat, I386, X86_64,
+};
 pub use sanity::{SanityError, SanityLevel};
 pub use server::{BootError, ForkPolicy, Vm, VmConfig, ZeroPolicy};
 pub use snapshot::VmSnapshot;

@@ -177,9 +177,14 @@ fn fork_modes<P: PagingFormat>(mode: ForkCopy) {
         if mode == ForkCopy::Share {
             // The fault path's first step: the child gets its own copy of the leaf table.
             let m = P::unshare(&mut mem, child, VirtAddr(0x10000)).unwrap().unwrap();
-            assert_eq!(m, Mapping { frame: f, flags: PageFlags::COW | PageFlags::USER });
+            // (The read above went through the shared table: ACCESSED is set for both.)
+            assert_eq!(
+                m,
+                Mapping { frame: f, flags: PageFlags::COW | PageFlags::USER | PageFlags::ACCESSED }
+            );
             assert_eq!(mem.refs.get(f), 2);
-            assert_eq!(P::translate(&mem.arena, parent, VirtAddr(0x10000)).unwrap().flags, RW_USER);
+            let pf = P::translate(&mem.arena, parent, VirtAddr(0x10000)).unwrap().flags;
+            assert_eq!(pf, RW_USER | PageFlags::ACCESSED);
             assert!(write_bytes::<P>(&mut mem.arena, parent, VirtAddr(0x10000), b"x").is_err());
         }
         let new = mem.alloc_frame().unwrap();

@@ -13,7 +13,7 @@ use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::Message;
-use crate::paging::{FaultCode, Mapping, PageFlags, PagingError, PagingFormat};
+use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 use crate::region::{MemType, Region};
 use crate::server::{Vm, ZeroPolicy};
 
@@ -138,6 +138,9 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     let page = va.page_floor();
     match P::translate(&vm.mem.arena, root, page) {
         None => fault_in(vm, root, page, &region).map_err(|_| FaultError::OutOfMemory),
+        Some(m) if write && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable => {
+            unshare_and_write(vm, root, page, m)
+        }
         Some(m) if write && !m.flags.contains(PageFlags::WRITE) => break_cow(vm, root, page, m),
         Some(m) if !m.flags.contains(PageFlags::USER) => {
             // Protection raised again after a PROT_NONE period: restore user access.
@@ -195,6 +198,52 @@ fn fault_in<F: FrameAllocator, P: PagingFormat>(
     }
     vm.stats.zero_fills += 1;
     Ok(())
+}
+
+/// A write to a present page under a leaf table linked read-only (on-demand fork): make
+/// the table this space's own (a copy while another space links it), then proceed as for
+/// any write. Allocate-then-commit: when the table is copied, every private frame in it
+/// becomes shared, so the page's copy is allocated before the table's.
+fn unshare_and_write<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    root: crate::addr::Frame,
+    page: VirtAddr,
+    m: Mapping,
+) -> Result<(), FaultError> {
+    let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
+    let spare = if private && P::leaf_link(&vm.mem, root, page) == LeafLink::Shared {
+        Some(vm.alloc_any().ok_or(FaultError::OutOfMemory)?)
+    } else {
+        None
+    };
+    let m = match P::unshare(&mut vm.mem, root, page) {
+        Ok(Some(m)) => m,
+        _ => {
+            if let Some(f) = spare {
+                vm.mem.unref(f);
+            }
+            return Err(FaultError::OutOfMemory);
+        }
+    };
+    if m.flags.contains(PageFlags::WRITE) {
+        debug_assert!(spare.is_none());
+        return Ok(());
+    }
+    match spare {
+        Some(copy) => {
+            vm.mem.arena.copy_frame(m.frame, copy);
+            let flags = m.flags.difference(PageFlags::COW | PageFlags::ACCESSED | PageFlags::DIRTY)
+                | PageFlags::WRITE;
+            // The table is this space's own now: replace needs no frame.
+            if P::replace(&mut vm.mem, root, page, Mapping { frame: copy, flags }).is_err() {
+                vm.mem.unref(copy);
+                return Err(FaultError::OutOfMemory);
+            }
+            vm.stats.cow_copies += 1;
+            Ok(())
+        }
+        None => break_cow(vm, root, page, m),
+    }
 }
 
 /// A write to a present read-only page of a writable region: copy-on-write.
@@ -256,15 +305,14 @@ pub(crate) fn handle_memory<F: FrameAllocator, P: PagingFormat>(
     let root = vm.slots.get(slot).root;
     let mut page = start;
     while page.0 < end {
-        let m = if write {
-            // Writes go into the frame directly: a shared leaf table is copied first.
-            P::unshare(&mut vm.mem, root, page).map_err(|_| Errno::ENOMEM)?
-        } else {
-            P::translate(&vm.mem.arena, root, page)
-        };
-        let ok = match m {
+        let ok = match P::translate(&vm.mem.arena, root, page) {
             None => false,
-            Some(m) => m.flags.contains(PageFlags::USER) && (!write || m.flags.contains(PageFlags::WRITE)),
+            Some(m) => {
+                m.flags.contains(PageFlags::USER)
+                    && (!write
+                        || (m.flags.contains(PageFlags::WRITE)
+                            && P::leaf_link(&vm.mem, root, page) == LeafLink::Writable))
+            }
         };
         if !ok {
             resolve_fault(vm, slot, page, write)?;

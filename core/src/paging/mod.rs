@@ -169,6 +169,18 @@ pub enum ForkCopy {
     Share,
 }
 
+/// How the leaf table holding a page is linked into an address space (see the sharing
+/// rule in the module documentation).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LeafLink {
+    /// A writable link, or no leaf table at all: the leaf entries decide.
+    Writable,
+    /// A read-only link to a table only this space links: a write needs no copy.
+    ReadOnlyPrivate,
+    /// A read-only link to a table other spaces link too: a write copies it first.
+    Shared,
+}
+
 /// What the software MMU was asked to do.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Access {
@@ -324,6 +336,10 @@ pub trait PagingFormat {
         va: VirtAddr,
         m: Mapping,
     ) -> Result<Mapping, PagingError>;
+
+    /// How the leaf table holding `va` is linked (a read-only walk; [`LeafLink::Writable`]
+    /// when there is none).
+    fn leaf_link<F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> LeafLink;
 
     /// Calls `f` for every present page in `span`, in address order (leaf entries as
     /// stored, as [`PagingFormat::translate`]).

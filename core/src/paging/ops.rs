@@ -17,7 +17,9 @@ use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRECT, DIRTY, PRESENT, USE
 use crate::paging::layout::{
     alloc_table_uninit, empty_outside, entries, entry_frame, entry_offset, index, next_boundary, Layout, RUN,
 };
-use crate::paging::{fork, Access, FaultCode, ForkCopy, Mapping, PageFlags, PagingError, PagingFormat};
+use crate::paging::{
+    fork, Access, FaultCode, ForkCopy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat,
+};
 
 /// `span` clipped to the format's address space, as `start..end` byte addresses.
 #[inline]
@@ -157,6 +159,25 @@ fn own_span<L: Layout, F: FrameAllocator>(
 #[inline]
 fn all_present_free<L: Layout>(arena: &Arena, leaf: Frame, i0: usize, n: usize) -> bool {
     L::table(arena, leaf)[i0..i0 + n].iter().all(|e| e.raw() & PRESENT == 0)
+}
+
+/// See [`PagingFormat::leaf_link`].
+pub fn leaf_link<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> LeafLink {
+    if va.0 >= L::VA_END {
+        return LeafLink::Writable;
+    }
+    let mut cur = Cursor::<L>::new(root);
+    let Ok(leaf) = cur.find(&mem.arena, va.0) else {
+        return LeafLink::Writable;
+    };
+    let link = L::table(&mem.arena, cur.table_at(1))[index::<L>(va.0, 1)].raw();
+    if link & WRITE != 0 {
+        LeafLink::Writable
+    } else if mem.refs.get(leaf) == 1 {
+        LeafLink::ReadOnlyPrivate
+    } else {
+        LeafLink::Shared
+    }
 }
 
 /// See [`PagingFormat::unshare`].
@@ -696,6 +717,10 @@ impl<L: Layout> PagingFormat for L {
         va: VirtAddr,
     ) -> Result<Option<Mapping>, PagingError> {
         unshare::<L, F>(mem, root, va)
+    }
+
+    fn leaf_link<F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> LeafLink {
+        leaf_link::<L, F>(mem, root, va)
     }
 
     #[inline]
