@@ -198,8 +198,27 @@ fn with_pages<P: PagingFormat>(fork: ForkPolicy, pages: u64) -> BenchVm<P> {
     vm
 }
 
+/// Leaf tables written under in `fault_unshare`.
+const UNSHARE_TABLES: u64 = 16;
+
+fn shared_tables() -> (BenchVm<X86_64>, Endpoint, VirtAddr) {
+    let mut vm: BenchVm<X86_64> = boot(256 << 20, ForkPolicy::Share, ZeroPolicy::OnFault, false);
+    let va = vmw::map_present(&mut vm, INIT, UNSHARE_TABLES * 512);
+    let child = client::fork(&mut vm, INIT).expect("fork");
+    (vm, child, va)
+}
+
+// First write under a shared leaf table: each write copies one full table, then the page.
+#[library_benchmark]
+#[bench::tables16(shared_tables())]
+fn fault_unshare((mut vm, child, va): (BenchVm<X86_64>, Endpoint, VirtAddr)) -> BenchVm<X86_64> {
+    vmw::touch_stride(&mut vm, child, black_box(va), UNSHARE_TABLES, 512);
+    vm
+}
+
 #[library_benchmark]
 #[bench::cow_1k(with_pages::<X86_64>(ForkPolicy::Cow, 1000))]
+#[bench::share_1k(with_pages::<X86_64>(ForkPolicy::Share, 1000))]
 #[bench::copy_1k(with_pages::<X86_64>(ForkPolicy::Copy, 1000))]
 fn fork_pages(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
     black_box(client::fork(&mut vm, INIT).expect("fork"));
@@ -208,6 +227,7 @@ fn fork_pages(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
 
 #[library_benchmark]
 #[bench::cow_1k(with_pages::<I386>(ForkPolicy::Cow, 1000))]
+#[bench::share_1k(with_pages::<I386>(ForkPolicy::Share, 1000))]
 fn fork_pages_i386(mut vm: BenchVm<I386>) -> BenchVm<I386> {
     black_box(client::fork(&mut vm, INIT).expect("fork"));
     vm
@@ -246,7 +266,7 @@ fn brk_pairs(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
 library_benchmark_group!(
     name = server;
     benchmarks =
-        dispatch_trivial, fault_zero, fault_zero_i386, fault_cow,
+        dispatch_trivial, fault_zero, fault_zero_i386, fault_cow, fault_unshare,
         fork_pages, fork_pages_i386, mmap_munmap, fork_exec_exit, brk_pairs
 );
 

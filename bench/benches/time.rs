@@ -13,8 +13,8 @@
 //! | `translate_seq` | same | translate one page, sequential over 65,536 mapped pages |
 //! | `translate_random` | same | translate one random page of 65,536 spread over 1,024 leaf tables (tables beyond L2) |
 //! | `unmap_seq` | same | unmap_range of 512 pages |
-//! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW); x86_64 OffsetPageTable (walk + re-map: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
-//! | `vm_*` | server `Vm` over bitset × {x86-64, i386} | dispatch+ACL+reply, demand-zero and COW faults, fork 1k/100k (cow, copy), exec, mmap+munmap, brk |
+//! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW and shared leaf tables); x86_64 OffsetPageTable (walk + re-map: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
+//! | `vm_*` | server `Vm` over bitset × {x86-64, i386} | dispatch+ACL+reply, demand-zero and COW faults, first write under a shared leaf table, fork 1k/100k (cow, share, copy), exec, mmap+munmap, brk |
 //! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
 //! | `linux` | the host kernel through libc | page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
 //!
@@ -35,6 +35,7 @@ use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, Su
 use vmstorm_bench::vm_workload::{self as vmw, boot};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
+use vmstorm_core::paging::layout::{entries, Layout};
 use vmstorm_core::server::{ForkPolicy, Vm, ZeroPolicy};
 use vmstorm_core::{Bitset, Buddy, ForkCopy, HoleList, PagingFormat, I386, X86_64};
 use vmstorm_loadgen::shards::run_shards;
@@ -313,6 +314,33 @@ fn vm_fault_cow<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str)
     });
 }
 
+/// Leaf tables written under per batch of the unshare bench.
+const UNSHARE_TABLES: u64 = 64;
+
+/// First write under a shared leaf table: INIT holds `UNSHARE_TABLES` full leaf tables of
+/// present pages and forks with shared leaf tables; the child writes one page under each
+/// table (each write copies that table, then the page). Fork and exit are not timed.
+fn vm_fault_unshare<L: Layout>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut vm: BenchVm<L> = boot(1 << 30, ForkPolicy::Share, ZeroPolicy::OnFault, true);
+    let stride = entries::<L>() as u64;
+    let va = vmw::map_present(&mut vm, INIT, UNSHARE_TABLES * stride);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let (mut total, mut done) = (Duration::ZERO, 0);
+            while done < iters {
+                let n = (iters - done).min(UNSHARE_TABLES);
+                let child = client::fork(&mut vm, INIT).expect("fork");
+                let t = Instant::now();
+                vmw::touch_stride(&mut vm, child, va, n, stride);
+                total += t.elapsed();
+                client::exit(&mut vm, child).expect("exit");
+                done += n;
+            }
+            total
+        })
+    });
+}
+
 /// Fork of INIT holding `pages` present pages; the child's exit is not timed.
 fn vm_fork<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, fork: ForkPolicy, pages: u64) {
     let mut vm: BenchVm<P> = boot(1 << 30, fork, ZeroPolicy::OnFault, true);
@@ -352,9 +380,16 @@ fn vm_groups(c: &mut Criterion) {
         let mut g = c.benchmark_group(name);
         vm_fork::<X86_64>(&mut g, "ours-cow-x86-64", ForkPolicy::Cow, pages);
         vm_fork::<I386>(&mut g, "ours-cow-i386", ForkPolicy::Cow, pages);
+        vm_fork::<X86_64>(&mut g, "ours-share-x86-64", ForkPolicy::Share, pages);
+        vm_fork::<I386>(&mut g, "ours-share-i386", ForkPolicy::Share, pages);
         vm_fork::<X86_64>(&mut g, "ours-copy-x86-64", ForkPolicy::Copy, pages);
         g.finish();
     }
+
+    let mut g = c.benchmark_group("vm_fault_unshare");
+    vm_fault_unshare::<X86_64>(&mut g, "ours-bitset-x86-64");
+    vm_fault_unshare::<I386>(&mut g, "ours-bitset-i386");
+    g.finish();
 
     let mut g = c.benchmark_group("vm_fork_exit");
     let mut vm = small_vm::<X86_64>();

@@ -201,8 +201,36 @@ pub fn rows() -> Vec<Row> {
             )
         },
         Row {
-            note: "needs the `share` fork policy (not in the server API yet)",
-            ..row("first write under a shared leaf table", None, None, None, Some(1_000.0))
+            ir: Some(IrPick { benches: &["server/fork_pages.share_1k"], harness: None, ops: 1.0 }),
+            note: "on-demand fork (`share`): leaf tables shared, not copied",
+            ..row(
+                "fork of 1,000 mapped pages, shared leaf tables",
+                pick("vm_fork_1k", "ours-share-", 1.0),
+                None,
+                None,
+                Some(400.0),
+            )
+        },
+        Row {
+            note: "on-demand fork (`share`): leaf tables shared, not copied",
+            ..row(
+                "fork of 100,000 mapped pages, shared leaf tables",
+                pick("vm_fork_100k", "ours-share-", 1.0),
+                None,
+                None,
+                Some(1_000.0),
+            )
+        },
+        Row {
+            ir: Some(IrPick { benches: &["server/fault_unshare.tables16"], harness: None, ops: 16.0 }),
+            note: "end to end: copy of one full leaf table, then the page's COW copy",
+            ..row(
+                "first write under a shared leaf table",
+                pick("vm_fault_unshare", "ours-", 1.0),
+                None,
+                None,
+                Some(1_000.0),
+            )
         },
         Row {
             ir: Some(IrPick {

@@ -94,6 +94,20 @@ pub fn touch_pages<F: FrameAllocator, P: PagingFormat>(
     }
 }
 
+/// Writes into `count` pages from `va`, `stride` pages apart (with `stride` the pages of
+/// one leaf table: one write under each of `count` leaf tables).
+pub fn touch_stride<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    proc: Endpoint,
+    va: VirtAddr,
+    count: u64,
+    stride: u64,
+) {
+    for i in 0..count {
+        client::touch(vm, proc, va.add_pages(i * stride), WRITE).expect("touch");
+    }
+}
+
 /// PM asking for DMA memory to release when none is pending: the cheapest call there is
 /// (endpoint check, range check, ACL check, a handler that only fills the reply — EAGAIN).
 pub fn trivial_call() -> Message {

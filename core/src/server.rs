@@ -424,9 +424,16 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// cursor walk per region, freeing each table as it empties), then frees the root if
     /// that left it empty. Pages are mapped only inside regions, so the root is empty then;
     /// should anything be left (a half-built image), the format's full `destroy` frees it.
+    /// Under on-demand fork the full `destroy` is used at once: it drops a shared leaf
+    /// table's reference where a region-by-region unmap would first copy the table.
     pub(crate) fn destroy_space(&mut self, root: Frame, regions: &[Region]) {
+        if self.fork_policy == ForkPolicy::Share {
+            P::destroy(&mut self.mem, root);
+            return;
+        }
         for r in regions {
-            P::unmap_range(&mut self.mem, root, r.span());
+            // No leaf table is shared under the other policies: nothing to copy, no error.
+            let _ = P::unmap_range(&mut self.mem, root, r.span());
         }
         // Any format's table is empty when its 4 KiB are zero.
         let empty = crate::paging::layout::all_zero(self.mem.arena.table64(root));

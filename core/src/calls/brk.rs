@@ -7,7 +7,7 @@
 //! unmaps and frees the pages above the new break and shrinks the region (§21.21: the seed
 //! never freed). A refused brk changes nothing.
 
-use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
+use crate::addr::{VirtAddr, PAGE_SIZE};
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;

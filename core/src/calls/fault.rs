@@ -15,7 +15,7 @@ use crate::frames::FrameAllocator;
 use crate::message::Message;
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 use crate::region::{MemType, Region};
-use crate::server::{Vm, ZeroPolicy};
+use crate::server::{ForkPolicy, Vm, ZeroPolicy};
 
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -136,9 +136,19 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
         return Err(FaultError::Protection);
     }
     let page = va.page_floor();
+    // Only on-demand fork links leaf tables read-only: the other policies skip the check.
+    let shares = vm.fork_policy == ForkPolicy::Share;
     match P::translate(&vm.mem.arena, root, page) {
-        None => fault_in(vm, root, page, &region).map_err(|_| FaultError::OutOfMemory),
-        Some(m) if write && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable => {
+        None => {
+            fault_in(vm, root, page, &region).map_err(|_| FaultError::OutOfMemory)?;
+            if write && shares && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable {
+                // The map made the leaf table this space's own; let writes through its
+                // link (no frame needed for that).
+                P::unshare(&mut vm.mem, root, page).map_err(|_| FaultError::OutOfMemory)?;
+            }
+            Ok(())
+        }
+        Some(m) if write && shares && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable => {
             unshare_and_write(vm, root, page, m)
         }
         Some(m) if write && !m.flags.contains(PageFlags::WRITE) => break_cow(vm, root, page, m),
@@ -311,7 +321,8 @@ pub(crate) fn handle_memory<F: FrameAllocator, P: PagingFormat>(
                 m.flags.contains(PageFlags::USER)
                     && (!write
                         || (m.flags.contains(PageFlags::WRITE)
-                            && P::leaf_link(&vm.mem, root, page) == LeafLink::Writable))
+                            && (vm.fork_policy != ForkPolicy::Share
+                                || P::leaf_link(&vm.mem, root, page) == LeafLink::Writable)))
             }
         };
         if !ok {
