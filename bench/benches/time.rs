@@ -177,9 +177,14 @@ fn translate_random<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &st
     });
 }
 
-/// Our table-level fork (per-page copy-on-write `fork_copy`) of `pages` sequential pages;
-/// the child is destroyed untimed.
-fn fork_tables_ours<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, pages: u64) {
+/// Our table-level fork (`fork_copy`, per-page copy-on-write or shared leaf tables) of
+/// `pages` sequential pages; the child is destroyed untimed.
+fn fork_tables_ours<P: PagingFormat>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    mode: ForkCopy,
+    pages: u64,
+) {
     let mut pt = Ours::<P>::with_data_frames(pages);
     pt.map_range(SEQ_VA, 0, pages);
     g.bench_function(id, |b| {
@@ -187,7 +192,7 @@ fn fork_tables_ours<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let t = Instant::now();
-                let child = P::fork_copy(&mut pt.mem, pt.root, ForkCopy::Cow).expect("fork_copy");
+                let child = P::fork_copy(&mut pt.mem, pt.root, mode).expect("fork_copy");
                 total += t.elapsed();
                 P::destroy(&mut pt.mem, child);
             }
@@ -217,8 +222,10 @@ fn fork_tables_peer<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &st
 fn fork_table_groups(c: &mut Criterion) {
     for (name, pages) in [("fork_tables_1k", 1_000), ("fork_tables_100k", 100_000)] {
         let mut g = c.benchmark_group(name);
-        fork_tables_ours::<X86_64>(&mut g, "ours-x86-64", pages);
-        fork_tables_ours::<I386>(&mut g, "ours-i386", pages);
+        fork_tables_ours::<X86_64>(&mut g, "ours-x86-64", ForkCopy::Cow, pages);
+        fork_tables_ours::<I386>(&mut g, "ours-i386", ForkCopy::Cow, pages);
+        fork_tables_ours::<X86_64>(&mut g, "ours-share-x86-64", ForkCopy::Share, pages);
+        fork_tables_ours::<I386>(&mut g, "ours-share-i386", ForkCopy::Share, pages);
         fork_tables_peer::<OffsetPt>(&mut g, "peer-x86_64", pages);
         g.finish();
     }

@@ -206,7 +206,7 @@ pub fn rows() -> Vec<Row> {
             ..row(
                 "fork of 1,000 mapped pages, shared leaf tables",
                 pick("vm_fork_1k", "ours-share-", 1.0),
-                None,
+                pick("fork_tables_1k", "peer-", 1.0),
                 None,
                 Some(400.0),
             )
@@ -216,7 +216,7 @@ pub fn rows() -> Vec<Row> {
             ..row(
                 "fork of 100,000 mapped pages, shared leaf tables",
                 pick("vm_fork_100k", "ours-share-", 1.0),
-                None,
+                pick("fork_tables_100k", "peer-", 1.0),
                 None,
                 Some(1_000.0),
             )

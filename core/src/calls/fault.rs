@@ -96,8 +96,28 @@ fn resolve_missing<F: FrameAllocator, P: PagingFormat>(
     }
     match fault_in(vm, root, va.page_floor(), &region) {
         Err(MapFailure::Present) => resolve_fault(vm, slot, va, write),
-        r => r.map_err(|_| FaultError::OutOfMemory),
+        r => {
+            r.map_err(|_| FaultError::OutOfMemory)?;
+            open_link_for_write(vm, root, va.page_floor(), write)
+        }
     }
+}
+
+/// After a write fault mapped its page: under on-demand fork the leaf table may still be
+/// linked read-only (it is this space's own after the map, so no frame is needed to let
+/// writes through). The other policies never link a table read-only.
+#[inline]
+fn open_link_for_write<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    root: crate::addr::Frame,
+    page: VirtAddr,
+    write: bool,
+) -> Result<(), FaultError> {
+    if write && vm.fork_policy == ForkPolicy::Share && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable
+    {
+        P::unshare(&mut vm.mem, root, page).map_err(|_| FaultError::OutOfMemory)?;
+    }
+    Ok(())
 }
 
 /// Why [`fault_in`] mapped nothing.
@@ -141,12 +161,7 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     match P::translate(&vm.mem.arena, root, page) {
         None => {
             fault_in(vm, root, page, &region).map_err(|_| FaultError::OutOfMemory)?;
-            if write && shares && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable {
-                // The map made the leaf table this space's own; let writes through its
-                // link (no frame needed for that).
-                P::unshare(&mut vm.mem, root, page).map_err(|_| FaultError::OutOfMemory)?;
-            }
-            Ok(())
+            open_link_for_write(vm, root, page, write)
         }
         Some(m) if write && shares && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable => {
             unshare_and_write(vm, root, page, m)
