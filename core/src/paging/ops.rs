@@ -117,8 +117,7 @@ fn reshare<L: Layout, F: FrameAllocator>(mem: &mut PhysMem<F>, undo: &[Unshared]
 }
 
 /// Makes every leaf table in `start..end` this space's own before a change that cannot be
-/// undone page by page. With `whole_ok`, shared tables that the span covers entirely are
-/// left shared (the caller drops them whole). On failure the copies made are undone.
+/// undone page by page. On failure the copies made are undone.
 ///
 /// # Errors
 /// [`PagingError::OutOfFrames`]; nothing has changed then.
@@ -127,7 +126,6 @@ fn own_span<L: Layout, F: FrameAllocator>(
     root: Frame,
     start: u64,
     end: u64,
-    whole_ok: bool,
 ) -> Result<(), PagingError> {
     let mut cur = Cursor::<L>::new(root);
     let mut undo = Vec::new();
@@ -142,14 +140,44 @@ fn own_span<L: Layout, F: FrameAllocator>(
         };
         let stop = next_boundary::<L>(va, 1).min(end);
         let (i0, n) = (index::<L>(va, 0), ((stop - va) >> 12) as usize);
-        let whole = whole_ok && n == entries::<L>();
-        if !whole && mem.refs.get(leaf) > 1 && !all_present_free::<L>(&mem.arena, leaf, i0, n) {
+        if mem.refs.get(leaf) > 1 && !all_present_free::<L>(&mem.arena, leaf, i0, n) {
             if let Err(e) = own_leaf::<L, F>(mem, &mut cur, va, &mut undo) {
                 reshare::<L, F>(mem, &undo);
                 return Err(e);
             }
         }
         va = stop;
+    }
+    Ok(())
+}
+
+/// Before an unmap of `start..end` over several leaf tables: only the first and the last
+/// table can be covered in part (the others are dropped whole if shared), so only they
+/// may need a copy. Both are made this space's own, or neither.
+///
+/// # Errors
+/// [`PagingError::OutOfFrames`]; nothing has changed then.
+fn own_unmap_ends<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    start: u64,
+    end: u64,
+) -> Result<(), PagingError> {
+    let leaf_bytes = 1u64 << crate::paging::layout::shift::<L>(1);
+    let mut cur = Cursor::<L>::new(root);
+    let mut undo = Vec::new();
+    for (from, to) in [(start, next_boundary::<L>(start, 1)), ((end - 1) & !(leaf_bytes - 1), end)] {
+        if to - from == leaf_bytes {
+            continue; // covered whole
+        }
+        let Ok(leaf) = cur.find(&mem.arena, from) else { continue };
+        let (i0, n) = (index::<L>(from, 0), ((to - from) >> 12) as usize);
+        if mem.refs.get(leaf) > 1 && !all_present_free::<L>(&mem.arena, leaf, i0, n) {
+            if let Err(e) = own_leaf::<L, F>(mem, &mut cur, from, &mut undo) {
+                reshare::<L, F>(mem, &undo);
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }
@@ -300,7 +328,7 @@ fn clear_range<L: Layout, F: FrameAllocator>(
 ) -> Result<u64, PagingError> {
     let single = next_boundary::<L>(start, 1) >= end;
     if drop && !single {
-        own_span::<L, F>(mem, root, start, end, true)?;
+        own_unmap_ends::<L, F>(mem, root, start, end)?;
     }
     let mut cur = Cursor::<L>::new(root);
     let mut va = start;
@@ -379,7 +407,7 @@ pub fn protect_range<L: Layout, F: FrameAllocator>(
     let (start, end) = clip::<L>(span);
     let single = next_boundary::<L>(start, 1) >= end;
     if !single {
-        own_span::<L, F>(mem, root, start, end, false)?;
+        own_span::<L, F>(mem, root, start, end)?;
     }
     let (set, mut clear) = (entry::to_raw(set), entry::to_raw(clear));
     // Taking WRITE away also ends copy-on-write; granting it is decided per page below.
