@@ -516,19 +516,21 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     }
 
     /// A request with call index `c`: ACL, call, result.
-    #[inline]
+    #[inline(always)]
     fn request(&mut self, c: usize, msg: &mut Message) -> bool {
-        let handler = Self::HANDLERS[c];
-        let caller = match self.slots.lookup(msg.source) {
-            Ok(caller) if handler.is_some() && self.acl.allows(self.slots.get(caller).acl, c) => caller,
-            _ => {
-                msg.mtype = self.refuse(Errno::ENOSYS);
-                return true;
-            }
+        let Some((caller, proc)) = self.slots.live_slot(msg.source) else {
+            msg.mtype = self.refuse(Errno::ENOSYS);
+            return true;
         };
-        let Some(handler) = handler else { unreachable!("checked above") };
+        // Allowed and implemented: one bit test of the caller's mask restricted to the
+        // table's registered calls.
+        let allowed = self.acl.mask(proc.acl).0 & Self::IMPLEMENTED.0;
+        if allowed & (1 << c) == 0 {
+            msg.mtype = self.refuse(Errno::ENOSYS);
+            return true;
+        }
         self.stats.per_call[c] += 1;
-        let result = handler(self, caller, msg);
+        let result = (Self::HANDLERS[c])(self, caller, msg);
         if !NO_FRAMES.allows(c) {
             self.note_peaks();
         }
@@ -587,16 +589,38 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         Self::CALLS.get(c).map(|e| e.1)
     }
 
-    /// The handlers alone (one word per entry), read on the request path.
-    const HANDLERS: [Option<Handler<F, P>>; NR_VM_CALLS] = {
-        let mut h: [Option<Handler<F, P>>; NR_VM_CALLS] = [None; NR_VM_CALLS];
+    /// The handlers alone (one word per entry), read on the request path; entries without
+    /// a handler hold one that is never called (their bit is clear in [`Self::IMPLEMENTED`]).
+    const HANDLERS: [Handler<F, P>; NR_VM_CALLS] = {
+        let mut h: [Handler<F, P>; NR_VM_CALLS] = [Self::unregistered; NR_VM_CALLS];
         let mut i = 0;
         while i < NR_VM_CALLS {
-            h[i] = Self::CALLS[i].0;
+            if let Some(f) = Self::CALLS[i].0 {
+                h[i] = f;
+            }
             i += 1;
         }
         h
     };
+
+    /// The call indices that have a handler.
+    const IMPLEMENTED: CallMask = {
+        let mut m = 0u64;
+        let mut i = 0;
+        while i < NR_VM_CALLS {
+            if Self::CALLS[i].0.is_some() {
+                m |= 1 << i;
+            }
+            i += 1;
+        }
+        CallMask(m)
+    };
+
+    /// The handler of an unregistered call number: never reached (the request path checks
+    /// [`Self::IMPLEMENTED`]); answers ENOSYS should it ever be.
+    fn unregistered(_vm: &mut Self, _caller: usize, _msg: &mut Message) -> CallResult {
+        Err(Errno::ENOSYS)
+    }
 
     #[inline(always)]
     fn note_peaks(&mut self) {

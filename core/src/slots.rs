@@ -4,11 +4,15 @@
 //! `vm_isokendpt` (`servers/vm/utility.c`). The slot index equals the process's slot in
 //! the kernel's table; a slot remembers its last endpoint (so the next tenant gets the
 //! next generation) and holds the process's page-table root, regions, call-mask id and
-//! brk bookkeeping. Validating an endpoint is arithmetic plus one array read.
+//! brk bookkeeping. Validating an endpoint is arithmetic plus one array read: beside each
+//! slot's state lies its endpoint while it is in use and [`KERNEL`] (never a process's
+//! endpoint) while it is free, so that "a process slot, live, and of the
+//! current generation" is one AND (`Endpoint::slot_bits`), one bounds check, one 4-byte
+//! load and a compare.
 
 use crate::acl::AclId;
 use crate::addr::{Frame, VirtAddr};
-use crate::endpoint::{next_generation, Endpoint, MAX_SLOTS};
+use crate::endpoint::{next_generation, Endpoint, KERNEL, MAX_SLOTS};
 use crate::errno::Errno;
 use crate::region::RegionMap;
 
@@ -43,8 +47,16 @@ pub struct ProcSlot {
 /// The slot table.
 #[derive(Clone, Debug)]
 pub struct Slots {
-    slots: Vec<ProcSlot>,
+    slots: Vec<Entry>,
     in_use: Vec<u64>,
+}
+
+/// A slot and, beside it, its endpoint while in use and [`KERNEL`] while free: the caller
+/// check reads one entry.
+#[derive(Clone, Debug, Default)]
+struct Entry {
+    live: Endpoint,
+    proc: ProcSlot,
 }
 
 impl Slots {
@@ -54,8 +66,12 @@ impl Slots {
     /// Never for `n <= MAX_SLOTS`; callers check the bound (see `BootError`).
     pub fn new(n: usize) -> Slots {
         assert!(n <= MAX_SLOTS);
-        let slots =
-            (0..n).map(|i| ProcSlot { endpoint: Endpoint::new(0, i as i32), ..Default::default() }).collect();
+        let slots = (0..n)
+            .map(|i| Entry {
+                live: KERNEL,
+                proc: ProcSlot { endpoint: Endpoint::new(0, i as i32), ..Default::default() },
+            })
+            .collect();
         Slots { slots, in_use: vec![0; n.div_ceil(64)] }
     }
 
@@ -79,24 +95,35 @@ impl Slots {
     #[inline]
     pub fn lookup(&self, ep: Endpoint) -> Result<usize, Errno> {
         let i = ep.slot_index(self.slots.len()).ok_or(Errno::EINVAL)?;
-        let s = &self.slots[i];
-        if s.endpoint == ep && s.in_use {
+        if self.slots[i].live == ep {
             Ok(i)
         } else {
             Err(Errno::EDEADSRCDST)
         }
     }
 
+    /// The slot of live endpoint `ep`, or `None` whatever the reason ([`Slots::lookup`]
+    /// without the error detail, for the message loop's caller check): no branch on the
+    /// sign, one AND, one bounds check, one load and compare.
+    #[inline(always)]
+    pub fn live_slot(&self, ep: Endpoint) -> Option<(usize, &ProcSlot)> {
+        let i = ep.slot_bits();
+        match self.slots.get(i) {
+            Some(e) if e.live == ep => Some((i, &e.proc)),
+            _ => None,
+        }
+    }
+
     /// Slot `i`.
     #[inline]
     pub fn get(&self, i: usize) -> &ProcSlot {
-        &self.slots[i]
+        &self.slots[i].proc
     }
 
     /// Slot `i`, writable.
     #[inline]
     pub fn get_mut(&mut self, i: usize) -> &mut ProcSlot {
-        &mut self.slots[i]
+        &mut self.slots[i].proc
     }
 
     /// Slots `a` and `b` (distinct) at once, writable.
@@ -107,10 +134,10 @@ impl Slots {
         assert_ne!(a, b);
         if a < b {
             let (lo, hi) = self.slots.split_at_mut(b);
-            (&mut lo[a], &mut hi[0])
+            (&mut lo[a].proc, &mut hi[0].proc)
         } else {
             let (lo, hi) = self.slots.split_at_mut(a);
-            (&mut hi[0], &mut lo[b])
+            (&mut hi[0].proc, &mut lo[b].proc)
         }
     }
 
@@ -134,22 +161,23 @@ impl Slots {
     /// The endpoint the next tenant of free slot `i` gets (next generation).
     #[inline]
     pub fn next_endpoint(&self, i: usize) -> Endpoint {
-        let last = self.slots[i].endpoint;
+        let last = self.slots[i].proc.endpoint;
         Endpoint::new(next_generation(last.generation()), i as i32)
     }
 
     /// Marks slot `i` in use by `ep`, with the given state; the previous contents go.
     pub fn occupy(&mut self, i: usize, slot: ProcSlot) {
         debug_assert!(!self.is_in_use(i));
-        self.slots[i] = ProcSlot { in_use: true, ..slot };
+        self.slots[i] = Entry { live: slot.endpoint, proc: ProcSlot { in_use: true, ..slot } };
         self.in_use[i / 64] |= 1 << (i % 64);
     }
 
     /// Frees slot `i`, keeping its endpoint (`clear_proc`); returns the old state.
     pub fn release(&mut self, i: usize) -> ProcSlot {
-        let endpoint = self.slots[i].endpoint;
+        let endpoint = self.slots[i].proc.endpoint;
+        self.slots[i].live = KERNEL;
         self.in_use[i / 64] &= !(1 << (i % 64));
-        core::mem::replace(&mut self.slots[i], ProcSlot { endpoint, ..Default::default() })
+        core::mem::replace(&mut self.slots[i].proc, ProcSlot { endpoint, ..Default::default() })
     }
 
     /// Indices of the slots in use, ascending.
