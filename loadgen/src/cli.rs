@@ -60,10 +60,10 @@ pub struct StrategyArgs {
     /// Traces are address-independent, so a 64-bit Linux trace replays under i386 too.
     #[arg(long, default_value = "x86-64", value_parser = ["x86-64", "i386", "all"])]
     pub paging: String,
-    /// Fork policy: `cow` (per-page copy-on-write), `copy` (eager copy of every page, the
-    /// baseline), or `all`. (The core's on-demand `share` policy is measured by the benches
-    /// but not offered here: a long `mixed` storm on x86-64 still breaks an invariant.)
-    #[arg(long, default_value = "cow", value_parser = ["cow", "copy", "all"])]
+    /// Fork policy: `cow` (per-page copy-on-write), `share` (on-demand fork: leaf page
+    /// tables shared until first written), `copy` (eager copy of every page, the
+    /// baseline), or `all`.
+    #[arg(long, default_value = "cow", value_parser = ["cow", "share", "copy", "all"])]
     pub fork: String,
     /// When demand-zero frames are zeroed: `on-fault` (inside the fault) or `prezeroed` (from a
     /// pool zeroed off the fault path), or `all`.
@@ -198,7 +198,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "all", value_parser = ["x86-64", "i386", "all"])]
     pub paging: String,
     /// Fork policy (or all).
-    #[arg(long, default_value = "cow", value_parser = ["cow", "copy", "all"])]
+    #[arg(long, default_value = "cow", value_parser = ["cow", "share", "copy", "all"])]
     pub fork: String,
     /// Zeroing policy (or all).
     #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]

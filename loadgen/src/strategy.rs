@@ -137,9 +137,7 @@ pub fn matrix(alloc: &str, paging: &str, fork: &str, zero: &str) -> Result<Vec<S
     let forks = pick(
         fork,
         "fork policy",
-        // `share` stays out of the CLI until the x86-64 invariant failure that a long
-        // `mixed` storm finds under it is fixed (the core's own tests of it pass).
-        &[("cow", ForkPolicy::Cow), ("copy", ForkPolicy::Copy)],
+        &[("cow", ForkPolicy::Cow), ("share", ForkPolicy::Share), ("copy", ForkPolicy::Copy)],
     )?;
     let zeros = pick(
         zero,
@@ -204,7 +202,7 @@ mod tests {
 
     #[test]
     fn matrix_expands_all() {
-        assert_eq!(matrix("all", "all", "all", "all").unwrap().len(), 24);
+        assert_eq!(matrix("all", "all", "all", "all").unwrap().len(), 36);
         let one = matrix("buddy", "i386", "copy", "prezeroed").unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].label(), "buddy/i386/copy/prezeroed");

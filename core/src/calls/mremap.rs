@@ -77,7 +77,13 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     for &(va, m) in &pages {
         let at = VirtAddr(to.0 + (va.0 - start.0));
         vm.mem.share(m.frame);
-        let flags = m.flags.difference(PageFlags::ACCESSED | PageFlags::DIRTY);
+        // Moved read-only first: the frame is referenced twice until the old range is gone,
+        // and under shared leaf tables it stays referenced by the table another space
+        // still uses. Write access is granted below, per page, once the old range is gone.
+        let mut flags = m.flags.difference(PageFlags::ACCESSED | PageFlags::DIRTY);
+        if flags.contains(PageFlags::WRITE) {
+            flags = flags.difference(PageFlags::WRITE).union(PageFlags::COW);
+        }
         if P::map(&mut vm.mem, root, at, Mapping { frame: m.frame, flags }).is_err() {
             vm.mem.unref(m.frame);
             // Only this call's pages are in the new span: no table to copy.
@@ -88,6 +94,13 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     if unmap_range(vm, caller, start, old_end).is_err() {
         let _ = P::unmap_range(&mut vm.mem, root, new_span);
         return Err(Errno::ENOMEM);
+    }
+    if region.prot.writable() {
+        // WRITE where the frame is now this space's alone, COW where it is still shared.
+        // The new span's tables were made by this call, so nothing is shared there and
+        // this cannot fail.
+        let granted = P::protect_range(&mut vm.mem, root, new_span, PageFlags::WRITE, PageFlags::EMPTY);
+        debug_assert!(granted.is_ok(), "protecting freshly built tables needs no frame");
     }
     let s = vm.slots.get_mut(caller);
     s.regions.insert(Region { start: to, pages: new_pages, ..region });
