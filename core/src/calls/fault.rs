@@ -9,7 +9,7 @@
 //! running out of memory on the fault path is signalled the same way. Nothing here
 //! asserts on input (§21.1, §21.4).
 
-use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
+use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::Message;
@@ -88,7 +88,12 @@ fn resolve_missing<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     write: bool,
 ) -> Result<(), FaultError> {
-    let (root, region) = fault_region(vm, slot, va, write)?;
+    let s = vm.slots.get(slot);
+    let root = s.root;
+    let region = *s.regions.find(va).ok_or(FaultError::NoRegion)?;
+    if !region.prot.accessible() || (write && !region.prot.writable()) {
+        return Err(FaultError::Protection);
+    }
     match fault_in(vm, root, va.page_floor(), &region) {
         Err(MapFailure::Present) => resolve_fault(vm, slot, va, write),
         r => {
@@ -134,23 +139,6 @@ impl From<PagingError> for MapFailure {
     }
 }
 
-/// The root and region of a fault at `va` by the process in `slot`, or why it cannot be
-/// resolved: no region there, or the region does not allow the access.
-#[inline]
-fn fault_region<F: FrameAllocator, P: PagingFormat>(
-    vm: &Vm<F, P>,
-    slot: usize,
-    va: VirtAddr,
-    write: bool,
-) -> Result<(Frame, Region), FaultError> {
-    let s = vm.slots.get(slot);
-    let region = *s.regions.find(va).ok_or(FaultError::NoRegion)?;
-    if !region.prot.accessible() || (write && !region.prot.writable()) {
-        return Err(FaultError::Protection);
-    }
-    Ok((s.root, region))
-}
-
 /// Resolves one fault of the process in `slot` at `va` (`map_pf`).
 ///
 /// # Errors
@@ -161,7 +149,12 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     write: bool,
 ) -> Result<(), FaultError> {
-    let (root, region) = fault_region(vm, slot, va, write)?;
+    let s = vm.slots.get(slot);
+    let root = s.root;
+    let region = *s.regions.find(va).ok_or(FaultError::NoRegion)?;
+    if !region.prot.accessible() || (write && !region.prot.writable()) {
+        return Err(FaultError::Protection);
+    }
     let page = va.page_floor();
     // Only on-demand fork links leaf tables read-only: the other policies skip the check.
     let shares = vm.fork_policy == ForkPolicy::Share;
