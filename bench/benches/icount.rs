@@ -18,7 +18,8 @@ use vmstorm_bench::vm_workload::{self as vmw, boot};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::message::Message;
-use vmstorm_core::server::{ForkPolicy, Vm, ZeroPolicy};
+use vmstorm_core::server::{Vm, ZeroPolicy};
+use vmstorm_core::ForkPolicy;
 use vmstorm_core::{Arena, Bitset, Buddy, Endpoint, Frame, HoleList, PagingFormat, VirtAddr, I386, X86_64};
 
 const SEED: u64 = 0x5EED_2026;

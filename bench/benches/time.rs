@@ -36,8 +36,8 @@ use vmstorm_bench::vm_workload::{self as vmw, boot};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::paging::layout::{entries, Layout};
-use vmstorm_core::server::{ForkPolicy, Vm, ZeroPolicy};
-use vmstorm_core::{Bitset, Buddy, ForkCopy, HoleList, PagingFormat, I386, X86_64};
+use vmstorm_core::server::{Vm, ZeroPolicy};
+use vmstorm_core::{Bitset, Buddy, ForkPolicy, HoleList, PagingFormat, I386, X86_64};
 use vmstorm_loadgen::shards::run_shards;
 use vmstorm_loadgen::storms::{generate, StormKind};
 use vmstorm_loadgen::strategy::Strategy;
@@ -182,7 +182,7 @@ fn translate_random<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &st
 fn fork_tables_ours<P: PagingFormat>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
-    mode: ForkCopy,
+    mode: ForkPolicy,
     pages: u64,
 ) {
     let mut pt = Ours::<P>::with_data_frames(pages);
@@ -222,10 +222,10 @@ fn fork_tables_peer<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &st
 fn fork_table_groups(c: &mut Criterion) {
     for (name, pages) in [("fork_tables_1k", 1_000), ("fork_tables_100k", 100_000)] {
         let mut g = c.benchmark_group(name);
-        fork_tables_ours::<X86_64>(&mut g, "ours-x86-64", ForkCopy::Cow, pages);
-        fork_tables_ours::<I386>(&mut g, "ours-i386", ForkCopy::Cow, pages);
-        fork_tables_ours::<X86_64>(&mut g, "ours-share-x86-64", ForkCopy::Share, pages);
-        fork_tables_ours::<I386>(&mut g, "ours-share-i386", ForkCopy::Share, pages);
+        fork_tables_ours::<X86_64>(&mut g, "ours-x86-64", ForkPolicy::Cow, pages);
+        fork_tables_ours::<I386>(&mut g, "ours-i386", ForkPolicy::Cow, pages);
+        fork_tables_ours::<X86_64>(&mut g, "ours-share-x86-64", ForkPolicy::Share, pages);
+        fork_tables_ours::<I386>(&mut g, "ours-share-i386", ForkPolicy::Share, pages);
         fork_tables_peer::<OffsetPt>(&mut g, "peer-x86_64", pages);
         g.finish();
     }

@@ -9,7 +9,8 @@
 use vmstorm_core::client::{self, ExecImage, MapFlags, MmapArgs};
 use vmstorm_core::endpoint::{INIT_PROC_NR, PM_PROC_NR};
 use vmstorm_core::message::{Message, VM_GETDMA};
-use vmstorm_core::server::{ForkPolicy, Vm, VmConfig, ZeroPolicy};
+use vmstorm_core::server::{Vm, VmConfig, ZeroPolicy};
+use vmstorm_core::ForkPolicy;
 use vmstorm_core::{Access, ArenaConfig, Endpoint, FrameAllocator, PagingFormat, VirtAddr};
 
 /// A user write.

@@ -40,9 +40,9 @@ pub use frames::{AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, Fra
 pub use message::Message;
 pub use mmu::CopyError;
 pub use paging::{
-    Access, FaultCode, ForkCopy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat, I386, X86_64,
+    Access, FaultCode, ForkPolicy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat, I386, X86_64,
 };
 pub use sanity::{SanityError, SanityLevel};
-pub use server::{BootError, ForkPolicy, Vm, VmConfig, ZeroPolicy};
+pub use server::{BootError, Vm, VmConfig, ZeroPolicy};
 pub use snapshot::VmSnapshot;
 pub use stats::VmStats;

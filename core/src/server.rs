@@ -33,25 +33,13 @@ use crate::message::{
     VM_GETDMA, VM_GETPHYS, VM_GETREF, VM_MPROTECT, VM_MUNMAP, VM_MUNMAP_TEXT, VM_NOTIFY_SIG, VM_PAGEFAULT,
     VM_PUSH_SIG, VM_QUERY_EXIT, VM_RS_UPDATE, VM_SHM_UNMAP, VM_UNMAP_PHYS, VM_WILLEXIT,
 };
-use crate::paging::{Access, FaultCode, Mapping, PageFlags, PagingFormat};
+use crate::paging::{Access, FaultCode, ForkPolicy, Mapping, PageFlags, PagingFormat};
 use crate::region::{MapProt, MemType, Region, RegionMap, RegionTag};
 use crate::sanity::{SanityError, SanityLevel};
 use crate::slots::{ProcSlot, Slots, DEFAULT_SLOTS};
 use crate::stats::VmStats;
 use core::fmt;
 use core::marker::PhantomData;
-
-/// How fork copies private memory.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum ForkPolicy {
-    /// Per-page copy-on-write (`ForkCopy::Cow`).
-    #[default]
-    Cow,
-    /// Eager copy of every private page (`ForkCopy::Eager`), the baseline.
-    Copy,
-    /// On-demand fork: leaf page tables shared until first changed (`ForkCopy::Share`).
-    Share,
-}
 
 /// When demand-zero pages are zeroed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -7,7 +7,7 @@ use common::{check_refs, phys, VecAlloc};
 use vmstorm_core::mmu::{read_bytes, write_bytes};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{
-    Access, ForkCopy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr,
+    Access, ForkPolicy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr,
     I386, X86_64,
 };
 
@@ -110,7 +110,7 @@ fn replace_and_destroy<P: PagingFormat>() {
     assert_eq!(mem.free_frames(), start_free);
 }
 
-fn fork_modes<P: PagingFormat>(mode: ForkCopy) {
+fn fork_modes<P: PagingFormat>(mode: ForkPolicy) {
     let mut mem = phys::<VecAlloc>(2048);
     let start_free = mem.free_frames();
     let parent = P::new_root(&mut mem).unwrap();
@@ -131,18 +131,18 @@ fn fork_modes<P: PagingFormat>(mode: ForkCopy) {
     let pm = P::translate(&mem.arena, parent, VirtAddr(0x10000)).unwrap();
     let cm = P::translate(&mem.arena, child, VirtAddr(0x10000)).unwrap();
     match mode {
-        ForkCopy::Cow => {
+        ForkPolicy::Cow => {
             assert_eq!(pm, Mapping { frame: f, flags: PageFlags::COW | PageFlags::USER });
             assert_eq!(cm, pm);
             assert_eq!(mem.refs.get(f), 2);
         }
-        ForkCopy::Eager => {
+        ForkPolicy::Copy => {
             assert_eq!(pm, Mapping { frame: f, flags: RW_USER });
             assert_ne!(cm.frame, f);
             assert_eq!(cm.flags, RW_USER);
             assert_eq!(mem.arena.frame(cm.frame), mem.arena.frame(f));
         }
-        ForkCopy::Share => {
+        ForkPolicy::Share => {
             // The leaf table itself is shared: entries untouched, one reference for both.
             assert_eq!(pm, Mapping { frame: f, flags: RW_USER });
             assert_eq!(cm, pm);
@@ -152,7 +152,7 @@ fn fork_modes<P: PagingFormat>(mode: ForkCopy) {
     // Shared stays writable and shared; direct is copied as is.
     let sm = P::translate(&mem.arena, child, VirtAddr(0x7100_0000)).unwrap();
     assert_eq!(sm, Mapping { frame: f.add(6), flags: PageFlags::SHARED | RW_USER });
-    assert_eq!(mem.refs.get(f.add(6)), if mode == ForkCopy::Share { 1 } else { 2 });
+    assert_eq!(mem.refs.get(f.add(6)), if mode == ForkPolicy::Share { 1 } else { 2 });
     assert_eq!(P::translate(&mem.arena, child, VirtAddr(0x6000_0000)).unwrap().frame, dev);
 
     // A write in the child (COW broken by hand as the fault path would) is not seen by the parent.
@@ -172,9 +172,9 @@ fn fork_modes<P: PagingFormat>(mode: ForkCopy) {
         ]
     );
     let w = write_bytes::<P>(&mut mem.arena, child, VirtAddr(0x10000), b"child");
-    if mode != ForkCopy::Eager {
+    if mode != ForkPolicy::Copy {
         assert!(w.is_err());
-        if mode == ForkCopy::Share {
+        if mode == ForkPolicy::Share {
             // The fault path's first step: the child gets its own copy of the leaf table.
             let m = P::unshare(&mut mem, child, VirtAddr(0x10000)).unwrap().unwrap();
             // (The read above went through the shared table: ACCESSED is set for both.)
@@ -225,7 +225,7 @@ macro_rules! both_formats {
 both_formats! {
     map_translate_unmap_frees_tables => map_translate_unmap::<P>();
     replace_and_destroy_free_everything => replace_and_destroy::<P>();
-    fork_cow => fork_modes::<P>(ForkCopy::Cow);
-    fork_eager => fork_modes::<P>(ForkCopy::Eager);
-    fork_share => fork_modes::<P>(ForkCopy::Share);
+    fork_cow => fork_modes::<P>(ForkPolicy::Cow);
+    fork_eager => fork_modes::<P>(ForkPolicy::Copy);
+    fork_share => fork_modes::<P>(ForkPolicy::Share);
 }

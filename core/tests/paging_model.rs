@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use vmstorm_core::mmu::{read_bytes, write_bytes, CopyError};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{
-    FaultCode, ForkCopy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem,
+    FaultCode, ForkPolicy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem,
     VirtAddr, I386, X86_64,
 };
 
@@ -27,7 +27,7 @@ enum Op {
     Unmap { space: usize, page: u64, len: u64 },
     Protect { space: usize, page: u64, len: u64, write: bool },
     Write { space: usize, page: u64, byte: u8 },
-    Fork { space: usize, mode: ForkCopy },
+    Fork { space: usize, mode: ForkPolicy },
     Destroy { space: usize },
 }
 
@@ -48,7 +48,7 @@ fn op(top: u64) -> impl Strategy<Value = Op> {
         2 => (s.clone(), page(top), 1u64..60, any::<bool>())
             .prop_map(|(space, page, len, write)| Op::Protect { space, page, len, write }),
         3 => (s.clone(), page(top), any::<u8>()).prop_map(|(space, page, byte)| Op::Write { space, page, byte }),
-        2 => (s.clone(), proptest::sample::select(vec![ForkCopy::Cow, ForkCopy::Eager, ForkCopy::Share]))
+        2 => (s.clone(), proptest::sample::select(vec![ForkPolicy::Cow, ForkPolicy::Copy, ForkPolicy::Share]))
             .prop_map(|(space, mode)| Op::Fork { space, mode }),
         1 => s.prop_map(|space| Op::Destroy { space }),
     ]

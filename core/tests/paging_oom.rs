@@ -10,7 +10,7 @@ mod common;
 use common::{check_refs, dump, phys, Failing, VecAlloc};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{
-    ForkCopy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386,
+    ForkPolicy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386,
     X86_64,
 };
 
@@ -44,7 +44,7 @@ fn populated<P: PagingFormat>(mem: &mut Mem) -> (Frame, Frame) {
     let dev = Frame(0xf_0000);
     P::map(mem, root, VirtAddr(0xc000_0000), Mapping { frame: dev, flags: PageFlags::DIRECT | RW }).unwrap();
     // A sibling makes some pages COW with count 2 before the forks under test.
-    let sibling = P::fork_copy(mem, root, ForkCopy::Cow).unwrap();
+    let sibling = P::fork_copy(mem, root, ForkPolicy::Cow).unwrap();
     P::map_range(mem, root, span(0xa000_0000, 12), f.add(28), RW).unwrap();
     (root, sibling)
 }
@@ -78,7 +78,7 @@ fn map_range_fails_cleanly<P: PagingFormat>() {
     assert_eq!(P::translate(&mem.arena, root, s.start.add_pages(2999)).unwrap().frame, f.add(2999));
 }
 
-fn fork_fails_cleanly<P: PagingFormat>(mode: ForkCopy) {
+fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
     let mut mem: Mem = phys(4096);
     let (root, sibling) = populated::<P>(&mut mem);
     let start_free = mem.free_frames();
@@ -103,9 +103,9 @@ fn fork_fails_cleanly<P: PagingFormat>(mode: ForkCopy) {
         }
     }
     let expect = match mode {
-        ForkCopy::Cow => 3,        // every table (at least root + one leaf table + one more)
-        ForkCopy::Eager => 3 + 20, // tables and private pages
-        ForkCopy::Share => 1,      // the upper tables only (i386: just the root)
+        ForkPolicy::Cow => 3,       // every table (at least root + one leaf table + one more)
+        ForkPolicy::Copy => 3 + 20, // tables and private pages
+        ForkPolicy::Share => 1,     // the upper tables only (i386: just the root)
     };
     assert!(failures >= expect, "{failures} failure points");
     check_refs::<P, _>(&mem, &[root, sibling], &[]);
@@ -126,8 +126,8 @@ enum Change {
 fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
     let mut mem: Mem = phys(4096);
     let (root, sibling) = populated::<P>(&mut mem);
-    let child = P::fork_copy(&mut mem, root, ForkCopy::Share).unwrap();
-    let grandchild = P::fork_copy(&mut mem, child, ForkCopy::Share).unwrap();
+    let child = P::fork_copy(&mut mem, root, ForkPolicy::Share).unwrap();
+    let grandchild = P::fork_copy(&mut mem, child, ForkPolicy::Share).unwrap();
     let spaces = [root, sibling, child, grandchild];
     check_refs::<P, _>(&mem, &spaces, &[]);
     let f = held(&mut mem, 3000);
@@ -214,10 +214,10 @@ macro_rules! both_formats {
 
 both_formats! {
     map_range_out_of_frames_changes_nothing => map_range_fails_cleanly::<P>();
-    cow_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkCopy::Cow);
-    eager_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkCopy::Eager);
+    cow_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkPolicy::Cow);
+    eager_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkPolicy::Copy);
     new_root_out_of_frames => new_root_fails_cleanly::<P>();
-    share_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkCopy::Share);
+    share_fork_out_of_frames_changes_nothing => fork_fails_cleanly::<P>(ForkPolicy::Share);
     unshare_out_of_frames_changes_nothing => unshare_fails_cleanly::<P>(Change::Unshare);
     map_range_under_shared_table_out_of_frames => unshare_fails_cleanly::<P>(Change::MapRange);
     unmap_part_of_shared_table_out_of_frames => unshare_fails_cleanly::<P>(Change::UnmapPart);

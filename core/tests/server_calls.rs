@@ -11,6 +11,7 @@ use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs, Touch, 
 use vmstorm_core::endpoint::*;
 use vmstorm_core::layout::{BOOT_DATA_VA, TEXT_BASE, VM_STACKTOP};
 use vmstorm_core::message::*;
+use vmstorm_core::ForkPolicy;
 use vmstorm_core::*;
 
 const R: Access = Access { write: false, user: true };

@@ -10,6 +10,7 @@ use vmstorm_core::client::{self, MapFlags, MapProt, MmapArgs, Touch, TouchError}
 use vmstorm_core::endpoint::*;
 use vmstorm_core::layout::{BOOT_DATA_VA, TEXT_BASE};
 use vmstorm_core::message::*;
+use vmstorm_core::ForkPolicy;
 use vmstorm_core::*;
 
 type V = Vm<Bitset, X86_64>;

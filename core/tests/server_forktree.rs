@@ -8,6 +8,7 @@ use server_common::*;
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR;
 use vmstorm_core::layout::BOOT_DATA_VA;
+use vmstorm_core::ForkPolicy;
 use vmstorm_core::*;
 
 fn forktree<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {

@@ -8,7 +8,7 @@ use server_common::*;
 use vmstorm_core::addr::{VirtAddr, PAGE_SIZE};
 use vmstorm_core::frames::Bitset;
 use vmstorm_core::paging::{I386, X86_64};
-use vmstorm_core::server::ForkPolicy;
+use vmstorm_core::ForkPolicy;
 use vmstorm_core::{client, FrameAllocator, PagingFormat};
 
 fn move_out_of_shared_table<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {

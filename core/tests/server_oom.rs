@@ -11,6 +11,7 @@ use vmstorm_core::calls::exec::ExecNewmem;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MmapArgs, TouchError};
 use vmstorm_core::endpoint::PM_PROC_NR;
 use vmstorm_core::layout::BOOT_DATA_VA;
+use vmstorm_core::ForkPolicy;
 use vmstorm_core::*;
 
 type FVm<F, P> = Vm<FailingAllocator<F>, P>;

@@ -13,9 +13,10 @@ use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::Message;
+use crate::paging::ForkPolicy;
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 use crate::region::{MemType, Region};
-use crate::server::{ForkPolicy, Vm, ZeroPolicy};
+use crate::server::{Vm, ZeroPolicy};
 
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

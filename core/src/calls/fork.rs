@@ -13,8 +13,8 @@ use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::Message;
-use crate::paging::{ForkCopy, PagingFormat};
-use crate::server::{CallResult, ForkPolicy, Reply, Vm};
+use crate::paging::PagingFormat;
+use crate::server::{CallResult, Reply, Vm};
 use crate::slots::ProcSlot;
 
 /// `do_fork`: m1_i1 parent endpoint, m1_i2 child slot → m1_i3 child endpoint.
@@ -36,12 +36,7 @@ pub(crate) fn do_fork<F: FrameAllocator, P: PagingFormat>(
     if p.has_dma {
         return Err(Errno::EINVAL);
     }
-    let mode = match vm.fork_policy {
-        ForkPolicy::Cow => ForkCopy::Cow,
-        ForkPolicy::Copy => ForkCopy::Eager,
-        ForkPolicy::Share => ForkCopy::Share,
-    };
-    let root = P::fork_copy(&mut vm.mem, p.root, mode).map_err(|_| Errno::ENOMEM)?;
+    let root = P::fork_copy(&mut vm.mem, p.root, vm.fork_policy).map_err(|_| Errno::ENOMEM)?;
     // The free child slot may keep a region buffer from its last tenant: reuse it.
     let mut regions = core::mem::take(&mut vm.slots.get_mut(child).regions);
     let p = vm.slots.get(parent);

@@ -27,7 +27,7 @@ use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::entry::{self, Pte, COW, DIRECT, PRESENT, WRITE};
 use crate::paging::layout::{entries, entry_frame, Layout, RUN};
 use crate::paging::ops::destroy_table;
-use crate::paging::{ForkCopy, PagingError};
+use crate::paging::{ForkPolicy, PagingError};
 
 /// End of the chain of pre-allocated tables.
 const NIL: u64 = u64::MAX;
@@ -102,10 +102,10 @@ fn count_tables<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, t: Frame, level:
 pub fn fork_copy<L: Layout, F: FrameAllocator>(
     mem: &mut PhysMem<F>,
     parent: Frame,
-    mode: ForkCopy,
+    mode: ForkPolicy,
 ) -> Result<Frame, PagingError> {
     let top = L::LEVELS - 1;
-    let tables = count_tables::<L, F>(mem, parent, top, mode != ForkCopy::Share);
+    let tables = count_tables::<L, F>(mem, parent, top, mode != ForkPolicy::Share);
     let mut spares = Spares::alloc::<L, F>(mem, tables)?;
     let child = spares.take(mem);
     let result = copy_table::<L, F>(mem, &mut spares, parent, child, top, mode);
@@ -125,18 +125,18 @@ fn copy_table<L: Layout, F: FrameAllocator>(
     parent: Frame,
     child: Frame,
     level: usize,
-    mode: ForkCopy,
+    mode: ForkPolicy,
 ) -> Result<(), PagingError> {
     if level == 0 {
         return match mode {
-            ForkCopy::Cow | ForkCopy::Share => {
+            ForkPolicy::Cow | ForkPolicy::Share => {
                 copy_leaf_cow::<L, F>(mem, parent, child);
                 Ok(())
             }
-            ForkCopy::Eager => copy_leaf_eager::<L, F>(mem, parent, child),
+            ForkPolicy::Copy => copy_leaf_eager::<L, F>(mem, parent, child),
         };
     }
-    if level == 1 && mode == ForkCopy::Share {
+    if level == 1 && mode == ForkPolicy::Share {
         share_leaf_tables::<L, F>(mem, parent, child);
         return Ok(());
     }

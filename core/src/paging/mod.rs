@@ -12,7 +12,7 @@
 //! reference the caller already holds, `unmap_range`/`destroy`/`replace` drop one (freeing
 //! the frame at zero), and `fork_copy` adds one per shared entry.
 //!
-//! Sharing rule (on-demand fork, [`ForkCopy::Share`]): a leaf table may be linked by the
+//! Sharing rule (on-demand fork, [`ForkPolicy::Share`]): a leaf table may be linked by the
 //! directories of several address spaces. **A table frame's reference count is the
 //! number of directory entries linking it** (1 for a private table; the root's one owner
 //! is its process). Every link to a table whose count is above 1 is read-only (WRITE
@@ -156,14 +156,16 @@ pub struct Mapping {
     pub flags: PageFlags,
 }
 
-/// How `fork_copy` treats private (neither SHARED nor DIRECT) pages.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ForkCopy {
+/// How fork (and `fork_copy`) treats private (neither SHARED nor DIRECT) pages: the
+/// server's fork policy and the page-table operation are one choice, said once here.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ForkPolicy {
     /// Share the frame copy-on-write: both sides lose WRITE (writable ones gain COW) and
     /// the frame's reference count goes up by one.
+    #[default]
     Cow,
     /// Copy every private page into a new frame at once (the eager baseline).
-    Eager,
+    Copy,
     /// On-demand fork: share the leaf tables themselves (read-only links, one more
     /// reference per leaf table); the first change under a shared table copies it.
     Share,
@@ -364,7 +366,7 @@ pub trait PagingFormat {
     fn fork_copy<F: FrameAllocator>(
         mem: &mut PhysMem<F>,
         parent: Frame,
-        mode: ForkCopy,
+        mode: ForkPolicy,
     ) -> Result<Frame, PagingError>;
 
     /// Drops every mapping's reference and frees every table, root included (a leaf table

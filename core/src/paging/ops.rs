@@ -18,7 +18,7 @@ use crate::paging::layout::{
     alloc_table_uninit, empty_outside, entries, entry_frame, entry_offset, index, next_boundary, Layout, RUN,
 };
 use crate::paging::{
-    fork, Access, FaultCode, ForkCopy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat,
+    fork, Access, FaultCode, ForkPolicy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat,
 };
 
 /// `span` clipped to the format's address space, as `start..end` byte addresses.
@@ -780,7 +780,7 @@ impl<L: Layout> PagingFormat for L {
     fn fork_copy<F: FrameAllocator>(
         mem: &mut PhysMem<F>,
         parent: Frame,
-        mode: ForkCopy,
+        mode: ForkPolicy,
     ) -> Result<Frame, PagingError> {
         fork::fork_copy::<L, F>(mem, parent, mode)
     }
