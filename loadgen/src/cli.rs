@@ -4,7 +4,7 @@
 //! programs on a running system. Here one command plays storms and traces into the server
 //! and compares strategies. Parsing only: [`crate::commands`] carries the commands out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -131,7 +131,7 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ReplayArgs {
     /// The trace: a .vmtrace text file, a binary trace, or an `strace -f` log (detected from
-    /// the contents).
+    /// the contents); `-` reads standard input.
     pub trace: PathBuf,
     /// For traces without touches (strace cannot see page faults): touch this fraction of
     /// every new mapping, image and heap growth (0 to 1).
@@ -140,6 +140,9 @@ pub struct ReplayArgs {
     /// Seed of the synthesized touches.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How an strace log is imported.
+    #[command(flatten)]
+    pub import: ImportFlags,
     /// Strategy.
     #[command(flatten)]
     pub strategy: StrategyArgs,
@@ -148,10 +151,36 @@ pub struct ReplayArgs {
     pub play: PlayArgs,
 }
 
+/// Import flags shared by `import` and `replay` of a raw strace log.
+#[derive(Debug, Clone, Args)]
+pub struct ImportFlags {
+    /// Give every exec the default image (a small static program) instead of reading text,
+    /// data and bss sizes from the program files named in execve (read when they exist on
+    /// this machine, as `record` does, so one log gives one trace).
+    #[arg(long)]
+    pub default_images: bool,
+    /// Import a log even when calls the replay needs (fork, exec, mmap, ...) cannot be
+    /// decoded, leaving them out and counting them (by default the import stops at the first).
+    #[arg(long)]
+    pub skip_undecoded: bool,
+}
+
+impl ImportFlags {
+    /// The importer's options for these flags.
+    pub fn options(&self) -> crate::trace::ImportOptions {
+        crate::trace::ImportOptions {
+            read_elf: !self.default_images,
+            skip_undecoded: self.skip_undecoded,
+            ..crate::trace::ImportOptions::default()
+        }
+    }
+}
+
 /// `vmstorm import STRACE_LOG -o OUT`.
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
-    /// The log, captured with `strace -f -ttt -e trace=%process,%memory -o LOG -- CMD`.
+    /// The log, captured with `strace -f -ttt -e trace=%process,%memory -o LOG -- CMD`
+    /// (`-` reads standard input).
     pub log: PathBuf,
     /// Where to write the trace (.vmtrace text, or the binary format for .vmtb).
     #[arg(short, long, value_name = "OUT")]
@@ -159,9 +188,9 @@ pub struct ImportArgs {
     /// Treat lines that are not strace output as errors instead of counting them.
     #[arg(long)]
     pub strict: bool,
-    /// Read exec image sizes from the program files named in execve when present here.
-    #[arg(long)]
-    pub read_elf: bool,
+    /// How the log is imported.
+    #[command(flatten)]
+    pub import: ImportFlags,
     /// Also synthesize touches at this fraction into the written trace.
     #[arg(long, value_name = "F")]
     pub touch_fraction: Option<f64>,
@@ -241,6 +270,126 @@ impl CompareArgs {
             verify: false,
             out: PathBuf::from("results/compare"),
         }
+    }
+}
+
+/// Checks, before any work, that every file the command will write can be written and that
+/// none of them is one of its inputs; the error names the argument.
+///
+/// # Errors
+/// `ARG PATH: why` for the first output that cannot be written.
+pub fn check_outputs(cli: &Cli) -> Result<(), String> {
+    let Some(cmd) = &cli.command else {
+        return Ok(());
+    };
+    match cmd {
+        Command::Run(a) => {
+            check_file("--json", a.play.json.as_deref())?;
+            check_file("--save-trace", a.save_trace.as_deref())
+        }
+        Command::Replay(a) => {
+            check_file("--json", a.play.json.as_deref())?;
+            not_input("--json", a.play.json.as_deref(), &a.trace)
+        }
+        Command::Import(a) => {
+            not_input("-o", Some(&a.out), &a.log)?;
+            check_file("-o", Some(&a.out))
+        }
+        Command::Record(a) => {
+            if let Some(k) = &a.keep_log {
+                not_input("--keep-log", Some(k), &a.out)?;
+            }
+            check_file("-o", Some(&a.out))?;
+            check_file("--keep-log", a.keep_log.as_deref())
+        }
+        Command::Compare(a) => {
+            for w in &a.storms {
+                not_input("--out", Some(&a.out), Path::new(w))?;
+            }
+            check_dir("--out", &a.out)
+        }
+    }
+}
+
+/// Refuses writing `out` when it is the file `input` (the same path, or a link to it).
+fn not_input(arg: &str, out: Option<&Path>, input: &Path) -> Result<(), String> {
+    let Some(out) = out else {
+        return Ok(());
+    };
+    let same = out == input || matches!((out.canonicalize(), input.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if same {
+        return Err(format!(
+            "{arg} {}: is the input; writing it would destroy the input (choose another name)",
+            out.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a file can be written at `path`: it is not a directory, its directory exists,
+/// and opening it for writing works (without truncating it; a file created for the test is
+/// removed again).
+fn check_file(arg: &str, path: Option<&Path>) -> Result<(), String> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let fail = |why: String| Err(format!("{arg} {}: {why}", path.display()));
+    if path.is_dir() {
+        return fail("is a directory, not a file".into());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return fail(format!("cannot write: directory {} does not exist", parent.display()));
+    }
+    let existed = path.exists();
+    match std::fs::OpenOptions::new().append(true).create(true).open(path) {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+        Err(e) => fail(format!("cannot write: {e}")),
+    }
+}
+
+/// Whether a directory of results can be made at `path` (created now if missing).
+fn check_dir(arg: &str, path: &Path) -> Result<(), String> {
+    let fail = |why: String| Err(format!("{arg} {}: {why}", path.display()));
+    if path.exists() && !path.is_dir() {
+        return fail("is a file, not a directory".into());
+    }
+    if let Err(e) = std::fs::create_dir_all(path) {
+        return fail(format!("cannot create the directory: {e}"));
+    }
+    let probe = path.join(format!(".vmstorm-write-test-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => fail(format!("cannot write in it: {e}")),
+    }
+}
+
+/// clap's error text as one line: its first line, with the list that follows a first line
+/// ending in `:` (the missing arguments, the possible values) joined onto it, and the usage
+/// and tips left out.
+pub fn one_line(clap_text: &str) -> String {
+    let mut lines = clap_text.lines();
+    let first = lines.next().unwrap_or("bad command line").trim_start_matches("error: ").trim_end();
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    let items: Vec<&str> = lines
+        .take_while(|l| l.starts_with(' ') || l.starts_with('\t'))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if items.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} {}", items.join(", "))
     }
 }
 
@@ -344,5 +493,15 @@ mod tests {
         let c = Cli::try_parse_from(["vmstorm", "record", "-o", "x", "--", "ls", "-l"]).unwrap();
         assert!(matches!(c.command, Some(Command::Record(r)) if r.command == ["ls", "-l"]));
         assert!(Cli::try_parse_from(["vmstorm"]).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn missing_arguments_are_named_in_one_line() {
+        let e = Cli::try_parse_from(["vmstorm", "import", "x.strace"]).unwrap_err().to_string();
+        let line = one_line(&e);
+        assert!(line.contains("--out"), "{line}");
+        assert!(!line.contains('\n'));
+        let e = Cli::try_parse_from(["vmstorm", "replay"]).unwrap_err().to_string();
+        assert!(one_line(&e).contains("<TRACE>"), "{}", one_line(&e));
     }
 }

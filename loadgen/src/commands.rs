@@ -17,7 +17,7 @@ use crate::run::{PlayJob, SoakJob};
 use crate::shards::run_shards;
 use crate::storms::generate;
 use crate::strategy::{matrix, with_vm, Strategy};
-use crate::trace::{self, ensure_touches, Format, ImportOptions, RecordOptions, TouchOptions};
+use crate::trace::{self, Format, ImportOptions, RecordOptions, TouchOptions};
 
 /// A command failure: one line, printed after `vmstorm: error: `.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,18 +63,27 @@ fn strategies(s: &StrategyArgs) -> Result<Vec<Strategy>, CliError> {
 }
 
 /// Plays `traces` (one per shard) under each strategy and prints and writes the results.
+/// `sources` says where each op of a trace file came from, for errors.
 fn play_and_report(
     work: &Workload,
     traces: &[Trace],
     strat: &StrategyArgs,
     play: &PlayArgs,
+    sources: Option<&trace::Sources>,
 ) -> Result<(), CliError> {
+    let located = |e: &crate::replay::ReplayError| match sources {
+        Some(s) => s.describe(e),
+        None => format!("{}: {e}", work.label()),
+    };
     let strategies = strategies(strat)?;
     let mut reports = Vec::new();
     let mut cells = Vec::new();
     for s in &strategies {
         let (report, metrics) = if play.shards > 1 {
-            let r = run_shards(traces, s, strat.mem, play.verify, !play.no_warmup)?;
+            let r = run_shards(traces, s, strat.mem, play.verify, !play.no_warmup).map_err(|e| match e {
+                crate::shards::ShardError::Replay(i, re) => err(format!("shard {i}: {}", located(&re))),
+                e => CliError::from(e),
+            })?;
             let mut report = RunReport::new(work, &s.names(), traces.len(), &r.total);
             report.per_shard = r.per_shard.clone();
             report.speedup_vs_one_shard = Some(r.speedup);
@@ -92,7 +101,7 @@ fn play_and_report(
             };
             let m = with_vm(s, strat.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
             progress.finish();
-            let m = m.map_err(|e| err(format!("{}: {e}", work.label())))?;
+            let m = m.map_err(|e| err(located(&e)))?;
             (RunReport::new(work, &s.names(), 1, &m), m)
         };
         print!("{}", report.summary());
@@ -129,7 +138,7 @@ fn run_cmd(a: RunArgs) -> Result<(), CliError> {
     if let Some(path) = &a.save_trace {
         trace::save(&traces[0], path)?;
     }
-    play_and_report(&work, &traces, &a.strategy, &a.play)
+    play_and_report(&work, &traces, &a.strategy, &a.play, None)
 }
 
 fn soak(a: &RunArgs, duration: std::time::Duration, work: &Workload) -> Result<(), CliError> {
@@ -172,26 +181,32 @@ pub fn load_for_replay(path: &Path, fraction: f64, seed: u64) -> Result<Trace, C
     if !(0.0..=1.0).contains(&fraction) {
         return Err(err(format!("--touch-fraction {fraction} is not between 0 and 1")));
     }
-    let loaded = trace::load_with(path, &ImportOptions::default())?;
     let opts = TouchOptions { fraction, seed, ..TouchOptions::default() };
-    ensure_touches(loaded.trace, &opts).map_err(|e| err(format!("{}: {e}", path.display())))
+    Ok(trace::prepare(path, &ImportOptions::default(), &opts)?.trace)
 }
 
 fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
-    let trace = load_for_replay(&a.trace, a.touch_fraction, a.seed)?;
+    if !(0.0..=1.0).contains(&a.touch_fraction) {
+        return Err(err(format!("--touch-fraction {} is not between 0 and 1", a.touch_fraction)));
+    }
+    let touch = TouchOptions { fraction: a.touch_fraction, seed: a.seed, ..TouchOptions::default() };
+    let p = trace::prepare(&a.trace, &a.import.options(), &touch)?;
+    if let Some(r) = &p.report {
+        // What the import dropped, clamped or approximated, as `import` prints it.
+        print!("{r}");
+    }
     let name = a.trace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let work = Workload::Trace(name);
-    let traces = vec![trace; a.play.shards as usize];
-    play_and_report(&work, &traces, &a.strategy, &a.play)
+    let traces = vec![p.trace; a.play.shards as usize];
+    play_and_report(&work, &traces, &a.strategy, &a.play, Some(&p.sources))
 }
 
 fn import_cmd(a: ImportArgs) -> Result<(), CliError> {
-    let name = a.log.display().to_string();
-    let bytes = std::fs::read(&a.log).map_err(|e| err(format!("{name}: cannot read: {e}")))?;
+    let (bytes, name) = trace::read_input(&a.log)?;
     if trace::detect(&bytes) != Format::Strace {
         return Err(err(format!("{name}: already a vmstorm trace, not an strace log")));
     }
-    let opts = ImportOptions { strict: a.strict, read_elf: a.read_elf, ..ImportOptions::default() };
+    let opts = ImportOptions { strict: a.strict, ..a.import.options() };
     let loaded = trace::load_bytes(&bytes, &name, &opts)?;
     let mut t = loaded.trace;
     if let Some(f) = a.touch_fraction {

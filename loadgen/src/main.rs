@@ -2,8 +2,16 @@
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use vmstorm_loadgen::cli::Cli;
+use vmstorm_loadgen::cli::{check_outputs, one_line, Cli};
 use vmstorm_loadgen::commands::execute;
+use vmstorm_loadgen::trace::{clip, MAX_ERROR_CHARS};
+
+/// Prints one error line (clipped: a huge bad token is not echoed whole) and exits.
+fn fail(message: &str, code: i32) -> ! {
+    let words: Vec<String> = message.split([' ', '\n']).map(|w| clip(w, 64)).collect();
+    eprintln!("vmstorm: error: {}", clip(&words.join(" "), MAX_ERROR_CHARS * 2));
+    std::process::exit(code);
+}
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -13,17 +21,15 @@ fn main() {
                 let _ = e.print();
                 std::process::exit(0);
             }
-            _ => {
-                // clap's message is several lines (usage, tips): keep its first line.
-                let text = e.to_string();
-                let first = text.lines().next().unwrap_or("bad command line").trim_start_matches("error: ");
-                eprintln!("vmstorm: error: {first} (see vmstorm --help)");
-                std::process::exit(2);
-            }
+            // clap's message is several lines (usage, tips): keep what says what is wrong.
+            _ => fail(&format!("{} (see vmstorm --help)", one_line(&e.to_string())), 2),
         },
     };
+    // Outputs are checked before any work, so a bad path does not cost a whole run.
+    if let Err(e) = check_outputs(&cli) {
+        fail(&e, 1);
+    }
     if let Err(e) = execute(cli) {
-        eprintln!("vmstorm: error: {e}");
-        std::process::exit(1);
+        fail(&e.to_string(), 1);
     }
 }

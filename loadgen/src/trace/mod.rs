@@ -17,16 +17,21 @@ pub mod text;
 pub mod touch;
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
-use crate::op::Trace;
+use crate::op::{Trace, TRACE_PAGE_SIZE};
+use crate::replay::ReplayError;
 
 pub use binary::{decode_binary, encode_binary, BINARY_MAGIC};
 pub use record::{record, RecordError, RecordOptions, RecordReport};
 pub use shadow::{validate, Footprint, Shadow};
-pub use strace::{import_strace, ImportOptions, ImportReport};
+pub use strace::{import_strace, import_strace_lines, ImportOptions, ImportReport};
 pub use text::{parse_text, write_text};
-pub use touch::{ensure_touches, synthesize_touches, TouchError, TouchOptions};
+pub use touch::{
+    ensure_touches, ensure_touches_indexed, synthesize_touches, synthesize_touches_indexed, TouchError,
+    TouchOptions,
+};
 
 /// Where in a file an error was found.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,18 +58,34 @@ pub struct TraceError {
     pub message: String,
 }
 
+/// Longest message or token an error repeats; the rest is elided (a 1 MB garbage token must
+/// not come back whole on the terminal).
+pub const MAX_ERROR_CHARS: usize = 240;
+
+/// `s` cut to at most `max` characters, with what was cut said: `abc... (1048576 bytes)`.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}... ({} bytes in all)", &s[..at], s.len()),
+    }
+}
+
 impl TraceError {
     /// An error at a 1-based line.
     pub fn line(file: &str, line: usize, message: impl Into<String>) -> TraceError {
-        TraceError { file: file.to_string(), at: Position::Line(line), message: message.into() }
+        TraceError::at(file, Position::Line(line), message)
     }
     /// An error at a byte offset.
     pub fn offset(file: &str, offset: u64, message: impl Into<String>) -> TraceError {
-        TraceError { file: file.to_string(), at: Position::Offset(offset), message: message.into() }
+        TraceError::at(file, Position::Offset(offset), message)
     }
     /// An error about the whole file.
     pub fn file(file: &str, message: impl Into<String>) -> TraceError {
-        TraceError { file: file.to_string(), at: Position::File, message: message.into() }
+        TraceError::at(file, Position::File, message)
+    }
+    /// An error at `at`; the message is clipped to [`MAX_ERROR_CHARS`].
+    pub fn at(file: &str, at: Position, message: impl Into<String>) -> TraceError {
+        TraceError { file: clip(file, MAX_ERROR_CHARS), at, message: clip(&message.into(), MAX_ERROR_CHARS) }
     }
 }
 
@@ -114,14 +135,89 @@ pub struct Loaded {
     pub format: Format,
     /// The importer's report when the file was an strace log.
     pub report: Option<ImportReport>,
+    /// Where in the file each op is (or, for an strace log, the line it came from).
+    pub positions: Vec<Position>,
+}
+
+/// Whether `path` means standard input (`-`).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// The bytes of `path`, or of standard input when it is `-`, and the name errors use.
+pub fn read_input(path: &Path) -> Result<(Vec<u8>, String), TraceError> {
+    if is_stdin(path) {
+        let name = "<stdin>".to_string();
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|e| TraceError::file(&name, format!("cannot read: {e}")))?;
+        return Ok((bytes, name));
+    }
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| TraceError::file(&name, format!("cannot read: {e}")))?;
+    Ok((bytes, name))
 }
 
 /// Reads a trace file in any format ([`detect`]), imports strace logs with `import`, and
-/// validates the ops. `file` in errors is `path` as displayed.
+/// validates the ops. `file` in errors is `path` as displayed; `-` reads standard input.
 pub fn load_with(path: &Path, import: &ImportOptions) -> Result<Loaded, TraceError> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| TraceError::file(&name, format!("cannot read: {e}")))?;
+    let (bytes, name) = read_input(path)?;
     load_bytes(&bytes, &name, import)
+}
+
+/// Where each op of a played stream came from: the file and the position of the op (or of
+/// the op a synthesized touch follows).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// The file name as displayed.
+    pub file: String,
+    /// Position of each played op.
+    pub at: Vec<Position>,
+}
+
+impl Sources {
+    /// `FILE:LINE`, `FILE: byte N` or `FILE` for op `index` of the played stream.
+    pub fn locate(&self, index: u64) -> String {
+        match usize::try_from(index).ok().and_then(|i| self.at.get(i)) {
+            Some(Position::Line(n)) => format!("{}:{n}", self.file),
+            Some(Position::Offset(n)) => format!("{}: byte {n}", self.file),
+            _ => self.file.clone(),
+        }
+    }
+
+    /// A replay error told by the trace's own position first: `FILE:LINE: op N ...: why`.
+    pub fn describe(&self, e: &ReplayError) -> String {
+        match e.index {
+            Some(i) => format!("{}: {e}", self.locate(i)),
+            None => format!("{}: {e}", self.file),
+        }
+    }
+}
+
+/// A trace made ready for a replay: loaded, with touches when it had none, and where each
+/// played op came from.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The ops to play.
+    pub trace: Trace,
+    /// The importer's report when the file was an strace log (a replay prints it, as
+    /// `import` does).
+    pub report: Option<ImportReport>,
+    /// Where each op of `trace` came from.
+    pub sources: Sources,
+}
+
+/// Loads `path` (`-`: standard input) like [`load_with`] and adds touches as
+/// [`ensure_touches`] does.
+pub fn prepare(path: &Path, import: &ImportOptions, touch: &TouchOptions) -> Result<Prepared, TraceError> {
+    let (bytes, name) = read_input(path)?;
+    let loaded = load_bytes(&bytes, &name, import)?;
+    let (trace, index) =
+        ensure_touches_indexed(loaded.trace, touch).map_err(|e| TraceError::file(&name, e.to_string()))?;
+    let at = index.iter().map(|&i| loaded.positions.get(i).copied().unwrap_or(Position::File)).collect();
+    Ok(Prepared { trace, report: loaded.report, sources: Sources { file: name, at } })
 }
 
 /// [`load_with`] default import options.
@@ -134,32 +230,52 @@ pub fn load_bytes(bytes: &[u8], name: &str, import: &ImportOptions) -> Result<Lo
     let format = detect(bytes);
     if format == Format::Binary {
         let (trace, offsets) = binary::decode_binary_positions(bytes, name)?;
+        page_size(&trace, name, Position::File)?;
         check(&trace, name, |i| Position::Offset(offsets[i]))?;
-        return Ok(Loaded { trace, format, report: None });
+        let positions = offsets.iter().map(|&o| Position::Offset(o)).collect();
+        return Ok(Loaded { trace, format, report: None, positions });
     }
     let text = as_text(bytes, name)?;
     match format {
         Format::Text => {
             let (trace, lines) = text::parse_text_positions(text, name)?;
+            let header = text.lines().position(|l| !l.trim().is_empty()).unwrap_or(0) + 1;
+            page_size(&trace, name, Position::Line(header))?;
             check(&trace, name, |i| Position::Line(lines[i]))?;
-            Ok(Loaded { trace, format, report: None })
+            let positions = lines.iter().map(|&l| Position::Line(l)).collect();
+            Ok(Loaded { trace, format, report: None, positions })
         }
         _ => {
-            let (trace, report) = import_strace(text, name, import)?;
+            let (trace, report, lines) = import_strace_lines(text, name, import)?;
+            let positions: Vec<Position> =
+                lines.iter().map(|l| l.map(Position::Line).unwrap_or(Position::File)).collect();
             // The importer only emits consistent ops; a failure here is a bug worth a clear
             // message rather than a replay error much later.
-            check(&trace, name, |_| Position::File)?;
-            Ok(Loaded { trace, format, report: Some(report) })
+            check(&trace, name, |i| positions.get(i).copied().unwrap_or(Position::File))?;
+            Ok(Loaded { trace, format, report: Some(report), positions })
         }
     }
 }
 
+/// Refuses a trace whose page counts are not in the 4 KiB pages the replayer plays: reading
+/// `page=8192` counts as 4 KiB pages would silently halve every size.
+fn page_size(trace: &Trace, name: &str, at: Position) -> Result<(), TraceError> {
+    let p = trace.header.page_size;
+    if p == TRACE_PAGE_SIZE {
+        return Ok(());
+    }
+    Err(TraceError::at(
+        name,
+        at,
+        format!(
+            "page size {p} is not supported: the replayer plays {TRACE_PAGE_SIZE}-byte pages; \
+             convert the trace to page={TRACE_PAGE_SIZE} (every count times {p}/{TRACE_PAGE_SIZE})"
+        ),
+    ))
+}
+
 fn check(trace: &Trace, name: &str, pos: impl Fn(usize) -> Position) -> Result<(), TraceError> {
-    validate(trace).map(|_| ()).map_err(|e| TraceError {
-        file: name.to_string(),
-        at: pos(e.index),
-        message: e.message,
-    })
+    validate(trace).map(|_| ()).map_err(|e| TraceError::at(name, pos(e.index), e.message))
 }
 
 /// The bytes as UTF-8, or an error at the line and byte of the first invalid sequence.

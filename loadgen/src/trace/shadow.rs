@@ -100,18 +100,21 @@ pub struct ProcShadow {
     pub heap_pages: u64,
     /// Its mappings by id.
     pub maps: HashMap<MapId, MapShadow>,
+    /// Mapped pages of all its mappings, kept as they change (summing `maps` on every op
+    /// made loading quadratic in live mappings).
+    map_pages: u64,
 }
 
 impl ProcShadow {
-    /// Pages of virtual memory the process has: image, heap and mapped pages.
+    /// Pages of virtual memory the process has: image, heap and mapped pages. Constant time.
     pub fn virtual_pages(&self) -> u64 {
         let i = self.image;
-        i.text_pages
-            + i.data_pages
-            + i.bss_pages
-            + i.stack_pages
-            + self.heap_pages
-            + self.maps.values().map(MapShadow::live_pages).sum::<u64>()
+        i.text_pages + i.data_pages + i.bss_pages + i.stack_pages + self.heap_pages + self.map_pages
+    }
+
+    /// Mapped pages of all its mappings (the running total behind [`Self::virtual_pages`]).
+    pub fn mapped_pages(&self) -> u64 {
+        self.map_pages
     }
 }
 
@@ -243,8 +246,10 @@ impl Shadow {
                     p.image = image;
                     p.heap_pages = 0;
                     p.maps.clear();
+                    p.map_pages = 0;
                 } else if self.seen_pids.insert(pid) {
-                    self.procs.insert(pid, ProcShadow { image, heap_pages: 0, maps: HashMap::new() });
+                    self.procs
+                        .insert(pid, ProcShadow { image, heap_pages: 0, maps: HashMap::new(), map_pages: 0 });
                     self.footprint.processes += 1;
                 } else {
                     return Err(format!("{pid} has exited and cannot exec"));
@@ -257,7 +262,9 @@ impl Shadow {
                 self.proc_mut(pid)?;
                 range_ok("mmap", 0, spec.pages, MAX_PAGES)?;
                 self.new_id(id)?;
-                self.proc_mut(pid)?.maps.insert(id, MapShadow::new(&spec));
+                let p = self.proc_mut(pid)?;
+                p.maps.insert(id, MapShadow::new(&spec));
+                p.map_pages += spec.pages;
             }
             Op::MmapOver { pid, id, over, offset, spec } => {
                 let m = self.map_mut(pid, over)?;
@@ -270,7 +277,10 @@ impl Shadow {
                 }
                 self.map_mut(pid, over)?.cut(s, e);
                 self.new_id(id)?;
-                self.proc_mut(pid)?.maps.insert(id, MapShadow::new(&spec));
+                let p = self.proc_mut(pid)?;
+                p.maps.insert(id, MapShadow::new(&spec));
+                // [s, e) was all mapped (checked above), so the cut removed e - s pages.
+                p.map_pages = p.map_pages - (e - s) + spec.pages;
             }
             Op::Munmap { pid, id, offset, pages } => {
                 let m = self.map_mut(pid, id)?;
@@ -279,8 +289,11 @@ impl Shadow {
                     return Err(format!("{pid}: munmap {id} pages {s}..{e}, not all mapped"));
                 }
                 m.cut(s, e);
-                if m.segs.is_empty() {
-                    self.proc_mut(pid)?.maps.remove(&id);
+                let empty = m.segs.is_empty();
+                let p = self.proc_mut(pid)?;
+                p.map_pages -= e - s;
+                if empty {
+                    p.maps.remove(&id);
                 }
             }
             Op::Mprotect { pid, id, offset, pages, prot } => {
@@ -307,6 +320,8 @@ impl Shadow {
                     m.segs.push((live, new_pages, last));
                 }
                 m.pages = new_pages;
+                let p = self.proc_mut(pid)?;
+                p.map_pages = p.map_pages - live + new_pages;
             }
             Op::Brk { pid, heap_pages } => {
                 if heap_pages > MAX_PAGES {

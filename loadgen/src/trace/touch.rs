@@ -197,6 +197,16 @@ impl Synth {
 /// Returns `trace` with touches added after the ops that create memory (see the module
 /// docs), and a header note with the parameters. Touches already in the trace are kept.
 pub fn synthesize_touches(trace: &Trace, opts: &TouchOptions) -> Result<Trace, TouchError> {
+    synthesize_touches_indexed(trace, opts).map(|(t, _)| t)
+}
+
+/// [`synthesize_touches`], also returning for every op of the result the index of the op of
+/// `trace` it is or follows (a synthesized touch belongs to the op that created its memory),
+/// so that an error in the played stream can name the line of the trace it came from.
+pub fn synthesize_touches_indexed(
+    trace: &Trace,
+    opts: &TouchOptions,
+) -> Result<(Trace, Vec<usize>), TouchError> {
     if !(0.0..=1.0).contains(&opts.fraction) {
         return Err(TouchError::BadFraction(opts.fraction));
     }
@@ -207,6 +217,7 @@ pub fn synthesize_touches(trace: &Trace, opts: &TouchOptions) -> Result<Trace, T
         fraction: opts.fraction,
         fork_writes: opts.fork_writes,
     };
+    let mut source = Vec::with_capacity(trace.ops.len() * 2);
     for (index, op) in trace.ops.iter().enumerate() {
         // Sizes before the op, for growth: (mapping pages for mremap, heap pages).
         let before = s.shadow.process(op.pid()).map(|p| {
@@ -219,26 +230,34 @@ pub fn synthesize_touches(trace: &Trace, opts: &TouchOptions) -> Result<Trace, T
         s.shadow.apply(op).map_err(|message| TouchError::Inconsistent(ShadowError { index, message }))?;
         s.out.push(*op);
         s.after(op, before);
+        source.resize(s.out.len(), index);
     }
     let mut header = trace.header.clone();
     header.notes.push(format!(
         "touches: synthesized fraction={} seed={} fork_writes={}",
         opts.fraction, opts.seed, opts.fork_writes
     ));
-    Ok(Trace { header, ops: s.out })
+    Ok((Trace { header, ops: s.out }, source))
 }
 
 /// The trace a replay should play: `trace` itself when it already has touches or the
 /// fraction is 0, else `trace` with synthesized touches (what `--touch-fraction` means for
 /// imported traces).
 pub fn ensure_touches(trace: Trace, opts: &TouchOptions) -> Result<Trace, TouchError> {
+    ensure_touches_indexed(trace, opts).map(|(t, _)| t)
+}
+
+/// [`ensure_touches`] with the source index of every op (see
+/// [`synthesize_touches_indexed`]); the identity when nothing was added.
+pub fn ensure_touches_indexed(trace: Trace, opts: &TouchOptions) -> Result<(Trace, Vec<usize>), TouchError> {
     if !(0.0..=1.0).contains(&opts.fraction) {
         return Err(TouchError::BadFraction(opts.fraction));
     }
     if trace.has_touches() || opts.fraction == 0.0 {
-        return Ok(trace);
+        let n = trace.ops.len();
+        return Ok((trace, (0..n).collect()));
     }
-    synthesize_touches(&trace, opts)
+    synthesize_touches_indexed(&trace, opts)
 }
 
 #[cfg(test)]
@@ -309,6 +328,24 @@ mod tests {
         assert_eq!(ensure_touches(once.clone(), &o).unwrap(), once);
         let zero = TouchOptions { fraction: 0.0, ..o };
         assert_eq!(ensure_touches(sample(), &zero).unwrap(), sample());
+    }
+
+    #[test]
+    fn indexed_touches_point_at_the_op_they_follow() {
+        let opts = TouchOptions { fraction: 1.0, seed: 7, fork_writes: 8 };
+        let (t, src) = synthesize_touches_indexed(&sample(), &opts).unwrap();
+        assert_eq!(src.len(), t.ops.len());
+        assert!(src.windows(2).all(|w| w[0] <= w[1]));
+        for (op, &i) in t.ops.iter().zip(&src) {
+            match op {
+                Op::Touch { .. } => {}
+                op => assert_eq!(*op, sample().ops[i]),
+            }
+        }
+        // The first touch of mapping m2 follows the mmap of m2 (op 2).
+        let k =
+            t.ops.iter().position(|o| matches!(o, Op::Touch { place: Place::Map(MapId(2), _), .. })).unwrap();
+        assert_eq!(src[k], 2);
     }
 
     #[test]

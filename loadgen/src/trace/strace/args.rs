@@ -110,6 +110,12 @@ pub(crate) enum Sys {
     },
     /// A memory call that failed: nothing changed.
     Failed(String),
+    /// A call interrupted by a signal (`= ? ERESTARTSYS`, `ERESTARTNOINTR`, ...): the kernel
+    /// reissues it, and the reissued call is the one that counts.
+    Restarted(String),
+    /// `shmat` that succeeded: System V shared memory, whose segment size the log does not
+    /// show (`shmget` is not a `%memory` call), so it is not replayed.
+    Shmat,
     /// A call with no VM effect (`wait4`, `kill`, `msync`, other advice, ...).
     Ignored(String),
 }
@@ -187,8 +193,29 @@ const NAMES: &[(&str, u64)] = &[
     ("CLONE_INTO_CGROUP", 0x2_0000_0000),
 ];
 
-/// Parses a number as strace prints it: decimal, `0x` hex, octal `0...`, `NULL`, negative.
+/// `s` without the `/* ... */` comments `-X verbose` adds after numbers
+/// (`0x3 /* PROT_READ|PROT_WRITE */`): the number before a comment is what the kernel saw.
+fn uncomment(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("/*") {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("/*") {
+        out.push_str(&rest[..i]);
+        rest = match rest[i..].find("*/") {
+            Some(j) => &rest[i + j + 2..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// Parses a number as strace prints it: decimal, `0x` hex, octal `0...`, `NULL`, negative,
+/// with or without a `-X verbose` comment.
 pub(crate) fn number(s: &str) -> Option<u64> {
+    let s = uncomment(s);
     let s = s.trim();
     if s == "NULL" {
         return Some(0);
@@ -209,6 +236,7 @@ pub(crate) fn number(s: &str) -> Option<u64> {
 /// signal `SIGCHLD` in clone flags) are ignored; `None` if a part is neither.
 pub(crate) fn flags(s: &str) -> Option<u64> {
     let mut v = 0;
+    let s = uncomment(s);
     for part in s.trim().split('|') {
         let part = part.trim();
         if let Some(n) = number(part) {
@@ -344,6 +372,9 @@ const ENV_VAR_BYTES: u64 = 48;
 /// Decodes a call `name(args) = ret`. An error means the call is one we model but its text
 /// could not be read.
 pub(crate) fn decode(name: &str, args: &str, ret_text: &str) -> Result<Sys, String> {
+    if ret_text.contains("ERESTART") {
+        return Ok(Sys::Restarted(name.to_string()));
+    }
     let r = need(ret(ret_text), "the result")?;
     let val = match r {
         Ret::Val(v) => Some(v),
@@ -426,8 +457,13 @@ pub(crate) fn decode(name: &str, args: &str, ret_text: &str) -> Result<Sys, Stri
                 return failed(name);
             }
             let advice = arg(&a, 2, "madvise advice")?;
-            // MADV_DONTNEED 4, MADV_FREE 8, MADV_REMOVE 9.
-            if matches!(advice, "MADV_DONTNEED" | "MADV_FREE" | "MADV_REMOVE" | "4" | "8" | "9") {
+            // MADV_DONTNEED 4, MADV_FREE 8, MADV_REMOVE 9 (by name, or by number in -X raw
+            // and -X verbose logs).
+            let frees = match number(advice) {
+                Some(n) => matches!(n, 4 | 8 | 9),
+                None => matches!(advice, "MADV_DONTNEED" | "MADV_FREE" | "MADV_REMOVE"),
+            };
+            if frees {
                 Sys::Discard {
                     addr: num_arg(&a, 0, "madvise address")?,
                     len: num_arg(&a, 1, "madvise length")?,
@@ -436,8 +472,36 @@ pub(crate) fn decode(name: &str, args: &str, ret_text: &str) -> Result<Sys, Stri
                 Sys::Ignored(format!("{name}({advice})"))
             }
         }
+        "shmat" => match val {
+            Some(_) => Sys::Shmat,
+            None => Sys::Failed(name.to_string()),
+        },
         _ => Sys::Ignored(name.to_string()),
     })
+}
+
+/// Whether the replay needs calls named `name`: a call of one of these kinds that cannot be
+/// decoded loses something the trace should have (a process, an image, a mapping, a range).
+pub(crate) fn modelled(name: &str) -> bool {
+    matches!(
+        name,
+        "clone"
+            | "clone3"
+            | "fork"
+            | "vfork"
+            | "execve"
+            | "execveat"
+            | "exit_group"
+            | "mmap"
+            | "mmap2"
+            | "munmap"
+            | "mprotect"
+            | "pkey_mprotect"
+            | "mremap"
+            | "brk"
+            | "madvise"
+            | "shmat"
+    )
 }
 
 #[cfg(test)]
@@ -555,5 +619,53 @@ mod tests {
         assert!(decode("mmap", "NULL, banana, 3, 0x22, -1, 0", "0x1000").is_err());
         assert!(decode("munmap", "0x1000", "0").is_err());
         assert_eq!(decode("wait4", "-1, NULL, 0, NULL", "5").unwrap(), Sys::Ignored("wait4".into()));
+    }
+
+    #[test]
+    fn verbose_forms_decode_to_the_numbers() {
+        assert_eq!(
+            decode(
+                "mmap",
+                "NULL, 8192, 0x3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0",
+                "0x7f0fa44dd000"
+            )
+            .unwrap(),
+            Sys::Mmap { addr: 0, len: 8192, prot: 3, flags: 0x22, ret: 0x7f0fa44dd000 }
+        );
+        assert_eq!(
+            decode(
+                "clone",
+                "child_stack=NULL, flags=0x1200000 /* CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID */|17 /* SIGCHLD */, child_tidptr=0x7f",
+                "17138"
+            )
+            .unwrap(),
+            Sys::Clone { kind: CloneKind::Fork, child: Some(17138) }
+        );
+        assert_eq!(
+            decode("madvise", "0x7f00, 4096, 0x4 /* MADV_DONTNEED */", "0").unwrap(),
+            Sys::Discard { addr: 0x7f00, len: 4096 }
+        );
+        assert_eq!(
+            decode("mremap", "0x7f00, 4096, 8192, 0x1 /* MREMAP_MAYMOVE */", "0x7e00").unwrap(),
+            Sys::Mremap { old: 0x7f00, old_len: 4096, new_len: 8192, flags: 1, ret: 0x7e00 }
+        );
+    }
+
+    #[test]
+    fn restarted_calls_and_shmat() {
+        assert_eq!(
+            decode("mmap", "NULL, 8192, PROT_READ, MAP_PRIVATE, 3, 0", "? ERESTARTNOINTR (To be restarted)")
+                .unwrap(),
+            Sys::Restarted("mmap".into())
+        );
+        assert_eq!(
+            decode("brk", "0x1000", "? ERESTARTSYS (To be restarted if SA_RESTART is set)").unwrap(),
+            Sys::Restarted("brk".into())
+        );
+        assert_eq!(decode("shmat", "65538, NULL, 0", "0x7f1b2c000000").unwrap(), Sys::Shmat);
+        assert_eq!(
+            decode("shmat", "1, NULL, 0", "-1 EINVAL (Invalid argument)").unwrap(),
+            Sys::Failed("shmat".into())
+        );
     }
 }

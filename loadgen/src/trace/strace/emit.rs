@@ -112,7 +112,14 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-pub(super) fn emit(events: &[Event], opts: &ImportOptions, report: &mut ImportReport, source: &str) -> Trace {
+/// The ops of `events`, and for each op the line of the event it came from (`None` for the
+/// exits added at the end for processes still alive).
+pub(super) fn emit(
+    events: &[Event],
+    opts: &ImportOptions,
+    report: &mut ImportReport,
+    source: &str,
+) -> (Trace, Vec<Option<usize>>) {
     let mut e = Emitter {
         opts,
         report,
@@ -123,9 +130,11 @@ pub(super) fn emit(events: &[Event], opts: &ImportOptions, report: &mut ImportRe
         names: BTreeMap::new(),
         line: 0,
     };
+    let mut lines = Vec::new();
     for ev in events {
         e.line = ev.line;
         e.event(ev);
+        lines.resize(e.ops.len(), Some(ev.line));
     }
     // Processes still alive when the log ends exit now, so a replay frees everything.
     for i in 0..e.procs.len() {
@@ -154,10 +163,12 @@ pub(super) fn emit(events: &[Event], opts: &ImportOptions, report: &mut ImportRe
         notes.push(format!("... and {} more clamped mappings", e.report.clamped.len() - MAX_CLAMP_NOTES));
     }
     e.report.processes = e.procs.len();
-    Trace {
+    lines.resize(e.ops.len(), None);
+    let trace = Trace {
         header: TraceHeader { source: source.to_string(), names: e.names, notes, ..TraceHeader::default() },
         ops: e.ops,
-    }
+    };
+    (trace, lines)
 }
 
 impl Emitter<'_> {
@@ -263,6 +274,13 @@ impl Emitter<'_> {
         }
     }
 
+    /// Counts a decoded call that cannot be replayed (a range beyond any address space, a
+    /// process cloning itself): the log is damaged or not from this kind of machine.
+    fn dropped(&mut self) {
+        self.report.dropped_calls += 1;
+        self.report.first_dropped.get_or_insert(self.line);
+    }
+
     fn ignore(&mut self, what: &str) {
         *self.report.ignored_calls.entry(what.to_string()).or_insert(0) += 1;
     }
@@ -271,6 +289,11 @@ impl Emitter<'_> {
         match sys {
             Sys::Ignored(n) => self.ignore(n),
             Sys::Failed(_) => self.report.failed_calls += 1,
+            Sys::Restarted(_) => self.report.restarted_calls += 1,
+            Sys::Shmat => {
+                self.report.shm_attaches += 1;
+                self.report.first_shmat.get_or_insert(self.line);
+            }
             Sys::Clone { kind, child } => {
                 let Some(child) = *child else {
                     self.report.failed_calls += 1;
@@ -289,7 +312,7 @@ impl Emitter<'_> {
                         if let Some(old) = self.tids.get(&child).copied() {
                             if old.proc == g && self.procs[g].alive {
                                 // A process cannot be its own child: a corrupted line.
-                                self.report.unusable_calls += 1;
+                                self.dropped();
                                 return;
                             }
                             self.report.pid_reuses += 1;
@@ -365,7 +388,7 @@ impl Emitter<'_> {
             Sys::Mmap { len, prot, flags, ret, .. } => self.mmap(g, len, prot, flags, ret),
             Sys::Munmap { addr, len } => {
                 let Some((s, e)) = page_range(addr, len) else {
-                    self.report.unusable_calls += 1;
+                    self.dropped();
                     return;
                 };
                 let removed = self.procs[g].space.remove(s, e);
@@ -376,7 +399,7 @@ impl Emitter<'_> {
             }
             Sys::Mprotect { addr, len, prot } => {
                 let Some((s, e)) = page_range(addr, len) else {
-                    self.report.unusable_calls += 1;
+                    self.dropped();
                     return;
                 };
                 let prot = prot_of(prot);
@@ -392,7 +415,7 @@ impl Emitter<'_> {
             }
             Sys::Discard { addr, len } => {
                 let Some((s, e)) = page_range(addr, len) else {
-                    self.report.unusable_calls += 1;
+                    self.dropped();
                     return;
                 };
                 let pieces = self.procs[g].space.pieces(s, e);
@@ -534,7 +557,7 @@ impl Emitter<'_> {
 
     fn mmap(&mut self, g: usize, len: u64, prot: u64, flags: u64, ret: u64) {
         let Some((s, e)) = page_range(ret, len) else {
-            self.report.unusable_calls += 1;
+            self.dropped();
             return;
         };
         let pages = e - s;
@@ -592,7 +615,7 @@ impl Emitter<'_> {
     fn mremap(&mut self, g: usize, old: u64, old_len: u64, new_len: u64, flags: u64, ret: u64) {
         let (Some((os, oe)), Some((ns, ne))) = (page_range(old, old_len.max(1)), page_range(ret, new_len))
         else {
-            self.report.unusable_calls += 1;
+            self.dropped();
             return;
         };
         let pieces = self.procs[g].space.pieces(os, oe);
@@ -604,6 +627,10 @@ impl Emitter<'_> {
             && self.procs[g].space.live(pieces[0].id) == oe - os
             && self.meta(pieces[0].id).window.is_none();
         let new_pages = ne - ns;
+        if flags & MREMAP_DONTUNMAP != 0 {
+            self.dontunmap(g, &pieces, ns, ne);
+            return;
+        }
         if whole && new_pages <= self.opts.map_clamp_pages.max(1) {
             let id = pieces[0].id;
             let pid = self.procs[g].pid;
@@ -626,13 +653,37 @@ impl Emitter<'_> {
             .first()
             .map(|p| (self.meta(p.id).prot, self.meta(p.id).kind))
             .unwrap_or((Prot::RW, MapKind::Private));
-        if old_len > 0 && flags & MREMAP_DONTUNMAP == 0 {
+        if old_len > 0 {
             let removed = self.procs[g].space.remove(os, oe);
             self.unmap_pieces(g, &removed);
         }
         let stale = self.procs[g].space.remove(ns, ne);
         self.unmap_pieces(g, &stale);
         self.fresh(g, ns, new_pages, prot, kind, 0);
+    }
+
+    /// `mremap(.., MREMAP_DONTUNMAP)`: the pages move to a new mapping and the old range
+    /// stays mapped, empty (private anonymous memory reads as zeros again). Replayed as a
+    /// discard of the old range and a new mapping like the old one, never as a resize.
+    fn dontunmap(&mut self, g: usize, pieces: &[Piece], ns: u64, ne: u64) {
+        self.report.dontunmap_moves += 1;
+        if pieces.is_empty() {
+            self.report.unknown_ranges += 1;
+        }
+        let (prot, kind) = pieces
+            .first()
+            .map(|p| (self.meta(p.id).prot, self.meta(p.id).kind))
+            .unwrap_or((Prot::RW, MapKind::Private));
+        let pid = self.procs[g].pid;
+        for (id, offset, pages) in self.translate_all(pieces, false) {
+            self.ops.push(Op::Discard { pid, id, offset, pages });
+        }
+        let stale = self.procs[g].space.remove(ns, ne);
+        if !stale.is_empty() {
+            self.report.stale_overlaps += 1;
+            self.unmap_pieces(g, &stale);
+        }
+        self.fresh(g, ns, ne - ns, prot, kind, 0);
     }
 
     fn brk(&mut self, g: usize, req: u64, ret: u64) {

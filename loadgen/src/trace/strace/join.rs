@@ -10,7 +10,7 @@
 
 use hashbrown::{HashMap, HashSet};
 
-use super::args::{decode, Sys};
+use super::args::{decode, modelled, Sys};
 use super::line::{lex, result_split, strip_attach, Body, Prefix};
 use crate::trace::TraceError;
 
@@ -49,6 +49,8 @@ pub(crate) struct Joined {
     pub unrecognized: (usize, Option<usize>),
     /// Calls we model whose text could not be decoded, and the first.
     pub unusable: (usize, Option<usize>),
+    /// Why the first of them could not be decoded (`mmap: cannot read mmap flags`).
+    pub first_unusable_why: String,
     /// `<... resumed>` tails without a head.
     pub orphan_resumed: usize,
     /// Heads never resumed.
@@ -217,9 +219,16 @@ fn fallback_head(pending: &HashMap<u32, Pending>, tid: u32, name: &str) -> Optio
     }
 }
 
+/// Decodes a complete call. A call of a kind the replay does not need is ignored even when
+/// its text cannot be read; only modelled calls can be unusable.
 fn call(name: &str, text: &str) -> Result<Sys, String> {
-    let (args, ret) = result_split(text).ok_or("no ') = RESULT'")?;
-    decode(name, args, ret)
+    let r = result_split(text)
+        .ok_or_else(|| "no ') = RESULT'".to_string())
+        .and_then(|(args, ret)| decode(name, args, ret));
+    match r {
+        Err(_) if !modelled(name) => Ok(Sys::Ignored(name.to_string())),
+        r => r,
+    }
 }
 
 fn unusable(
@@ -234,7 +243,10 @@ fn unusable(
         return Err(TraceError::line(file, at, format!("{name}: {m}")));
     }
     j.unusable.0 += 1;
-    j.unusable.1.get_or_insert(at);
+    if j.unusable.1.is_none() {
+        j.unusable.1 = Some(at);
+        j.first_unusable_why = format!("{name}: {m}");
+    }
     Ok(())
 }
 

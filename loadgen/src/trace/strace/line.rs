@@ -119,6 +119,39 @@ fn timestamp(s: &str) -> Option<&str> {
     ok.then(|| t[end..].trim_start_matches(' '))
 }
 
+/// Strips the bracketed fields strace prints after the timestamp: the syscall number of
+/// `-n` (`[  59]`, `[x32:  59]`) and the instruction pointer of `-i` (`[00007fb138e06ad7]`,
+/// `[????????????????]` for exits). Either, both or none may be there.
+fn bracket_fields(s: &str) -> &str {
+    let mut s = s;
+    for _ in 0..2 {
+        let Some(r) = s.strip_prefix('[') else {
+            return s;
+        };
+        let Some(close) = r.find(']') else {
+            return s;
+        };
+        let inner = r[..close].trim_start_matches(' ');
+        let inner = inner
+            .split_once(':')
+            .map(|(abi, n)| {
+                if abi.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    n.trim_start_matches(' ')
+                } else {
+                    inner
+                }
+            })
+            .unwrap_or(inner);
+        let ok = !inner.is_empty()
+            && (inner.bytes().all(|b| b.is_ascii_hexdigit()) || inner.bytes().all(|b| b == b'?'));
+        if !ok {
+            return s;
+        }
+        s = r[close + 1..].trim_start_matches(' ');
+    }
+    s
+}
+
 /// Strips a `-T` duration (` <0.000297>`) from the end.
 fn duration(s: &str) -> &str {
     if let Some(body) = s.strip_suffix('>') {
@@ -162,8 +195,11 @@ pub(crate) fn result_split(text: &str) -> Option<(&str, &str)> {
 /// messages). `None` means the line is not strace output.
 pub(crate) fn lex(line: &str) -> Option<Lexed<'_>> {
     let (prefix, rest) = prefix(line)?;
-    let body = duration(timestamp(rest)?.trim_end_matches(' '));
-    let b = if let Some(r) = body.strip_prefix("<... ") {
+    let body = duration(bracket_fields(timestamp(rest)?).trim_end_matches(' '));
+    let b = if body.starts_with("> ") && prefix == Prefix::None {
+        // A `-k` backtrace frame of the call above: ` > /lib/x.so(sym+0x1) [0x2]`.
+        Body::Info
+    } else if let Some(r) = body.strip_prefix("<... ") {
         if r.starts_with("resuming ") {
             Body::Info
         } else {
@@ -270,6 +306,32 @@ mod tests {
             assert_eq!(call(l), (Prefix::None, "brk"), "{l}");
         }
         assert_eq!(call("1234567 brk(NULL) = 0x1"), (Prefix::Pid(1234567), "brk"));
+    }
+
+    #[test]
+    fn syscall_numbers_instruction_pointers_and_backtraces() {
+        let p = Prefix::Pid(17178);
+        for l in [
+            "17178 1796302090.480434 [  12] brk(NULL) = 0x55da5a431000",
+            "17178 1796302090.458025 [00007fefd6096c47] brk(NULL) = 0x560abad1b000",
+            "17178 1796302090.516360 [  12] [00007f7f0b0bdc47] brk(NULL) = 0x55a9a65c5000",
+            "17178 [x32:  12] brk(NULL) = 0x1000",
+            "[pid 17178] [  12] brk(NULL) = 0x1000",
+        ] {
+            assert_eq!(call(l), (p, "brk"), "{l}");
+        }
+        let b = |l| lex(l).unwrap().body;
+        assert_eq!(b("17168 1796302090.470383 [????????????????] +++ exited with 0 +++"), Body::Exited);
+        assert_eq!(
+            b("17194 1796302091.388290 [ 231] [????????????????] +++ exited with 0 +++"),
+            Body::Exited
+        );
+        assert_eq!(
+            b("17179 1796302090.483367 [  59] <... execve resumed>) = 0"),
+            Body::Resumed { name: "execve", rest: ") = 0" }
+        );
+        assert_eq!(b(" > /usr/lib/x86_64-linux-gnu/libc.so.6(__mmap+0x26) [0xfe8e6]"), Body::Info);
+        assert_eq!(b(" > unexpected_backtracing_error [0x7f0fa4345ad7]"), Body::Info);
     }
 
     #[test]

@@ -50,11 +50,20 @@ pub struct ImportOptions {
     pub strict: bool,
     /// Read exec image sizes from the program files named in `execve` when they exist here.
     pub read_elf: bool,
+    /// Import a log even when calls the replay needs (fork, exec, mmap, ...) could not be
+    /// decoded, counting them; by default such a log is refused, naming the first.
+    pub skip_undecoded: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { reserve_clamp_pages: 1024, map_clamp_pages: 65536, strict: false, read_elf: false }
+        ImportOptions {
+            reserve_clamp_pages: 1024,
+            map_clamp_pages: 65536,
+            strict: false,
+            read_elf: false,
+            skip_undecoded: false,
+        }
     }
 }
 
@@ -131,6 +140,20 @@ pub struct ImportReport {
     pub unusable_calls: usize,
     /// The first of them.
     pub first_unusable: Option<usize>,
+    /// Decoded calls that cannot be replayed: a range beyond any address space (a length of
+    /// 2^64 - 1), a process cloning itself.
+    pub dropped_calls: usize,
+    /// The first of them.
+    pub first_dropped: Option<usize>,
+    /// Calls interrupted by a signal and reissued (`= ? ERESTARTSYS`): not failures.
+    pub restarted_calls: usize,
+    /// `shmat` attaches, not replayed (the log does not show the segment's size).
+    pub shm_attaches: usize,
+    /// The first of them.
+    pub first_shmat: Option<usize>,
+    /// `mremap(MREMAP_DONTUNMAP)` moves, replayed as a discard of the old range and a new
+    /// mapping.
+    pub dontunmap_moves: usize,
     /// `<... resumed>` lines without their `<unfinished ...>` head.
     pub orphan_resumed: usize,
     /// `<unfinished ...>` heads never resumed.
@@ -162,6 +185,8 @@ impl fmt::Display for ImportReport {
         add(self.mremap_fallbacks, "mremap fallbacks");
         add(self.unknown_ranges, "ranges outside known mappings");
         add(self.failed_calls, "failed memory calls");
+        add(self.restarted_calls, "restarted calls");
+        add(self.dontunmap_moves, "MREMAP_DONTUNMAP moves (discard + new mapping)");
         add(self.orphan_resumed, "orphan resumed lines");
         add(self.unfinished_at_end, "unfinished calls never resumed");
         if !notes.is_empty() {
@@ -172,6 +197,20 @@ impl fmt::Display for ImportReport {
         }
         if let Some(l) = self.first_unusable {
             writeln!(f, "  {} calls could not be decoded (first: line {l})", self.unusable_calls)?;
+        }
+        if let Some(l) = self.first_dropped {
+            writeln!(
+                f,
+                "  {} calls dropped: range outside any address space (first: line {l})",
+                self.dropped_calls
+            )?;
+        }
+        if let Some(l) = self.first_shmat {
+            writeln!(
+                f,
+                "  {} shmat attaches not replayed: the segment size is not in the log (first: line {l})",
+                self.shm_attaches
+            )?;
         }
         for c in &self.clamped {
             writeln!(
@@ -197,7 +236,32 @@ pub fn import_strace(
     name: &str,
     options: &ImportOptions,
 ) -> Result<(Trace, ImportReport), TraceError> {
+    import_strace_lines(text, name, options).map(|(t, r, _)| (t, r))
+}
+
+/// [`import_strace`], also giving for every op the log line it came from (`None` for the
+/// exits added at the end).
+pub fn import_strace_lines(
+    text: &str,
+    name: &str,
+    options: &ImportOptions,
+) -> Result<(Trace, ImportReport, Vec<Option<usize>>), TraceError> {
     let joined = join::join(text, name, options.strict)?;
+    if let (n @ 1.., Some(line)) = joined.unusable {
+        if !options.skip_undecoded {
+            return Err(TraceError::line(
+                name,
+                line,
+                format!(
+                    "{}: the first of {n} call{} the replay needs that could not be decoded; \
+                     --skip-undecoded imports the rest without {}",
+                    joined.first_unusable_why,
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" }
+                ),
+            ));
+        }
+    }
     let mut report = ImportReport {
         lines: joined.lines,
         syscalls: joined.syscalls,
@@ -210,7 +274,7 @@ pub fn import_strace(
         ..ImportReport::default()
     };
     let stem = std::path::Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
-    let trace = emit::emit(&joined.events, options, &mut report, &format!("strace:{stem}"));
+    let (trace, lines) = emit::emit(&joined.events, options, &mut report, &format!("strace:{stem}"));
     report.ops = trace.ops.len();
-    Ok((trace, report))
+    Ok((trace, report, lines))
 }
