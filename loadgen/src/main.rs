@@ -13,7 +13,26 @@ fn fail(message: &str, code: i32) -> ! {
     std::process::exit(code);
 }
 
+/// A closed pipe on stdout (`vmstorm import ... | head -1`) ends the program quietly, as
+/// it ends any Unix filter, instead of printing a panic about a failed write.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => match e.kind() {

@@ -89,6 +89,29 @@ fn errno_msg(what: &str, e: Errno) -> String {
     }
 }
 
+/// Frames a fault may need at most: the page and a page table at each level below the top
+/// (x86-64 has four levels).
+const FAULT_FRAMES: u64 = 4;
+
+/// Why a fault of a checked trace was refused. The trace's ops were validated, so the
+/// access is inside a mapping that allows it: a refusal with the frames all but gone is the
+/// arena running out, and a larger `--mem` is suggested only while a larger one exists.
+fn refused_fault(code: u32, free: u64, total: u64) -> String {
+    if free >= FAULT_FRAMES {
+        return format!(
+            "the server refused the fault (code {code:#x}) with {free} of {total} frames free \
+             (a server defect: the trace allows this access)"
+        );
+    }
+    let bytes = total * PAGE_SIZE;
+    let hint = if bytes < vmstorm_core::arena::MAX_ARENA_BYTES {
+        format!("try a larger --mem (now {} MiB)", bytes >> 20)
+    } else {
+        "the arena is at its largest; replay fewer processes or a lower --touch-fraction".to_string()
+    };
+    format!("out of frames on a fault: {} of the arena's {total} frames are in use; {hint}", total - free)
+}
+
 /// Where a mapping is in one process.
 #[derive(Clone, Copy, Debug)]
 struct MapAddr {
@@ -454,7 +477,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
         });
         if let Err((k, e)) = r {
             let what = match e {
-                TouchError::Signalled(code) => format!("process signalled on a fault (code {:#x})", code.0),
+                TouchError::Signalled(code) => {
+                    refused_fault(code.0, self.vm.free_frames(), self.vm.total_frames())
+                }
                 e => e.to_string(),
             };
             return Err(self.err(op, format!("touch of page {k} at {:#x}: {what}", va_of(k))));

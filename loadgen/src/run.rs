@@ -48,6 +48,9 @@ impl VmJob for PlayJob<'_> {
     fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
         let boot_free = vm.free_frames();
         let warm = if self.warmup {
+            if let Some(p) = self.progress {
+                p.warming();
+            }
             warm_arena(vm)?;
             let quiet = ReplayOptions { verify: false, timed: false, ..ReplayOptions::default() };
             let mut r = Replayer::new(vm, boot_free, quiet);
@@ -60,6 +63,9 @@ impl VmJob for PlayJob<'_> {
             b.wait();
         }
         warm?;
+        if let Some(p) = self.progress {
+            p.start();
+        }
         let opts = ReplayOptions { verify: self.verify, ..ReplayOptions::default() };
         let mut passes = Vec::with_capacity(self.repeats.max(1));
         for _ in 0..self.repeats.max(1) {

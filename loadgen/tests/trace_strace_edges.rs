@@ -487,7 +487,11 @@ fn lenient_with_real_logs_strict_on_request() {
 900  <... read resumed>"x", 1)          = 1
 900  exit_group(0)                     = ?
 "#;
-    let (t, r) = imp(log);
+    // An undecodable mmap loses a mapping: refused by default, naming it, counted on request.
+    let e = import_strace(log, "s.strace", &ImportOptions::default()).unwrap_err();
+    assert!(e.to_string().starts_with("s.strace:5: mmap: "), "{e}");
+    assert!(e.to_string().contains("--skip-undecoded"), "{e}");
+    let (t, r) = imp_with(log, &ImportOptions { skip_undecoded: true, ..ImportOptions::default() });
     assert_eq!(ops(&t), vec![EXEC, "mmap p1 m1 pages=2 rw- private", "exit p1"]);
     assert_eq!((r.unrecognized_lines, r.first_unrecognized), (1, Some(4)));
     assert_eq!((r.unusable_calls, r.first_unusable), (1, Some(5)));

@@ -22,8 +22,36 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(186, 176, 172),
 ];
 
-fn colour(i: usize) -> RGBColor {
-    PALETTE[i % PALETTE.len()]
+/// The colour of series `i`: the palette first, then hues spread by the golden angle at two
+/// lightness levels, so that no two of a comparison's series (up to 36 strategies) share
+/// one.
+pub(crate) fn colour(i: usize) -> RGBColor {
+    if let Some(&c) = PALETTE.get(i) {
+        return c;
+    }
+    let k = (i - PALETTE.len()) as f64;
+    let hue = (k * 0.618_033_988_75 + 0.05).fract();
+    let light = if (i - PALETTE.len()).is_multiple_of(2) { 0.38 } else { 0.62 };
+    let (r, g, b) = hsl_rgb(hue, 0.7, light);
+    RGBColor(r, g, b)
+}
+
+/// HSL (each in 0..1) to 8-bit RGB.
+fn hsl_rgb(h: f64, s: f64, l: f64) -> (u8, u8, u8) {
+    let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+    let hp = h * 6.0;
+    let x = c * (1.0 - (hp % 2.0 - 1.0).abs());
+    let (r, g, b) = match hp as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = l - c / 2.0;
+    let to = |v: f64| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+    (to(r), to(g), to(b))
 }
 
 type ChartResult = Result<(), Box<dyn std::error::Error>>;
@@ -93,6 +121,9 @@ pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], p
     Ok(())
 }
 
+/// Width of a latency chart in pixels.
+const LATENCY_WIDTH: u32 = 760;
+
 /// Percentile curves of one workload's op latency, one line per strategy: x is the
 /// percentile on a "nines" scale (50, 90, 99, 99.9, ...), y the latency on a log scale.
 pub fn latency(cells: &[&Cell], workload: &str, path: &Path) -> ChartResult {
@@ -111,11 +142,13 @@ pub fn latency(cells: &[&Cell], workload: &str, path: &Path) -> ChartResult {
     if lo == u64::MAX {
         lo = 1;
     }
-    let root = SVGBackend::new(path, (760, 440)).into_drawing_area();
+    let root = SVGBackend::new(path, (LATENCY_WIDTH, 440)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("{workload}: op latency by percentile (lower is better)"), ("sans-serif", 20))
         .margin(12)
+        // The last x label (`p99.999`) is centred on the right edge of the plot: leave it room.
+        .margin_right(36)
         .x_label_area_size(36)
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..xmax, ((lo as f64 / 1.5).max(1.0)..hi as f64 * 1.5).log_scale())?;
@@ -154,4 +187,56 @@ pub fn latency(cells: &[&Cell], workload: &str, path: &Path) -> ChartResult {
 fn trim(q: f64) -> String {
     let s = format!("{q:.5}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_of_a_full_matrix_has_its_own_colour() {
+        // 3 allocators x 2 formats x 3 fork policies x 2 zeroing policies = 36 strategies.
+        let all: Vec<RGBColor> = (0..36).map(colour).collect();
+        for i in 0..all.len() {
+            for j in 0..i {
+                assert_ne!(all[i], all[j], "series {i} and {j} share a colour");
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_percentile_label_fits_in_the_chart() {
+        let dir = std::env::temp_dir().join(format!("vmstorm-charts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lat.svg");
+        use crate::metrics::{Metrics, RunReport, StrategyNames, Workload};
+        let mut m = Metrics::new();
+        for i in 0..200_000 {
+            m.record(crate::op::OpKind::Touch, 100 + i % 1000 + if i % 50_000 == 0 { 90_000 } else { 0 });
+        }
+        m.seconds = 1.0;
+        let names = StrategyNames {
+            alloc: "bitset".into(),
+            paging: "x86-64".into(),
+            fork: "cow".into(),
+            zero: "on-fault".into(),
+        };
+        let r = RunReport::new(&Workload::Storm { name: "w".into(), seed: 1, scale: 1 }, &names, 1, &m);
+        let mut cell = Cell::new("w".into(), "s".into(), r, &m);
+        // The full range of percentiles the report plots, up to p99.999.
+        cell.percentiles =
+            vec![(0.5, 100), (0.9, 200), (0.99, 400), (0.999, 800), (0.9999, 1600), (0.99999, 3200)];
+        latency(&[&cell], "w", &path).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        // <text x=".." ...>p99.999</text>: centred on x, about 7 px per character at this size.
+        let at =
+            svg.find(">\np99.999\n<").or_else(|| svg.find(">p99.999<")).expect("the p99.999 label is drawn");
+        let open = svg[..at].rfind("<text").unwrap();
+        let tag = &svg[open..at];
+        let x: f64 = tag.split("x=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        let anchor_middle = tag.contains("text-anchor=\"middle\"");
+        let right = if anchor_middle { x + 7.0 * 7.0 / 2.0 } else { x + 7.0 * 7.0 };
+        assert!(right <= LATENCY_WIDTH as f64, "label ends at {right} in a {LATENCY_WIDTH} px chart: {tag}");
+    }
 }

@@ -50,6 +50,14 @@ fn workload(name: &str, a: &CompareArgs) -> Result<Job, String> {
         ("make".to_string(), l.trace)
     } else {
         let path = std::path::Path::new(name);
+        if !path.exists() {
+            let storms: Vec<&str> = StormKind::ALL.iter().map(|k| k.name()).collect();
+            return Err(format!(
+                "--storms: unknown workload '{}': not a storm ({}), not make, and no trace file of that name",
+                crate::trace::clip(name, 64),
+                storms.join(", ")
+            ));
+        }
         let l = trace::load_with(path, &ImportOptions::default()).map_err(|e| e.to_string())?;
         let label =
             path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| name.to_string());

@@ -94,6 +94,7 @@ mod tests {
         let files = report::write(&dir, &cells, &meta).unwrap();
         let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
         assert!(md.contains("| `fork` |"), "{md}");
+        assert!(!md.contains("a touch op is one page)"), "a trace's touch op may cover several pages");
         assert!(md.contains("![throughput](throughput.svg)"));
         let svg = std::fs::read_to_string(dir.join("throughput.svg")).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("bitset/x86-64"));

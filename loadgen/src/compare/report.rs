@@ -130,7 +130,8 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
          whichever allocator reaches new frames first), then plays it \
          again timed three times, keeping the pass with the median throughput. Cells are measured one at a time, never side by side, so that no cell \
          shares cores, caches or memory bandwidth with another; the traces are generated in \
-         parallel beforehand. Latency is per op (a touch op is one page), measured with the \
+         parallel beforehand. Latency is per op (a storm's touch op is one page; a trace's may cover several, \
+         so its touch latency grows with the run it stands for), measured with the \
          monotonic clock around each op, so it includes about 20–40 ns of timer overhead. \
          `faults` are `VM_PAGEFAULT`s the server handled, `cow` the frames copied on write, \
          `peak frames` and `peak PT` the most frames (and page-table frames) in use at once.\n"
