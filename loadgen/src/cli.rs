@@ -302,12 +302,7 @@ pub fn check_outputs(cli: &Cli) -> Result<(), String> {
             check_file("-o", Some(&a.out))?;
             check_file("--keep-log", a.keep_log.as_deref())
         }
-        Command::Compare(a) => {
-            for w in &a.storms {
-                not_input("--out", Some(&a.out), Path::new(w))?;
-            }
-            check_dir("--out", &a.out)
-        }
+        Command::Compare(a) => check_dir("--out", &a.out),
     }
 }
 

@@ -4,12 +4,11 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use vmstorm_loadgen::cli::{check_outputs, one_line, Cli};
 use vmstorm_loadgen::commands::execute;
-use vmstorm_loadgen::trace::{clip, MAX_ERROR_CHARS};
+use vmstorm_loadgen::trace::clip_words;
 
 /// Prints one error line (clipped: a huge bad token is not echoed whole) and exits.
 fn fail(message: &str, code: i32) -> ! {
-    let words: Vec<String> = message.split([' ', '\n']).map(|w| clip(w, 64)).collect();
-    eprintln!("vmstorm: error: {}", clip(&words.join(" "), MAX_ERROR_CHARS * 2));
+    eprintln!("vmstorm: error: {}", clip_words(message));
     std::process::exit(code);
 }
 

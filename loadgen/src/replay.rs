@@ -98,9 +98,12 @@ const FAULT_FRAMES: u64 = 4;
 /// arena running out, and a larger `--mem` is suggested only while a larger one exists.
 fn refused_fault(code: u32, free: u64, total: u64) -> String {
     if free >= FAULT_FRAMES {
+        // Not for lack of frames: the access itself was refused (outside the process's
+        // memory, or a write where it may only read).
+        let what = if code & 2 != 0 { "write" } else { "read" };
         return format!(
-            "the server refused the fault (code {code:#x}) with {free} of {total} frames free \
-             (a server defect: the trace allows this access)"
+            "the server refused a {what} fault (code {code:#x}) with {free} of {total} frames free: \
+             the access is outside the process's memory or not allowed there"
         );
     }
     let bytes = total * PAGE_SIZE;
@@ -110,6 +113,22 @@ fn refused_fault(code: u32, free: u64, total: u64) -> String {
         "the arena is at its largest; replay fewer processes or a lower --touch-fraction".to_string()
     };
     format!("out of frames on a fault: {} of the arena's {total} frames are in use; {hint}", total - free)
+}
+
+#[cfg(test)]
+mod refused_fault_tests {
+    use super::*;
+
+    #[test]
+    fn out_of_frames_suggests_more_memory_only_while_there_can_be_more() {
+        let m = refused_fault(0x6, 0, 1024);
+        assert!(m.contains("out of frames") && m.contains("--mem (now 4 MiB)"), "{m}");
+        let max = vmstorm_core::arena::MAX_ARENA_BYTES / PAGE_SIZE;
+        let m = refused_fault(0x6, 1, max);
+        assert!(m.contains("out of frames") && !m.contains("--mem"), "{m}");
+        let m = refused_fault(0x7, 500, 1024);
+        assert!(m.contains("write fault") && !m.contains("--mem") && !m.contains("out of frames"), "{m}");
+    }
 }
 
 /// Where a mapping is in one process.

@@ -58,9 +58,11 @@ pub struct TraceError {
     pub message: String,
 }
 
-/// Longest message or token an error repeats; the rest is elided (a 1 MB garbage token must
-/// not come back whole on the terminal).
-pub const MAX_ERROR_CHARS: usize = 240;
+/// Longest word (a token, a path) an error message repeats; the rest of it is elided (a 1 MB
+/// garbage token must not come back whole on the terminal).
+pub const MAX_WORD_CHARS: usize = 120;
+/// Longest error message, after long words are clipped.
+pub const MAX_ERROR_CHARS: usize = 1000;
 
 /// `s` cut to at most `max` characters, with what was cut said: `abc... (1048576 bytes)`.
 pub fn clip(s: &str, max: usize) -> String {
@@ -68,6 +70,13 @@ pub fn clip(s: &str, max: usize) -> String {
         None => s.to_string(),
         Some((at, _)) => format!("{}... ({} bytes in all)", &s[..at], s.len()),
     }
+}
+
+/// `s` with every word (run of non-spaces) longer than [`MAX_WORD_CHARS`] clipped, and the
+/// whole cut to [`MAX_ERROR_CHARS`]; newlines become spaces, so an error stays one line.
+pub fn clip_words(s: &str) -> String {
+    let words: Vec<String> = s.split([' ', '\n']).map(|w| clip(w, MAX_WORD_CHARS)).collect();
+    clip(&words.join(" "), MAX_ERROR_CHARS)
 }
 
 impl TraceError {
@@ -85,7 +94,7 @@ impl TraceError {
     }
     /// An error at `at`; the message is clipped to [`MAX_ERROR_CHARS`].
     pub fn at(file: &str, at: Position, message: impl Into<String>) -> TraceError {
-        TraceError { file: clip(file, MAX_ERROR_CHARS), at, message: clip(&message.into(), MAX_ERROR_CHARS) }
+        TraceError { file: clip(file, MAX_ERROR_CHARS), at, message: clip_words(&message.into()) }
     }
 }
 
@@ -305,6 +314,17 @@ mod tests {
         assert_eq!(TraceError::line("a.vmtrace", 3, "bad").to_string(), "a.vmtrace:3: bad");
         assert_eq!(TraceError::offset("a.vmtb", 17, "bad").to_string(), "a.vmtb: byte 17: bad");
         assert_eq!(TraceError::file("a", "gone").to_string(), "a: gone");
+    }
+
+    #[test]
+    fn long_tokens_are_clipped_in_errors() {
+        let big = "y".repeat(1 << 20);
+        let e = TraceError::line("t", 2, format!("bad number '{big}' in op"));
+        let shown = e.to_string();
+        assert!(shown.len() < 300, "{} bytes", shown.len());
+        assert!(shown.ends_with(" in op"), "{shown}");
+        assert!(shown.contains("(1048578 bytes in all)"), "{shown}");
+        assert_eq!(clip_words("short words stay"), "short words stay");
     }
 
     #[test]

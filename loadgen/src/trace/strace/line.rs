@@ -2,7 +2,9 @@
 //!
 //! Accepts every prefix form strace prints (`PID  ` from `-f -o`, `[pid  N] ` on stderr,
 //! `PID<comm> ` from `-Y`, none for a lone process), every timestamp form (`-t`, `-tt`,
-//! `-ttt`, nanosecond precision, `-r` relative) and the `-T` duration suffix, and classifies
+//! `-ttt`, nanosecond precision, `-r` relative), the syscall number of `-n` and instruction
+//! pointer of `-i` after it, the `-T` duration suffix, and the stack frames `-k` prints
+//! below a call (` > lib(sym+off) [addr]`, carried as informational lines); and classifies
 //! the body: a complete call, an `<unfinished ...>` head, a `<... resumed>` tail, a signal, an
 //! exit/kill/superseded marker or an informational line. Nothing is allocated.
 

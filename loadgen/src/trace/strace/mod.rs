@@ -11,7 +11,10 @@
 //! Lenient with real logs (lines it does not understand are counted in the
 //! [`ImportReport`], calls it does not model are ignored), strict with garbage (a text that
 //! is not an strace log, or a log whose last line is cut, is a [`TraceError`] naming the
-//! line).
+//! line) and with calls the replay needs: a fork, exec, mmap, munmap, mprotect, mremap, brk,
+//! madvise or shmat whose text cannot be decoded stops the import at the first, with the
+//! count, unless [`ImportOptions::skip_undecoded`] asks to count and go on. Numbers in the
+//! `-X raw` and `-X verbose` forms (`0x3 /* PROT_READ|PROT_WRITE */`) are read as numbers.
 //!
 //! **Exec image sizes.** The kernel maps a program's own segments inside `execve`; strace
 //! never shows them (only the shared libraries `ld.so` maps afterwards, which become ordinary
