@@ -93,9 +93,9 @@ fn errno_msg(what: &str, e: Errno) -> String {
 /// (x86-64 has four levels).
 const FAULT_FRAMES: u64 = 4;
 
-/// Why a fault of a checked trace was refused. The trace's ops were validated, so the
-/// access is inside a mapping that allows it: a refusal with the frames all but gone is the
-/// arena running out, and a larger `--mem` is suggested only while a larger one exists.
+/// Why the server refused a fault (the core reports only that the process was signalled):
+/// with fewer free frames than a fault may need, the arena ran out, and a larger `--mem` is
+/// suggested only while a larger arena exists; otherwise the access itself was refused.
 fn refused_fault(code: u32, free: u64, total: u64) -> String {
     if free >= FAULT_FRAMES {
         // Not for lack of frames: the access itself was refused (outside the process's

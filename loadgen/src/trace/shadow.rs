@@ -432,6 +432,36 @@ mod tests {
     }
 
     #[test]
+    fn running_mapped_total_matches_the_mappings_after_every_op() {
+        let ops = vec![
+            exec(P1),
+            Op::Mmap { pid: P1, id: M1, spec: spec(10, Prot::NONE) },
+            Op::MmapOver { pid: P1, id: M2, over: M1, offset: 2, spec: spec(3, Prot::RW) },
+            Op::Mprotect { pid: P1, id: M1, offset: 6, pages: 2, prot: Prot::READ },
+            Op::Fork { parent: P1, child: P2, kind: ForkKind::Fork },
+            Op::Munmap { pid: P2, id: M1, offset: 0, pages: 2 },
+            Op::Mremap { pid: P2, id: M2, new_pages: 7 },
+            Op::Mremap { pid: P1, id: M2, new_pages: 1 },
+            Op::Munmap { pid: P1, id: M2, offset: 0, pages: 1 },
+            Op::Mmap { pid: P2, id: MapId(3), spec: spec(4, Prot::RW) },
+            exec(P2),
+            Op::Mmap { pid: P2, id: MapId(4), spec: spec(5, Prot::RW) },
+        ];
+        let mut s = Shadow::new();
+        for (i, op) in ops.iter().enumerate() {
+            s.apply(op).unwrap_or_else(|e| panic!("op {i}: {e}"));
+            for pid in [P1, P2] {
+                if let Some(p) = s.process(pid) {
+                    let sum: u64 = p.maps.values().map(MapShadow::live_pages).sum();
+                    assert_eq!(p.mapped_pages(), sum, "{pid} after op {i}");
+                }
+            }
+        }
+        assert_eq!(s.process(P1).unwrap().mapped_pages(), 7);
+        assert_eq!(s.process(P2).unwrap().mapped_pages(), 5);
+    }
+
+    #[test]
     fn inconsistencies_are_reported_with_index() {
         let cases: Vec<(Vec<Op>, &str)> = vec![
             (vec![Op::Exit { pid: P1 }], "not a live process"),
