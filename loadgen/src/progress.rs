@@ -16,8 +16,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 const BAR: &str = "{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta})";
 const SPINNER: &str = "{spinner} {msg} {elapsed}";
 
-/// A progress bar on stderr that appears only once a run has lasted a second, and never
-/// when stderr is not a terminal.
+/// A progress bar on stderr that appears once a run has lasted a second (the warm-up
+/// spinner at once: nothing else would say why the terminal is quiet), and never when
+/// stderr is not a terminal.
 #[derive(Debug)]
 pub struct Progress {
     bar: ProgressBar,
