@@ -49,8 +49,10 @@ for line in open(sys.argv[1]):
     [[ -x $bin ]] || { echo "the icount bench binary was not built (see $log)"; return 1; }
     tmp=$(mktemp -d /tmp/vmstorm-iai.XXXXXXXXXX)
     cp "$bin" "$tmp/icount"
-    (cd "$tmp" && env -i PATH="$HOME/.cargo/bin:/usr/local/bin:/usr/bin:/bin" HOME="$HOME" \
-        ./icount --home="$home" --nosummary --bench) >>"$log" 2>&1
+    # The runner asks cargo about the workspace, so it starts in the repository; the
+    # working directory does not move the counts, the program's path does.
+    env -i PATH="$HOME/.cargo/bin:/usr/local/bin:/usr/bin:/bin" HOME="$HOME" \
+        "$tmp/icount" --home="$home" --nosummary --bench >>"$log" 2>&1
     local rc=$?
     rm -rf "$tmp"
     return $rc
