@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Refreshes the instruction-count baseline deliberately: runs the callgrind benches twice,
 # checks the two runs agree exactly, and writes results/iai/baseline.tsv and
-# results/iai/MACHINE.txt (CPU model, valgrind, rustc, glibc: what the counts depend on).
-# Commit both files in a commit that says why the baseline moved.
+# results/iai/MACHINE.txt (CPU model, valgrind, rustc, glibc: what the counts depend on;
+# and the commit measured). The code must be committed first (only results/ may differ
+# from HEAD), so that the commit named is the code measured; then commit results/iai/ in a
+# commit that says why the baseline moved:
+#
+#   git commit ...                       # the code change
+#   bash bench/refresh-baseline.sh       # measures HEAD twice, writes results/iai/
+#   git add results/iai && git commit -m "iai baseline: <which benches, figures, why>"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -12,11 +18,19 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 source "$ROOT/bench/iai-env.sh"
 
+if [[ -n $(git status --porcelain -- . ':!results') ]]; then
+    git status --short -- . ':!results'
+    echo "uncommitted changes outside results/: commit the code first, so that MACHINE.txt"
+    echo "names the commit actually measured"
+    exit 1
+fi
+COMMIT=$(git rev-parse HEAD)
+
 rm -rf "$OUT"
 mkdir -p "$OUT"
 for run in 1 2; do
     echo "run $run of the callgrind benches"
-    cargo bench --workspace --bench icount -- --home="$OUT/home$run" --nosummary >"$OUT/icount$run.log" 2>&1 || {
+    run_icount "$OUT/home$run" "$OUT/icount$run.log" || {
         tail -40 "$OUT/icount$run.log"; echo "the callgrind benches failed"; exit 1; }
     python3 "$ROOT/bench/callgrind_ir.py" collect "$OUT/home$run" >"$OUT/run$run.tsv"
 done
@@ -25,6 +39,9 @@ if ! cmp -s "$OUT/run1.tsv" "$OUT/run2.tsv"; then
     echo "two runs of the same binary gave different counts: not refreshing (find the"
     echo "non-determinism first: hash seeds, threads, time)"
     exit 1
+fi
+if [[ $(git rev-parse HEAD) != "$COMMIT" ]]; then
+    echo "HEAD moved while measuring: not refreshing"; exit 1
 fi
 mkdir -p "$ROOT/results/iai"
 cp "$OUT/run1.tsv" "$ROOT/results/iai/baseline.tsv"
@@ -35,7 +52,7 @@ cp "$OUT/run1.tsv" "$ROOT/results/iai/baseline.tsv"
     echo "valgrind: $(valgrind --version)"
     echo "rustc: $(rustc --version | cut -d' ' -f2)"
     echo "glibc: $(ldd --version | head -1 | awk '{print $NF}')"
-    echo "commit: $(git rev-parse --short HEAD)"
+    echo "commit: $COMMIT (the code measured; results/iai/ is committed after it)"
 } >"$ROOT/results/iai/MACHINE.txt"
 echo "baseline written: results/iai/baseline.tsv ($(($(wc -l <"$ROOT/results/iai/baseline.tsv") - 1)) benchmarks)"
 cat "$ROOT/results/iai/MACHINE.txt"

@@ -13,10 +13,10 @@
 //! | `translate_seq` | same | translate one page, sequential over 65,536 mapped pages |
 //! | `translate_random` | same | translate one random page of 65,536 spread over 1,024 leaf tables (tables beyond L2) |
 //! | `unmap_seq` | same | unmap_range of 512 pages |
-//! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW and shared leaf tables); x86_64 OffsetPageTable (walk + re-map: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
-//! | `vm_*` | server `Vm` over bitset × {x86-64, i386} | dispatch+ACL+reply, demand-zero and COW faults, first write under a shared leaf table, fork 1k/100k (cow, share, copy), exec, mmap+munmap, brk |
+//! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW and shared leaf tables); x86_64 OffsetPageTable (its tables iterated level by level into a child whose table frames are already backed: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
+//! | `vm_*` | server `Vm` over bitset (and `HotList<Bitset>`) × {x86-64, i386} | dispatch+ACL+reply; demand-zero faults zeroing in the fault, and pre-zeroed with the pool's refill timed (amortized per fault), each touch writing a byte into its page; refaults right after a free, hot list vs cold frames; COW faults; first write under a shared leaf table; fork 1k/100k (cow, share: warm loop, fork+exit, cold caches; copy), exec, mmap+munmap, brk |
 //! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
-//! | `linux` | the host kernel through libc | page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
+//! | `linux` | the host kernel through libc | a null system call (the price of one kernel entry, shown beside every Linux ratio), page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
 //!
 //! Set-up happens outside the timed part (`iter_custom`); sizes are small enough that
 //! `cargo bench --workspace --bench time` finishes in a few minutes.
@@ -28,16 +28,16 @@ use std::time::{Duration, Instant};
 use vmstorm_bench::frame_workload::{Contiguous, Fragmented, Frames, POOL_FRAMES};
 use vmstorm_bench::linux;
 use vmstorm_bench::ours_paging::Ours;
-use vmstorm_bench::paging_workload::{
-    fork_by_remap, PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START,
-};
+use vmstorm_bench::paging_workload::{PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START};
 use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
 use vmstorm_bench::vm_workload::{self as vmw, boot};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::paging::layout::{entries, Layout};
 use vmstorm_core::server::{Vm, ZeroPolicy};
-use vmstorm_core::{Bitset, Buddy, ForkPolicy, HoleList, PagingFormat, I386, X86_64};
+use vmstorm_core::{
+    Bitset, Buddy, ForkPolicy, FrameAllocator, HoleList, HotList, PagingFormat, I386, X86_64,
+};
 use vmstorm_loadgen::shards::run_shards;
 use vmstorm_loadgen::storms::{generate, StormKind};
 use vmstorm_loadgen::strategy::Strategy;
@@ -201,7 +201,9 @@ fn fork_tables_ours<P: PagingFormat>(
     });
 }
 
-/// A peer's fork: walk the parent and map every page into a fresh child (made untimed).
+/// A peer's fork into a fresh child (made untimed, its table frames already backed by the
+/// host): the peer's best way to copy an address space ([`PageTables::fork_into`]: a walk
+/// that iterates the parent's tables where the crate exposes them, as x86_64's does).
 fn fork_tables_peer<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, pages: u64) {
     let mut parent = P::with_data_frames(pages);
     parent.map_range(SEQ_VA, 0, pages);
@@ -211,7 +213,7 @@ fn fork_tables_peer<P: PageTables>(g: &mut BenchmarkGroup<'_, WallTime>, id: &st
             for _ in 0..iters {
                 let mut child = P::with_data_frames(pages);
                 let t = Instant::now();
-                fork_by_remap(&mut parent, &mut child, SEQ_VA, pages);
+                parent.fork_into(&mut child, SEQ_VA, pages);
                 total += t.elapsed();
             }
             total
@@ -275,10 +277,18 @@ fn vm_dispatch<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) 
     g.bench_function(id, |b| b.iter(|| vmw::dispatch(&mut vm, black_box(&msg))));
 }
 
-/// Demand-zero write faults on fresh anonymous memory, `chunk` pages per mapping; only the
-/// touches are timed.
-fn vm_fault_zero<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, zero: ZeroPolicy) {
-    let mut vm: BenchVm<P> = boot(512 << 20, ForkPolicy::Cow, zero, true);
+/// Demand-zero write faults on fresh anonymous memory, `chunk` pages per mapping: each
+/// touch writes a byte into the page, as a program (and Linux's page_fault1) does. With
+/// [`ZeroPolicy::OnFault`] the frame is zeroed in the fault; with
+/// [`ZeroPolicy::Prezeroed`] the faults take pre-zeroed frames and the refill of the pool
+/// (`idle`) is timed with them, so the figure is the amortized cost per fault when faults
+/// come faster than idle time. Mapping and unmapping are not timed.
+fn vm_fault_zero<F: FrameAllocator, P: PagingFormat>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    zero: ZeroPolicy,
+) {
+    let mut vm: Vm<F, P> = boot(512 << 20, ForkPolicy::Cow, zero, true);
     let chunk =
         if zero == ZeroPolicy::Prezeroed { vmstorm_core::server::PREZERO_POOL as u64 } else { 16_384 };
     g.bench_function(id, |b| {
@@ -287,7 +297,37 @@ fn vm_fault_zero<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str
             while done < iters {
                 let n = (iters - done).min(chunk);
                 let va = vmw::map_untouched(&mut vm, INIT, n);
+                let t = Instant::now();
+                vmw::touch_pages(&mut vm, INIT, va, n);
                 vm.idle();
+                total += t.elapsed();
+                client::munmap(&mut vm, INIT, va, n << 12).expect("munmap");
+                done += n;
+            }
+            total
+        })
+    });
+}
+
+/// Pages faulted in, unmapped and faulted in again per round of the locality bench: 1 MiB,
+/// as many as the hot list holds at most.
+const REFAULT_PAGES: u64 = 256;
+
+/// Locality: demand-zero faults right after as many pages were unmapped, as a program that
+/// frees and allocates in a loop does. Over `HotList<Bitset>` the faults get the frames
+/// just freed back (cache-hot); over the bare bitset next-fit hands out frames that have
+/// not been touched for a while (cold). Only the faults of the second mapping are timed.
+fn vm_fault_refault<F: FrameAllocator>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut vm: Vm<F, X86_64> = boot(512 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let (mut total, mut done) = (Duration::ZERO, 0);
+            while done < iters {
+                let n = (iters - done).min(REFAULT_PAGES);
+                let old = vmw::map_untouched(&mut vm, INIT, n);
+                vmw::touch_pages(&mut vm, INIT, old, n);
+                client::munmap(&mut vm, INIT, old, n << 12).expect("munmap");
+                let va = vmw::map_untouched(&mut vm, INIT, n);
                 let t = Instant::now();
                 vmw::touch_pages(&mut vm, INIT, va, n);
                 total += t.elapsed();
@@ -348,18 +388,58 @@ fn vm_fault_unshare<L: Layout>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
     });
 }
 
-/// Fork of INIT holding `pages` present pages; the child's exit is not timed.
-fn vm_fork<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, fork: ForkPolicy, pages: u64) {
+/// How a fork bench is timed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ForkTiming {
+    /// The fork alone, back to back over the same parent (caches warm); exit untimed.
+    Warm,
+    /// Fork and the child's exit, both timed.
+    WithExit,
+    /// The fork alone after evicting the CPU caches (a buffer larger than the last-level
+    /// cache is written first, untimed): a fork as it comes in a real system, long after
+    /// the parent's tables were last touched.
+    Cold,
+}
+
+/// Bytes written to evict the caches before a cold fork (beyond the largest L3 slice a
+/// core of this machine kind sees).
+const EVICT_BYTES: usize = 64 << 20;
+
+/// Writes a buffer larger than the caches so that what was cached before is gone.
+fn evict(buf: &mut [u8], round: u8) {
+    for line in buf.chunks_mut(64) {
+        line[0] = round;
+    }
+    black_box(&buf[..]);
+}
+
+/// Fork of INIT holding `pages` present pages, timed as `timing` says.
+fn vm_fork<P: PagingFormat>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    fork: ForkPolicy,
+    pages: u64,
+    timing: ForkTiming,
+) {
     let mut vm: BenchVm<P> = boot(1 << 30, fork, ZeroPolicy::OnFault, true);
     vmw::map_present(&mut vm, INIT, pages);
+    let mut evict_buf = if timing == ForkTiming::Cold { vec![0u8; EVICT_BYTES] } else { Vec::new() };
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            for i in 0..iters {
+                if timing == ForkTiming::Cold {
+                    evict(&mut evict_buf, i as u8);
+                }
                 let t = Instant::now();
                 let child = client::fork(&mut vm, INIT).expect("fork");
-                total += t.elapsed();
-                client::exit(&mut vm, child).expect("exit");
+                if timing == ForkTiming::WithExit {
+                    client::exit(&mut vm, child).expect("exit");
+                    total += t.elapsed();
+                } else {
+                    total += t.elapsed();
+                    client::exit(&mut vm, child).expect("exit");
+                }
             }
             total
         })
@@ -373,9 +453,15 @@ fn vm_groups(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_zero");
-    vm_fault_zero::<X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault);
-    vm_fault_zero::<X86_64>(&mut g, "ours-bitset-x86-64-prezeroed", ZeroPolicy::Prezeroed);
-    vm_fault_zero::<I386>(&mut g, "ours-bitset-i386", ZeroPolicy::OnFault);
+    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault);
+    vm_fault_zero::<HotList<Bitset>, X86_64>(&mut g, "ours-hot+bitset-x86-64", ZeroPolicy::OnFault);
+    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64-prezeroed-refill", ZeroPolicy::Prezeroed);
+    vm_fault_zero::<Bitset, I386>(&mut g, "ours-bitset-i386", ZeroPolicy::OnFault);
+    g.finish();
+
+    let mut g = c.benchmark_group("vm_fault_refault");
+    vm_fault_refault::<HotList<Bitset>>(&mut g, "ours-hot+bitset-x86-64");
+    vm_fault_refault::<Bitset>(&mut g, "ours-cold-bitset-x86-64");
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_cow");
@@ -385,11 +471,15 @@ fn vm_groups(c: &mut Criterion) {
 
     for (name, pages) in [("vm_fork_1k", 1_000), ("vm_fork_100k", 100_000)] {
         let mut g = c.benchmark_group(name);
-        vm_fork::<X86_64>(&mut g, "ours-cow-x86-64", ForkPolicy::Cow, pages);
-        vm_fork::<I386>(&mut g, "ours-cow-i386", ForkPolicy::Cow, pages);
-        vm_fork::<X86_64>(&mut g, "ours-share-x86-64", ForkPolicy::Share, pages);
-        vm_fork::<I386>(&mut g, "ours-share-i386", ForkPolicy::Share, pages);
-        vm_fork::<X86_64>(&mut g, "ours-copy-x86-64", ForkPolicy::Copy, pages);
+        for (policy, p) in [("cow", ForkPolicy::Cow), ("share", ForkPolicy::Share)] {
+            for (suffix, timing) in
+                [("", ForkTiming::Warm), ("-with-exit", ForkTiming::WithExit), ("-cold", ForkTiming::Cold)]
+            {
+                vm_fork::<X86_64>(&mut g, &format!("ours-{policy}-x86-64{suffix}"), p, pages, timing);
+            }
+            vm_fork::<I386>(&mut g, &format!("ours-{policy}-i386"), p, pages, ForkTiming::Warm);
+        }
+        vm_fork::<X86_64>(&mut g, "ours-copy-x86-64", ForkPolicy::Copy, pages, ForkTiming::Warm);
         g.finish();
     }
 
@@ -475,6 +565,7 @@ fn storm_group(c: &mut Criterion) {
 /// The host kernel, first in the run while this process is still small (fork copies it).
 fn linux_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("linux");
+    g.bench_function("null_syscall", |b| b.iter_custom(linux::null_syscalls));
     g.bench_function("page_fault1", |b| b.iter_custom(linux::demand_zero_faults));
     g.bench_function("cow_fault", |b| b.iter_custom(linux::cow_faults));
     g.bench_function("mmap1", |b| b.iter_custom(|n| linux::mmap_munmap(n, 128 << 20)));

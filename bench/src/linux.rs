@@ -2,8 +2,10 @@
 //! libc in the same run as ours so "vmstorm vs Linux" is a ratio from one run: demand-zero
 //! faults (will-it-scale page_fault1), COW faults after fork, mmap+munmap of untouched
 //! memory (mmap1), a brk grow/shrink pair (brk1), fork+exit+wait and fork+exec+wait
-//! (lmbench lat_proc). Each function returns the time of the measured part only: mappings
-//! are made, and children reaped, outside it.
+//! (lmbench lat_proc), and a null system call: the price of one kernel entry and exit,
+//! which every Linux figure includes and vmstorm, called in-process, does not pay. Each
+//! function returns the time of the measured part only: mappings are made, and children
+//! reaped, outside it.
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,17 @@ fn touch_pages(p: *mut u8, pages: usize) {
         // else references; volatile keeps every store (and so every fault).
         unsafe { p.add(i * PAGE).write_volatile(1) };
     }
+}
+
+/// Time of `n` null system calls (`getppid`, which the C library neither caches nor serves
+/// from the vDSO): one kernel entry and exit each.
+pub fn null_syscalls(n: u64) -> Duration {
+    let t = Instant::now();
+    for _ in 0..n {
+        // SAFETY: getppid(2) takes no arguments, touches no memory and cannot fail.
+        std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+    }
+    t.elapsed()
 }
 
 /// Time of `pages` demand-zero write faults on fresh anonymous memory.

@@ -50,6 +50,15 @@ pub trait PageTables {
     fn unmap_range(&mut self, va: u64, pages: u64);
     /// Frames used as tables now (root included).
     fn table_frames(&self) -> u64;
+    /// Copies this space's `pages` mapped pages from `va` into the empty space `child`, the
+    /// best way the implementation allows (none of the peers has a copy API). By default a
+    /// walk that translates each page and maps it into the child ([`fork_by_remap`]).
+    fn fork_into(&mut self, child: &mut Self, va: u64, pages: u64)
+    where
+        Self: Sized,
+    {
+        fork_by_remap(self, child, va, pages);
+    }
 }
 
 /// The scattered layout: run `k` of [`RUN_PAGES`] pages starts at the `slots[k]`-th

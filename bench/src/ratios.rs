@@ -1,8 +1,13 @@
-//! The ratio table of `results/RATIOS.md`: every row of DESIGN §6 with our best strategy,
-//! the best peer crate and the host kernel from one Criterion run
-//! (`target/criterion/<group>/<id>/new/estimates.json`), instruction counts per operation
-//! from the committed callgrind baseline (`results/iai/baseline.tsv`), the target, the
-//! ratio and whether the target is met.
+//! The ratio table of `results/RATIOS.md`: every row of DESIGN §6, like for like, from one
+//! or more Criterion runs (`<dir>/<group>/<id>/new/estimates.json`), with instruction
+//! counts per operation from the committed callgrind baseline (`results/iai/baseline.tsv`).
+//!
+//! Each row names our **default** strategy's figure and our **best** one (with its id),
+//! the best peer crate's and the host kernel's, all with the same page-table format; the
+//! Linux figure carries the cost of a null system call from the same run, and its ratio is
+//! given raw and net of the kernel entries the operation needs. With several runs every
+//! figure is the median with min and max, and a row whose ratio moved more than
+//! [`MOVED_LIMIT`] between runs is flagged.
 //!
 //! Benchmark ids follow one convention: in each group ours start with `ours-`, the peers
 //! with `peer-`, and the host kernel's are in the `linux` group.
@@ -11,10 +16,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Median time per iteration (ns) of every Criterion benchmark, keyed `group/id`.
+/// Median time per iteration (ns) of every Criterion benchmark of one run, keyed `group/id`.
 pub type Times = BTreeMap<String, f64>;
-/// Instructions (`ir` column: glibc string functions left out) keyed `group/function.id`.
+/// Instructions (`ir` column: the whole count) keyed `group/function.id`.
 pub type Counts = BTreeMap<String, u64>;
+
+/// A ratio that moved by more than this fraction between runs (max ÷ min − 1) is flagged.
+pub const MOVED_LIMIT: f64 = 0.20;
+
+/// The Criterion id of the null system call, timed in the same run as the Linux rows.
+pub const NULL_SYSCALL: &str = "linux/null_syscall";
 
 /// Reads every `<group>/<id>/new/estimates.json` under a Criterion output directory.
 pub fn read_criterion(dir: &Path) -> Times {
@@ -49,14 +60,19 @@ pub fn read_counts(path: &Path) -> Counts {
         .collect()
 }
 
-/// Where one figure comes from: the fastest benchmark of `group` whose id starts with
-/// `prefix`, divided by `per_iter` operations per iteration.
+/// Which benchmarks of a group a figure comes from: ids starting with `prefix` and
+/// containing every string of `contains`, none of `excludes`; the fastest is taken,
+/// divided by `per_iter` operations per iteration.
 #[derive(Clone, Copy, Debug)]
 pub struct Pick {
     /// Criterion group.
     pub group: &'static str,
     /// Id prefix (`ours-`, `peer-`, or a full id).
     pub prefix: &'static str,
+    /// Strings the id must contain (the page-table format, for one).
+    pub contains: &'static [&'static str],
+    /// Strings the id must not contain.
+    pub excludes: &'static [&'static str],
     /// Operations per iteration.
     pub per_iter: f64,
 }
@@ -64,8 +80,8 @@ pub struct Pick {
 /// An instruction count per operation: `(bench - harness) / ops`.
 #[derive(Clone, Copy, Debug)]
 pub struct IrPick {
-    /// Candidate benches (`group/function.id`); the lowest count is ours.
-    pub benches: &'static [&'static str],
+    /// The bench (`group/function.id`).
+    pub bench: &'static str,
     /// The harness bench to subtract, if any.
     pub harness: Option<&'static str>,
     /// Operations per bench run.
@@ -77,265 +93,341 @@ pub struct IrPick {
 pub struct Row {
     /// The operation, as DESIGN §6 names it.
     pub operation: &'static str,
-    /// Our candidates.
-    pub ours: Option<Pick>,
+    /// The default strategy's benchmark (one id).
+    pub default: Option<Pick>,
+    /// Our candidates for the best figure.
+    pub best: Option<Pick>,
     /// The peers' candidates.
     pub peer: Option<Pick>,
-    /// The host kernel's figure.
-    pub linux: Option<Pick>,
-    /// Target time per operation, ns.
+    /// The host kernel's figure and the kernel entries (traps) it needs per operation.
+    pub linux: Option<(Pick, u32)>,
+    /// Target time per operation, ns (judged on the default's median).
     pub target_ns: Option<f64>,
-    /// Our instruction count per operation.
+    /// The default's instruction count per operation.
     pub ir: Option<IrPick>,
     /// Target instructions per operation.
     pub target_ir: Option<f64>,
     /// A speed-up row instead of a time: (one, many, target): met when one ÷ many ≥ target.
     pub speedup: Option<(Pick, Pick, f64)>,
-    /// What is compared when a part is missing by design.
+    /// What is compared, or what is missing by design.
     pub note: &'static str,
 }
 
-const fn pick(group: &'static str, prefix: &'static str, per_iter: f64) -> Option<Pick> {
-    Some(Pick { group, prefix, per_iter })
+const fn id(group: &'static str, id: &'static str, per_iter: f64) -> Option<Pick> {
+    Some(Pick { group, prefix: id, contains: &[], excludes: &[], per_iter })
 }
+
+const fn ours(group: &'static str, contains: &'static [&'static str], per_iter: f64) -> Option<Pick> {
+    Some(Pick { group, prefix: "ours-", contains, excludes: &[], per_iter })
+}
+
+const fn peers(group: &'static str, per_iter: f64) -> Option<Pick> {
+    Some(Pick { group, prefix: "peer-", contains: &[], excludes: &[], per_iter })
+}
+
+const fn linux(id: &'static str, entries: u32) -> Option<(Pick, u32)> {
+    Some((Pick { group: "linux", prefix: id, contains: &[], excludes: &[], per_iter: 1.0 }, entries))
+}
+
+const X64: &[&str] = &["x86-64"];
 
 /// The rows of DESIGN §6, in its order, plus informational rows after them.
 pub fn rows() -> Vec<Row> {
-    let row = |operation, ours, peer, linux, target_ns| Row {
+    let row = |operation, default, best, peer, target_ns| Row {
         operation,
-        ours,
+        default,
+        best,
         peer,
-        linux,
+        linux: None,
         target_ns,
         ir: None,
         target_ir: None,
         speedup: None,
         note: "",
     };
+    let fork = |operation, group, pages: &'static str, timing: &'static str, target, note| {
+        // Warm loop, fork+exit, or cold caches: the default (cow) against the best policy
+        // timed the same way; the peer only in the warm loop (its fork has no exit).
+        let (default, excludes): (&'static str, &'static [&'static str]) = match timing {
+            "warm" => ("ours-cow-x86-64", &["-with-exit", "-cold"]),
+            "exit" => ("ours-cow-x86-64-with-exit", &[]),
+            _ => ("ours-cow-x86-64-cold", &[]),
+        };
+        let contains: &'static [&'static str] = match timing {
+            "warm" => X64,
+            "exit" => &["x86-64-with-exit"],
+            _ => &["x86-64-cold"],
+        };
+        let peer = if timing == "warm" { peers(pages, 1.0) } else { None };
+        Row {
+            note,
+            ..row(
+                operation,
+                id(group, default, 1.0),
+                Some(Pick { group, prefix: "ours-", contains, excludes, per_iter: 1.0 }),
+                peer,
+                target,
+            )
+        }
+    };
     vec![
         Row {
             ir: Some(IrPick {
-                benches: &[
-                    "vmstorm/bitset_fragmented.ops1000",
-                    "vmstorm/buddy_fragmented.ops1000",
-                    "vmstorm/holelist_fragmented.ops1000",
-                ],
+                bench: "vmstorm/bitset_fragmented.ops1000",
                 harness: Some("peers/harness_fragmented.ops1000"),
                 ops: 1000.0,
             }),
             target_ir: Some(30.0),
             ..row(
                 "frame alloc+free, fragmented pool",
-                pick("frames_fragmented", "ours-", 1.0),
-                pick("frames_fragmented", "peer-", 1.0),
-                None,
+                id("frames_fragmented", "ours-bitset", 1.0),
+                ours("frames_fragmented", &[], 1.0),
+                peers("frames_fragmented", 1.0),
                 Some(6.0),
             )
         },
         Row {
             ir: Some(IrPick {
-                benches: &[
-                    "vmstorm/bitset_contig16.ops100",
-                    "vmstorm/buddy_contig16.ops100",
-                    "vmstorm/holelist_contig16.ops100",
-                ],
+                bench: "vmstorm/bitset_contig16.ops100",
                 harness: Some("peers/harness_contig16.ops100"),
                 ops: 100.0,
             }),
             target_ir: Some(80.0),
             ..row(
                 "contiguous 16 frames",
-                pick("frames_contig16", "ours-", 1.0),
-                pick("frames_contig16", "peer-", 1.0),
-                None,
+                id("frames_contig16", "ours-bitset", 1.0),
+                ours("frames_contig16", &[], 1.0),
+                peers("frames_contig16", 1.0),
                 Some(8.0),
             )
         },
         row(
             "contiguous 512 frames, 2 MiB-aligned",
-            pick("frames_contig512", "ours-", 1.0),
-            pick("frames_contig512", "peer-", 1.0),
-            None,
+            id("frames_contig512", "ours-bitset", 1.0),
+            ours("frames_contig512", &[], 1.0),
+            peers("frames_contig512", 1.0),
             Some(15.0),
         ),
         row(
             "map 4 KiB page, sequential, x86-64 (amortized in map_range)",
-            pick("map_seq", "ours-x86-64", 512.0),
-            pick("map_seq", "peer-", 512.0),
-            None,
+            id("map_seq", "ours-x86-64", 512.0),
+            ours("map_seq", X64, 512.0),
+            peers("map_seq", 512.0),
             Some(3.0),
         ),
         Row {
             ir: Some(IrPick {
-                benches: &["vmstorm/ours_x86_64_translate_random.ops1000"],
+                bench: "vmstorm/ours_x86_64_translate_random.ops1000",
                 harness: Some("peers/harness_translate_random.ops1000"),
                 ops: 1000.0,
             }),
             target_ir: Some(30.0),
             ..row(
                 "translate, x86-64, random, beyond L2",
-                pick("translate_random", "ours-x86-64", 1.0),
-                pick("translate_random", "peer-", 1.0),
-                None,
+                id("translate_random", "ours-x86-64", 1.0),
+                ours("translate_random", X64, 1.0),
+                peers("translate_random", 1.0),
                 Some(6.0),
             )
         },
+        fork(
+            "fork of 1,000 mapped pages, x86-64, warm loop",
+            "vm_fork_1k",
+            "fork_tables_1k",
+            "warm",
+            Some(1_400.0),
+            "ours through the server (refcounts included); peer: its tables iterated into a child",
+        ),
+        fork("fork of 1,000 mapped pages, x86-64, fork+exit", "vm_fork_1k", "", "exit", None, ""),
+        fork("fork of 1,000 mapped pages, x86-64, cold caches", "vm_fork_1k", "", "cold", None, ""),
+        fork(
+            "fork of 100,000 mapped pages, x86-64, warm loop",
+            "vm_fork_100k",
+            "fork_tables_100k",
+            "warm",
+            Some(100_000.0),
+            "ours through the server (refcounts included); peer: its tables iterated into a child",
+        ),
+        fork("fork of 100,000 mapped pages, x86-64, fork+exit", "vm_fork_100k", "", "exit", None, ""),
+        fork("fork of 100,000 mapped pages, x86-64, cold caches", "vm_fork_100k", "", "cold", None, ""),
         Row {
-            note: "ours: per-page COW through the server; peer: walk + re-map of the tables",
+            ir: Some(IrPick { bench: "server/fork_pages.share_1k", harness: None, ops: 1.0 }),
+            note: "on-demand fork (`share`): leaf tables shared, not copied; not the default",
             ..row(
-                "fork of 1,000 mapped pages",
-                pick("vm_fork_1k", "ours-cow-", 1.0),
-                pick("fork_tables_1k", "peer-", 1.0),
+                "fork of 1,000 mapped pages, shared leaf tables, x86-64",
                 None,
-                Some(1_400.0),
-            )
-        },
-        Row {
-            note: "ours: per-page COW through the server; peer: walk + re-map of the tables",
-            ..row(
-                "fork of 100,000 mapped pages",
-                pick("vm_fork_100k", "ours-cow-", 1.0),
-                pick("fork_tables_100k", "peer-", 1.0),
-                None,
-                Some(100_000.0),
-            )
-        },
-        Row {
-            ir: Some(IrPick { benches: &["server/fork_pages.share_1k"], harness: None, ops: 1.0 }),
-            note: "on-demand fork (`share`): leaf tables shared, not copied",
-            ..row(
-                "fork of 1,000 mapped pages, shared leaf tables",
-                pick("vm_fork_1k", "ours-share-", 1.0),
-                pick("fork_tables_1k", "peer-", 1.0),
-                None,
+                id("vm_fork_1k", "ours-share-x86-64", 1.0),
+                peers("fork_tables_1k", 1.0),
                 Some(400.0),
             )
         },
         Row {
-            note: "on-demand fork (`share`): leaf tables shared, not copied",
+            note: "on-demand fork (`share`): leaf tables shared, not copied; not the default",
             ..row(
-                "fork of 100,000 mapped pages, shared leaf tables",
-                pick("vm_fork_100k", "ours-share-", 1.0),
-                pick("fork_tables_100k", "peer-", 1.0),
+                "fork of 100,000 mapped pages, shared leaf tables, x86-64",
                 None,
+                id("vm_fork_100k", "ours-share-x86-64", 1.0),
+                peers("fork_tables_100k", 1.0),
                 Some(1_000.0),
             )
         },
         Row {
-            ir: Some(IrPick { benches: &["server/fault_unshare.tables16"], harness: None, ops: 16.0 }),
+            ir: Some(IrPick { bench: "server/fault_unshare.tables16", harness: None, ops: 16.0 }),
             note: "end to end: copy of one full leaf table, then the page's COW copy",
             ..row(
-                "first write under a shared leaf table",
-                pick("vm_fault_unshare", "ours-", 1.0),
+                "first write under a shared leaf table, x86-64",
+                id("vm_fault_unshare", "ours-bitset-x86-64", 1.0),
                 None,
                 None,
                 Some(1_000.0),
             )
         },
         Row {
-            ir: Some(IrPick {
-                benches: &["server/fault_zero.pages64", "server/fault_zero.prezeroed_pages64"],
-                harness: None,
-                ops: 64.0,
-            }),
+            ir: Some(IrPick { bench: "server/fault_zero.pages64", harness: None, ops: 64.0 }),
+            linux: linux("page_fault1", 1),
+            note: "zeroing in the fault, a byte written into each page, as page_fault1 does",
             ..row(
-                "demand-zero fault, end to end through the message loop",
-                pick("vm_fault_zero", "ours-", 1.0),
+                "demand-zero fault, end to end through the message loop, x86-64",
+                id("vm_fault_zero", "ours-bitset-x86-64", 1.0),
+                ours("vm_fault_zero", X64, 1.0),
                 None,
-                pick("linux", "page_fault1", 1.0),
                 Some(200.0),
             )
         },
         Row {
-            ir: Some(IrPick { benches: &["server/fault_cow.pages64"], harness: None, ops: 64.0 }),
+            ir: Some(IrPick { bench: "server/fault_prezeroed.refill_pages64", harness: None, ops: 64.0 }),
+            linux: linux("page_fault1", 1),
+            note: "pre-zeroed pool, its refill timed with the faults: amortized per fault",
             ..row(
-                "COW fault with copy",
-                pick("vm_fault_cow", "ours-", 1.0),
+                "demand-zero fault from the pre-zeroed pool, refill included, x86-64",
                 None,
-                pick("linux", "cow_fault", 1.0),
+                id("vm_fault_zero", "ours-bitset-x86-64-prezeroed-refill", 1.0),
+                None,
+                None,
+            )
+        },
+        Row {
+            note: "locality: the default hands out cold frames; best is the hot list's LIFO reuse",
+            ..row(
+                "demand-zero fault right after a free of as many pages, x86-64",
+                id("vm_fault_refault", "ours-cold-bitset-x86-64", 1.0),
+                ours("vm_fault_refault", X64, 1.0),
+                None,
+                None,
+            )
+        },
+        Row {
+            ir: Some(IrPick { bench: "server/fault_cow.pages64", harness: None, ops: 64.0 }),
+            linux: linux("cow_fault", 1),
+            ..row(
+                "COW fault with copy, x86-64",
+                id("vm_fault_cow", "ours-bitset-x86-64", 1.0),
+                ours("vm_fault_cow", X64, 1.0),
+                None,
                 Some(400.0),
             )
         },
-        row(
-            "mmap+munmap untouched (128 MiB)",
-            pick("vm_mmap", "ours-", 1.0),
-            None,
-            pick("linux", "mmap1", 1.0),
-            Some(100.0),
-        ),
-        row(
-            "fork+exec+exit of a small image",
-            pick("vm_exec", "ours-", 1.0),
-            None,
-            pick("linux", "fork_exec_wait", 1.0),
-            Some(5_000.0),
-        ),
         Row {
-            ir: Some(IrPick { benches: &["server/dispatch_trivial.ops1000"], harness: None, ops: 1000.0 }),
+            linux: linux("mmap1", 2),
+            note: "Linux: two system calls; ours: two calls into the server, no trap",
+            ..row(
+                "mmap+munmap untouched (128 MiB)",
+                id("vm_mmap", "ours-bitset-x86-64", 1.0),
+                ours("vm_mmap", X64, 1.0),
+                None,
+                Some(100.0),
+            )
+        },
+        Row {
+            linux: linux("fork_exec_wait", 4),
+            note: "Linux also runs /bin/true's own start-up",
+            ..row(
+                "fork+exec+exit of a small image, x86-64",
+                id("vm_exec", "ours-bitset-x86-64", 1.0),
+                ours("vm_exec", X64, 1.0),
+                None,
+                Some(5_000.0),
+            )
+        },
+        Row {
+            ir: Some(IrPick { bench: "server/dispatch_trivial.ops1000", harness: None, ops: 1000.0 }),
             target_ir: Some(25.0),
             ..row(
                 "dispatch + ACL + reply of a trivial call",
-                pick("vm_dispatch", "ours-", 1.0),
-                None,
+                id("vm_dispatch", "ours-bitset-x86-64", 1.0),
+                ours("vm_dispatch", X64, 1.0),
                 None,
                 None,
             )
         },
         Row {
             speedup: Some((
-                Pick { group: "storm_mixed", prefix: "ours-1-shard", per_iter: 1.0 },
-                Pick { group: "storm_mixed", prefix: "ours-2-shards", per_iter: 1.0 },
+                Pick {
+                    group: "storm_mixed",
+                    prefix: "ours-1-shard",
+                    contains: &[],
+                    excludes: &[],
+                    per_iter: 1.0,
+                },
+                Pick {
+                    group: "storm_mixed",
+                    prefix: "ours-2-shards",
+                    contains: &[],
+                    excludes: &[],
+                    per_iter: 1.0,
+                },
                 1.8,
             )),
             note: "mixed storm, default strategy; time per storm, 1 shard ÷ 2 shards",
             ..row("shards on 2 cores", None, None, None, None)
         },
         Row {
+            linux: linux("brk1", 2),
             note: "informational",
             ..row(
                 "brk +4 KiB / −4 KiB pair",
-                pick("vm_brk", "ours-", 1.0),
+                id("vm_brk", "ours-bitset-x86-64", 1.0),
+                ours("vm_brk", X64, 1.0),
                 None,
-                pick("linux", "brk1", 1.0),
                 None,
             )
         },
         Row {
+            linux: linux("fork_exit_wait", 3),
             note: "informational",
             ..row(
-                "fork+exit of a small process",
-                pick("vm_fork_exit", "ours-", 1.0),
+                "fork+exit of a small process, x86-64",
+                id("vm_fork_exit", "ours-bitset-x86-64", 1.0),
+                ours("vm_fork_exit", X64, 1.0),
                 None,
-                pick("linux", "fork_exit_wait", 1.0),
                 None,
             )
         },
     ]
 }
 
-/// The fastest matching benchmark: `(id, ns per operation)`.
+/// The fastest matching benchmark of one run: `(id, ns per operation)`.
 pub fn best(times: &Times, p: Pick) -> Option<(String, f64)> {
     let head = format!("{}/", p.group);
     times
         .iter()
         .filter_map(|(k, &ns)| {
             let id = k.strip_prefix(&head)?;
-            id.starts_with(p.prefix).then(|| (id.to_string(), ns / p.per_iter))
+            let ok = id.starts_with(p.prefix)
+                && p.contains.iter().all(|c| id.contains(c))
+                && !p.excludes.iter().any(|c| id.contains(c));
+            ok.then(|| (id.to_string(), ns / p.per_iter))
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))
 }
 
-/// Our lowest instruction count per operation, net of the harness.
-pub fn best_ir(counts: &Counts, p: IrPick) -> Option<f64> {
+/// The default's instruction count per operation, net of the harness.
+pub fn ir_per_op(counts: &Counts, p: IrPick) -> Option<f64> {
     let harness = match p.harness {
         Some(h) => *counts.get(h)? as f64,
         None => 0.0,
     };
-    p.benches
-        .iter()
-        .filter_map(|b| counts.get(*b))
-        .map(|&ir| (ir as f64 - harness) / p.ops)
-        .min_by(f64::total_cmp)
+    counts.get(p.bench).map(|&ir| (ir as f64 - harness) / p.ops)
 }
 
 /// A time for a table cell.
@@ -349,52 +441,172 @@ pub fn fmt_ns(ns: f64) -> String {
     }
 }
 
-/// The Markdown table (and its preamble).
-pub fn render(times: &Times, counts: &Counts, header: &str) -> String {
+/// Median, min and max of some values (none: `None`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// Median (of an even count: the mean of the middle two).
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+    /// How many values.
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of `v`, or `None` when empty.
+    pub fn of(v: &[f64]) -> Option<Spread> {
+        if v.is_empty() {
+            return None;
+        }
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        let n = s.len();
+        let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+        Some(Spread { median, min: s[0], max: s[n - 1], n })
+    }
+
+    /// Whether the values moved by more than [`MOVED_LIMIT`] (max ÷ min − 1).
+    pub fn moved(&self) -> bool {
+        self.n > 1 && self.min > 0.0 && self.max / self.min - 1.0 > MOVED_LIMIT
+    }
+
+    fn time(&self) -> String {
+        if self.n > 1 {
+            format!("{} ({}–{})", fmt_ns(self.median), fmt_ns(self.min), fmt_ns(self.max))
+        } else {
+            fmt_ns(self.median)
+        }
+    }
+
+    fn ratio(&self) -> String {
+        if self.n > 1 {
+            format!("{:.2}× ({:.2}–{:.2})", self.median, self.min, self.max)
+        } else {
+            format!("{:.2}×", self.median)
+        }
+    }
+}
+
+/// Per-run values of a pick (runs where it is missing are left out).
+fn values(runs: &[Times], p: Option<Pick>) -> Vec<f64> {
+    p.map(|p| runs.iter().filter_map(|t| best(t, p).map(|b| b.1)).collect()).unwrap_or_default()
+}
+
+/// Per-run `num ÷ den` where both are present in that run.
+fn ratios(
+    runs: &[Times],
+    num: impl Fn(&Times) -> Option<f64>,
+    den: impl Fn(&Times) -> Option<f64>,
+) -> Vec<f64> {
+    runs.iter()
+        .filter_map(|t| match (num(t), den(t)) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The id the best pick chose most often over the runs (ties: the first run's).
+fn best_id(runs: &[Times], p: Pick) -> Option<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first = None;
+    for t in runs {
+        if let Some((id, _)) = best(t, p) {
+            first.get_or_insert_with(|| id.clone());
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    let top = seen.values().copied().max()?;
+    let first = first?;
+    if seen.get(&first) == Some(&top) {
+        return Some(first);
+    }
+    seen.into_iter().find(|(_, n)| *n == top).map(|(id, _)| id)
+}
+
+fn short(id: &str) -> &str {
+    id.trim_start_matches("ours-").trim_start_matches("peer-")
+}
+
+/// The Markdown table (and its preamble) from one or more runs.
+pub fn render(runs: &[Times], counts: &Counts, header: &str) -> String {
     let mut s = String::new();
     s.push_str(header);
-    s.push_str(
-        "\n| operation | ours (best strategy) | best peer | Linux | target | ours ÷ target | peer ÷ ours | Linux ÷ ours | Ir/op (target) | met |\n",
+    let _ = writeln!(
+        s,
+        "\n| operation | ours: default | ours: best (which) | best peer (which) | Linux [null syscall] | \
+         peer ÷ ours default | Linux ÷ ours default: raw / net of the trap | target (on the default) | \
+         Ir/op default (target) | met | runs |"
     );
-    s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let null = |t: &Times| t.get(NULL_SYSCALL).copied();
     for r in rows() {
         if let Some((one, many, target)) = r.speedup {
-            let (a, b) = (best(times, one), best(times, many));
-            let (cell, met) = match (a, b) {
-                (Some((_, a)), Some((_, b))) if b > 0.0 => {
-                    let x = a / b;
-                    (
-                        format!("{x:.2}× ({} → {})", fmt_ns(a), fmt_ns(b)),
-                        if x >= target { "**yes**" } else { "no" },
-                    )
-                }
-                _ => ("—".to_string(), "not measured"),
+            let x = ratios(runs, |t| best(t, one).map(|b| b.1), |t| best(t, many).map(|b| b.1));
+            let (cell, met, runs_cell) = match Spread::of(&x) {
+                Some(sp) => (
+                    sp.ratio(),
+                    if sp.median >= target { "**yes**" } else { "no" },
+                    moved_cell(sp.n, sp.moved()),
+                ),
+                None => ("—".to_string(), "not measured", "—".to_string()),
             };
             let _ = writeln!(
                 s,
-                "| {} | {cell} | — | — | ≥ {target}× | — | — | — | — | {met}{} |",
+                "| {} | {cell} | — | — | — | — | — | ≥ {target}× | — | {met}{} | {runs_cell} |",
                 r.operation,
                 note(r.note)
             );
             continue;
         }
-        let ours = r.ours.and_then(|p| best(times, p));
-        let peer = r.peer.and_then(|p| best(times, p));
-        let linux = r.linux.and_then(|p| best(times, p));
-        let ir = r.ir.and_then(|p| best_ir(counts, p));
-        let cell = |v: &Option<(String, f64)>| match v {
-            Some((id, ns)) => {
-                format!("{} ({})", fmt_ns(*ns), id.trim_start_matches("ours-").trim_start_matches("peer-"))
-            }
-            None => "—".to_string(),
+        let default = Spread::of(&values(runs, r.default));
+        let best_sp = Spread::of(&values(runs, r.best));
+        let peer = Spread::of(&values(runs, r.peer));
+        let lin = Spread::of(&values(runs, r.linux.map(|l| l.0)));
+        let nulls = Spread::of(&runs.iter().filter_map(null).collect::<Vec<_>>());
+        let def_of = |t: &Times| r.default.and_then(|p| best(t, p)).map(|b| b.1);
+        let peer_ratio = Spread::of(&ratios(runs, |t| r.peer.and_then(|p| best(t, p)).map(|b| b.1), def_of));
+        let lin_raw =
+            Spread::of(&ratios(runs, |t| r.linux.and_then(|(p, _)| best(t, p)).map(|b| b.1), def_of));
+        let lin_net = Spread::of(&ratios(
+            runs,
+            |t| {
+                let (p, entries) = r.linux?;
+                let l = best(t, p)?.1;
+                Some(l - f64::from(entries) * null(t)?)
+            },
+            def_of,
+        ));
+        let ir = r.ir.and_then(|p| ir_per_op(counts, p));
+
+        let cell_time = |v: &Option<Spread>| v.map(|x| x.time()).unwrap_or_else(|| "—".into());
+        let best_cell = match (best_sp, r.best.and_then(|p| best_id(runs, p))) {
+            (Some(b), Some(id)) => format!("{} ({})", b.time(), short(&id)),
+            _ => "—".into(),
         };
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
-            _ => "—".to_string(),
+        let peer_cell = match (peer, r.peer.and_then(|p| best_id(runs, p))) {
+            (Some(p), Some(id)) => format!("{} ({})", p.time(), short(&id)),
+            _ => "—".into(),
         };
-        let ours_ns = ours.as_ref().map(|o| o.1);
-        let time_met = match (ours_ns, r.target_ns) {
-            (Some(o), Some(t)) => Some(o <= t),
+        let linux_cell = match (lin, r.linux) {
+            (Some(l), Some((_, entries))) => format!(
+                "{} [{}; {entries} entr{}]",
+                l.time(),
+                nulls.map(|n| fmt_ns(n.median)).unwrap_or_else(|| "not measured".into()),
+                if entries == 1 { "y" } else { "ies" }
+            ),
+            _ => "—".into(),
+        };
+        let ratio_cell = |v: &Option<Spread>| v.map(|x| x.ratio()).unwrap_or_else(|| "—".into());
+        let linux_ratio = match (lin_raw, lin_net) {
+            (Some(a), Some(b)) => format!("{} / {}", a.ratio(), b.ratio()),
+            (Some(a), None) => format!("{} / —", a.ratio()),
+            _ => "—".into(),
+        };
+        let time_met = match (default, r.target_ns) {
+            (Some(d), Some(t)) => Some(d.median <= t),
             _ => None,
         };
         let ir_met = match (ir, r.target_ir) {
@@ -402,7 +614,7 @@ pub fn render(times: &Times, counts: &Counts, header: &str) -> String {
             _ => None,
         };
         let met = match (time_met, ir_met) {
-            (None, None) if ours.is_none() => format!("not measured{}", note(r.note)),
+            (None, None) if default.is_none() && best_sp.is_none() => format!("not measured{}", note(r.note)),
             (None, None) => format!("no target{}", note(r.note).replace(" (informational)", "")),
             (t, i) => {
                 let ok = t.unwrap_or(true) && i.unwrap_or(true);
@@ -416,22 +628,33 @@ pub fn render(times: &Times, counts: &Counts, header: &str) -> String {
             (Some(i), None) => format!("{i:.1}"),
             (None, None) => "—".into(),
         };
+        let moved = [peer_ratio, lin_raw, default, best_sp].iter().flatten().any(Spread::moved);
+        let n = [default, best_sp, peer, lin].iter().flatten().map(|x| x.n).max().unwrap_or(0);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.operation,
-            cell(&ours),
-            cell(&peer),
-            linux.as_ref().map(|l| fmt_ns(l.1)).unwrap_or_else(|| "—".into()),
+            cell_time(&default),
+            best_cell,
+            peer_cell,
+            linux_cell,
+            ratio_cell(&peer_ratio),
+            linux_ratio,
             target,
-            ratio(ours_ns, r.target_ns),
-            ratio(peer.as_ref().map(|p| p.1), ours_ns),
-            ratio(linux.as_ref().map(|l| l.1), ours_ns),
             ir_cell,
-            met
+            met,
+            moved_cell(n, moved)
         );
     }
     s
+}
+
+fn moved_cell(n: usize, moved: bool) -> String {
+    match (n, moved) {
+        (0, _) => "—".into(),
+        (n, true) => format!("{n}, **moved > {:.0} %**", MOVED_LIMIT * 100.0),
+        (n, false) => n.to_string(),
+    }
 }
 
 fn note(n: &str) -> String {
@@ -446,7 +669,7 @@ fn note(n: &str) -> String {
 mod tests {
     use super::*;
 
-    fn times() -> Times {
+    fn run(scale: f64) -> Times {
         [
             ("frames_fragmented/ours-bitset", 5.0),
             ("frames_fragmented/ours-holelist", 60_000.0),
@@ -454,8 +677,12 @@ mod tests {
             ("frames_fragmented/peer-bitmap-allocator", 30.0),
             ("map_seq/ours-x86-64", 1024.0),
             ("map_seq/ours-i386", 512.0),
-            ("linux/page_fault1", 2263.0),
-            ("vm_fault_zero/ours-bitset-x86-64", 300.0),
+            ("map_seq/peer-x86_64", 2048.0),
+            ("linux/null_syscall", 100.0),
+            ("linux/page_fault1", 2300.0),
+            ("vm_fault_zero/ours-bitset-x86-64", 300.0 * scale),
+            ("vm_fault_zero/ours-hot+bitset-x86-64", 200.0),
+            ("vm_fault_zero/ours-bitset-i386", 100.0),
             ("storm_mixed/ours-1-shard", 1_000_000.0),
             ("storm_mixed/ours-2-shards", 540_000.0),
         ]
@@ -464,53 +691,77 @@ mod tests {
         .collect()
     }
 
+    fn line<'a>(out: &'a str, what: &str) -> &'a str {
+        out.lines().find(|l| l.contains(what)).unwrap()
+    }
+
     #[test]
-    fn best_takes_the_fastest_matching_id_per_operation() {
-        let t = times();
-        assert_eq!(
-            best(&t, Pick { group: "frames_fragmented", prefix: "ours-", per_iter: 1.0 }).unwrap().1,
-            5.0
-        );
-        let peer = best(&t, Pick { group: "frames_fragmented", prefix: "peer-", per_iter: 1.0 }).unwrap();
-        assert_eq!(peer, ("peer-bitmap-allocator".to_string(), 30.0));
+    fn best_keeps_to_the_rows_format_and_excludes() {
+        let t = run(1.0);
+        let p = ours("map_seq", X64, 512.0).unwrap();
         // i386 is faster but the row asks for x86-64; 1024 ns per 512 pages.
-        assert_eq!(
-            best(&t, Pick { group: "map_seq", prefix: "ours-x86-64", per_iter: 512.0 }).unwrap().1,
-            2.0
-        );
-        assert!(best(&t, Pick { group: "nope", prefix: "", per_iter: 1.0 }).is_none());
+        assert_eq!(best(&t, p).unwrap(), ("ours-x86-64".to_string(), 2.0));
+        let f = ours("vm_fault_zero", X64, 1.0).unwrap();
+        assert_eq!(best(&t, f).unwrap().0, "ours-hot+bitset-x86-64");
+        let no_hot = Pick { excludes: &["hot"], ..f };
+        assert_eq!(best(&t, no_hot).unwrap().0, "ours-bitset-x86-64");
+        assert!(best(&t, Pick { group: "nope", ..p }).is_none());
     }
 
     #[test]
     fn ir_is_net_of_the_harness_per_operation() {
-        let c: Counts = [("a/x.ops", 31_000u64), ("a/y.ops", 50_000), ("h/h.ops", 6_000)]
+        let c: Counts = [("a/x.ops", 31_000u64), ("h/h.ops", 6_000)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let p =
-            IrPick { benches: &["a/x.ops", "a/y.ops", "a/missing"], harness: Some("h/h.ops"), ops: 1000.0 };
-        assert_eq!(best_ir(&c, p), Some(25.0));
-        assert_eq!(best_ir(&c, IrPick { harness: Some("h/none"), ..p }), None);
+        let p = IrPick { bench: "a/x.ops", harness: Some("h/h.ops"), ops: 1000.0 };
+        assert_eq!(ir_per_op(&c, p), Some(25.0));
+        assert_eq!(ir_per_op(&c, IrPick { harness: Some("h/none"), ..p }), None);
+        assert_eq!(ir_per_op(&c, IrPick { bench: "a/missing", ..p }), None);
     }
 
     #[test]
-    fn table_has_every_design_row_and_judges_targets() {
-        let out = render(&times(), &Counts::new(), "# head\n");
+    fn spread_and_the_moved_flag() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        assert!(s.moved());
+        assert!(!Spread::of(&[1.0, 1.1, 1.19]).unwrap().moved());
+        assert!(!Spread::of(&[1.0]).unwrap().moved());
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(Spread::of(&[1.0, 4.0]).unwrap().median, 2.5);
+    }
+
+    #[test]
+    fn table_shows_default_and_best_and_the_trap() {
+        let out = render(&[run(1.0)], &Counts::new(), "# head\n");
         assert!(out.starts_with("# head\n"));
         assert_eq!(
             out.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| operation")).count(),
             rows().len()
         );
-        let frag = out.lines().find(|l| l.contains("fragmented pool")).unwrap();
-        assert!(
-            frag.contains("5.0 ns (bitset)") && frag.contains("6.00×") && frag.contains("**yes**"),
-            "{frag}"
-        );
-        let fault = out.lines().find(|l| l.contains("demand-zero")).unwrap();
-        assert!(fault.contains("7.54×") && fault.contains("| no"), "{fault}");
-        let shards = out.lines().find(|l| l.contains("shards on 2 cores")).unwrap();
+        let frag = line(&out, "fragmented pool");
+        assert!(frag.contains("| 5.0 ns | 5.0 ns (bitset) | 30.0 ns (bitmap-allocator) |"), "{frag}");
+        assert!(frag.contains("6.00×") && frag.contains("**yes**"), "{frag}");
+        let fault = line(&out, "demand-zero fault, end to end");
+        // Default 300 ns (judged against the 200 ns target), best the hot list's 200 ns, the
+        // i386 figure never picked; Linux 2.3 µs, 2.2 µs net of one 100 ns entry.
+        assert!(fault.contains("| 300.0 ns | 200.0 ns (hot+bitset-x86-64) |"), "{fault}");
+        assert!(fault.contains("2.30 µs [100.0 ns; 1 entry]") && fault.contains("7.67× / 7.33×"), "{fault}");
+        assert!(fault.contains("| no"), "{fault}");
+        let shards = line(&out, "shards on 2 cores");
         assert!(shards.contains("1.85×") && shards.contains("**yes**"), "{shards}");
-        let shared = out.lines().find(|l| l.contains("shared leaf")).unwrap();
+        let shared = line(&out, "shared leaf tables, x86-64 |");
         assert!(shared.contains("not measured"), "{shared}");
+    }
+
+    #[test]
+    fn three_runs_give_median_min_max_and_flag_a_moving_row() {
+        let runs = [run(1.0), run(1.5), run(1.05)];
+        let out = render(&runs, &Counts::new(), "");
+        let fault = line(&out, "demand-zero fault, end to end");
+        assert!(fault.contains("315.0 ns (300.0 ns–450.0 ns)"), "{fault}");
+        assert!(fault.contains("3, **moved > 20 %**"), "{fault}");
+        let frag = line(&out, "fragmented pool");
+        assert!(frag.ends_with("| 3 |"), "{frag}");
     }
 }

@@ -1,6 +1,6 @@
 //! Server-level workloads for the benches: a booted [`Vm`] with INIT ready, and the
 //! end-to-end operations of DESIGN §6 as PM, libc and the kernel would send them —
-//! dispatch of a trivial call, demand-zero and COW faults through `client::touch`, fork of
+//! dispatch of a trivial call, demand-zero and COW faults through a user write, fork of
 //! many mapped pages, fork+exec+exit of a small image, mmap+munmap, brk.
 //!
 //! Measures the seed's `main()` loop body (`servers/vm/main.c`) and the call handlers
@@ -78,8 +78,10 @@ pub fn map_present<F: FrameAllocator, P: PagingFormat>(
     client::mmap(vm, proc, &args).expect("mmap prealloc")
 }
 
-/// Writes one byte's worth into each of `pages` pages from `va` (each a fault when absent
-/// or shared copy-on-write).
+/// Writes one byte into each of `pages` pages from `va`, as a program does (will-it-scale's
+/// `page_fault1` writes one byte per page too): the access faults when the page is absent
+/// or shared copy-on-write, and the byte is then really stored into the page's frame, so
+/// the frame the fault handed out is touched by the CPU like Linux's would be.
 ///
 /// # Panics
 /// If an access is refused.
@@ -91,12 +93,15 @@ pub fn touch_pages<F: FrameAllocator, P: PagingFormat>(
     pages: u64,
 ) {
     for i in 0..pages {
-        client::touch(vm, proc, va.add_pages(i), WRITE).expect("touch");
+        client::write_user(vm, proc, va.add_pages(i), &[1]).expect("write");
     }
 }
 
-/// Writes into `count` pages from `va`, `stride` pages apart (with `stride` the pages of
-/// one leaf table: one write under each of `count` leaf tables).
+/// Writes one byte into `count` pages from `va`, `stride` pages apart (with `stride` the
+/// pages of one leaf table: one write under each of `count` leaf tables).
+///
+/// # Panics
+/// If an access is refused.
 pub fn touch_stride<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     proc: Endpoint,
@@ -105,7 +110,7 @@ pub fn touch_stride<F: FrameAllocator, P: PagingFormat>(
     stride: u64,
 ) {
     for i in 0..count {
-        client::touch(vm, proc, va.add_pages(i * stride), WRITE).expect("touch");
+        client::write_user(vm, proc, va.add_pages(i * stride), &[1]).expect("write");
     }
 }
 

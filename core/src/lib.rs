@@ -36,7 +36,9 @@ pub use addr::{Frame, PageSpan, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use arena::{Arena, ArenaConfig, ArenaError};
 pub use endpoint::Endpoint;
 pub use errno::Errno;
-pub use frames::{AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, FrameRefs, HoleList, PhysMem};
+pub use frames::{
+    AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, FrameRefs, HoleList, HotList, PhysMem,
+};
 pub use message::Message;
 pub use mmu::CopyError;
 pub use paging::{

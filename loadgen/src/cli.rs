@@ -21,8 +21,9 @@ use crate::storms::StormKind;
     long_about = "Replay fork, exec, mmap and fault storms into the MINIX 3 VM server rebuilt in Rust, and \
                   compare its strategies (frame allocator, page-table format, fork and zeroing policy).\n\n\
                   With no arguments, runs `vmstorm compare --quick`: every storm and an embedded `make -j2` \
-                  trace under every allocator and page-table format, a table on the terminal and a report \
-                  in results/compare/.",
+                  trace under every allocator and page-table format, with and without a hot frame list, a \
+                  table on the terminal and a report in target/vmstorm-compare/ (`compare --publish` \
+                  refreshes the committed results/compare/).",
     after_help = "Examples:\n  vmstorm run fork --alloc all --paging all\n  vmstorm run mixed --duration 60s \
                   --verify\n  vmstorm record -o ls.vmtrace -- ls -l /\n  vmstorm replay ls.vmtrace \
                   --touch-fraction 0.5 --verify --json ls.json\n  vmstorm compare --storms fork,cow,fault \
@@ -220,6 +221,10 @@ pub struct CompareArgs {
     /// paths of trace files. Default: every storm and `make`.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub storms: Vec<String>,
+    /// A capture of your own (.vmtrace, strace log, or any format `replay` reads) to add as
+    /// a row beside the storms; repeat for several.
+    #[arg(long = "trace", value_name = "FILE")]
+    pub traces: Vec<PathBuf>,
     /// Frame allocator(s) (default here: all).
     #[arg(long, default_value = "all", value_parser = ["bitset", "buddy", "holelist", "all"])]
     pub alloc: String,
@@ -232,23 +237,51 @@ pub struct CompareArgs {
     /// Zeroing policy (or all).
     #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
     pub zero: String,
+    /// A hot list of recently freed (cache-hot) frames in front of the allocator: off, on,
+    /// or all (each strategy without and with one).
+    #[arg(long, default_value = "all", value_parser = ["off", "on", "all"])]
+    pub hot: String,
     /// Arena size of every server (every free frame is touched once before timing, so a
     /// smaller arena makes the comparison faster). Default: 128M with --quick, else 256M.
     #[arg(long, value_parser = parse_size)]
     pub mem: Option<u64>,
-    /// Small storms (a tenth of the default rounds): the whole matrix in well under a minute.
+    /// Small storms (a tenth of the default rounds) and fewer timing rounds per cell: the
+    /// whole matrix in about a minute.
     #[arg(long)]
     pub quick: bool,
+    /// Timing rounds per cell (each on a freshly booted server; default 3 with --quick,
+    /// else 5). The report gives the median and the spread of the rounds.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: Option<u32>,
     /// Seed of every storm.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Also verify every cell in an untimed pass (contents, isolation, invariants, leaks).
     #[arg(long)]
     pub verify: bool,
-    /// Directory of the report (REPORT.md, SVG charts, results.json).
-    #[arg(long, default_value = "results/compare", value_name = "DIR")]
-    pub out: PathBuf,
+    /// List the cells of this comparison (index, workload, strategy) and exit.
+    #[arg(long, conflicts_with_all = ["cell", "merge"])]
+    pub cells: bool,
+    /// Run only cell N (see --cells) and write it as `cell-N.json` into --out, for --merge.
+    #[arg(long, value_name = "N", conflicts_with = "merge")]
+    pub cell: Option<usize>,
+    /// Join the `cell-*.json` files of DIR (from --cell runs) into one report in --out.
+    #[arg(long, value_name = "DIR")]
+    pub merge: Option<PathBuf>,
+    /// Directory of the report (REPORT.md, SVG charts, results.json). Default:
+    /// `target/vmstorm-compare` (ignored by git); see --publish.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write the report into `results/compare/`, the committed reference (run from the
+    /// repository root): refreshing it is a deliberate act.
+    #[arg(long, conflicts_with = "out")]
+    pub publish: bool,
 }
+
+/// Where a user's comparison goes unless told otherwise (ignored by git).
+pub const COMPARE_OUT: &str = "target/vmstorm-compare";
+/// The committed reference report, written only with `--publish`.
+pub const COMPARE_PUBLISHED: &str = "results/compare";
 
 impl CompareArgs {
     /// The arena size to use.
@@ -256,19 +289,40 @@ impl CompareArgs {
         self.mem.unwrap_or(if self.quick { 128 << 20 } else { 256 << 20 })
     }
 
+    /// Timing rounds per cell.
+    pub fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(if self.quick { 3 } else { 5 })
+    }
+
+    /// The report directory.
+    pub fn out_dir(&self) -> PathBuf {
+        match (&self.out, self.publish) {
+            (Some(d), _) => d.clone(),
+            (None, true) => PathBuf::from(COMPARE_PUBLISHED),
+            (None, false) => PathBuf::from(COMPARE_OUT),
+        }
+    }
+
     /// `compare --quick` with every default: what `vmstorm` alone runs.
     pub fn quick_default() -> CompareArgs {
         CompareArgs {
             storms: Vec::new(),
+            traces: Vec::new(),
             alloc: "all".into(),
             paging: "all".into(),
             fork: "cow".into(),
             zero: "on-fault".into(),
+            hot: "all".into(),
             mem: None,
             quick: true,
+            rounds: None,
             seed: 1,
             verify: false,
-            out: PathBuf::from("results/compare"),
+            cells: false,
+            cell: None,
+            merge: None,
+            out: None,
+            publish: false,
         }
     }
 }
@@ -302,7 +356,7 @@ pub fn check_outputs(cli: &Cli) -> Result<(), String> {
             check_file("-o", Some(&a.out))?;
             check_file("--keep-log", a.keep_log.as_deref())
         }
-        Command::Compare(a) => check_dir("--out", &a.out),
+        Command::Compare(a) => check_dir("--out", &a.out_dir()),
     }
 }
 

@@ -242,6 +242,8 @@ fn record_cmd(a: RecordArgs) -> Result<(), CliError> {
 fn compare_cmd(a: CompareArgs, command: &str) -> Result<(), CliError> {
     let out = compare::run(&a, command).map_err(CliError)?;
     print!("{}", out.table);
-    println!("report: {}", out.report.display());
+    if let Some(r) = out.report {
+        println!("{}: {}", if a.cell.is_some() { "cell" } else { "report" }, r.display());
+    }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::op::OpKind;
 
@@ -23,7 +23,7 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// Counters the server keeps, sampled around a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerCounters {
     /// Page faults handled (`VM_PAGEFAULT` from the kernel).
     pub faults: u64,
@@ -38,7 +38,7 @@ pub struct ServerCounters {
 }
 
 /// What `--verify` checked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyCounts {
     /// Checks made: page signatures read back, isolation probes, invariant checks, the
     /// final free-frame count.
@@ -140,7 +140,7 @@ impl Metrics {
 }
 
 /// Latency percentiles (ns).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50: u64,
@@ -160,7 +160,7 @@ impl Latency {
 }
 
 /// Per-kind figures of the JSON `per_op` object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PerOp {
     /// Ops of this kind.
     pub count: u64,
@@ -169,7 +169,7 @@ pub struct PerOp {
 }
 
 /// One shard's figures in a sharded run.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardFigures {
     /// Shard index.
     pub shard: usize,
@@ -195,7 +195,7 @@ pub struct StrategyNames {
 }
 
 /// The `--json FILE` object (DESIGN §4): one per run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     /// The storm played, for `run`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -241,7 +241,7 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyCounts>,
     /// Per-shard figures when `shards > 1`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_shard: Vec<ShardFigures>,
     /// Throughput of all shards over that of one shard measured in the same run.
     #[serde(skip_serializing_if = "Option::is_none")]

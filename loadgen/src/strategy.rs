@@ -9,7 +9,8 @@
 use std::fmt;
 
 use vmstorm_core::{
-    AllocKind, Bitset, BootError, Buddy, FrameAllocator, HoleList, PagingFormat, Vm, VmConfig, I386, X86_64,
+    AllocKind, Bitset, BootError, Buddy, FrameAllocator, HoleList, HotList, PagingFormat, Vm, VmConfig, I386,
+    X86_64,
 };
 use vmstorm_core::{ArenaConfig, ForkPolicy, ZeroPolicy};
 
@@ -63,6 +64,9 @@ pub struct Strategy {
     pub fork: ForkPolicy,
     /// Zeroing policy.
     pub zero: ZeroPolicy,
+    /// A hot list of recently freed frames in front of the allocator
+    /// ([`vmstorm_core::HotList`]).
+    pub hot: bool,
 }
 
 impl Default for Strategy {
@@ -72,6 +76,7 @@ impl Default for Strategy {
             paging: PagingKind::X86_64,
             fork: ForkPolicy::Cow,
             zero: ZeroPolicy::OnFault,
+            hot: false,
         }
     }
 }
@@ -80,7 +85,7 @@ impl Strategy {
     /// The names used in reports and JSON.
     pub fn names(&self) -> StrategyNames {
         StrategyNames {
-            alloc: self.alloc.name().to_string(),
+            alloc: format!("{}{}", if self.hot { "hot+" } else { "" }, self.alloc.name()),
             paging: self.paging.name().to_string(),
             fork: fork_name(self.fork).to_string(),
             zero: zero_name(self.zero).to_string(),
@@ -88,9 +93,11 @@ impl Strategy {
     }
 
     /// A short label: `alloc/paging`, plus the fork and zero policies when they are not the
-    /// defaults (`buddy/i386/copy/prezeroed`).
+    /// defaults (`buddy/i386/copy/prezeroed`); `hot+` before the allocator when a hot list
+    /// sits in front of it (`hot+bitset/x86-64`).
     pub fn label(&self) -> String {
-        let mut s = format!("{}/{}", self.alloc.name(), self.paging.name());
+        let hot = if self.hot { "hot+" } else { "" };
+        let mut s = format!("{hot}{}/{}", self.alloc.name(), self.paging.name());
         if self.fork != ForkPolicy::Cow {
             s.push('/');
             s.push_str(fork_name(self.fork));
@@ -149,12 +156,22 @@ pub fn matrix(alloc: &str, paging: &str, fork: &str, zero: &str) -> Result<Vec<S
         for &zero in &zeros {
             for &paging in &pagings {
                 for &alloc in &allocs {
-                    out.push(Strategy { alloc, paging, fork, zero });
+                    out.push(Strategy { alloc, paging, fork, zero, hot: false });
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// `strategies` with the hot-list axis applied: `off` keeps them as they are, `on` puts a
+/// hot list in front of every allocator, `all` gives each without and then with one.
+///
+/// # Errors
+/// A name other than `off`, `on` or `all`.
+pub fn with_hot(strategies: Vec<Strategy>, hot: &str) -> Result<Vec<Strategy>, String> {
+    let choices = pick(hot, "hot-list setting", &[("off", false), ("on", true)])?;
+    Ok(strategies.into_iter().flat_map(|s| choices.iter().map(move |&hot| Strategy { hot, ..s })).collect())
 }
 
 /// Work to do on a booted server of any strategy.
@@ -178,13 +195,19 @@ pub fn with_vm<J: VmJob>(strategy: &Strategy, mem: u64, job: J) -> Result<J::Out
         let mut vm = Box::new(Vm::<F, P>::boot(config)?);
         Ok(job.run(&mut vm))
     }
-    match (strategy.alloc, strategy.paging) {
-        (AllocKind::Bitset, PagingKind::X86_64) => go::<Bitset, X86_64, J>(config, job),
-        (AllocKind::Bitset, PagingKind::I386) => go::<Bitset, I386, J>(config, job),
-        (AllocKind::Buddy, PagingKind::X86_64) => go::<Buddy, X86_64, J>(config, job),
-        (AllocKind::Buddy, PagingKind::I386) => go::<Buddy, I386, J>(config, job),
-        (AllocKind::HoleList, PagingKind::X86_64) => go::<HoleList, X86_64, J>(config, job),
-        (AllocKind::HoleList, PagingKind::I386) => go::<HoleList, I386, J>(config, job),
+    match (strategy.hot, strategy.alloc, strategy.paging) {
+        (true, AllocKind::Bitset, PagingKind::X86_64) => go::<HotList<Bitset>, X86_64, J>(config, job),
+        (true, AllocKind::Bitset, PagingKind::I386) => go::<HotList<Bitset>, I386, J>(config, job),
+        (true, AllocKind::Buddy, PagingKind::X86_64) => go::<HotList<Buddy>, X86_64, J>(config, job),
+        (true, AllocKind::Buddy, PagingKind::I386) => go::<HotList<Buddy>, I386, J>(config, job),
+        (true, AllocKind::HoleList, PagingKind::X86_64) => go::<HotList<HoleList>, X86_64, J>(config, job),
+        (true, AllocKind::HoleList, PagingKind::I386) => go::<HotList<HoleList>, I386, J>(config, job),
+        (false, AllocKind::Bitset, PagingKind::X86_64) => go::<Bitset, X86_64, J>(config, job),
+        (false, AllocKind::Bitset, PagingKind::I386) => go::<Bitset, I386, J>(config, job),
+        (false, AllocKind::Buddy, PagingKind::X86_64) => go::<Buddy, X86_64, J>(config, job),
+        (false, AllocKind::Buddy, PagingKind::I386) => go::<Buddy, I386, J>(config, job),
+        (false, AllocKind::HoleList, PagingKind::X86_64) => go::<HoleList, X86_64, J>(config, job),
+        (false, AllocKind::HoleList, PagingKind::I386) => go::<HoleList, I386, J>(config, job),
     }
 }
 
@@ -218,6 +241,20 @@ mod tests {
             assert_eq!(paging, s.paging.name());
             assert_eq!(frames, 4096);
         }
+    }
+
+    #[test]
+    fn hot_axis_doubles_the_matrix_and_boots_the_wrapper() {
+        let base = matrix("all", "x86-64", "cow", "on-fault").unwrap();
+        let both = with_hot(base.clone(), "all").unwrap();
+        assert_eq!(both.len(), 2 * base.len());
+        assert_eq!(with_hot(base.clone(), "off").unwrap(), base);
+        let hot = with_hot(base, "on").unwrap();
+        assert!(hot.iter().all(|s| s.hot && s.label().starts_with("hot+")), "{hot:?}");
+        let (alloc, _, frames) = with_vm(&hot[0], 16 << 20, Describe).unwrap();
+        assert!(alloc.contains("HotList") && alloc.contains("Bitset"), "{alloc}");
+        assert_eq!(frames, 4096);
+        assert!(with_hot(Vec::new(), "maybe").unwrap_err().contains("off, on"));
     }
 
     #[test]

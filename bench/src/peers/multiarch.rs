@@ -73,6 +73,7 @@ impl PageTables for Multiarch {
     fn with_data_frames(data: u64) -> Self {
         assert!(!IN_USE.swap(true, Ordering::Acquire), "one page_table_multiarch space at a time");
         let mut window = PhysWindow::new(data + TABLE_RESERVE);
+        window.prefault(data);
         OFFSET.store(window.offset(), Ordering::Relaxed);
         *TABLES.lock().expect("table lock") = Some(TableFrames::new(data, data + TABLE_RESERVE));
         let pt = X64PageTable::<WindowHandler>::try_new().expect("a root table");

@@ -1,5 +1,6 @@
 //! x86_64 0.15.5's `OffsetPageTable` (4-level, every call walks from the root) as a
-//! [`PageTables`] candidate over a [`PhysWindow`].
+//! [`PageTables`] candidate over a [`PhysWindow`]; its fork iterates the crate's
+//! `PageTable` arrays directly.
 
 use super::phys_window::{PhysWindow, TableFrames};
 use crate::paging_workload::{PageTables, TABLE_RESERVE};
@@ -54,6 +55,7 @@ impl PageTables for OffsetPt {
 
     fn with_data_frames(data: u64) -> Self {
         let mut window = PhysWindow::new(data + TABLE_RESERVE);
+        window.prefault(data);
         let mut tables = TableFrames::new(data, data + TABLE_RESERVE);
         let root = tables.alloc().expect("a root frame");
         window.zero(root);
@@ -104,5 +106,56 @@ impl PageTables for OffsetPt {
 
     fn table_frames(&self) -> u64 {
         self.tables.in_use
+    }
+
+    /// Copy-on-write fork by iterating the parent's tables level by level (the crate's
+    /// `PageTable` is an indexable array of entries): every present table gets a copy in the
+    /// child, every leaf entry is made read-only in both. One visit per entry, no walk from
+    /// the root per page.
+    fn fork_into(&mut self, child: &mut Self, _va: u64, _pages: u64) {
+        let parent_base = self.window.base_ptr();
+        let child_base = child.window.base_ptr();
+        let mut walk = Fork { parent_base, child_base, tables: &mut child.tables };
+        walk.copy(self.root, child.root, 4);
+    }
+}
+
+/// The state of one [`OffsetPt::fork_into`].
+struct Fork<'a> {
+    parent_base: *mut u8,
+    child_base: *mut u8,
+    tables: &'a mut TableFrames,
+}
+
+impl Fork<'_> {
+    /// Copies the level-`level` table in parent frame `from` into child frame `to` (zeroed).
+    fn copy(&mut self, from: u64, to: u64, level: u8) {
+        // SAFETY: `from` is a table frame of the parent's window and `to` one of the child's
+        // (two distinct mappings, so the two references never overlap); both are 4 KiB
+        // aligned and hold valid `PageTable`s (crate-maintained, or zeroed); no other
+        // reference into either window is alive during the walk (`fork_into` holds both
+        // spaces mutably), and each recursion step uses other frames than its caller's.
+        let (src, dst) = unsafe {
+            (
+                &mut *(self.parent_base.add(from as usize * 4096) as *mut PageTable),
+                &mut *(self.child_base.add(to as usize * 4096) as *mut PageTable),
+            )
+        };
+        for (i, e) in src.iter_mut().enumerate() {
+            if e.is_unused() {
+                continue;
+            }
+            if level == 1 {
+                let flags = e.flags() - PageTableFlags::WRITABLE;
+                e.set_flags(flags);
+                dst[i].set_addr(e.addr(), flags);
+            } else {
+                let t = self.tables.alloc().expect("a table frame for the child");
+                // SAFETY: as above: `t` is a fresh table frame of the child's window.
+                unsafe { (*(self.child_base.add(t as usize * 4096) as *mut PageTable)).zero() };
+                dst[i].set_addr(PhysAddr::new(t << 12), e.flags());
+                self.copy(e.addr().as_u64() >> 12, t, level - 1);
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! "Physical memory" for the page-table peers: an anonymous mapping whose base address is
 //! the phys→virt offset (physical address `p` lives at `base + p`), and the table-frame
 //! allocator the peers call back into. The same layout as our arena: frame `n` is bytes
-//! `[n * 4096, (n + 1) * 4096)`.
+//! `[n * 4096, (n + 1) * 4096)`. The table frames are written once at creation
+//! ([`PhysWindow::prefault`]), so the peers, like our arena in the benches, never take a
+//! host page fault in a timed region.
 
 use memmap2::{Advice, MmapMut, MmapOptions};
 
@@ -63,6 +65,21 @@ impl PhysWindow {
             .expect("map the physical window");
         let _ = map.advise(Advice::HugePage);
         PhysWindow { map, frames }
+    }
+
+    /// Writes every frame from `first` to the end once, so the host backs them now and no
+    /// host page fault lands in a timed region later (the peers' table frames live there;
+    /// the data frames are never touched).
+    pub fn prefault(&mut self, first: u64) {
+        for f in first..self.frames {
+            let off = f as usize * 4096;
+            self.map[off] = 0;
+        }
+    }
+
+    /// A pointer to the start of the window (frame 0), for walks that visit many frames.
+    pub fn base_ptr(&mut self) -> *mut u8 {
+        self.map.as_mut_ptr()
     }
 
     /// Number of frames.

@@ -7,17 +7,20 @@
 //!
 //! Strategies live one per file and are compared by the benches: `bitset` (hierarchical
 //! bitset with summary words, the default), `buddy`, and `holelist` (MINIX 3.1's first-fit
-//! hole list, the baseline). `inject` wraps any of them to fail the N-th allocation.
+//! hole list, the baseline). `hotlist` puts a LIFO list of recently freed, cache-hot
+//! frames in front of any of them; `inject` wraps any of them to fail the N-th allocation.
 
 mod bitset;
 mod buddy;
 mod holelist;
+mod hotlist;
 mod inject;
 mod kind;
 
 pub use bitset::Bitset;
 pub use buddy::Buddy;
 pub use holelist::{Hole, HoleList};
+pub use hotlist::{HotList, HOT_FRAMES};
 pub use inject::FailingAllocator;
 pub use kind::{AllocKind, UnknownAllocKind};
 

@@ -1,18 +1,25 @@
 //! `vmstorm compare`: workloads × strategies, measured one cell at a time, reported as a
 //! terminal table and a Markdown report with SVG charts.
 //!
-//! A cell is one workload (a storm, or an embedded trace) played into one server strategy
-//! (frame allocator × page-table format × fork policy × zeroing policy). Traces are generated
-//! in parallel before anything is timed; cells then run one after the other, each on a fresh
-//! server, with an untimed warm-up pass, so that no measurement overlaps another (on a
-//! 2-core machine two cells side by side would share caches, memory bandwidth and, with
-//! other work on the machine, cores, and their numbers would say more about scheduling than
-//! about the strategies). MINIX compared its allocators by rebuilding the system; this is
-//! that comparison made one command.
+//! A cell is one workload (a storm, an embedded trace, or the user's own capture) played
+//! into one server strategy (frame allocator × hot list × page-table format × fork policy ×
+//! zeroing policy). Traces are generated in parallel before anything is timed; cells then
+//! run one after the other, each on a fresh server, with an untimed warm-up pass, so that no
+//! measurement overlaps another (on a 2-core machine two cells side by side would share
+//! caches, memory bandwidth and, with other work on the machine, cores, and their numbers
+//! would say more about scheduling than about the strategies). Every cell is timed in
+//! several rounds, each on a freshly booted server and long enough to measure, and the
+//! rounds of all cells are interleaved, so a burst of load on the machine spreads over every
+//! strategy instead of sinking one; the report gives the median and the spread, and calls a
+//! difference smaller than the spread a tie. A sweep too large for one machine is split
+//! with `--cells`/`--cell N`/`--merge DIR`. MINIX compared its allocators by rebuilding the
+//! system; this is that comparison made one command.
 
 mod charts;
 mod matrix;
 pub mod report;
+
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Metrics, RunReport};
 
@@ -22,8 +29,8 @@ pub use report::{terminal_table, ReportMeta};
 /// The percentiles kept for latency charts.
 const QUANTILES: [f64; 12] = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999];
 
-/// One measured cell of the matrix.
-#[derive(Clone, Debug)]
+/// One measured cell of the matrix (also the `cell-N.json` file of `--cell N`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cell {
     /// Workload label (storm name or trace name).
     pub workload: String,
@@ -33,6 +40,9 @@ pub struct Cell {
     pub report: RunReport,
     /// `(quantile, latency ns)` points of the op latency distribution.
     pub percentiles: Vec<(f64, u64)>,
+    /// Throughput (ops/s) of every timing round, in the order they ran.
+    #[serde(default)]
+    pub rounds: Vec<f64>,
 }
 
 impl Cell {
@@ -44,12 +54,52 @@ impl Cell {
         } else {
             QUANTILES.iter().map(|&q| (q, h.value_at_quantile(q))).collect()
         };
-        Cell { workload, strategy, report, percentiles }
+        Cell { workload, strategy, report, percentiles, rounds: Vec::new() }
     }
 
-    /// Throughput of the cell.
+    /// Throughput of the cell: the median of its rounds (the single pass's when it has no
+    /// rounds).
     pub fn ops_per_sec(&self) -> f64 {
-        self.report.ops_per_sec
+        if self.rounds.is_empty() {
+            return self.report.ops_per_sec;
+        }
+        let mut r = self.rounds.clone();
+        r.sort_by(f64::total_cmp);
+        let n = r.len();
+        if n % 2 == 1 {
+            r[n / 2]
+        } else {
+            (r[n / 2 - 1] + r[n / 2]) / 2.0
+        }
+    }
+
+    /// Lowest and highest round throughput (both the median when there are no rounds).
+    pub fn range(&self) -> (f64, f64) {
+        let lo = self.rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self.rounds.iter().copied().fold(0.0f64, f64::max);
+        if self.rounds.is_empty() {
+            (self.ops_per_sec(), self.ops_per_sec())
+        } else {
+            (lo, hi)
+        }
+    }
+
+    /// Half the range of the rounds relative to the median: the `±` of the report.
+    pub fn spread(&self) -> f64 {
+        let (lo, hi) = self.range();
+        let m = self.ops_per_sec();
+        if m > 0.0 {
+            (hi - lo) / 2.0 / m
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether this cell and `other` cannot be told apart: their round ranges overlap.
+    pub fn ties(&self, other: &Cell) -> bool {
+        let (a_lo, a_hi) = self.range();
+        let (b_lo, b_hi) = other.range();
+        a_lo <= b_hi && b_lo <= a_hi
     }
 }
 

@@ -22,6 +22,8 @@ pub struct ReportMeta {
     pub elapsed: f64,
     /// CPU model and core count, when known.
     pub machine: String,
+    /// Timing rounds per cell.
+    pub rounds: u32,
 }
 
 fn unique(it: impl Iterator<Item = String>) -> Vec<String> {
@@ -43,37 +45,75 @@ fn find<'a>(cells: &'a [Cell], w: &str, s: &str) -> Option<&'a Cell> {
     cells.iter().find(|c| c.workload == w && c.strategy == s)
 }
 
-/// The throughput table (ops/s, and p50 latency) for the terminal.
+/// The fastest cell of workload `w`, by median throughput.
+fn fastest<'a>(cells: &'a [Cell], w: &str, strategies: &[String]) -> Option<&'a Cell> {
+    strategies
+        .iter()
+        .filter_map(|s| find(cells, w, s))
+        .max_by(|a, b| a.ops_per_sec().total_cmp(&b.ops_per_sec()))
+}
+
+/// How a cell ranks in its row: `*` the fastest, `=` a tie with it (their rounds' ranges
+/// overlap: the difference is within the spread), blank otherwise.
+fn mark(c: &Cell, best: Option<&Cell>, strategies: usize) -> &'static str {
+    match best {
+        _ if strategies < 2 => " ",
+        Some(b) if std::ptr::eq(b, c) => "*",
+        Some(b) if c.ties(b) => "=",
+        _ => " ",
+    }
+}
+
+/// `median ±spread%` of a cell.
+fn rate(c: &Cell) -> String {
+    if c.rounds.len() > 1 {
+        format!("{} ±{:.0}%", human(c.ops_per_sec()), c.spread() * 100.0)
+    } else {
+        human(c.ops_per_sec())
+    }
+}
+
+/// The strategy label, `(default)` added to the default strategy's.
+fn heading(s: &str) -> String {
+    if s == crate::strategy::Strategy::default().label() {
+        format!("{s} (default)")
+    } else {
+        s.to_string()
+    }
+}
+
+/// The throughput table (median ops/s of the rounds ± half their range, and p50 latency)
+/// for the terminal.
 pub fn terminal_table(cells: &[Cell]) -> String {
     let (workloads, strategies) = axes(cells);
     let wcol = workloads.iter().map(|w| w.len()).max().unwrap_or(8).max(8);
-    let scol = strategies.iter().map(|s| s.len()).max().unwrap_or(10).max(17);
+    let scol = strategies.iter().map(|s| heading(s).len()).max().unwrap_or(10).max(24);
     let mut out = String::new();
     let _ = write!(out, "{:<wcol$}", "ops/s (p50)");
     for s in &strategies {
-        let _ = write!(out, "  {s:>scol$}");
+        let _ = write!(out, "  {:>scol$}", heading(s));
     }
     out.push('\n');
     for w in &workloads {
         let _ = write!(out, "{w:<wcol$}");
-        let best = strategies
-            .iter()
-            .filter_map(|s| find(cells, w, s))
-            .map(|c| c.ops_per_sec())
-            .fold(0.0f64, f64::max);
+        let best = fastest(cells, w, &strategies);
         for s in &strategies {
             let text = match find(cells, w, s) {
-                Some(c) => {
-                    let mark = if c.ops_per_sec() >= best && strategies.len() > 1 { "*" } else { " " };
-                    format!("{}{} ({})", mark, human(c.ops_per_sec()), ns(c.report.latency_ns.p50))
-                }
+                Some(c) => format!(
+                    "{}{} ({})",
+                    mark(c, best, strategies.len()),
+                    rate(c),
+                    ns(c.report.latency_ns.p50)
+                ),
                 None => "-".to_string(),
             };
             let _ = write!(out, "  {text:>scol$}");
         }
         out.push('\n');
     }
-    out.push_str("* fastest in its row\n");
+    out.push_str(
+        "* fastest in its row (median of the rounds); = a tie with it (the rounds' ranges overlap)\n",
+    );
     out
 }
 
@@ -83,7 +123,7 @@ fn md_row(cols: &[String]) -> String {
 
 fn md_header(first: &str, strategies: &[String]) -> String {
     let mut cols = vec![first.to_string()];
-    cols.extend(strategies.iter().cloned());
+    cols.extend(strategies.iter().map(|s| heading(s)));
     let mut s = md_row(&cols);
     let mut sep = vec!["---".to_string()];
     sep.extend(strategies.iter().map(|_| "---:".to_string()));
@@ -124,39 +164,46 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
     );
     let _ = writeln!(
         md,
-        "How the numbers were taken: each cell (workload × strategy) boots its own server, has it \
-         hand out and write every free frame once and plays the workload once, untimed (the host's \
-         first touch of each arena page is a Linux page fault, which would otherwise be charged to \
-         whichever allocator reaches new frames first), then plays it \
-         again timed three times, keeping the pass with the median throughput. Cells are measured one at a time, never side by side, so that no cell \
-         shares cores, caches or memory bandwidth with another; the traces are generated in \
-         parallel beforehand. Latency is per op (a storm's touch op is one page; a trace's may cover several, \
-         so its touch latency grows with the run it stands for), measured with the \
-         monotonic clock around each op, so it includes about 20–40 ns of timer overhead. \
-         `faults` are `VM_PAGEFAULT`s the server handled, `cow` the frames copied on write, \
-         `peak frames` and `peak PT` the most frames (and page-table frames) in use at once.\n"
+        "How the numbers were taken: each cell (workload × strategy) is timed in {} rounds. A \
+         round boots its own server, has it hand out and write every free frame once and plays the \
+         workload once, untimed (the host's first touch of each arena page is a Linux page fault, \
+         which would otherwise be charged to whichever allocator reaches new frames first), then \
+         plays it again, timed, pass after pass until at least {} ms of timed play have passed; \
+         the round's throughput is all its ops over all its time. Rounds of all cells are \
+         interleaved (round 1 of every cell, then round 2, ...), so a burst of other load on the \
+         machine lands on every strategy alike. A cell's figure is the median of its rounds, \
+         `±` half their range; a strategy whose range overlaps the fastest one's is a tie (`=`): \
+         the difference is smaller than the spread. Cells are measured one at a time, never side \
+         by side; the traces are generated in parallel beforehand. Latency is per op (a storm's touch op is \
+         one page, a trace's may cover several), from the median round, measured with the monotonic clock around each op, \
+         so it includes about 20–40 ns of timer overhead. `faults` are `VM_PAGEFAULT`s the server \
+         handled, `cow` the frames copied on write, `peak frames` and `peak PT` the most frames \
+         (and page-table frames) in use at once. `hot+` strategies put a LIFO list of recently \
+         freed frames in front of the allocator.\n",
+        meta.rounds.max(1),
+        if meta.quick { 15 } else { 50 }
     );
-    let _ = writeln!(md, "## Throughput (ops/s, higher is better)\n");
+    let _ = writeln!(md, "## Throughput (median ops/s ± half the range of the rounds, higher is better)\n");
     md.push_str(&md_header("workload", &strategies));
     for w in &workloads {
-        let best = strategies
-            .iter()
-            .filter_map(|s| find(cells, w, s))
-            .map(|c| c.ops_per_sec())
-            .fold(0.0f64, f64::max);
+        let best = fastest(cells, w, &strategies);
         let mut cols = vec![format!("`{w}`")];
         for s in &strategies {
             cols.push(match find(cells, w, s) {
-                Some(c) if c.ops_per_sec() >= best && strategies.len() > 1 => {
-                    format!("**{}**", human(c.ops_per_sec()))
-                }
-                Some(c) => human(c.ops_per_sec()),
+                Some(c) => match mark(c, best, strategies.len()) {
+                    "*" => format!("**{}**", rate(c)),
+                    "=" => format!("= {}", rate(c)),
+                    _ => rate(c),
+                },
                 None => "–".into(),
             });
         }
         md.push_str(&md_row(&cols));
     }
-    let _ = writeln!(md, "\nBold: fastest in its row.\n\n![throughput](throughput.svg)\n");
+    let _ = writeln!(
+        md,
+        "\nBold: fastest in its row; `=`: a tie with it (ranges overlap).\n\n![throughput](throughput.svg)\n"
+    );
 
     let _ = writeln!(md, "## Latency per op (p50 / p99 / max)\n");
     md.push_str(&md_header("workload", &strategies));
