@@ -11,59 +11,7 @@ use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::Message;
 use crate::paging::PagingFormat;
-use crate::server::{CallResult, Reply, Vm};
-
-/// Number of DMA table entries (`NR_DMA`).
-pub const NR_DMA: usize = 16;
-
-/// One DMA buffer: who, base, size.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct DmaEntry {
-    /// The owning process.
-    pub proc: Endpoint,
-    /// Base address as given.
-    pub base: i64,
-    /// Size as given.
-    pub size: i64,
-}
-
-/// The fixed DMA table.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct DmaTable {
-    entries: [Option<DmaEntry>; NR_DMA],
-}
-
-impl DmaTable {
-    /// The entries in use.
-    pub fn entries(&self) -> impl Iterator<Item = &DmaEntry> {
-        self.entries.iter().flatten()
-    }
-
-    /// Whether `ep` has any entry.
-    pub fn has(&self, ep: Endpoint) -> bool {
-        self.entries().any(|e| e.proc == ep)
-    }
-
-    /// Drops every entry of `ep`.
-    pub fn release_all(&mut self, ep: Endpoint) {
-        for e in &mut self.entries {
-            if e.is_some_and(|d| d.proc == ep) {
-                *e = None;
-            }
-        }
-    }
-
-    /// Renames `a`'s entries to `b` and `b`'s to `a` (live update).
-    pub fn swap_owners(&mut self, a: Endpoint, b: Endpoint) {
-        for d in self.entries.iter_mut().flatten() {
-            if d.proc == a {
-                d.proc = b;
-            } else if d.proc == b {
-                d.proc = a;
-            }
-        }
-    }
-}
+use crate::server::{CallResult, DmaEntry, Reply, Vm};
 
 /// `do_adddma`: m2_i1 endpoint, m2_l1 start, m2_l2 size.
 ///
@@ -76,8 +24,9 @@ pub(crate) fn do_adddma<F: FrameAllocator, P: PagingFormat>(
 ) -> CallResult {
     let ep = Endpoint(msg.m2_i1());
     let slot = vm.slots.lookup(ep).map_err(|_| Errno::EINVAL)?;
-    let free = vm.dma.entries.iter().position(Option::is_none).ok_or(Errno::ENOSPC)?;
-    vm.dma.entries[free] = Some(DmaEntry { proc: ep, base: msg.m2_l1(), size: msg.m2_l2() });
+    if !vm.dma.insert(DmaEntry { proc: ep, base: msg.m2_l1(), size: msg.m2_l2() }) {
+        return Err(Errno::ENOSPC);
+    }
     vm.slots.get_mut(slot).has_dma = true;
     Ok(Reply::Now)
 }
@@ -92,8 +41,9 @@ pub(crate) fn do_deldma<F: FrameAllocator, P: PagingFormat>(
     msg: &mut Message,
 ) -> CallResult {
     let want = DmaEntry { proc: Endpoint(msg.m2_i1()), base: msg.m2_l1(), size: msg.m2_l2() };
-    let i = vm.dma.entries.iter().position(|e| *e == Some(want)).ok_or(Errno::ESRCH)?;
-    vm.dma.entries[i] = None;
+    if !vm.dma.remove(want) {
+        return Err(Errno::ESRCH);
+    }
     if !vm.dma.has(want.proc) {
         if let Ok(slot) = vm.slots.lookup(want.proc) {
             vm.slots.get_mut(slot).has_dma = false;

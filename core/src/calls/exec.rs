@@ -16,7 +16,6 @@ use crate::layout::{ImageLayout, VM_STACKTOP};
 use crate::message::Message;
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
-use crate::slots::ProcSlot;
 
 /// Size of the argument block on the wire.
 pub const EXEC_NEWMEM_BYTES: usize = 40;
@@ -96,18 +95,7 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     // The new image is built beside the old one (whose slot is untouched until the end);
     // the region list is the server's spare buffer, swapped with the old one on success.
     let old = vm.slots.get(target);
-    let mut new = ProcSlot {
-        endpoint: old.endpoint,
-        in_use: old.in_use,
-        exiting: old.exiting,
-        has_dma: old.has_dma,
-        acl: old.acl,
-        root,
-        regions: core::mem::take(&mut vm.spare_regions),
-        heap_start: old.heap_start,
-        brk: old.brk,
-        stack_top: old.stack_top,
-    };
+    let mut new = old.with_space(root, core::mem::take(&mut vm.spare_regions));
     if let Err(e) = vm.install_image(&mut new, &layout, target as u8) {
         vm.destroy_space(root, new.regions.as_slice());
         new.regions.clear();

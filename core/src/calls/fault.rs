@@ -16,7 +16,7 @@ use crate::message::Message;
 use crate::paging::ForkPolicy;
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 use crate::region::{MemType, Region};
-use crate::server::{Vm, ZeroPolicy};
+use crate::server::Vm;
 
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -201,25 +201,12 @@ fn fault_in<F: FrameAllocator, P: PagingFormat>(
         let frame = base.add((page.0 - region.start.0) / PAGE_SIZE);
         return Ok(P::map(&mut vm.mem, root, page, Mapping { frame, flags })?);
     }
-    let (frame, pooled) = match vm.zero_policy {
-        ZeroPolicy::Prezeroed => match vm.pool.pop() {
-            Some(f) => (f, true),
-            None => (vm.mem.alloc_zeroed().ok_or(MapFailure::OutOfMemory)?, false),
-        },
-        ZeroPolicy::OnFault => match vm.mem.alloc_zeroed() {
-            Some(f) => (f, false),
-            None => (vm.pool.pop().ok_or(MapFailure::OutOfMemory)?, true),
-        },
-    };
-    if let Err(e) = P::map(&mut vm.mem, root, page, Mapping { frame, flags }) {
-        if pooled {
-            vm.pool.push(frame);
-        } else {
-            vm.mem.unref(frame);
-        }
+    let z = vm.pool.take_zeroed(&mut vm.mem).ok_or(MapFailure::OutOfMemory)?;
+    if let Err(e) = P::map(&mut vm.mem, root, page, Mapping { frame: z.frame, flags }) {
+        vm.pool.give_back(&mut vm.mem, z);
         return Err(e.into());
     }
-    if pooled && vm.zero_policy == ZeroPolicy::Prezeroed {
+    if z.pooled {
         vm.stats.prezeroed_fills += 1;
     }
     vm.stats.zero_fills += 1;

@@ -15,7 +15,6 @@ use crate::frames::FrameAllocator;
 use crate::message::Message;
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
-use crate::slots::ProcSlot;
 
 /// `do_fork`: m1_i1 parent endpoint, m1_i2 child slot → m1_i3 child endpoint.
 ///
@@ -42,18 +41,7 @@ pub(crate) fn do_fork<F: FrameAllocator, P: PagingFormat>(
     let p = vm.slots.get(parent);
     regions.copy_from(&p.regions);
     let endpoint = vm.slots.next_endpoint(child);
-    let state = ProcSlot {
-        endpoint,
-        in_use: true,
-        exiting: false,
-        has_dma: false,
-        acl: p.acl,
-        root,
-        regions,
-        heap_start: p.heap_start,
-        brk: p.brk,
-        stack_top: p.stack_top,
-    };
+    let state = p.child(endpoint, root, regions);
     vm.acl.share(p.acl);
     vm.slots.occupy(child, state);
     msg.set_m1_i3(endpoint.0);

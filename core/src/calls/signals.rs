@@ -14,31 +14,9 @@ use crate::frames::FrameAllocator;
 use crate::message::Message;
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
-use std::collections::VecDeque;
 
 /// Size of a signal frame pushed on a stack (sigcontext and the handler's arguments).
 pub const SIGFRAME_BYTES: u64 = 256;
-
-/// Processes whose exit IPC has not yet collected, in order.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct ExitQueue {
-    queue: VecDeque<Endpoint>,
-    capacity: usize,
-    /// Notifications that would have been sent to the IPC server.
-    pub notified: u64,
-}
-
-impl ExitQueue {
-    /// An empty queue of `capacity` entries (`NR_PROCS`).
-    pub fn new(capacity: usize) -> ExitQueue {
-        ExitQueue { queue: VecDeque::new(), capacity, notified: 0 }
-    }
-
-    /// The queued endpoints, oldest first.
-    pub fn pending(&self) -> impl Iterator<Item = &Endpoint> {
-        self.queue.iter()
-    }
-}
 
 /// `do_push_sig`: m1_i1 endpoint → m1_p1 old stack pointer.
 ///
@@ -71,15 +49,11 @@ pub(crate) fn do_notify_sig<F: FrameAllocator, P: PagingFormat>(
 ) -> CallResult {
     let ep = Endpoint(msg.m1_i1());
     let ipc = msg.m1_i2();
-    let q = &mut vm.exits;
-    if !q.queue.contains(&ep) {
-        if q.queue.len() >= q.capacity {
-            return Err(Errno::ENOMEM);
-        }
-        q.queue.push_back(ep);
+    if !vm.exits.push(ep) {
+        return Err(Errno::ENOMEM);
     }
     if ipc != 0 && ipc != ep.0 {
-        q.notified += 1;
+        vm.exits.notified += 1;
     }
     Ok(Reply::Now)
 }
@@ -93,8 +67,8 @@ pub(crate) fn do_query_exit<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let ep = vm.exits.queue.pop_front().unwrap_or(NONE);
+    let ep = vm.exits.pop().unwrap_or(NONE);
     msg.set_m2_i1(ep.0);
-    msg.set_m2_i2(i32::from(!vm.exits.queue.is_empty()));
+    msg.set_m2_i2(i32::from(!vm.exits.is_empty()));
     Ok(Reply::Now)
 }
