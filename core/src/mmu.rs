@@ -58,21 +58,23 @@ pub fn translate<P: PagingFormat>(
 
 /// The one page walker over virtual addresses: walks `len` bytes from `va` one page at a
 /// time, translating each page with `translate` (which returns the page's frame or the
-/// error to stop with) and calling `each` with (arena, frame, offset in frame, offset in
-/// the buffer, length) for every piece. Used by the soft MMU's user accesses below and by
-/// the server's kernel copies (`server/usercopy.rs`). `overflow` is the error for a range
-/// that runs past the top of the address space.
+/// error to stop with) and calling `each` with (context, frame, offset in frame, offset
+/// in the buffer, length) for every piece. The context is what both need: the arena for
+/// the soft MMU's user accesses below and the server's kernel copies
+/// (`server/usercopy.rs`), the whole server for the client's faulting accesses
+/// (`client.rs`). `overflow` is the error for a range that runs past the top of the
+/// address space.
 ///
 /// # Errors
 /// The first error of `translate`; the pieces before it have been passed to `each`.
 #[inline]
-pub(crate) fn walk_pages<E>(
-    arena: &mut Arena,
+pub(crate) fn walk_pages<C: ?Sized, E>(
+    cx: &mut C,
     va: VirtAddr,
     len: usize,
     overflow: impl FnOnce() -> E,
-    mut translate: impl FnMut(&mut Arena, VirtAddr) -> Result<Frame, E>,
-    mut each: impl FnMut(&mut Arena, Frame, usize, usize, usize),
+    mut translate: impl FnMut(&mut C, VirtAddr) -> Result<Frame, E>,
+    mut each: impl FnMut(&mut C, Frame, usize, usize, usize),
 ) -> Result<(), E> {
     let mut done = 0usize;
     while done < len {
@@ -80,10 +82,10 @@ pub(crate) fn walk_pages<E>(
             return Err(overflow());
         };
         let at = VirtAddr(at);
-        let frame = translate(arena, at)?;
+        let frame = translate(cx, at)?;
         let off = at.page_offset() as usize;
         let n = (PAGE_SIZE as usize - off).min(len - done);
-        each(arena, frame, off, done, n);
+        each(cx, frame, off, done, n);
         done += n;
     }
     Ok(())

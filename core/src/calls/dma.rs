@@ -9,9 +9,45 @@
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_ADDDMA, VM_DELDMA, VM_GETDMA};
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, DmaEntry, Reply, Vm};
+
+call_fields! {
+    /// `VM_ADDDMA` from PM: `proc` owns the DMA buffer `[base, base + size)`.
+    pub struct AddDmaRequest for VM_ADDDMA {
+        /// The owner (`VMAD_EP`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// Base (`VMAD_START`).
+        base: i64 = m2_l1 / set_m2_l1,
+        /// Size (`VMAD_SIZE`).
+        size: i64 = m2_l2 / set_m2_l2,
+    }
+}
+
+call_fields! {
+    /// `VM_DELDMA` from PM: forget the DMA buffer (an exact match of `VM_ADDDMA`'s).
+    pub struct DelDmaRequest for VM_DELDMA {
+        /// The owner (`VMDD_EP`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// Base (`VMDD_START`).
+        base: i64 = m2_l1 / set_m2_l1,
+        /// Size (`VMDD_SIZE`).
+        size: i64 = m2_l2 / set_m2_l2,
+    }
+}
+
+call_fields! {
+    /// `VM_GETDMA`'s reply (the request has no field): a buffer to release.
+    pub struct GetDmaReply for VM_GETDMA {
+        /// The owner (`VMGD_PROCP`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// Base (`VMGD_BASEP`).
+        base: i64 = m2_l1 / set_m2_l1,
+        /// Size (`VMGD_SIZEP`).
+        size: i64 = m2_l2 / set_m2_l2,
+    }
+}
 
 /// `do_adddma`: m2_i1 endpoint, m2_l1 start, m2_l2 size.
 ///
@@ -22,9 +58,9 @@ pub(crate) fn do_adddma<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let ep = Endpoint(msg.m2_i1());
-    let slot = vm.slots.lookup(ep).map_err(|_| Errno::EINVAL)?;
-    if !vm.dma.insert(DmaEntry { proc: ep, base: msg.m2_l1(), size: msg.m2_l2() }) {
+    let req = AddDmaRequest::decode(msg);
+    let slot = vm.proc_slot(req.proc)?;
+    if !vm.dma.insert(DmaEntry { proc: req.proc, base: req.base, size: req.size }) {
         return Err(Errno::ENOSPC);
     }
     vm.slots.get_mut(slot).has_dma = true;
@@ -40,7 +76,8 @@ pub(crate) fn do_deldma<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let want = DmaEntry { proc: Endpoint(msg.m2_i1()), base: msg.m2_l1(), size: msg.m2_l2() };
+    let req = DelDmaRequest::decode(msg);
+    let want = DmaEntry { proc: req.proc, base: req.base, size: req.size };
     if !vm.dma.remove(want) {
         return Err(Errno::ESRCH);
     }
@@ -61,6 +98,6 @@ pub(crate) fn do_getdma<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    msg.set_m2_i1(0).set_m2_l1(0).set_m2_l2(0);
+    GetDmaReply { proc: Endpoint(0), base: 0, size: 0 }.encode(msg);
     Err(Errno::EAGAIN)
 }

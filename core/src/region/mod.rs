@@ -13,11 +13,23 @@ mod map;
 pub use map::RegionMap;
 
 use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
+use crate::message::FieldValue;
 use core::fmt;
 
 /// Memory protection of a region (`PROT_*` of `sys/mman.h`); honoured by the page tables.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct MapProt(pub u16);
+
+impl FieldValue<i16> for MapProt {
+    #[inline(always)]
+    fn from_raw(raw: i16) -> MapProt {
+        MapProt(raw as u16)
+    }
+    #[inline(always)]
+    fn to_raw(self) -> i16 {
+        self.0 as i16
+    }
+}
 
 impl MapProt {
     /// No access (`PROT_NONE`).

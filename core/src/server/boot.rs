@@ -75,8 +75,8 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 VM_PROC_NR => CallMask::EMPTY,
                 _ => CallMask::BASIC,
             };
-            let acl = vm.acl.intern(mask).map_err(|_| BootError::OutOfMemory)?;
-            let root = P::new_root(&mut vm.mem).map_err(|_| BootError::OutOfMemory)?;
+            let acl = vm.acl.intern(mask)?;
+            let root = P::new_root(&mut vm.mem)?;
             let mut p = ProcSlot {
                 endpoint: Endpoint::new(0, slot as i32),
                 acl,
@@ -86,7 +86,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 stack_top: VM_STACKTOP,
                 ..Default::default()
             };
-            vm.install_image(&mut p, &layout, slot as u8).map_err(|_| BootError::OutOfMemory)?;
+            vm.install_image(&mut p, &layout, slot as u8)?;
             vm.slots.occupy(slot, p);
         }
         vm.idle();

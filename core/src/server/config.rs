@@ -5,9 +5,11 @@
 //! Replaces the compile-time knobs of `servers/vm/{glo.h,vm.h}` (`NR_PROCS`, the fork
 //! and zeroing choices) with values chosen at boot.
 
+use crate::acl::AclFull;
 use crate::arena::{ArenaConfig, ArenaError};
 use crate::endpoint::{MAX_SLOTS, NR_BOOT_PROCS};
-use crate::paging::ForkPolicy;
+use crate::errno::Errno;
+use crate::paging::{ForkPolicy, PagingError};
 use crate::slots::DEFAULT_SLOTS;
 use core::fmt;
 
@@ -89,6 +91,27 @@ impl fmt::Display for BootError {
 }
 
 impl std::error::Error for BootError {}
+
+/// The boot image's processes could not get a page-table frame.
+impl From<PagingError> for BootError {
+    fn from(_: PagingError) -> Self {
+        BootError::OutOfMemory
+    }
+}
+
+/// The boot image's call masks did not fit the call-mask table.
+impl From<AclFull> for BootError {
+    fn from(_: AclFull) -> Self {
+        BootError::OutOfMemory
+    }
+}
+
+/// The image builder's only failure at boot is running out of frames.
+impl From<Errno> for BootError {
+    fn from(_: Errno) -> Self {
+        BootError::OutOfMemory
+    }
+}
 
 impl From<ArenaError> for BootError {
     fn from(e: ArenaError) -> Self {

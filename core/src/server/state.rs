@@ -142,6 +142,22 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         self.slots.lookup(ep)
     }
 
+    /// The slot of the live process `ep`, as the call handlers resolve an endpoint field:
+    /// `vm_isokendpt`, with its failure (not a process slot, a free slot, a stale
+    /// generation) answered `EINVAL`, as MINIX's handlers answer a bad endpoint (exec's
+    /// `ESRCH` and push-sig's unmapped `vm_isokendpt` error are the exceptions, in their
+    /// handlers).
+    ///
+    /// # Errors
+    /// `EINVAL`.
+    #[inline]
+    pub(crate) fn proc_slot(&self, ep: Endpoint) -> Result<usize, Errno> {
+        match self.slots.lookup(ep) {
+            Ok(slot) => Ok(slot),
+            Err(_) => Err(Errno::EINVAL),
+        }
+    }
+
     /// The regions of a live process.
     ///
     /// # Errors
