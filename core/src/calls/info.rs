@@ -112,7 +112,7 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
             for r in chosen {
                 out.extend_from_slice(&r.start.0.to_le_bytes());
                 out.extend_from_slice(&(r.pages * PAGE_SIZE).to_le_bytes());
-                out.extend_from_slice(&u32::from(r.prot.0).to_le_bytes());
+                out.extend_from_slice(&u32::from(r.prot.bits()).to_le_bytes());
                 let flags: u32 = if r.mem == MemType::Shared { 1 } else { 0 };
                 out.extend_from_slice(&flags.to_le_bytes());
             }

@@ -22,59 +22,44 @@ use crate::server::{CallResult, Reply, Vm};
 use super::fault::page_flags;
 use super::user_range;
 
-/// mmap flags (`MAP_*` of MINIX's `sys/mman.h`, plus the `MAP_FIXED` extension).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
-pub struct MapFlags(pub u16);
-
-impl FieldValue<i16> for MapFlags {
-    #[inline(always)]
-    fn from_raw(raw: i16) -> MapFlags {
-        MapFlags(raw as u16)
-    }
-    #[inline(always)]
-    fn to_raw(self) -> i16 {
-        self.0 as i16
+bitflags::bitflags! {
+    /// mmap flags (`MAP_*` of MINIX's `sys/mman.h`, plus the `MAP_FIXED` extension).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+    pub struct MapFlags: u16 {
+        /// Share the memory with children (and through VM_REMAP).
+        const SHARED = 0x01;
+        /// Private copy-on-write memory.
+        const PRIVATE = 0x02;
+        /// Anonymous memory (no file).
+        const ANON = 0x04;
+        /// Allocate every page now.
+        const PREALLOC = 0x08;
+        /// Physically contiguous (implies PREALLOC).
+        const CONTIG = 0x10;
+        /// Below 16 MiB physical (accepted; the arena has no such zone).
+        const LOWER16M = 0x20;
+        /// 64 KiB physical alignment (honoured for CONTIG).
+        const ALIGN64K = 0x40;
+        /// Below 1 MiB physical (accepted; the arena has no such zone).
+        const LOWER1M = 0x80;
+        /// Extension: map exactly at the address, replacing what is there.
+        const FIXED = 0x100;
     }
 }
 
 impl MapFlags {
-    /// Share the memory with children (and through VM_REMAP).
-    pub const SHARED: MapFlags = MapFlags(0x01);
-    /// Private copy-on-write memory.
-    pub const PRIVATE: MapFlags = MapFlags(0x02);
-    /// Anonymous memory (no file).
-    pub const ANON: MapFlags = MapFlags(0x04);
-    /// Allocate every page now.
-    pub const PREALLOC: MapFlags = MapFlags(0x08);
-    /// Physically contiguous (implies PREALLOC).
-    pub const CONTIG: MapFlags = MapFlags(0x10);
-    /// Below 16 MiB physical (accepted; the arena has no such zone).
-    pub const LOWER16M: MapFlags = MapFlags(0x20);
-    /// 64 KiB physical alignment (honoured for CONTIG).
-    pub const ALIGN64K: MapFlags = MapFlags(0x40);
-    /// Below 1 MiB physical (accepted; the arena has no such zone).
-    pub const LOWER1M: MapFlags = MapFlags(0x80);
-    /// Extension: map exactly at the address, replacing what is there.
-    pub const FIXED: MapFlags = MapFlags(0x100);
     /// Every known flag.
-    pub const KNOWN: MapFlags = MapFlags(0x1ff);
-
-    /// Whether every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: MapFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// The union.
-    #[inline]
-    pub const fn union(self, other: MapFlags) -> MapFlags {
-        MapFlags(self.0 | other.0)
-    }
+    pub const KNOWN: MapFlags = MapFlags::all();
 }
 
-impl core::ops::BitOr for MapFlags {
-    type Output = MapFlags;
-    fn bitor(self, rhs: MapFlags) -> MapFlags {
-        self.union(rhs)
+impl FieldValue<i16> for MapFlags {
+    #[inline(always)]
+    fn from_raw(raw: i16) -> MapFlags {
+        MapFlags::from_bits_retain(raw as u16)
+    }
+    #[inline(always)]
+    fn to_raw(self) -> i16 {
+        self.bits() as i16
     }
 }
 
@@ -127,7 +112,7 @@ pub(crate) fn do_mmap<F: FrameAllocator, P: PagingFormat>(
 ) -> CallResult {
     let req = MmapRequest::decode(msg);
     let MmapRequest { flags, prot, fd, .. } = req;
-    if flags.0 & !MapFlags::KNOWN.0 != 0 || prot.0 & !MapProt::ALL.0 != 0 {
+    if !MapFlags::KNOWN.contains(flags) || !MapProt::ALL.contains(prot) {
         return Err(Errno::EINVAL);
     }
     if flags.contains(MapFlags::ANON) && fd != -1 {

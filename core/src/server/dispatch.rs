@@ -135,7 +135,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         };
         // Allowed and implemented: one bit test of the caller's mask restricted to the
         // table's registered calls.
-        let allowed = self.acl.mask(proc.acl).0 & Self::IMPLEMENTED.0;
+        let allowed = self.acl.mask(proc.acl).bits() & Self::IMPLEMENTED.bits();
         if allowed & (1 << c) == 0 {
             msg.mtype = self.refuse(Errno::ENOSYS);
             return true;
@@ -224,7 +224,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             }
             i += 1;
         }
-        CallMask(m)
+        CallMask::from_bits_retain(m)
     };
 
     /// The handler of an unregistered call number: never reached (the request path checks
