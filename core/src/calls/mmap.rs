@@ -112,7 +112,7 @@ pub(crate) fn do_mmap<F: FrameAllocator, P: PagingFormat>(
 ) -> CallResult {
     let req = MmapRequest::decode(msg);
     let MmapRequest { flags, prot, fd, .. } = req;
-    if !MapFlags::KNOWN.contains(flags) || !MapProt::ALL.contains(prot) {
+    if flags.bits() & !MapFlags::KNOWN.bits() != 0 || prot.bits() & !MapProt::ALL.bits() != 0 {
         return Err(Errno::EINVAL);
     }
     if flags.contains(MapFlags::ANON) && fd != -1 {

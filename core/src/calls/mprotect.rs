@@ -40,7 +40,7 @@ pub(crate) fn do_mprotect<F: FrameAllocator, P: PagingFormat>(
 ) -> CallResult {
     let req = MprotectRequest::decode(msg);
     let prot = req.prot;
-    if !MapProt::ALL.contains(prot) {
+    if prot.bits() & !MapProt::ALL.bits() != 0 {
         return Err(Errno::EINVAL);
     }
     let (start, end) = user_range(req.addr, req.len, P::VA_END)?;

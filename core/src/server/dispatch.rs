@@ -3,14 +3,16 @@
 //! Replaces `servers/vm/main.c`'s `main` loop body, the `vm_calls` table filled by
 //! `CALLMAP` and `vm_acl_ok`. Notifications are ignored; `VM_PAGEFAULT` is accepted only
 //! from the kernel (a faked one is refused with EPERM and counted, §21.1) and never
-//! answered; other numbers are range checked, the caller is checked (`vm_isokendpt`) and
-//! ACL checked (ENOSYS, as the seed answers), then dispatched through an array of
+//! answered; other numbers are range checked, the caller is checked (`vm_isokendpt`: a
+//! dead or stale caller is answered `EDEADSRCDST`, a non-process endpoint `EINVAL`) and ACL
+//! checked (ENOSYS, as the seed answers), then dispatched through an array of
 //! handlers indexed by `mtype - VM_RQ_BASE`; the reply is the request with `mtype` set to
 //! the result, unless the handler suspends.
 
 use super::{CallResult, Handler, Reply, Vm};
 use crate::acl::CallMask;
 use crate::calls;
+use crate::endpoint::Endpoint;
 use crate::errno::{Errno, OK};
 use crate::frames::FrameAllocator;
 use crate::message::{
@@ -130,7 +132,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     #[inline(always)]
     fn request(&mut self, c: usize, msg: &mut Message) -> bool {
         let Some((caller, proc)) = self.slots.live_slot(msg.source) else {
-            msg.mtype = self.refuse(Errno::ENOSYS);
+            msg.mtype = self.refuse_caller(msg.source);
             return true;
         };
         // Allowed and implemented: one bit test of the caller's mask restricted to the
@@ -159,6 +161,17 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     fn refuse(&mut self, e: Errno) -> i32 {
         self.stats.refused += 1;
         e.code()
+    }
+
+    /// Refuses a request whose sender is not a live process with `vm_isokendpt`'s answer
+    /// (`EDEADSRCDST` for an exited or stale endpoint, `EINVAL` for one that names no
+    /// process slot), not the ACL's ENOSYS: MINIX checks the caller with `vm_isokendpt`
+    /// before the ACL. Counted as a refusal.
+    #[cold]
+    #[inline(never)]
+    fn refuse_caller(&mut self, source: Endpoint) -> i32 {
+        let e = self.slots.lookup(source).err().unwrap_or(Errno::EDEADSRCDST);
+        self.refuse(e)
     }
 
     /// Messages outside the call table: page faults (kernel only), notifications, unknown

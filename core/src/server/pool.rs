@@ -61,23 +61,25 @@ impl ZeroPool {
 
     /// A zeroed frame: under [`ZeroPolicy::Prezeroed`] from the pool first, else from the
     /// allocator first (zeroed now); the other source is the fallback.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn take_zeroed<F: FrameAllocator>(&mut self, mem: &mut PhysMem<F>) -> Option<Zeroed> {
-        match self.policy {
+        let (frame, pooled) = match self.policy {
             ZeroPolicy::Prezeroed => match self.frames.pop() {
-                Some(frame) => Some(Zeroed { frame, pooled: true }),
-                None => mem.alloc_zeroed().map(|frame| Zeroed { frame, pooled: false }),
+                Some(f) => (f, true),
+                None => (mem.alloc_zeroed()?, false),
             },
             ZeroPolicy::OnFault => match mem.alloc_zeroed() {
-                Some(frame) => Some(Zeroed { frame, pooled: false }),
-                None => self.frames.pop().map(|frame| Zeroed { frame, pooled: true }),
+                Some(f) => (f, false),
+                None => (self.frames.pop()?, true),
             },
-        }
+        };
+        Some(Zeroed { frame, pooled })
     }
 
     /// Gives back a frame from [`ZeroPool::take_zeroed`] that was not used (still zero):
     /// to the pool, or to the allocator.
-    #[inline]
+    #[cold]
+    #[inline(never)]
     pub(crate) fn give_back<F: FrameAllocator>(&mut self, mem: &mut PhysMem<F>, z: Zeroed) {
         if z.pooled {
             self.frames.push(z.frame);
