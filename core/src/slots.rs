@@ -16,8 +16,10 @@ use crate::endpoint::{next_generation, Endpoint, KERNEL, MAX_SLOTS};
 use crate::errno::Errno;
 use crate::region::RegionMap;
 
-/// Default number of slots (MINIX's `NR_PROCS`).
-pub const DEFAULT_SLOTS: usize = 256;
+/// Default number of slots: room for real programs (a build with `make -j`, a fork pool of
+/// a few hundred workers), where MINIX's compile-time `NR_PROCS` was 256. The table size
+/// is a boot parameter ([`crate::server::VmConfig::slots`], up to [`MAX_SLOTS`]).
+pub const DEFAULT_SLOTS: usize = 1024;
 
 /// One process's VM state (`struct vmproc`).
 #[derive(Clone, Debug, Default)]
