@@ -21,15 +21,20 @@ pub const CALL_MASK_BYTES: usize = 6;
 /// Default capacity of the interning table (MINIX's `NR_SYS_PROCS`).
 pub const ACL_CAPACITY: usize = 32;
 
-/// A set of allowed calls: bit `c` allows `VM_RQ_BASE + c`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
-pub struct CallMask(pub u64);
+bitflags::bitflags! {
+    /// A set of allowed calls: bit `c` allows `VM_RQ_BASE + c`.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+    pub struct CallMask: u64 {
+        /// Any bit may be set (a bit per call index; the named masks are below).
+        const _ = !0;
+    }
+}
 
 impl CallMask {
     /// No call allowed.
-    pub const EMPTY: CallMask = CallMask(0);
+    pub const EMPTY: CallMask = CallMask::empty();
     /// Every call number in the table allowed.
-    pub const ALL: CallMask = CallMask((1 << NR_VM_CALLS) - 1);
+    pub const ALL: CallMask = CallMask::from_bits_retain((1 << NR_VM_CALLS) - 1);
     /// `VM_BASIC_CALLS` (mmap, munmap, munmap_text, map_phys, unmap_phys) plus the
     /// extensions every libc needs (mprotect, mremap, discard).
     pub const BASIC: CallMask = CallMask::of(&[
@@ -69,32 +74,26 @@ impl CallMask {
             }
             i += 1;
         }
-        CallMask(bits)
-    }
-
-    /// Both masks' calls.
-    #[inline]
-    pub const fn union(self, other: CallMask) -> CallMask {
-        CallMask(self.0 | other.0)
+        CallMask::from_bits_retain(bits)
     }
 
     /// `GET_BIT(mask, index)`: whether call index `index` (`mtype - VM_RQ_BASE`) is allowed.
     #[inline]
     pub const fn allows(self, index: usize) -> bool {
-        index < 64 && self.0 & (1 << index) != 0
+        index < 64 && self.bits() & (1 << index) != 0
     }
 
     /// Allows call index `index` too.
     #[inline]
-    pub fn insert(&mut self, index: usize) {
+    pub fn allow(&mut self, index: usize) {
         if index < NR_VM_CALLS {
-            self.0 |= 1 << index;
+            *self |= CallMask::from_bits_retain(1 << index);
         }
     }
 
     /// The wire form: three little-endian u16 chunks.
     pub fn to_wire(self) -> [u8; CALL_MASK_BYTES] {
-        let b = self.0.to_le_bytes();
+        let b = self.bits().to_le_bytes();
         [b[0], b[1], b[2], b[3], b[4], b[5]]
     }
 
@@ -102,7 +101,7 @@ impl CallMask {
     pub fn from_wire(bytes: [u8; CALL_MASK_BYTES]) -> CallMask {
         let mut b = [0u8; 8];
         b[..CALL_MASK_BYTES].copy_from_slice(&bytes);
-        CallMask(u64::from_le_bytes(b) & CallMask::ALL.0)
+        CallMask::from_bits_retain(u64::from_le_bytes(b) & CallMask::ALL.bits())
     }
 }
 

@@ -4,19 +4,28 @@
 //! `lib/libc/other/_vm_*.c`) and the kernel's side of page faults
 //! (`kernel/arch/i386/exception.c`). Each function builds the message exactly as its MINIX
 //! caller would — the right source endpoint (PM for fork/exec/exit/brk, the process itself
-//! for mmap and friends, the kernel for page faults), the fields of
-//! [`crate::calls`] — sends it through [`Vm::handle`] and decodes the reply. Exec writes
+//! for mmap and friends, the kernel for page faults), the fields through the call's
+//! request type declared beside its handler in [`crate::calls`] — sends it through [`Vm::handle`] and decodes the reply. Exec writes
 //! its `exec_newmem` block into PM's memory and passes the pointer, as PM does.
 
 use crate::acl::CallMask;
-use crate::addr::{VirtAddr, PAGE_SIZE};
-use crate::calls::exec::{ExecNewmem, EXEC_NEWMEM_BYTES};
-use crate::calls::mremap::MREMAP_MAYMOVE;
+use crate::addr::{Frame, VirtAddr};
+use crate::calls::brk::BrkRequest;
+use crate::calls::discard::DiscardRequest;
+use crate::calls::exec::{ExecNewmem, ExecReply, ExecRequest, EXEC_NEWMEM_BYTES};
+use crate::calls::exit::{ExitRequest, WillExitRequest};
+use crate::calls::fault::PagefaultRequest;
+use crate::calls::fork::{ForkReply, ForkRequest};
+use crate::calls::mmap::{MmapReply, MmapRequest, MunmapRequest};
+use crate::calls::mprotect::MprotectRequest;
+use crate::calls::mremap::{MremapReply, MremapRequest, MREMAP_MAYMOVE};
+use crate::calls::privileges::SetPrivRequest;
 use crate::endpoint::{Endpoint, PM_PROC_NR, RS_PROC_NR};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::BOOT_DATA_VA;
-use crate::message::*;
+use crate::message::{Fields, Message, VM_PAGEFAULT};
+use crate::mmu::walk_pages;
 use crate::paging::{Access, FaultCode, PagingFormat};
 use crate::server::Vm;
 use core::fmt;
@@ -35,6 +44,20 @@ pub fn call<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &Message
     } else {
         Ok(reply)
     }
+}
+
+/// Sends `req` from `from` (its call number, its fields) and turns the reply into a result.
+///
+/// # Errors
+/// The reply's error.
+pub fn send<F: FrameAllocator, P: PagingFormat, R: Fields>(
+    vm: &mut Vm<F, P>,
+    from: Endpoint,
+    req: &R,
+) -> Result<Message, Errno> {
+    let mut m = Message::new(from, R::CALL);
+    req.encode(&mut m);
+    call(vm, &m)
 }
 
 /// PM's `vm_fork`: forks `parent` into the lowest free slot; returns the child.
@@ -58,9 +81,8 @@ pub fn fork_into<F: FrameAllocator, P: PagingFormat>(
     parent: Endpoint,
     slot: usize,
 ) -> Result<Endpoint, Errno> {
-    let mut m = Message::new(PM_PROC_NR, VM_FORK);
-    m.set_m1_i1(parent.0).set_m1_i2(i32::try_from(slot).unwrap_or(-1));
-    Ok(Endpoint(call(vm, &m)?.m1_i3()))
+    let req = ForkRequest { parent, child_slot: i32::try_from(slot).unwrap_or(-1) };
+    Ok(ForkReply::decode(&send(vm, PM_PROC_NR, &req)?).child)
 }
 
 /// The sizes of an executable image.
@@ -109,15 +131,14 @@ pub fn exec<F: FrameAllocator, P: PagingFormat>(
         args_bytes: 0,
     };
     vm.write_process(PM_PROC_NR, BOOT_DATA_VA, &args.to_bytes())?;
-    let mut m = Message::new(PM_PROC_NR, VM_EXEC_NEWMEM);
-    m.set_m1_i1(proc.0).set_m1_p1(BOOT_DATA_VA.0).set_m1_i2(EXEC_NEWMEM_BYTES as i32);
-    let reply = call(vm, &m)?;
+    let req = ExecRequest { proc, args: BOOT_DATA_VA, args_size: EXEC_NEWMEM_BYTES as i32 };
+    let reply = ExecReply::decode(&send(vm, PM_PROC_NR, &req)?);
     let l = args.layout()?;
     Ok(ExecLayout {
         text: l.text.start,
         data: l.data.start,
         brk: l.brk,
-        stack_top: VirtAddr(reply.m1_p2()),
+        stack_top: reply.stack_top,
         stack_bottom: l.stack.start,
     })
 }
@@ -127,12 +148,8 @@ pub fn exec<F: FrameAllocator, P: PagingFormat>(
 /// # Errors
 /// The first reply's error.
 pub fn exit<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, proc: Endpoint) -> Result<(), Errno> {
-    let mut m = Message::new(PM_PROC_NR, VM_WILLEXIT);
-    m.set_m1_i1(proc.0);
-    call(vm, &m)?;
-    let mut m = Message::new(PM_PROC_NR, VM_EXIT);
-    m.set_m1_i1(proc.0);
-    call(vm, &m).map(|_| ())
+    send(vm, PM_PROC_NR, &WillExitRequest { proc })?;
+    send(vm, PM_PROC_NR, &ExitRequest { proc }).map(|_| ())
 }
 
 /// PM's `vm_brk` for `proc`.
@@ -144,9 +161,7 @@ pub fn brk<F: FrameAllocator, P: PagingFormat>(
     proc: Endpoint,
     new_brk: VirtAddr,
 ) -> Result<(), Errno> {
-    let mut m = Message::new(PM_PROC_NR, VM_BRK);
-    m.set_m1_i1(proc.0).set_m1_p1(new_brk.0);
-    call(vm, &m).map(|_| ())
+    send(vm, PM_PROC_NR, &BrkRequest { proc, addr: new_brk }).map(|_| ())
 }
 
 /// mmap arguments.
@@ -178,14 +193,15 @@ pub fn mmap<F: FrameAllocator, P: PagingFormat>(
     proc: Endpoint,
     args: &MmapArgs,
 ) -> Result<VirtAddr, Errno> {
-    let mut m = Message::new(proc, VM_MMAP);
-    m.set_m5_l1(args.addr.map_or(0, |a| a.0) as i64)
-        .set_m5_l2(args.len as i64)
-        .set_m5_s1(args.prot.0 as i16)
-        .set_m5_s2(args.flags.0 as i16)
-        .set_m5_i1(-1)
-        .set_m5_i2(0);
-    Ok(VirtAddr(call(vm, &m)?.m5_l1() as u64))
+    let req = MmapRequest {
+        addr: args.addr.map_or(0, |a| a.0),
+        len: args.len,
+        prot: args.prot,
+        flags: args.flags,
+        fd: -1,
+        offset: 0,
+    };
+    Ok(MmapReply::decode(&send(vm, proc, &req)?).addr)
 }
 
 /// libc's `munmap`.
@@ -198,9 +214,7 @@ pub fn munmap<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     len: u64,
 ) -> Result<(), Errno> {
-    let mut m = Message::new(proc, VM_MUNMAP);
-    m.set_m1_p1(va.0).set_m1_p2(len);
-    call(vm, &m).map(|_| ())
+    send(vm, proc, &MunmapRequest { addr: va.0, len }).map(|_| ())
 }
 
 /// `mprotect` (extension call).
@@ -214,9 +228,7 @@ pub fn mprotect<F: FrameAllocator, P: PagingFormat>(
     len: u64,
     prot: MapProt,
 ) -> Result<(), Errno> {
-    let mut m = Message::new(proc, VM_MPROTECT);
-    m.set_m5_l1(va.0 as i64).set_m5_l2(len as i64).set_m5_s1(prot.0 as i16);
-    call(vm, &m).map(|_| ())
+    send(vm, proc, &MprotectRequest { addr: va.0, len, prot }).map(|_| ())
 }
 
 /// `mremap` (extension call).
@@ -231,13 +243,9 @@ pub fn mremap<F: FrameAllocator, P: PagingFormat>(
     new_len: u64,
     may_move: bool,
 ) -> Result<VirtAddr, Errno> {
-    let mut m = Message::new(proc, VM_MREMAP);
-    m.set_m5_l1(old.0 as i64).set_m5_l2(old_len as i64).set_m5_l3(new_len as i64).set_m5_s2(if may_move {
-        MREMAP_MAYMOVE
-    } else {
-        0
-    });
-    Ok(VirtAddr(call(vm, &m)?.m5_l1() as u64))
+    let flags = if may_move { MREMAP_MAYMOVE } else { 0 };
+    let req = MremapRequest { addr: old.0, old_len, new_len, flags };
+    Ok(MremapReply::decode(&send(vm, proc, &req)?).addr)
 }
 
 /// `madvise(MADV_DONTNEED)` (extension call).
@@ -250,9 +258,7 @@ pub fn discard<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     len: u64,
 ) -> Result<(), Errno> {
-    let mut m = Message::new(proc, VM_DISCARD);
-    m.set_m5_l1(va.0 as i64).set_m5_l2(len as i64);
-    call(vm, &m).map(|_| ())
+    send(vm, proc, &DiscardRequest { addr: va.0, len }).map(|_| ())
 }
 
 /// RS's `vm_set_priv`: writes `mask` into RS's memory and sends its address.
@@ -265,9 +271,7 @@ pub fn rs_set_priv<F: FrameAllocator, P: PagingFormat>(
     mask: CallMask,
 ) -> Result<(), Errno> {
     vm.write_process(RS_PROC_NR, BOOT_DATA_VA, &mask.to_wire())?;
-    let mut m = Message::new(RS_PROC_NR, VM_RS_SET_PRIV);
-    m.set_m2_i1(target.0).set_m2_l1(BOOT_DATA_VA.0 as i64);
-    call(vm, &m).map(|_| ())
+    send(vm, RS_PROC_NR, &SetPrivRequest { proc: target, mask: BOOT_DATA_VA }).map(|_| ())
 }
 
 /// The result of a user access through the soft MMU.
@@ -321,7 +325,7 @@ pub fn touch<F: FrameAllocator, P: PagingFormat>(
         Ok(_) => Ok(Touch::Hit),
         Err(code) => {
             let mut m = Message::new(proc, VM_PAGEFAULT);
-            m.set_m1_p1(va.0).set_m1_i2(code.0 as i32);
+            PagefaultRequest { addr: va, code: code.0 as i32 }.encode(&mut m);
             vm.handle_mut(&mut m, true);
             // Handling a fault never ends or replaces a process: the slot still holds it.
             match vm.mmu_translate_slot(slot, va, access) {
@@ -335,6 +339,26 @@ pub fn touch<F: FrameAllocator, P: PagingFormat>(
 const USER_READ: Access = Access { write: false, user: true };
 const USER_WRITE: Access = Access { write: true, user: true };
 
+/// One page of a user access: touch it (resolving a fault), then the frame behind it.
+fn user_frame<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    proc: Endpoint,
+    at: VirtAddr,
+    access: Access,
+) -> Result<Frame, TouchError> {
+    touch(vm, proc, at, access)?;
+    let m = vm.mmu_translate(proc, at, access).map_err(TouchError::Signalled)?;
+    if !vm.arena().contains(m.frame) {
+        return Err(TouchError::NotMemory(at));
+    }
+    Ok(m.frame)
+}
+
+/// The fault code of an access that runs past the top of the address space.
+fn overflow(access: Access) -> TouchError {
+    TouchError::Signalled(FaultCode(FaultCode::USER | if access.write { FaultCode::WRITE } else { 0 }))
+}
+
 /// Reads user memory as the process would (faults resolved).
 ///
 /// # Errors
@@ -345,20 +369,14 @@ pub fn read_user<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     buf: &mut [u8],
 ) -> Result<(), TouchError> {
-    let mut done = 0usize;
-    while done < buf.len() {
-        let at = VirtAddr(va.0.wrapping_add(done as u64));
-        touch(vm, proc, at, USER_READ)?;
-        let m = vm.mmu_translate(proc, at, USER_READ).map_err(TouchError::Signalled)?;
-        if !vm.arena().contains(m.frame) {
-            return Err(TouchError::NotMemory(at));
-        }
-        let off = at.page_offset() as usize;
-        let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-        buf[done..done + n].copy_from_slice(&vm.arena().frame(m.frame)[off..off + n]);
-        done += n;
-    }
-    Ok(())
+    walk_pages(
+        vm,
+        va,
+        buf.len(),
+        || overflow(USER_READ),
+        |vm, at| user_frame(vm, proc, at, USER_READ),
+        |vm, frame, off, at, n| buf[at..at + n].copy_from_slice(&vm.arena().frame(frame)[off..off + n]),
+    )
 }
 
 /// Writes user memory as the process would (faults resolved, copy-on-write broken).
@@ -371,18 +389,14 @@ pub fn write_user<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     data: &[u8],
 ) -> Result<(), TouchError> {
-    let mut done = 0usize;
-    while done < data.len() {
-        let at = VirtAddr(va.0.wrapping_add(done as u64));
-        touch(vm, proc, at, USER_WRITE)?;
-        let m = vm.mmu_translate(proc, at, USER_WRITE).map_err(TouchError::Signalled)?;
-        if !vm.arena().contains(m.frame) {
-            return Err(TouchError::NotMemory(at));
-        }
-        let off = at.page_offset() as usize;
-        let n = (PAGE_SIZE as usize - off).min(data.len() - done);
-        vm.arena_mut().frame_mut(m.frame)[off..off + n].copy_from_slice(&data[done..done + n]);
-        done += n;
-    }
-    Ok(())
+    walk_pages(
+        vm,
+        va,
+        data.len(),
+        || overflow(USER_WRITE),
+        |vm, at| user_frame(vm, proc, at, USER_WRITE),
+        |vm, frame, off, at, n| {
+            vm.arena_mut().frame_mut(frame)[off..off + n].copy_from_slice(&data[at..at + n])
+        },
+    )
 }

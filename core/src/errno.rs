@@ -2,8 +2,12 @@
 //!
 //! Replaces the `_SIGN`-negated constants of MINIX's `include/errno.h` as used by
 //! `servers/vm` (a server puts `-EFOO` into a reply's `m_type`). Inner layers return small
-//! per-operation error enums; they become an [`Errno`] at the message boundary.
+//! per-operation error enums; they become an [`Errno`] at the message boundary, each
+//! through the one `From` impl below (the fault path's `FaultError` has its own beside
+//! it in `calls/fault.rs`).
 
+use crate::acl::AclFull;
+use crate::paging::PagingError;
 use core::fmt;
 
 /// The result code of a successful call (`OK` in MINIX).
@@ -108,6 +112,24 @@ impl fmt::Display for Errno {
 }
 
 impl std::error::Error for Errno {}
+
+/// A page-table operation that failed could not get a frame for a table (or, in eager
+/// fork, a page copy), or was given an address or frame the format cannot hold: the
+/// server answers every case as MINIX's `pt_*` failures are answered, `ENOMEM`.
+impl From<PagingError> for Errno {
+    #[inline]
+    fn from(_: PagingError) -> Errno {
+        Errno::ENOMEM
+    }
+}
+
+/// A full call-mask table (`VM_RS_SET_PRIV` with a new mask): `ENOSPC`.
+impl From<AclFull> for Errno {
+    #[inline]
+    fn from(_: AclFull) -> Errno {
+        Errno::ENOSPC
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@
 //!
 //! Any 64 bytes are a valid message value ([`Message::from_bytes`]).
 
+use crate::addr::VirtAddr;
 use crate::endpoint::Endpoint;
 
 /// First VM call number.
@@ -187,6 +188,119 @@ impl Message {
     field!(m5_l2, set_m5_l2, i64, 24, "m5_l2");
     field!(m5_l3, set_m5_l3, i64, 32, "m5_l3");
 }
+
+/// A value carried in one message field: how a typed request field is read from and
+/// written to the raw field (a free conversion: a newtype or a sign reinterpretation).
+pub trait FieldValue<Raw>: Sized {
+    /// The value a raw field holds.
+    fn from_raw(raw: Raw) -> Self;
+    /// The raw field for this value.
+    fn to_raw(self) -> Raw;
+}
+
+macro_rules! same_field {
+    ($($t:ty),*) => {$(
+        impl FieldValue<$t> for $t {
+            #[inline(always)]
+            fn from_raw(raw: $t) -> $t {
+                raw
+            }
+            #[inline(always)]
+            fn to_raw(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+same_field!(i16, i32, i64, u64);
+
+impl FieldValue<i32> for Endpoint {
+    #[inline(always)]
+    fn from_raw(raw: i32) -> Endpoint {
+        Endpoint(raw)
+    }
+    #[inline(always)]
+    fn to_raw(self) -> i32 {
+        self.0
+    }
+}
+
+impl FieldValue<i64> for u64 {
+    #[inline(always)]
+    fn from_raw(raw: i64) -> u64 {
+        raw as u64
+    }
+    #[inline(always)]
+    fn to_raw(self) -> i64 {
+        self as i64
+    }
+}
+
+impl FieldValue<u64> for VirtAddr {
+    #[inline(always)]
+    fn from_raw(raw: u64) -> VirtAddr {
+        VirtAddr(raw)
+    }
+    #[inline(always)]
+    fn to_raw(self) -> u64 {
+        self.0
+    }
+}
+
+impl FieldValue<i64> for VirtAddr {
+    #[inline(always)]
+    fn from_raw(raw: i64) -> VirtAddr {
+        VirtAddr(raw as u64)
+    }
+    #[inline(always)]
+    fn to_raw(self) -> i64 {
+        self.0 as i64
+    }
+}
+
+/// The fields of one direction of a call (a request, or the fields a reply adds): the
+/// message-field contract of the call, said once. Handlers decode their request (and
+/// encode their reply) with it, the clients ([`crate::client`]) encode requests (and
+/// decode replies) with it.
+pub trait Fields: Sized {
+    /// The call number.
+    const CALL: i32;
+    /// The fields of `m`.
+    fn decode(m: &Message) -> Self;
+    /// Writes the fields into `m`.
+    fn encode(&self, m: &mut Message);
+}
+
+/// Declares a call's request or reply fields: a struct with one typed member per message
+/// field and its [`Fields`] impl (decode and encode: plain field reads and writes,
+/// inlined into the handler).
+macro_rules! call_fields {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident for $call:ident {
+            $( $(#[$fmeta:meta])* $field:ident: $ty:ty = $get:ident / $set:ident, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $crate::message::Fields for $name {
+            const CALL: i32 = $call;
+            #[inline(always)]
+            fn decode(_m: &$crate::message::Message) -> Self {
+                $name { $( $field: $crate::message::FieldValue::from_raw(_m.$get()), )* }
+            }
+            #[inline(always)]
+            fn encode(&self, _m: &mut $crate::message::Message) {
+                $( _m.$set($crate::message::FieldValue::to_raw(self.$field)); )*
+            }
+        }
+    };
+}
+pub(crate) use call_fields;
 
 /// The name of a call number (`"VM_MMAP"`), or `None` for an unknown number.
 pub fn call_name(mtype: i32) -> Option<&'static str> {

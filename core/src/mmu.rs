@@ -56,34 +56,68 @@ pub fn translate<P: PagingFormat>(
     P::hw_translate(arena, root, va, access)
 }
 
-/// Walks `len` bytes from `va` one page at a time with user accesses, calling `each` with
-/// (frame, offset in frame, offset in buffer, length) for every piece.
-fn walk_pages<P: PagingFormat>(
+/// The one page walker over virtual addresses: walks `len` bytes from `va` one page at a
+/// time, translating each page with `translate` (which returns the page's frame or the
+/// error to stop with) and calling `each` with (context, frame, offset in frame, offset
+/// in the buffer, length) for every piece. The context is what both need: the arena for
+/// the soft MMU's user accesses below and the server's kernel copies
+/// (`server/usercopy.rs`), the whole server for the client's faulting accesses
+/// (`client.rs`). `overflow` is the error for a range that runs past the top of the
+/// address space.
+///
+/// # Errors
+/// The first error of `translate`; the pieces before it have been passed to `each`.
+#[inline]
+pub(crate) fn walk_pages<C: ?Sized, E>(
+    cx: &mut C,
+    va: VirtAddr,
+    len: usize,
+    overflow: impl FnOnce() -> E,
+    mut translate: impl FnMut(&mut C, VirtAddr) -> Result<Frame, E>,
+    mut each: impl FnMut(&mut C, Frame, usize, usize, usize),
+) -> Result<(), E> {
+    let mut done = 0usize;
+    while done < len {
+        let Some(at) = va.0.checked_add(done as u64) else {
+            return Err(overflow());
+        };
+        let at = VirtAddr(at);
+        let frame = translate(cx, at)?;
+        let off = at.page_offset() as usize;
+        let n = (PAGE_SIZE as usize - off).min(len - done);
+        each(cx, frame, off, done, n);
+        done += n;
+    }
+    Ok(())
+}
+
+/// [`walk_pages`] with user accesses through the hardware walk (sets ACCESSED/DIRTY):
+/// stops at the first fault or device frame.
+fn walk_user<P: PagingFormat>(
     arena: &mut Arena,
     root: Frame,
     va: VirtAddr,
     len: usize,
     write: bool,
-    mut each: impl FnMut(&mut Arena, Frame, usize, usize, usize),
+    each: impl FnMut(&mut Arena, Frame, usize, usize, usize),
 ) -> Result<(), CopyError> {
     let access = Access { write, user: true };
-    let mut done = 0usize;
-    while done < len {
-        let Some(at) = va.0.checked_add(done as u64) else {
-            let code = FaultCode(FaultCode::USER | if write { FaultCode::WRITE } else { 0 });
-            return Err(CopyError::Fault { va: VirtAddr(u64::MAX), code });
-        };
-        let at = VirtAddr(at);
-        let m = P::hw_translate(arena, root, at, access).map_err(|code| CopyError::Fault { va: at, code })?;
-        if !arena.contains(m.frame) {
-            return Err(CopyError::Device { va: at, frame: m.frame });
-        }
-        let off = at.page_offset() as usize;
-        let n = (PAGE_SIZE as usize - off).min(len - done);
-        each(arena, m.frame, off, done, n);
-        done += n;
-    }
-    Ok(())
+    let code = FaultCode(FaultCode::USER | if write { FaultCode::WRITE } else { 0 });
+    walk_pages(
+        arena,
+        va,
+        len,
+        || CopyError::Fault { va: VirtAddr(u64::MAX), code },
+        |arena, at| {
+            let m =
+                P::hw_translate(arena, root, at, access).map_err(|code| CopyError::Fault { va: at, code })?;
+            if !arena.contains(m.frame) {
+                return Err(CopyError::Device { va: at, frame: m.frame });
+            }
+            Ok(m.frame)
+        },
+        each,
+    )
 }
 
 /// Reads `buf.len()` bytes from `va` as the user process would (read accesses, user mode).
@@ -96,7 +130,7 @@ pub fn read_bytes<P: PagingFormat>(
     va: VirtAddr,
     buf: &mut [u8],
 ) -> Result<(), CopyError> {
-    walk_pages::<P>(arena, root, va, buf.len(), false, |arena, frame, off, at, n| {
+    walk_user::<P>(arena, root, va, buf.len(), false, |arena, frame, off, at, n| {
         buf[at..at + n].copy_from_slice(&arena.frame(frame)[off..off + n]);
     })
 }
@@ -111,7 +145,7 @@ pub fn write_bytes<P: PagingFormat>(
     va: VirtAddr,
     data: &[u8],
 ) -> Result<(), CopyError> {
-    walk_pages::<P>(arena, root, va, data.len(), true, |arena, frame, off, at, n| {
+    walk_user::<P>(arena, root, va, data.len(), true, |arena, frame, off, at, n| {
         arena.frame_mut(frame)[off..off + n].copy_from_slice(&data[at..at + n]);
     })
 }

@@ -23,38 +23,8 @@ use crate::frames::FrameAllocator;
 use crate::paging::{PageFlags, PagingFormat};
 use crate::region::MemType;
 use crate::server::Vm;
-use core::fmt;
 
-/// How much to check.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-pub enum SanityLevel {
-    /// Cheap structural checks (`SCL_TOP`).
-    Top,
-    /// Plus reference counts and allocator agreement (`SCL_FUNCTIONS`).
-    Functions,
-    /// Plus every page-table entry against its region (`SCL_DETAIL`).
-    Detail,
-}
-
-/// A broken invariant: what, and where.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct SanityError {
-    /// The slot concerned, if any.
-    pub slot: Option<usize>,
-    /// What is wrong.
-    pub what: String,
-}
-
-impl fmt::Display for SanityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.slot {
-            Some(s) => write!(f, "slot {s}: {}", self.what),
-            None => write!(f, "{}", self.what),
-        }
-    }
-}
-
-impl std::error::Error for SanityError {}
+pub use crate::server::{SanityError, SanityLevel};
 
 fn fail<T>(slot: Option<usize>, what: String) -> Result<T, SanityError> {
     Err(SanityError { slot, what })

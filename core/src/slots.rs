@@ -16,8 +16,10 @@ use crate::endpoint::{next_generation, Endpoint, KERNEL, MAX_SLOTS};
 use crate::errno::Errno;
 use crate::region::RegionMap;
 
-/// Default number of slots (MINIX's `NR_PROCS`).
-pub const DEFAULT_SLOTS: usize = 256;
+/// Default number of slots: room for real programs (a build with `make -j`, a fork pool of
+/// a few hundred workers), where MINIX's compile-time `NR_PROCS` was 256. The table size
+/// is a boot parameter ([`crate::server::VmConfig::slots`], up to [`MAX_SLOTS`]).
+pub const DEFAULT_SLOTS: usize = 1024;
 
 /// One process's VM state (`struct vmproc`).
 #[derive(Clone, Debug, Default)]
@@ -42,6 +44,33 @@ pub struct ProcSlot {
     pub brk: VirtAddr,
     /// First byte above the stack (`vm_stacktop`).
     pub stack_top: VirtAddr,
+}
+
+impl ProcSlot {
+    /// This process's state over a new address space (`root`, `regions`): what exec
+    /// installs in place of the old image. Endpoint, flags, call mask and the brk and stack
+    /// bookkeeping are kept (the image builder sets the latter).
+    pub fn with_space(&self, root: Frame, regions: RegionMap) -> ProcSlot {
+        ProcSlot {
+            endpoint: self.endpoint,
+            in_use: self.in_use,
+            exiting: self.exiting,
+            has_dma: self.has_dma,
+            acl: self.acl,
+            root,
+            regions,
+            heap_start: self.heap_start,
+            brk: self.brk,
+            stack_top: self.stack_top,
+        }
+    }
+
+    /// A forked child of this process (`endpoint`, address space `root` and `regions`): a
+    /// live process with the parent's call mask and brk and stack bookkeeping, not exiting
+    /// and without DMA buffers.
+    pub fn child(&self, endpoint: Endpoint, root: Frame, regions: RegionMap) -> ProcSlot {
+        ProcSlot { endpoint, in_use: true, exiting: false, has_dma: false, ..self.with_space(root, regions) }
+    }
 }
 
 /// The slot table.

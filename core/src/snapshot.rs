@@ -9,11 +9,11 @@
 
 use crate::acl::CallMask;
 use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
-use crate::calls::dma::DmaEntry;
 use crate::endpoint::Endpoint;
 use crate::frames::FrameAllocator;
 use crate::paging::{PageFlags, PagingFormat};
 use crate::region::Region;
+use crate::server::DmaEntry;
 use crate::server::Vm;
 
 /// One live process in a [`VmSnapshot`].

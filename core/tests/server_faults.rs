@@ -118,7 +118,7 @@ fn exhausted_call_mask_table_refuses_set_priv() {
         let p = client::fork(&mut vm, INIT_PROC_NR).unwrap();
         procs.push(p);
         // A distinct mask per process: BASIC plus one extra bit pattern.
-        let mask = CallMask(CallMask::BASIC.0 | (i + 1) << 20);
+        let mask = CallMask::from_bits_retain(CallMask::BASIC.bits() | (i + 1) << 20);
         let (r, before) = set_priv_snap(&mut vm, p, mask, buf);
         if r != 0 {
             assert_same(&vm.snapshot(), &before, "a refused RS_SET_PRIV changed the state");
@@ -135,7 +135,10 @@ fn exhausted_call_mask_table_refuses_set_priv() {
     for &p in &procs[..4] {
         client::exit(&mut vm, p).unwrap();
     }
-    assert_eq!(set_priv(&mut vm, last, CallMask(CallMask::BASIC.0 | 0xabc << 20), buf), 0);
+    assert_eq!(
+        set_priv(&mut vm, last, CallMask::from_bits_retain(CallMask::BASIC.bits() | 0xabc << 20), buf),
+        0
+    );
     // Setting the same mask on many processes shares one entry.
     for &p in &procs[4..procs.len() - 1] {
         assert_eq!(set_priv(&mut vm, p, CallMask::BASIC, buf), 0);

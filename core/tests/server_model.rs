@@ -120,11 +120,11 @@ impl Model {
 }
 
 fn readable(prot: MapProt) -> bool {
-    prot.0 & MapProt::ALL.0 != 0
+    prot.intersects(MapProt::ALL)
 }
 
 fn writable(prot: MapProt) -> bool {
-    prot.0 & MapProt::WRITE.0 != 0
+    prot.contains(MapProt::WRITE)
 }
 
 fn expect_signalled(r: Result<(), TouchError>, what: &str) -> Result<(), TestCaseError> {

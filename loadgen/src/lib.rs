@@ -6,6 +6,8 @@
 //! importer, touch synthesis and `record`), [`rng`] (the seeded generator) and [`storms`]
 //! (synthetic workloads mirroring known benchmarks).
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod commands;
 pub mod compare;

@@ -1,5 +1,7 @@
 //! The `vmstorm` command: parse the command line, run it, print one error line on failure.
 
+#![forbid(unsafe_code)]
+
 use clap::error::ErrorKind;
 use clap::Parser;
 use vmstorm_loadgen::cli::{check_outputs, one_line, Cli};

@@ -191,7 +191,7 @@ fn counters<F: FrameAllocator, P: PagingFormat>(vm: &Vm<F, P>) -> ServerCounters
 }
 
 fn map_prot(p: Prot) -> MapProt {
-    MapProt(u16::from(p.bits()))
+    MapProt::from_bits_retain(u16::from(p.bits()))
 }
 
 const fn pages(n: u64) -> u64 {
@@ -393,7 +393,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 // MAP_FIXED, as the recorded program did: the server replaces whatever is
                 // mapped in the range in one call, and restores it if the call fails.
                 let mut args = mmap_args(Some(VirtAddr(at)), &spec);
-                args.flags = args.flags | MapFlags::FIXED;
+                args.flags |= MapFlags::FIXED;
                 let va = self
                     .timed(op, |vm| client::mmap(vm, ep, &args))
                     .map_err(|e| self.err(op, errno_msg("mmap over", e)))?;
@@ -620,9 +620,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
 
 fn mmap_args(addr: Option<VirtAddr>, spec: &MapSpec) -> MmapArgs {
     let mut flags = MapFlags::ANON;
-    flags = flags | if spec.kind == MapKind::Shared { MapFlags::SHARED } else { MapFlags::PRIVATE };
+    flags |= if spec.kind == MapKind::Shared { MapFlags::SHARED } else { MapFlags::PRIVATE };
     if spec.prealloc {
-        flags = flags | MapFlags::PREALLOC;
+        flags |= MapFlags::PREALLOC;
     }
     MmapArgs { addr, len: pages(spec.pages), prot: map_prot(spec.prot), flags }
 }

@@ -12,10 +12,20 @@ use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::data_top;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_BRK};
 use crate::paging::PagingFormat;
 use crate::region::{MapProt, MemType, Region, RegionTag};
 use crate::server::{CallResult, Reply, Vm};
+
+call_fields! {
+    /// `VM_BRK` from PM: set `proc`'s break to `addr`.
+    pub struct BrkRequest for VM_BRK {
+        /// The process (`VMB_ENDPOINT`).
+        proc: Endpoint = m1_i1 / set_m1_i1,
+        /// The new break (`VMB_ADDR`).
+        addr: VirtAddr = m1_p1 / set_m1_p1,
+    }
+}
 
 /// `do_brk`: m1_i1 endpoint, m1_p1 new break.
 ///
@@ -27,8 +37,9 @@ pub(crate) fn do_brk<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let slot = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::EINVAL)?;
-    let new = VirtAddr(msg.m1_p1());
+    let req = BrkRequest::decode(msg);
+    let slot = vm.proc_slot(req.proc)?;
+    let new = req.addr;
     let s = vm.slots.get(slot);
     if new < s.heap_start || new.0 >= data_top::<P>().0 {
         return Err(Errno::ENOMEM);

@@ -8,12 +8,22 @@
 use crate::addr::{PageSpan, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_DISCARD};
 use crate::paging::{PageFlags, PagingFormat};
 use crate::region::MemType;
 use crate::server::{CallResult, Reply, Vm};
 
 use super::user_range;
+
+call_fields! {
+    /// `VM_DISCARD` from a process (extension: `madvise(MADV_DONTNEED)`).
+    pub struct DiscardRequest for VM_DISCARD {
+        /// Start.
+        addr: u64 = m5_l1 / set_m5_l1,
+        /// Length in bytes.
+        len: u64 = m5_l2 / set_m5_l2,
+    }
+}
 
 /// `madvise(DONTNEED)`: m5_l1 address, m5_l2 length.
 ///
@@ -25,7 +35,8 @@ pub(crate) fn do_discard<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let (start, end) = user_range(msg.m5_l1() as u64, msg.m5_l2() as u64, P::VA_END)?;
+    let req = DiscardRequest::decode(msg);
+    let (start, end) = user_range(req.addr, req.len, P::VA_END)?;
     let s = vm.slots.get(caller);
     if !s.regions.covers(start, end) {
         return Err(Errno::ENOMEM);
@@ -43,11 +54,10 @@ pub(crate) fn do_discard<F: FrameAllocator, P: PagingFormat>(
         // Several pieces: first make every leaf table of the range this space's own
         // (a no-op protection change, all or nothing), so that no unmap below can fail.
         let all = PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE };
-        P::protect_range(&mut vm.mem, root, all, PageFlags::EMPTY, PageFlags::EMPTY)
-            .map_err(|_| Errno::ENOMEM)?;
+        P::protect_range(&mut vm.mem, root, all, PageFlags::EMPTY, PageFlags::EMPTY)?;
     }
     for span in spans {
-        P::unmap_range(&mut vm.mem, root, span).map_err(|_| Errno::ENOMEM)?;
+        P::unmap_range(&mut vm.mem, root, span)?;
     }
     Ok(Reply::Now)
 }

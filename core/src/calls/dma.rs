@@ -9,59 +9,43 @@
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_ADDDMA, VM_DELDMA, VM_GETDMA};
 use crate::paging::PagingFormat;
-use crate::server::{CallResult, Reply, Vm};
+use crate::server::{CallResult, DmaEntry, Reply, Vm};
 
-/// Number of DMA table entries (`NR_DMA`).
-pub const NR_DMA: usize = 16;
-
-/// One DMA buffer: who, base, size.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct DmaEntry {
-    /// The owning process.
-    pub proc: Endpoint,
-    /// Base address as given.
-    pub base: i64,
-    /// Size as given.
-    pub size: i64,
+call_fields! {
+    /// `VM_ADDDMA` from PM: `proc` owns the DMA buffer `[base, base + size)`.
+    pub struct AddDmaRequest for VM_ADDDMA {
+        /// The owner (`VMAD_EP`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// Base (`VMAD_START`).
+        base: i64 = m2_l1 / set_m2_l1,
+        /// Size (`VMAD_SIZE`).
+        size: i64 = m2_l2 / set_m2_l2,
+    }
 }
 
-/// The fixed DMA table.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
-pub struct DmaTable {
-    entries: [Option<DmaEntry>; NR_DMA],
+call_fields! {
+    /// `VM_DELDMA` from PM: forget the DMA buffer (an exact match of `VM_ADDDMA`'s).
+    pub struct DelDmaRequest for VM_DELDMA {
+        /// The owner (`VMDD_EP`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// Base (`VMDD_START`).
+        base: i64 = m2_l1 / set_m2_l1,
+        /// Size (`VMDD_SIZE`).
+        size: i64 = m2_l2 / set_m2_l2,
+    }
 }
 
-impl DmaTable {
-    /// The entries in use.
-    pub fn entries(&self) -> impl Iterator<Item = &DmaEntry> {
-        self.entries.iter().flatten()
-    }
-
-    /// Whether `ep` has any entry.
-    pub fn has(&self, ep: Endpoint) -> bool {
-        self.entries().any(|e| e.proc == ep)
-    }
-
-    /// Drops every entry of `ep`.
-    pub fn release_all(&mut self, ep: Endpoint) {
-        for e in &mut self.entries {
-            if e.is_some_and(|d| d.proc == ep) {
-                *e = None;
-            }
-        }
-    }
-
-    /// Renames `a`'s entries to `b` and `b`'s to `a` (live update).
-    pub fn swap_owners(&mut self, a: Endpoint, b: Endpoint) {
-        for d in self.entries.iter_mut().flatten() {
-            if d.proc == a {
-                d.proc = b;
-            } else if d.proc == b {
-                d.proc = a;
-            }
-        }
+call_fields! {
+    /// `VM_GETDMA`'s reply (the request has no field): a buffer to release.
+    pub struct GetDmaReply for VM_GETDMA {
+        /// The owner (`VMGD_PROCP`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// Base (`VMGD_BASEP`).
+        base: i64 = m2_l1 / set_m2_l1,
+        /// Size (`VMGD_SIZEP`).
+        size: i64 = m2_l2 / set_m2_l2,
     }
 }
 
@@ -74,10 +58,11 @@ pub(crate) fn do_adddma<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let ep = Endpoint(msg.m2_i1());
-    let slot = vm.slots.lookup(ep).map_err(|_| Errno::EINVAL)?;
-    let free = vm.dma.entries.iter().position(Option::is_none).ok_or(Errno::ENOSPC)?;
-    vm.dma.entries[free] = Some(DmaEntry { proc: ep, base: msg.m2_l1(), size: msg.m2_l2() });
+    let req = AddDmaRequest::decode(msg);
+    let slot = vm.proc_slot(req.proc)?;
+    if !vm.dma.insert(DmaEntry { proc: req.proc, base: req.base, size: req.size }) {
+        return Err(Errno::ENOSPC);
+    }
     vm.slots.get_mut(slot).has_dma = true;
     Ok(Reply::Now)
 }
@@ -91,9 +76,11 @@ pub(crate) fn do_deldma<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let want = DmaEntry { proc: Endpoint(msg.m2_i1()), base: msg.m2_l1(), size: msg.m2_l2() };
-    let i = vm.dma.entries.iter().position(|e| *e == Some(want)).ok_or(Errno::ESRCH)?;
-    vm.dma.entries[i] = None;
+    let req = DelDmaRequest::decode(msg);
+    let want = DmaEntry { proc: req.proc, base: req.base, size: req.size };
+    if !vm.dma.remove(want) {
+        return Err(Errno::ESRCH);
+    }
     if !vm.dma.has(want.proc) {
         if let Ok(slot) = vm.slots.lookup(want.proc) {
             vm.slots.get_mut(slot).has_dma = false;
@@ -111,6 +98,6 @@ pub(crate) fn do_getdma<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    msg.set_m2_i1(0).set_m2_l1(0).set_m2_l2(0);
+    GetDmaReply { proc: Endpoint(0), base: 0, size: 0 }.encode(msg);
     Err(Errno::EAGAIN)
 }

@@ -13,10 +13,9 @@ use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::{ImageLayout, VM_STACKTOP};
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_EXEC_NEWMEM};
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
-use crate::slots::ProcSlot;
 
 /// Size of the argument block on the wire.
 pub const EXEC_NEWMEM_BYTES: usize = 40;
@@ -73,6 +72,29 @@ impl ExecNewmem {
     }
 }
 
+call_fields! {
+    /// `VM_EXEC_NEWMEM` from PM: a new image for `proc`, described by the [`ExecNewmem`]
+    /// block at `args` in PM's memory.
+    pub struct ExecRequest for VM_EXEC_NEWMEM {
+        /// The process (`VMEN_ENDPOINT`).
+        proc: Endpoint = m1_i1 / set_m1_i1,
+        /// The argument block in the caller's memory (`VMEN_ARGSPTR`).
+        args: VirtAddr = m1_p1 / set_m1_p1,
+        /// Its size, [`EXEC_NEWMEM_BYTES`] (`VMEN_ARGSSIZE`).
+        args_size: i32 = m1_i2 / set_m1_i2,
+    }
+}
+
+call_fields! {
+    /// `VM_EXEC_NEWMEM`'s reply.
+    pub struct ExecReply for VM_EXEC_NEWMEM {
+        /// First byte above the new stack (`VMEN_STACK_TOP`).
+        stack_top: VirtAddr = m1_p2 / set_m1_p2,
+        /// Exec flags (`VMEN_FLAGS`).
+        flags: i32 = m1_i3 / set_m1_i3,
+    }
+}
+
 /// `do_exec_newmem`: m1_i1 endpoint, m1_p1 args pointer, m1_i2 args size → m1_p2 stack
 /// top, m1_i3 flags.
 ///
@@ -84,30 +106,23 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let target = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::ESRCH)?;
-    if usize::try_from(msg.m1_i2()) != Ok(EXEC_NEWMEM_BYTES) {
+    let req = ExecRequest::decode(msg);
+    // MINIX's exec answers a bad endpoint ESRCH where the other handlers answer EINVAL.
+    let Ok(target) = vm.slots.lookup(req.proc) else {
+        return Err(Errno::ESRCH);
+    };
+    if usize::try_from(req.args_size) != Ok(EXEC_NEWMEM_BYTES) {
         return Err(Errno::EINVAL);
     }
     let mut raw = [0u8; EXEC_NEWMEM_BYTES];
-    vm.copy_from_user(caller, VirtAddr(msg.m1_p1()), &mut raw)?;
+    vm.copy_from_user(caller, req.args, &mut raw)?;
     let args = ExecNewmem::from_bytes(&raw);
     let layout = args.layout()?;
-    let root = P::new_root(&mut vm.mem).map_err(|_| Errno::ENOMEM)?;
+    let root = P::new_root(&mut vm.mem)?;
     // The new image is built beside the old one (whose slot is untouched until the end);
     // the region list is the server's spare buffer, swapped with the old one on success.
     let old = vm.slots.get(target);
-    let mut new = ProcSlot {
-        endpoint: old.endpoint,
-        in_use: old.in_use,
-        exiting: old.exiting,
-        has_dma: old.has_dma,
-        acl: old.acl,
-        root,
-        regions: core::mem::take(&mut vm.spare_regions),
-        heap_start: old.heap_start,
-        brk: old.brk,
-        stack_top: old.stack_top,
-    };
+    let mut new = old.with_space(root, core::mem::take(&mut vm.spare_regions));
     if let Err(e) = vm.install_image(&mut new, &layout, target as u8) {
         vm.destroy_space(root, new.regions.as_slice());
         new.regions.clear();
@@ -118,8 +133,7 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     vm.destroy_space(old.root, old.regions.as_slice());
     old.regions.clear();
     vm.spare_regions = old.regions;
-    msg.set_m1_p2(VM_STACKTOP.0);
-    msg.set_m1_i3(EXC_NM_RF_LOAD_TEXT);
+    ExecReply { stack_top: VM_STACKTOP, flags: EXC_NM_RF_LOAD_TEXT }.encode(msg);
     Ok(Reply::Now)
 }
 

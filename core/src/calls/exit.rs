@@ -9,9 +9,25 @@
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_EXIT, VM_WILLEXIT};
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
+
+call_fields! {
+    /// `VM_WILLEXIT` from PM: `proc` is about to exit.
+    pub struct WillExitRequest for VM_WILLEXIT {
+        /// The process (`VMWE_ENDPOINT`).
+        proc: Endpoint = m1_i1 / set_m1_i1,
+    }
+}
+
+call_fields! {
+    /// `VM_EXIT` from PM: `proc` has exited.
+    pub struct ExitRequest for VM_EXIT {
+        /// The process (`VME_ENDPOINT`).
+        proc: Endpoint = m1_i1 / set_m1_i1,
+    }
+}
 
 /// `do_willexit`: m1_i1 endpoint. Marks the process as exiting.
 ///
@@ -22,7 +38,7 @@ pub(crate) fn do_willexit<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let slot = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::EINVAL)?;
+    let slot = vm.proc_slot(WillExitRequest::decode(msg).proc)?;
     vm.slots.get_mut(slot).exiting = true;
     Ok(Reply::Now)
 }
@@ -36,8 +52,8 @@ pub(crate) fn do_exit<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let ep = Endpoint(msg.m1_i1());
-    let slot = vm.slots.lookup(ep).map_err(|_| Errno::EINVAL)?;
+    let ep = ExitRequest::decode(msg).proc;
+    let slot = vm.proc_slot(ep)?;
     if !vm.slots.get(slot).exiting {
         return Err(Errno::EINVAL);
     }

@@ -12,11 +12,11 @@
 use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_PAGEFAULT};
 use crate::paging::ForkPolicy;
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 use crate::region::{MemType, Region};
-use crate::server::{Vm, ZeroPolicy};
+use crate::server::Vm;
 
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -55,6 +55,16 @@ pub(crate) fn page_flags(region: &Region) -> PageFlags {
     }
 }
 
+call_fields! {
+    /// `VM_PAGEFAULT` from the kernel (the faulting process is the message's source).
+    pub struct PagefaultRequest for VM_PAGEFAULT {
+        /// The faulting address, CR2 (`VPF_ADDR`).
+        addr: VirtAddr = m1_p1 / set_m1_p1,
+        /// The x86 error code, [`FaultCode`] bits (`VPF_FLAGS`).
+        code: i32 = m1_i2 / set_m1_i2,
+    }
+}
+
 /// `VM_PAGEFAULT` from the kernel: resolve, or signal the process. Never replies.
 pub(crate) fn do_pagefault<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &Message) {
     vm.stats.faults += 1;
@@ -62,8 +72,9 @@ pub(crate) fn do_pagefault<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>
         vm.stats.refused += 1;
         return;
     };
-    let va = VirtAddr(msg.m1_p1());
-    let code = msg.m1_i2() as u32;
+    let req = PagefaultRequest::decode(msg);
+    let va = req.addr;
+    let code = req.code as u32;
     let write = code & FaultCode::WRITE != 0;
     let result = if code & FaultCode::PRESENT == 0 {
         resolve_missing(vm, slot, va, write)
@@ -201,25 +212,12 @@ fn fault_in<F: FrameAllocator, P: PagingFormat>(
         let frame = base.add((page.0 - region.start.0) / PAGE_SIZE);
         return Ok(P::map(&mut vm.mem, root, page, Mapping { frame, flags })?);
     }
-    let (frame, pooled) = match vm.zero_policy {
-        ZeroPolicy::Prezeroed => match vm.pool.pop() {
-            Some(f) => (f, true),
-            None => (vm.mem.alloc_zeroed().ok_or(MapFailure::OutOfMemory)?, false),
-        },
-        ZeroPolicy::OnFault => match vm.mem.alloc_zeroed() {
-            Some(f) => (f, false),
-            None => (vm.pool.pop().ok_or(MapFailure::OutOfMemory)?, true),
-        },
-    };
-    if let Err(e) = P::map(&mut vm.mem, root, page, Mapping { frame, flags }) {
-        if pooled {
-            vm.pool.push(frame);
-        } else {
-            vm.mem.unref(frame);
-        }
+    let z = vm.pool.take_zeroed(&mut vm.mem).ok_or(MapFailure::OutOfMemory)?;
+    if let Err(e) = P::map(&mut vm.mem, root, page, Mapping { frame: z.frame, flags }) {
+        vm.pool.give_back(&mut vm.mem, z);
         return Err(e.into());
     }
-    if pooled && vm.zero_policy == ZeroPolicy::Prezeroed {
+    if z.pooled {
         vm.stats.prezeroed_fills += 1;
     }
     vm.stats.zero_fills += 1;

@@ -12,10 +12,27 @@
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_FORK};
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
-use crate::slots::ProcSlot;
+
+call_fields! {
+    /// `VM_FORK` from PM: fork `parent` into slot `child_slot`.
+    pub struct ForkRequest for VM_FORK {
+        /// The parent (`VMF_ENDPOINT`).
+        parent: Endpoint = m1_i1 / set_m1_i1,
+        /// The child's slot (`VMF_SLOTNO`).
+        child_slot: i32 = m1_i2 / set_m1_i2,
+    }
+}
+
+call_fields! {
+    /// `VM_FORK`'s reply: the child's endpoint.
+    pub struct ForkReply for VM_FORK {
+        /// The child (`VMF_CHILD_ENDPOINT`).
+        child: Endpoint = m1_i3 / set_m1_i3,
+    }
+}
 
 /// `do_fork`: m1_i1 parent endpoint, m1_i2 child slot → m1_i3 child endpoint.
 ///
@@ -27,35 +44,25 @@ pub(crate) fn do_fork<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let parent = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::EINVAL)?;
-    let child = usize::try_from(msg.m1_i2()).map_err(|_| Errno::EINVAL)?;
-    if child >= vm.slots.len() || vm.slots.is_in_use(child) {
+    let req = ForkRequest::decode(msg);
+    let parent = vm.proc_slot(req.parent)?;
+    let child = req.child_slot as usize;
+    if req.child_slot < 0 || child >= vm.slots.len() || vm.slots.is_in_use(child) {
         return Err(Errno::EINVAL);
     }
     let p = vm.slots.get(parent);
     if p.has_dma {
         return Err(Errno::EINVAL);
     }
-    let root = P::fork_copy(&mut vm.mem, p.root, vm.fork_policy).map_err(|_| Errno::ENOMEM)?;
+    let root = P::fork_copy(&mut vm.mem, p.root, vm.fork_policy)?;
     // The free child slot may keep a region buffer from its last tenant: reuse it.
     let mut regions = core::mem::take(&mut vm.slots.get_mut(child).regions);
     let p = vm.slots.get(parent);
     regions.copy_from(&p.regions);
     let endpoint = vm.slots.next_endpoint(child);
-    let state = ProcSlot {
-        endpoint,
-        in_use: true,
-        exiting: false,
-        has_dma: false,
-        acl: p.acl,
-        root,
-        regions,
-        heap_start: p.heap_start,
-        brk: p.brk,
-        stack_top: p.stack_top,
-    };
+    let state = p.child(endpoint, root, regions);
     vm.acl.share(p.acl);
     vm.slots.occupy(child, state);
-    msg.set_m1_i3(endpoint.0);
+    ForkReply { child: endpoint }.encode(msg);
     Ok(Reply::Now)
 }

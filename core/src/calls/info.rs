@@ -14,7 +14,7 @@ use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_INFO};
 use crate::paging::{PageFlags, PagingFormat};
 use crate::region::MemType;
 use crate::server::{CallResult, Reply, Vm};
@@ -30,6 +30,32 @@ pub const MAX_VRI_COUNT: usize = 64;
 /// Bytes of one region entry.
 pub const REGION_INFO_BYTES: usize = 24;
 
+call_fields! {
+    /// `VM_INFO` from IS: statistics, a process's usage or its regions, copied to `buf`.
+    pub struct InfoRequest for VM_INFO {
+        /// What: `VMIW_STATS`, `VMIW_USAGE` or `VMIW_REGION` (`VMI_WHAT`).
+        what: i32 = m2_i1 / set_m2_i1,
+        /// The process, for usage and regions (`VMI_EP`).
+        proc: Endpoint = m2_i2 / set_m2_i2,
+        /// Most regions to list (`VMI_COUNT`).
+        count: i32 = m2_i3 / set_m2_i3,
+        /// The buffer in the caller's memory (`VMI_PTR`).
+        buf: VirtAddr = m2_p1 / set_m2_p1,
+        /// The address to list regions from (`VMI_NEXT`).
+        next: u64 = m2_l1 / set_m2_l1,
+    }
+}
+
+call_fields! {
+    /// `VM_INFO`'s reply for `VMIW_REGION`.
+    pub struct InfoReply for VM_INFO {
+        /// Regions listed (`VMI_COUNT`).
+        count: i32 = m2_i3 / set_m2_i3,
+        /// Where the next listing starts (`VMI_NEXT`).
+        next: u64 = m2_l1 / set_m2_l1,
+    }
+}
+
 /// `do_info`: m2_i1 what, m2_i2 endpoint (USAGE, REGION), m2_i3 count, m2_p1 buffer,
 /// m2_l1 next.
 ///
@@ -40,8 +66,9 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let buf = VirtAddr(msg.m2_p1());
-    let out: Vec<u8> = match msg.m2_i1() {
+    let req = InfoRequest::decode(msg);
+    let buf = req.buf;
+    let out: Vec<u8> = match req.what {
         VMIW_STATS => {
             let total = vm.total_frames();
             let mut largest = 0u64;
@@ -57,7 +84,7 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
             [PAGE_SIZE, total, vm.free_frames(), largest].iter().flat_map(|v| v.to_le_bytes()).collect()
         }
         VMIW_USAGE => {
-            let slot = vm.slots.lookup(Endpoint(msg.m2_i2())).map_err(|_| Errno::EINVAL)?;
+            let slot = vm.proc_slot(req.proc)?;
             let s = vm.slots.get(slot);
             let (mut total, mut common, mut shared) = (0u64, 0u64, 0u64);
             for r in s.regions.as_slice() {
@@ -75,9 +102,9 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
             [total, common, shared].iter().flat_map(|v| v.to_le_bytes()).collect()
         }
         VMIW_REGION => {
-            let slot = vm.slots.lookup(Endpoint(msg.m2_i2())).map_err(|_| Errno::EINVAL)?;
-            let count = usize::try_from(msg.m2_i3()).unwrap_or(0).min(MAX_VRI_COUNT);
-            let next = msg.m2_l1() as u64;
+            let slot = vm.proc_slot(req.proc)?;
+            let count = usize::try_from(req.count).unwrap_or(0).min(MAX_VRI_COUNT);
+            let next = req.next;
             let regions = vm.slots.get(slot).regions.as_slice();
             let from = regions.partition_point(|r| r.start.0 < next);
             let chosen = &regions[from..(from + count).min(regions.len())];
@@ -85,7 +112,7 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
             for r in chosen {
                 out.extend_from_slice(&r.start.0.to_le_bytes());
                 out.extend_from_slice(&(r.pages * PAGE_SIZE).to_le_bytes());
-                out.extend_from_slice(&u32::from(r.prot.0).to_le_bytes());
+                out.extend_from_slice(&u32::from(r.prot.bits()).to_le_bytes());
                 let flags: u32 = if r.mem == MemType::Shared { 1 } else { 0 };
                 out.extend_from_slice(&flags.to_le_bytes());
             }
@@ -94,8 +121,7 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
             if !out.is_empty() {
                 vm.copy_to_user(caller, buf, &out)?;
             }
-            msg.set_m2_i3(emitted as i32);
-            msg.set_m2_l1(new_next as i64);
+            InfoReply { count: emitted as i32, next: new_next }.encode(msg);
             return Ok(Reply::Now);
         }
         _ => return Err(Errno::EINVAL),

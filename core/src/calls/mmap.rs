@@ -14,7 +14,7 @@ use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::{data_top, MMAP_BASE};
-use crate::message::Message;
+use crate::message::{call_fields, FieldValue, Fields, Message, VM_MMAP, VM_MUNMAP};
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MapProt, MemType, Region, RegionTag};
 use crate::server::{CallResult, Reply, Vm};
@@ -22,48 +22,80 @@ use crate::server::{CallResult, Reply, Vm};
 use super::fault::page_flags;
 use super::user_range;
 
-/// mmap flags (`MAP_*` of MINIX's `sys/mman.h`, plus the `MAP_FIXED` extension).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
-pub struct MapFlags(pub u16);
-
-impl MapFlags {
-    /// Share the memory with children (and through VM_REMAP).
-    pub const SHARED: MapFlags = MapFlags(0x01);
-    /// Private copy-on-write memory.
-    pub const PRIVATE: MapFlags = MapFlags(0x02);
-    /// Anonymous memory (no file).
-    pub const ANON: MapFlags = MapFlags(0x04);
-    /// Allocate every page now.
-    pub const PREALLOC: MapFlags = MapFlags(0x08);
-    /// Physically contiguous (implies PREALLOC).
-    pub const CONTIG: MapFlags = MapFlags(0x10);
-    /// Below 16 MiB physical (accepted; the arena has no such zone).
-    pub const LOWER16M: MapFlags = MapFlags(0x20);
-    /// 64 KiB physical alignment (honoured for CONTIG).
-    pub const ALIGN64K: MapFlags = MapFlags(0x40);
-    /// Below 1 MiB physical (accepted; the arena has no such zone).
-    pub const LOWER1M: MapFlags = MapFlags(0x80);
-    /// Extension: map exactly at the address, replacing what is there.
-    pub const FIXED: MapFlags = MapFlags(0x100);
-    /// Every known flag.
-    pub const KNOWN: MapFlags = MapFlags(0x1ff);
-
-    /// Whether every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: MapFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// The union.
-    #[inline]
-    pub const fn union(self, other: MapFlags) -> MapFlags {
-        MapFlags(self.0 | other.0)
+bitflags::bitflags! {
+    /// mmap flags (`MAP_*` of MINIX's `sys/mman.h`, plus the `MAP_FIXED` extension).
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+    pub struct MapFlags: u16 {
+        /// Share the memory with children (and through VM_REMAP).
+        const SHARED = 0x01;
+        /// Private copy-on-write memory.
+        const PRIVATE = 0x02;
+        /// Anonymous memory (no file).
+        const ANON = 0x04;
+        /// Allocate every page now.
+        const PREALLOC = 0x08;
+        /// Physically contiguous (implies PREALLOC).
+        const CONTIG = 0x10;
+        /// Below 16 MiB physical (accepted; the arena has no such zone).
+        const LOWER16M = 0x20;
+        /// 64 KiB physical alignment (honoured for CONTIG).
+        const ALIGN64K = 0x40;
+        /// Below 1 MiB physical (accepted; the arena has no such zone).
+        const LOWER1M = 0x80;
+        /// Extension: map exactly at the address, replacing what is there.
+        const FIXED = 0x100;
     }
 }
 
-impl core::ops::BitOr for MapFlags {
-    type Output = MapFlags;
-    fn bitor(self, rhs: MapFlags) -> MapFlags {
-        self.union(rhs)
+impl MapFlags {
+    /// Every known flag.
+    pub const KNOWN: MapFlags = MapFlags::all();
+}
+
+impl FieldValue<i16> for MapFlags {
+    #[inline(always)]
+    fn from_raw(raw: i16) -> MapFlags {
+        MapFlags::from_bits_retain(raw as u16)
+    }
+    #[inline(always)]
+    fn to_raw(self) -> i16 {
+        self.bits() as i16
+    }
+}
+
+call_fields! {
+    /// `VM_MMAP` from a process (libc's `mmap`).
+    pub struct MmapRequest for VM_MMAP {
+        /// Hint, or the exact address with [`MapFlags::FIXED`] (`VMM_ADDR`).
+        addr: u64 = m5_l1 / set_m5_l1,
+        /// Length in bytes (`VMM_LEN`).
+        len: u64 = m5_l2 / set_m5_l2,
+        /// Protection (`VMM_PROT`).
+        prot: MapProt = m5_s1 / set_m5_s1,
+        /// Flags (`VMM_FLAGS`).
+        flags: MapFlags = m5_s2 / set_m5_s2,
+        /// File descriptor, -1 for anonymous memory (`VMM_FD`).
+        fd: i32 = m5_i1 / set_m5_i1,
+        /// File offset (`VMM_OFFSET`).
+        offset: i32 = m5_i2 / set_m5_i2,
+    }
+}
+
+call_fields! {
+    /// `VM_MMAP`'s reply.
+    pub struct MmapReply for VM_MMAP {
+        /// Where the memory was mapped (`VMM_RETADDR`).
+        addr: VirtAddr = m5_l1 / set_m5_l1,
+    }
+}
+
+call_fields! {
+    /// `VM_MUNMAP` and `VM_MUNMAP_TEXT` from a process (libc's `munmap`).
+    pub struct MunmapRequest for VM_MUNMAP {
+        /// Start (`VMUM_ADDR`).
+        addr: u64 = m1_p1 / set_m1_p1,
+        /// Length in bytes (`VMUM_LEN`).
+        len: u64 = m1_p2 / set_m1_p2,
     }
 }
 
@@ -78,10 +110,9 @@ pub(crate) fn do_mmap<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let flags = MapFlags(msg.m5_s2() as u16);
-    let prot = MapProt(msg.m5_s1() as u16);
-    let fd = msg.m5_i1();
-    if flags.0 & !MapFlags::KNOWN.0 != 0 || prot.0 & !MapProt::ALL.0 != 0 {
+    let req = MmapRequest::decode(msg);
+    let MmapRequest { flags, prot, fd, .. } = req;
+    if flags.bits() & !MapFlags::KNOWN.bits() != 0 || prot.bits() & !MapProt::ALL.bits() != 0 {
         return Err(Errno::EINVAL);
     }
     if flags.contains(MapFlags::ANON) && fd != -1 {
@@ -93,13 +124,13 @@ pub(crate) fn do_mmap<F: FrameAllocator, P: PagingFormat>(
     if flags.contains(MapFlags::SHARED | MapFlags::PRIVATE) {
         return Err(Errno::EINVAL);
     }
-    let len = msg.m5_l2() as u64;
+    let len = req.len;
     let top = data_top::<P>().0;
     if len == 0 || len > top {
         return Err(Errno::EINVAL);
     }
     let pages = len.div_ceil(PAGE_SIZE);
-    let hint = msg.m5_l1() as u64;
+    let hint = req.addr;
     let start = if flags.contains(MapFlags::FIXED) {
         let (s, _) = user_range(hint, len, top)?;
         if s.0 == 0 {
@@ -126,7 +157,7 @@ pub(crate) fn do_mmap<F: FrameAllocator, P: PagingFormat>(
     let prealloc = flags.contains(MapFlags::PREALLOC) || shared || contig;
     let align = if flags.contains(MapFlags::ALIGN64K) { 16 } else { 1 };
     map_region(vm, caller, region, prealloc, contig, align, flags.contains(MapFlags::FIXED))?;
-    msg.set_m5_l1(start.0 as i64);
+    MmapReply { addr: start }.encode(msg);
     Ok(Reply::Now)
 }
 
@@ -269,8 +300,7 @@ pub(crate) fn unmap_range<F: FrameAllocator, P: PagingFormat>(
     let root = s.root;
     // Pages first: that can fail, the regions cannot. Pages are mapped only inside
     // regions, so one walk over the range unmaps exactly theirs.
-    P::unmap_range(&mut vm.mem, root, PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE })
-        .map_err(|_| Errno::ENOMEM)?;
+    P::unmap_range(&mut vm.mem, root, PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE })?;
     let s = vm.slots.get_mut(slot);
     let r = s.regions.isolate(start, end);
     s.regions.remove_indices(r);
@@ -288,7 +318,8 @@ pub(crate) fn do_munmap<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let (start, end) = user_range(msg.m1_p1(), msg.m1_p2(), P::VA_END)?;
+    let req = MunmapRequest::decode(msg);
+    let (start, end) = user_range(req.addr, req.len, P::VA_END)?;
     if !unmap_range(vm, caller, start, end)? {
         return Err(Errno::EFAULT);
     }

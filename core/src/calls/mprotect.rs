@@ -9,12 +9,24 @@
 use crate::addr::{PageSpan, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_MPROTECT};
 use crate::paging::{PageFlags, PagingFormat};
 use crate::region::MapProt;
 use crate::server::{CallResult, Reply, Vm};
 
 use super::user_range;
+
+call_fields! {
+    /// `VM_MPROTECT` from a process (extension: `mprotect`).
+    pub struct MprotectRequest for VM_MPROTECT {
+        /// Start.
+        addr: u64 = m5_l1 / set_m5_l1,
+        /// Length in bytes.
+        len: u64 = m5_l2 / set_m5_l2,
+        /// The new protection.
+        prot: MapProt = m5_s1 / set_m5_s1,
+    }
+}
 
 /// `mprotect`: m5_l1 address, m5_l2 length, m5_s1 prot.
 ///
@@ -26,11 +38,12 @@ pub(crate) fn do_mprotect<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let prot = MapProt(msg.m5_s1() as u16);
-    if prot.0 & !MapProt::ALL.0 != 0 {
+    let req = MprotectRequest::decode(msg);
+    let prot = req.prot;
+    if prot.bits() & !MapProt::ALL.bits() != 0 {
         return Err(Errno::EINVAL);
     }
-    let (start, end) = user_range(msg.m5_l1() as u64, msg.m5_l2() as u64, P::VA_END)?;
+    let (start, end) = user_range(req.addr, req.len, P::VA_END)?;
     let s = vm.slots.get_mut(caller);
     if !s.regions.covers(start, end) {
         return Err(Errno::ENOMEM);
@@ -43,7 +56,7 @@ pub(crate) fn do_mprotect<F: FrameAllocator, P: PagingFormat>(
         (true, true) => (PageFlags::USER | PageFlags::WRITE, PageFlags::EMPTY),
     };
     // Pages first: it can fail (a shared leaf table to copy), the regions cannot.
-    P::protect_range(&mut vm.mem, root, span, set, clear).map_err(|_| Errno::ENOMEM)?;
+    P::protect_range(&mut vm.mem, root, span, set, clear)?;
     let s = vm.slots.get_mut(caller);
     let range = s.regions.isolate(start, end);
     for i in range.clone() {

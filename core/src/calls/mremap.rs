@@ -11,7 +11,7 @@ use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::{data_top, MMAP_BASE};
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_MREMAP};
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MemType, Region};
 use crate::server::{CallResult, Reply, Vm};
@@ -21,6 +21,28 @@ use super::user_range;
 
 /// `MREMAP_MAYMOVE`: the mapping may move.
 pub const MREMAP_MAYMOVE: i16 = 1;
+
+call_fields! {
+    /// `VM_MREMAP` from a process (extension: `mremap`).
+    pub struct MremapRequest for VM_MREMAP {
+        /// Old start.
+        addr: u64 = m5_l1 / set_m5_l1,
+        /// Old length in bytes.
+        old_len: u64 = m5_l2 / set_m5_l2,
+        /// New length in bytes.
+        new_len: u64 = m5_l3 / set_m5_l3,
+        /// Flags ([`MREMAP_MAYMOVE`]).
+        flags: i16 = m5_s2 / set_m5_s2,
+    }
+}
+
+call_fields! {
+    /// `VM_MREMAP`'s reply.
+    pub struct MremapReply for VM_MREMAP {
+        /// The mapping's (new) start.
+        addr: VirtAddr = m5_l1 / set_m5_l1,
+    }
+}
 
 /// `mremap`: m5_l1 old address, m5_l2 old length, m5_l3 new length, m5_s2 flags → m5_l1
 /// new address.
@@ -33,13 +55,14 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let flags = msg.m5_s2();
+    let req = MremapRequest::decode(msg);
+    let flags = req.flags;
     if flags & !MREMAP_MAYMOVE != 0 {
         return Err(Errno::EINVAL);
     }
     let top = data_top::<P>().0;
-    let (start, old_end) = user_range(msg.m5_l1() as u64, msg.m5_l2() as u64, top)?;
-    let new_len = msg.m5_l3() as u64;
+    let (start, old_end) = user_range(req.addr, req.old_len, top)?;
+    let new_len = req.new_len;
     let (_, new_end) = user_range(start.0, new_len, u64::MAX)?;
     let s = vm.slots.get(caller);
     let region = *s.regions.find(start).ok_or(Errno::EFAULT)?;
@@ -50,7 +73,7 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
         if new_end < old_end {
             unmap_range(vm, caller, new_end, old_end)?;
         }
-        msg.set_m5_l1(start.0 as i64);
+        MremapReply { addr: start }.encode(msg);
         return Ok(Reply::Now);
     }
     if region.mem != MemType::Anon {
@@ -60,7 +83,7 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     if old_end == region.end() && new_end.0 <= top && s.regions.is_free(old_end, new_end) {
         let s = vm.slots.get_mut(caller);
         s.regions.insert(Region { start: old_end, pages: grow_pages, ..region });
-        msg.set_m5_l1(start.0 as i64);
+        MremapReply { addr: start }.encode(msg);
         return Ok(Reply::Now);
     }
     if flags & MREMAP_MAYMOVE == 0 {
@@ -104,6 +127,6 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     }
     let s = vm.slots.get_mut(caller);
     s.regions.insert(Region { start: to, pages: new_pages, ..region });
-    msg.set_m5_l1(to.0 as i64);
+    MremapReply { addr: to }.encode(msg);
     Ok(Reply::Now)
 }

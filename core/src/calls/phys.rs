@@ -8,17 +8,49 @@
 //! (§21.10).
 
 use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
-use crate::endpoint::TTY_PROC_NR;
+use crate::endpoint::{Endpoint, TTY_PROC_NR};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::{data_top, MMAP_BASE};
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_MAP_PHYS, VM_UNMAP_PHYS};
 use crate::paging::PagingFormat;
 use crate::region::{MapProt, MemType, Region, RegionTag};
 use crate::server::{CallResult, Reply, Vm};
 
 use super::mmap::unmap_range;
 use super::target_slot;
+
+call_fields! {
+    /// `VM_MAP_PHYS` from a driver: map `len` bytes of device memory at `phys` into
+    /// `target` (`SELF` allowed).
+    pub struct MapPhysRequest for VM_MAP_PHYS {
+        /// The process to map into (`VMMP_EP`).
+        target: Endpoint = m1_i1 / set_m1_i1,
+        /// Physical address (`VMMP_PHADDR`).
+        phys: u64 = m1_p2 / set_m1_p2,
+        /// Length in bytes (`VMMP_LEN`).
+        len: i32 = m1_i2 / set_m1_i2,
+    }
+}
+
+call_fields! {
+    /// `VM_MAP_PHYS`'s reply.
+    pub struct MapPhysReply for VM_MAP_PHYS {
+        /// Where the memory was mapped (`VMMP_VADDR_REPLY`).
+        addr: VirtAddr = m1_p3 / set_m1_p3,
+    }
+}
+
+call_fields! {
+    /// `VM_UNMAP_PHYS` from a driver: unmap the device region of `target` (`SELF`
+    /// allowed) containing `addr`.
+    pub struct UnmapPhysRequest for VM_UNMAP_PHYS {
+        /// The process (`VMUP_EP`).
+        target: Endpoint = m1_i1 / set_m1_i1,
+        /// An address inside the region (`VMUP_VADDR`).
+        addr: VirtAddr = m1_p1 / set_m1_p1,
+    }
+}
 
 /// `do_map_phys`: m1_i1 target (SELF allowed), m1_p2 physical address, m1_i2 length →
 /// m1_p3 virtual address.
@@ -32,15 +64,16 @@ pub(crate) fn do_map_phys<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let target = target_slot(vm, caller, msg.m1_i1()).map_err(|_| Errno::EINVAL)?;
+    let req = MapPhysRequest::decode(msg);
+    let target = target_slot(vm, caller, req.target)?;
     if target != caller && vm.slots.get(caller).endpoint != TTY_PROC_NR {
         return Err(Errno::EPERM);
     }
-    let len = u64::try_from(msg.m1_i2()).map_err(|_| Errno::EINVAL)?;
-    if len == 0 {
+    if req.len <= 0 {
         return Err(Errno::EINVAL);
     }
-    let phys = msg.m1_p2();
+    let len = req.len as u64;
+    let phys = req.phys;
     let offset = phys % PAGE_SIZE;
     let base = Frame(phys / PAGE_SIZE);
     let pages = (offset + len).div_ceil(PAGE_SIZE);
@@ -55,7 +88,7 @@ pub(crate) fn do_map_phys<F: FrameAllocator, P: PagingFormat>(
     let region =
         Region { start, pages, mem: MemType::DirectPhys { base }, prot: MapProt::RW, tag: RegionTag::None };
     map_direct(vm, target, region)?;
-    msg.set_m1_p3(start.0 + offset);
+    MapPhysReply { addr: VirtAddr(start.0 + offset) }.encode(msg);
     Ok(Reply::Now)
 }
 
@@ -66,8 +99,7 @@ fn map_direct<F: FrameAllocator, P: PagingFormat>(
 ) -> Result<(), Errno> {
     let MemType::DirectPhys { base } = region.mem else { return Err(Errno::EINVAL) };
     let root = vm.slots.get(slot).root;
-    P::map_range(&mut vm.mem, root, region.span(), base, super::fault::page_flags(&region))
-        .map_err(|_| Errno::ENOMEM)?;
+    P::map_range(&mut vm.mem, root, region.span(), base, super::fault::page_flags(&region))?;
     vm.slots.get_mut(slot).regions.insert_unmerged(region);
     Ok(())
 }
@@ -81,11 +113,12 @@ pub(crate) fn do_unmap_phys<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let target = target_slot(vm, caller, msg.m1_i1()).map_err(|_| Errno::EINVAL)?;
+    let req = UnmapPhysRequest::decode(msg);
+    let target = target_slot(vm, caller, req.target)?;
     if target != caller {
         return Err(Errno::EPERM);
     }
-    let r = *vm.slots.get(target).regions.find(VirtAddr(msg.m1_p1())).ok_or(Errno::EINVAL)?;
+    let r = *vm.slots.get(target).regions.find(req.addr).ok_or(Errno::EINVAL)?;
     if !matches!(r.mem, MemType::DirectPhys { .. }) {
         return Err(Errno::EINVAL);
     }

@@ -12,7 +12,7 @@ use crate::addr::VirtAddr;
 use crate::endpoint::{Endpoint, RS_PROC_NR};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_RS_SET_PRIV, VM_RS_UPDATE};
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
 
@@ -21,6 +21,27 @@ fn require_rs<F: FrameAllocator, P: PagingFormat>(vm: &Vm<F, P>, caller: usize) 
         Ok(())
     } else {
         Err(Errno::EPERM)
+    }
+}
+
+call_fields! {
+    /// `VM_RS_SET_PRIV` from RS: set `proc`'s call mask to the one at `mask` in RS's
+    /// memory (0: change nothing).
+    pub struct SetPrivRequest for VM_RS_SET_PRIV {
+        /// The process (`VM_RS_NR`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// The mask's address in the caller's memory, or 0 (`VM_RS_BUF`).
+        mask: VirtAddr = m2_l1 / set_m2_l1,
+    }
+}
+
+call_fields! {
+    /// `VM_RS_UPDATE` from RS: swap two processes' memory (live update).
+    pub struct RsUpdateRequest for VM_RS_UPDATE {
+        /// One process (`VM_RS_SRC_ENDPT`).
+        src: Endpoint = m1_i1 / set_m1_i1,
+        /// The other (`VM_RS_DST_ENDPT`).
+        dst: Endpoint = m1_i2 / set_m1_i2,
     }
 }
 
@@ -36,14 +57,14 @@ pub(crate) fn do_rs_set_priv<F: FrameAllocator, P: PagingFormat>(
     msg: &mut Message,
 ) -> CallResult {
     require_rs(vm, caller)?;
-    let target = vm.slots.lookup(Endpoint(msg.m2_i1())).map_err(|_| Errno::EINVAL)?;
-    let buf = msg.m2_l1() as u64;
-    if buf == 0 {
+    let req = SetPrivRequest::decode(msg);
+    let target = vm.proc_slot(req.proc)?;
+    if req.mask.0 == 0 {
         return Ok(Reply::Now);
     }
     let mut wire = [0u8; CALL_MASK_BYTES];
-    vm.copy_from_user(caller, VirtAddr(buf), &mut wire)?;
-    let id = vm.acl.intern(CallMask::from_wire(wire)).map_err(|_| Errno::ENOSPC)?;
+    vm.copy_from_user(caller, req.mask, &mut wire)?;
+    let id = vm.acl.intern(CallMask::from_wire(wire))?;
     let s = vm.slots.get_mut(target);
     let old = core::mem::replace(&mut s.acl, id);
     vm.acl.release(old);
@@ -60,8 +81,9 @@ pub(crate) fn do_rs_update<F: FrameAllocator, P: PagingFormat>(
     msg: &mut Message,
 ) -> CallResult {
     require_rs(vm, caller)?;
-    let a = vm.slots.lookup(Endpoint(msg.m1_i1())).map_err(|_| Errno::EINVAL)?;
-    let b = vm.slots.lookup(Endpoint(msg.m1_i2())).map_err(|_| Errno::EINVAL)?;
+    let req = RsUpdateRequest::decode(msg);
+    let a = vm.proc_slot(req.src)?;
+    let b = vm.proc_slot(req.dst)?;
     if a == b {
         return Err(Errno::EINVAL);
     }

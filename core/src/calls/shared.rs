@@ -9,16 +9,90 @@
 //! reference counts are u32 (§21.9).
 
 use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
+use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::layout::{data_top, MMAP_BASE};
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_GETPHYS, VM_GETREF, VM_REMAP, VM_SHM_UNMAP};
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MemType, Region, RegionTag};
 use crate::server::{CallResult, Reply, Vm};
 
 use super::mmap::unmap_range;
 use super::target_slot;
+
+call_fields! {
+    /// `VM_REMAP` from the IPC server: map `src`'s shared region at `src_addr` (of `size`
+    /// bytes) into `dst` at `dst_addr`, or anywhere for 0 (`SELF` allowed for both).
+    pub struct RemapRequest for VM_REMAP {
+        /// The destination process (`VMRE_D`).
+        dst: Endpoint = m1_i1 / set_m1_i1,
+        /// The source process (`VMRE_S`).
+        src: Endpoint = m1_i2 / set_m1_i2,
+        /// Destination address or 0 (`VMRE_DA`).
+        dst_addr: u64 = m1_p1 / set_m1_p1,
+        /// Source region start (`VMRE_SA`).
+        src_addr: VirtAddr = m1_p2 / set_m1_p2,
+        /// Size in bytes (`VMRE_SIZE`).
+        size: i32 = m1_i3 / set_m1_i3,
+    }
+}
+
+call_fields! {
+    /// `VM_REMAP`'s reply.
+    pub struct RemapReply for VM_REMAP {
+        /// Where the region was mapped (`VMRE_RETA`).
+        addr: VirtAddr = m1_p3 / set_m1_p3,
+    }
+}
+
+call_fields! {
+    /// `VM_SHM_UNMAP` from the IPC server: unmap `proc`'s shared region at `addr`.
+    pub struct ShmUnmapRequest for VM_SHM_UNMAP {
+        /// The process (`VMUN_ENDPT`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// The region start (`VMUN_ADDR`).
+        addr: VirtAddr = m2_l1 / set_m2_l1,
+    }
+}
+
+call_fields! {
+    /// `VM_GETPHYS` from the IPC server: the physical address of `proc`'s shared region
+    /// at `addr`.
+    pub struct GetPhysRequest for VM_GETPHYS {
+        /// The process (`VMPHYS_ENDPT`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// The region start (`VMPHYS_ADDR`).
+        addr: VirtAddr = m2_l1 / set_m2_l1,
+    }
+}
+
+call_fields! {
+    /// `VM_GETPHYS`'s reply.
+    pub struct GetPhysReply for VM_GETPHYS {
+        /// Physical address of the region's first page (`VMPHYS_RETA`).
+        phys: i64 = m2_l2 / set_m2_l2,
+    }
+}
+
+call_fields! {
+    /// `VM_GETREF` from the IPC server: the reference count of `proc`'s shared region at
+    /// `addr`.
+    pub struct GetRefRequest for VM_GETREF {
+        /// The process (`VMREFCNT_ENDPT`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// The region start (`VMREFCNT_ADDR`).
+        addr: VirtAddr = m2_l1 / set_m2_l1,
+    }
+}
+
+call_fields! {
+    /// `VM_GETREF`'s reply.
+    pub struct GetRefReply for VM_GETREF {
+        /// The reference count of the region's first page (`VMREFCNT_RETC`).
+        count: i32 = m2_i2 / set_m2_i2,
+    }
+}
 
 /// `do_remap`: m1_i1 destination, m1_i2 source (SELF allowed for both), m1_p1 destination
 /// address or 0, m1_p2 source address, m1_i3 size → m1_p3 destination address.
@@ -31,11 +105,15 @@ pub(crate) fn do_remap<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let dst = target_slot(vm, caller, msg.m1_i1()).map_err(|_| Errno::EINVAL)?;
-    let src = target_slot(vm, caller, msg.m1_i2()).map_err(|_| Errno::EINVAL)?;
-    let sa = VirtAddr(msg.m1_p2());
-    let da = msg.m1_p1();
-    let size = u64::try_from(msg.m1_i3()).map_err(|_| Errno::EFAULT)?;
+    let req = RemapRequest::decode(msg);
+    let dst = target_slot(vm, caller, req.dst)?;
+    let src = target_slot(vm, caller, req.src)?;
+    let sa = req.src_addr;
+    let da = req.dst_addr;
+    if req.size < 0 {
+        return Err(Errno::EFAULT);
+    }
+    let size = req.size as u64;
     let region = *vm.slots.get(src).regions.find(sa).ok_or(Errno::EFAULT)?;
     if region.start != sa || region.mem != MemType::Shared || size.div_ceil(PAGE_SIZE) != region.pages {
         return Err(Errno::EFAULT);
@@ -66,21 +144,21 @@ pub(crate) fn do_remap<F: FrameAllocator, P: PagingFormat>(
         }
     }
     vm.slots.get_mut(dst).regions.insert_unmerged(Region { start, tag: RegionTag::None, ..region });
-    msg.set_m1_p3(start.0);
+    RemapReply { addr: start }.encode(msg);
     Ok(Reply::Now)
 }
 
-/// The shared region starting exactly at `addr` of the process named by `raw`.
+/// The shared region starting exactly at `addr` of process `proc` (`SELF` allowed).
 fn shared_region_at<F: FrameAllocator, P: PagingFormat>(
     vm: &Vm<F, P>,
     caller: usize,
-    raw: i32,
-    addr: u64,
+    proc: Endpoint,
+    addr: VirtAddr,
     not_found: Errno,
 ) -> Result<(usize, Region), Errno> {
-    let slot = target_slot(vm, caller, raw).map_err(|_| Errno::EINVAL)?;
-    let r = *vm.slots.get(slot).regions.find(VirtAddr(addr)).ok_or(not_found)?;
-    if r.start.0 != addr || r.mem != MemType::Shared {
+    let slot = target_slot(vm, caller, proc)?;
+    let r = *vm.slots.get(slot).regions.find(addr).ok_or(not_found)?;
+    if r.start != addr || r.mem != MemType::Shared {
         return Err(not_found);
     }
     Ok((slot, r))
@@ -95,7 +173,8 @@ pub(crate) fn do_shared_unmap<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let (slot, r) = shared_region_at(vm, caller, msg.m2_i1(), msg.m2_l1() as u64, Errno::EFAULT)?;
+    let req = ShmUnmapRequest::decode(msg);
+    let (slot, r) = shared_region_at(vm, caller, req.proc, req.addr, Errno::EFAULT)?;
     unmap_range(vm, slot, r.start, r.end())?;
     Ok(Reply::Now)
 }
@@ -110,10 +189,11 @@ pub(crate) fn do_get_phys<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    msg.set_m2_l2(0);
-    let (slot, r) = shared_region_at(vm, caller, msg.m2_i1(), msg.m2_l1() as u64, Errno::EINVAL)?;
+    let req = GetPhysRequest::decode(msg);
+    GetPhysReply { phys: 0 }.encode(msg);
+    let (slot, r) = shared_region_at(vm, caller, req.proc, req.addr, Errno::EINVAL)?;
     let m = P::translate(&vm.mem.arena, vm.slots.get(slot).root, r.start).ok_or(Errno::EINVAL)?;
-    msg.set_m2_l2(m.frame.start_address().0 as i64);
+    GetPhysReply { phys: m.frame.start_address().0 as i64 }.encode(msg);
     Ok(Reply::Now)
 }
 
@@ -127,10 +207,11 @@ pub(crate) fn do_get_refcount<F: FrameAllocator, P: PagingFormat>(
     caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    msg.set_m2_i2(0);
-    let (slot, r) = shared_region_at(vm, caller, msg.m2_i1(), msg.m2_l1() as u64, Errno::EINVAL)?;
+    let req = GetRefRequest::decode(msg);
+    GetRefReply { count: 0 }.encode(msg);
+    let (slot, r) = shared_region_at(vm, caller, req.proc, req.addr, Errno::EINVAL)?;
     let m = P::translate(&vm.mem.arena, vm.slots.get(slot).root, r.start).ok_or(Errno::EINVAL)?;
     let count = vm.mem.refs.get(m.frame);
-    msg.set_m2_i2(i32::try_from(count).unwrap_or(i32::MAX));
+    GetRefReply { count: i32::try_from(count).unwrap_or(i32::MAX) }.encode(msg);
     Ok(Reply::Now)
 }

@@ -8,35 +8,50 @@
 //! an uninitialized value (§21.18). The notification to the IPC server is counted, not
 //! sent (there is no IPC server process in the emulation).
 
+use crate::addr::VirtAddr;
 use crate::endpoint::{Endpoint, NONE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::message::Message;
+use crate::message::{call_fields, Fields, Message, VM_NOTIFY_SIG, VM_PUSH_SIG, VM_QUERY_EXIT};
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
-use std::collections::VecDeque;
 
 /// Size of a signal frame pushed on a stack (sigcontext and the handler's arguments).
 pub const SIGFRAME_BYTES: u64 = 256;
 
-/// Processes whose exit IPC has not yet collected, in order.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct ExitQueue {
-    queue: VecDeque<Endpoint>,
-    capacity: usize,
-    /// Notifications that would have been sent to the IPC server.
-    pub notified: u64,
+call_fields! {
+    /// `VM_PUSH_SIG` from PM: room for a signal frame on `proc`'s stack.
+    pub struct PushSigRequest for VM_PUSH_SIG {
+        /// The process (`VMPS_ENDPOINT`).
+        proc: Endpoint = m1_i1 / set_m1_i1,
+    }
 }
 
-impl ExitQueue {
-    /// An empty queue of `capacity` entries (`NR_PROCS`).
-    pub fn new(capacity: usize) -> ExitQueue {
-        ExitQueue { queue: VecDeque::new(), capacity, notified: 0 }
+call_fields! {
+    /// `VM_PUSH_SIG`'s reply.
+    pub struct PushSigReply for VM_PUSH_SIG {
+        /// The old stack pointer (`VMPS_OLD_SP`).
+        old_sp: VirtAddr = m1_p1 / set_m1_p1,
     }
+}
 
-    /// The queued endpoints, oldest first.
-    pub fn pending(&self) -> impl Iterator<Item = &Endpoint> {
-        self.queue.iter()
+call_fields! {
+    /// `VM_NOTIFY_SIG` from PM: queue `proc`'s exit for the IPC server `ipc`.
+    pub struct NotifySigRequest for VM_NOTIFY_SIG {
+        /// The exited process (`VM_NOTIFY_SIG_ENDPOINT`).
+        proc: Endpoint = m1_i1 / set_m1_i1,
+        /// The IPC server's endpoint, 0 for none (`VM_NOTIFY_SIG_IPC`).
+        ipc: i32 = m1_i2 / set_m1_i2,
+    }
+}
+
+call_fields! {
+    /// `VM_QUERY_EXIT`'s reply (the request has no field).
+    pub struct QueryExitReply for VM_QUERY_EXIT {
+        /// An exited process, `NONE` if none (`VM_QUERY_RET_PT`).
+        proc: Endpoint = m2_i1 / set_m2_i1,
+        /// Whether more are queued (`VM_QUERY_IS_MORE`).
+        more: i32 = m2_i2 / set_m2_i2,
     }
 }
 
@@ -49,14 +64,15 @@ pub(crate) fn do_push_sig<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let slot = vm.slots.lookup(Endpoint(msg.m1_i1()))?;
+    // MINIX answers push-sig with `vm_isokendpt`'s own error.
+    let slot = vm.slots.lookup(PushSigRequest::decode(msg).proc)?;
     let s = vm.slots.get(slot);
     let sp = s.stack_top;
-    let frame = crate::addr::VirtAddr(sp.0.saturating_sub(SIGFRAME_BYTES));
+    let frame = VirtAddr(sp.0.saturating_sub(SIGFRAME_BYTES));
     if s.regions.find(frame).is_none() {
         return Err(Errno::ENOMEM);
     }
-    msg.set_m1_p1(sp.0);
+    PushSigReply { old_sp: sp }.encode(msg);
     Ok(Reply::Now)
 }
 
@@ -69,17 +85,12 @@ pub(crate) fn do_notify_sig<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let ep = Endpoint(msg.m1_i1());
-    let ipc = msg.m1_i2();
-    let q = &mut vm.exits;
-    if !q.queue.contains(&ep) {
-        if q.queue.len() >= q.capacity {
-            return Err(Errno::ENOMEM);
-        }
-        q.queue.push_back(ep);
+    let NotifySigRequest { proc: ep, ipc } = NotifySigRequest::decode(msg);
+    if !vm.exits.push(ep) {
+        return Err(Errno::ENOMEM);
     }
     if ipc != 0 && ipc != ep.0 {
-        q.notified += 1;
+        vm.exits.notified += 1;
     }
     Ok(Reply::Now)
 }
@@ -93,8 +104,7 @@ pub(crate) fn do_query_exit<F: FrameAllocator, P: PagingFormat>(
     _caller: usize,
     msg: &mut Message,
 ) -> CallResult {
-    let ep = vm.exits.queue.pop_front().unwrap_or(NONE);
-    msg.set_m2_i1(ep.0);
-    msg.set_m2_i2(i32::from(!vm.exits.queue.is_empty()));
+    let ep = vm.exits.pop().unwrap_or(NONE);
+    QueryExitReply { proc: ep, more: i32::from(!vm.exits.is_empty()) }.encode(msg);
     Ok(Reply::Now)
 }

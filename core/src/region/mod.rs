@@ -13,55 +13,53 @@ mod map;
 pub use map::RegionMap;
 
 use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
+use crate::message::FieldValue;
 use core::fmt;
 
-/// Memory protection of a region (`PROT_*` of `sys/mman.h`); honoured by the page tables.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct MapProt(pub u16);
+bitflags::bitflags! {
+    /// Memory protection of a region (`PROT_*` of `sys/mman.h`); honoured by the page tables.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct MapProt: u16 {
+        /// Readable (`PROT_READ`).
+        const READ = 1;
+        /// Writable (`PROT_WRITE`).
+        const WRITE = 2;
+        /// Executable (`PROT_EXEC`); executable implies readable on x86.
+        const EXEC = 4;
+        /// Read and write.
+        const RW = 3;
+        /// Read and execute (text).
+        const RX = 5;
+    }
+}
+
+impl FieldValue<i16> for MapProt {
+    #[inline(always)]
+    fn from_raw(raw: i16) -> MapProt {
+        MapProt::from_bits_retain(raw as u16)
+    }
+    #[inline(always)]
+    fn to_raw(self) -> i16 {
+        self.bits() as i16
+    }
+}
 
 impl MapProt {
     /// No access (`PROT_NONE`).
-    pub const NONE: MapProt = MapProt(0);
-    /// Readable (`PROT_READ`).
-    pub const READ: MapProt = MapProt(1);
-    /// Writable (`PROT_WRITE`).
-    pub const WRITE: MapProt = MapProt(2);
-    /// Executable (`PROT_EXEC`); executable implies readable on x86.
-    pub const EXEC: MapProt = MapProt(4);
-    /// Read and write.
-    pub const RW: MapProt = MapProt(3);
-    /// Read and execute (text).
-    pub const RX: MapProt = MapProt(5);
+    pub const NONE: MapProt = MapProt::empty();
     /// Every known bit.
-    pub const ALL: MapProt = MapProt(7);
+    pub const ALL: MapProt = MapProt::all();
 
-    /// Whether every bit of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: MapProt) -> bool {
-        self.0 & other.0 == other.0
-    }
     /// Whether writes are allowed.
     #[inline]
     pub const fn writable(self) -> bool {
-        self.0 & 2 != 0
+        self.contains(MapProt::WRITE)
     }
     /// Whether any access is allowed (x86 cannot express write-only or exec-only: any bit
     /// means readable).
     #[inline]
     pub const fn accessible(self) -> bool {
-        self.0 & 7 != 0
-    }
-    /// The union.
-    #[inline]
-    pub const fn union(self, other: MapProt) -> MapProt {
-        MapProt(self.0 | other.0)
-    }
-}
-
-impl core::ops::BitOr for MapProt {
-    type Output = MapProt;
-    fn bitor(self, rhs: MapProt) -> MapProt {
-        self.union(rhs)
+        self.intersects(MapProt::ALL)
     }
 }
 
