@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use vmstorm_core::{ForkPolicy, ZeroPolicy};
 
 use crate::storms::StormKind;
+use crate::strategy::{alloc_help, choice_parser, AllocKind, PagingKind};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -52,22 +54,21 @@ pub enum Command {
 /// Which server strategies to run; `all` runs every choice in turn.
 #[derive(Debug, Clone, Args)]
 pub struct StrategyArgs {
-    /// Frame allocator: `bitset` (hierarchical bitset, the default), `buddy` (binary buddy),
-    /// `holelist` (MINIX 3.1's first-fit hole list, the baseline), or `all`.
-    #[arg(long, default_value = "bitset", value_parser = ["bitset", "buddy", "holelist", "all"])]
+    /// Frame allocator (see the registry in `vmstorm_core::strategy`), or `all`.
+    #[arg(long, default_value = AllocKind::NAMES[0], value_parser = choice_parser::<AllocKind>(), help = alloc_help())]
     pub alloc: String,
     /// Page-table format: `x86-64` (4-level, 48-bit) or `i386` (2-level, 32-bit), or `all`.
     /// Traces are address-independent, so a 64-bit Linux trace replays under i386 too.
-    #[arg(long, default_value = "x86-64", value_parser = ["x86-64", "i386", "all"])]
+    #[arg(long, default_value = PagingKind::NAMES[0], value_parser = choice_parser::<PagingKind>())]
     pub paging: String,
     /// Fork policy: `cow` (per-page copy-on-write), `share` (on-demand fork: leaf page
     /// tables shared until first written), `copy` (eager copy of every page, the
     /// baseline), or `all`.
-    #[arg(long, default_value = "cow", value_parser = ["cow", "share", "copy", "all"])]
+    #[arg(long, default_value = "cow", value_parser = choice_parser::<ForkPolicy>())]
     pub fork: String,
     /// When demand-zero frames are zeroed: `on-fault` (inside the fault) or `prezeroed` (from a
     /// pool zeroed off the fault path), or `all`.
-    #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
+    #[arg(long, default_value = "on-fault", value_parser = choice_parser::<ZeroPolicy>())]
     pub zero: String,
     /// Size of the server's physical-memory arena: bytes, or with a K, M or G suffix.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
@@ -192,16 +193,16 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub storms: Vec<String>,
     /// Frame allocator(s) (default here: all).
-    #[arg(long, default_value = "all", value_parser = ["bitset", "buddy", "holelist", "all"])]
+    #[arg(long, default_value = "all", value_parser = choice_parser::<AllocKind>())]
     pub alloc: String,
     /// Page-table format(s) (default here: all).
-    #[arg(long, default_value = "all", value_parser = ["x86-64", "i386", "all"])]
+    #[arg(long, default_value = "all", value_parser = choice_parser::<PagingKind>())]
     pub paging: String,
     /// Fork policy (or all).
-    #[arg(long, default_value = "cow", value_parser = ["cow", "share", "copy", "all"])]
+    #[arg(long, default_value = "cow", value_parser = choice_parser::<ForkPolicy>())]
     pub fork: String,
     /// Zeroing policy (or all).
-    #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
+    #[arg(long, default_value = "on-fault", value_parser = choice_parser::<ZeroPolicy>())]
     pub zero: String,
     /// Arena size of every server (every free frame is touched once before timing, so a
     /// smaller arena makes the comparison faster). Default: 128M with --quick, else 256M.

@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::run::{PlayJob, SoakJob};
 use crate::shards::run_shards;
 use crate::storms::generate;
-use crate::strategy::{matrix, with_vm, Strategy};
+use crate::strategy::{matrix, with_vm, ReportNames, Strategy};
 use crate::trace::{self, ensure_touches, Format, ImportOptions, RecordOptions, TouchOptions};
 
 /// A command failure: one line, printed after `vmstorm: error: `.

@@ -3,8 +3,9 @@
 //!
 //! Layout: [`op`] (the address-independent operation model every storm and trace plays
 //! into the VM server), [`trace`] (the `.vmtrace` text and binary formats, the strace
-//! importer, touch synthesis and `record`), [`rng`] (the seeded generator) and [`storms`]
-//! (synthetic workloads mirroring known benchmarks).
+//! importer, touch synthesis and `record`) and [`storms`]
+//! (synthetic workloads mirroring known benchmarks; their seeded generator is
+//! `vmstorm_core::rng`).
 
 pub mod cli;
 pub mod commands;
@@ -13,7 +14,6 @@ pub mod metrics;
 pub mod op;
 pub mod progress;
 pub mod replay;
-pub mod rng;
 pub mod run;
 pub mod shards;
 pub mod storms;

@@ -14,7 +14,7 @@ use crate::op::Trace;
 use crate::progress::Progress;
 use crate::run::PlayJob;
 use crate::storms::{generate, StormKind};
-use crate::strategy::{matrix, with_vm, Strategy};
+use crate::strategy::{matrix, with_vm, ReportNames, Strategy};
 use crate::trace::{self, ensure_touches, ImportOptions, TouchOptions};
 
 /// The `make -j2` trace embedded in the binary (the default comparison's real workload).

@@ -17,7 +17,7 @@
 //! then rounds (one benchmark iteration each), then a teardown that exits every process, so
 //! that a replay ends with every frame free again. [`generate`] plays `scale` rounds into a
 //! [`Trace`]; soak mode pulls rounds from a [`Stream`] until its time is up. The same kind,
-//! seed and scale always give the same ops (a fixed splitmix64, [`crate::rng`]).
+//! seed and scale always give the same ops (a fixed splitmix64, `vmstorm_core::rng`).
 //!
 //! This replaces the MINIX test programs that exercised VM by hand (`test10` spawning
 //! children, `test44` mapping and touching memory), as op scripts instead of binaries.
