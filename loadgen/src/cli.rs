@@ -80,8 +80,10 @@ pub struct StrategyArgs {
 pub struct PlayArgs {
     /// Check correctness while playing: a signature is written into every touched page and
     /// checked on later touches, after forks and after exits (a child's writes must not be
-    /// seen by its parent); the server's invariants are checked at intervals; at the end every
-    /// frame must be free again. Verification is not timed.
+    /// seen by its parent; every process mapping a shared page must see its last write); the
+    /// server's invariants are checked at intervals; at the end every frame must be free
+    /// again. Verification is not timed: its time is left out of the reported seconds and
+    /// ops/s (and shown apart).
     #[arg(long)]
     pub verify: bool,
     /// Write the results as one JSON object to FILE.
@@ -89,12 +91,14 @@ pub struct PlayArgs {
     pub json: Option<PathBuf>,
     /// Run N independent servers on N threads (each its own arena, seed + shard index) and
     /// report the aggregate, each shard, and the speed-up over one shard measured in the same
-    /// run.
+    /// run. --mem × N must fit in the host's available memory; more shards than cores is
+    /// allowed, with a warning.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub shards: u64,
-    /// Skip the untimed warm-up (by default every free frame is handed out and written once,
-    /// and the workload played once, before the timed pass, so that the host's first touches
-    /// of the arena are not charged to the server).
+    /// Skip the untimed warm-up (by default the workload is played once, then twice the
+    /// frames it used are handed out and written once, before the timed pass, so that the
+    /// host's first touches of the arena are not charged to the server; its cost follows the
+    /// workload, not --mem).
     #[arg(long)]
     pub no_warmup: bool,
 }
@@ -110,15 +114,18 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Rounds of the storm (one benchmark iteration each); default depends on the storm, about
-    /// a second of work.
-    #[arg(long)]
+    /// a second of work. The storm is held in memory: a scale whose ops do not fit is refused
+    /// (use --duration for long runs). Not with --duration, which plays rounds until the time
+    /// is up.
+    #[arg(long, conflicts_with = "duration")]
     pub scale: Option<u64>,
     /// Soak mode (mixed only): keep generating and playing rounds until this much time has
     /// passed, e.g. `90s`, `10m`, `1h`. Combine with --verify.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Also save the generated storm as a trace (text, or binary for .vmtb).
-    #[arg(long, value_name = "FILE")]
+    /// Also save the generated storm as a trace (text, or binary for .vmtb). Not with
+    /// --duration, whose rounds are generated while playing and not kept.
+    #[arg(long, value_name = "FILE", conflicts_with = "duration")]
     pub save_trace: Option<PathBuf>,
     /// Strategy.
     #[command(flatten)]

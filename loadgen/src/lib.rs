@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod commands;
 pub mod compare;
+pub mod host;
 pub mod metrics;
 pub mod op;
 pub mod progress;
@@ -19,3 +20,4 @@ pub mod shards;
 pub mod storms;
 pub mod strategy;
 pub mod trace;
+pub mod verify;
