@@ -345,7 +345,11 @@ mod tests {
         assert_eq!(one[0].label(), "buddy/i386/copy/prezeroed");
         assert_eq!(Strategy::default().label(), "bitset/x86-64");
         let e = Strategy::matrix("slab", "all", "cow", "on-fault").unwrap_err();
-        assert_eq!(e, "unknown frame allocator 'slab' (expected bitset, buddy, holelist, lifo, all)");
+        assert_eq!(
+            e,
+            format!("unknown frame allocator 'slab' (expected {}, all)", AllocKind::NAMES.join(", "))
+        );
+        assert!(e.starts_with("unknown frame allocator 'slab' (expected bitset, buddy, holelist, lifo"));
         assert!(Strategy::matrix("all", "arm", "cow", "on-fault").is_err());
         assert!(Strategy::matrix("all", "all", "vfork", "on-fault").is_err());
         assert!(Strategy::matrix("all", "all", "cow", "never").is_err());
