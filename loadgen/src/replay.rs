@@ -315,14 +315,22 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 args.flags = args.flags | MapFlags::FIXED;
                 let va = self.call(op, "mmap over", |vm| client::mmap(vm, ep, &args))?;
                 debug_assert_eq!(va.0, at, "MAP_FIXED places at the address asked for");
-                self.note(|v| v.dropped(pid, at, pages(spec.pages)));
+                self.note(|v| {
+                    v.dropped(pid, at, pages(spec.pages));
+                    // Part of a shared mapping is gone from this process: stop modelling it
+                    // here (its other pages are no longer contiguous with the object's).
+                    if o.shared {
+                        v.unmapped(pid, over);
+                    }
+                });
                 self.new_map(pid, id, va.0, &spec);
             }
             Op::Munmap { pid, id, offset, pages: n } => {
                 let (ep, m) = self.map(op, pid, id)?;
                 let at = m.base + pages(offset);
                 self.call(op, "munmap", |vm| client::munmap(vm, ep, VirtAddr(at), pages(n)))?;
-                let gone = offset == 0 && offset + n >= m.live;
+                // The whole mapping, or (shared) a hole that leaves the object's pages apart.
+                let gone = (offset == 0 && offset + n >= m.live) || (m.shared && offset + n < m.live);
                 if let Some(m) = self.proc_mut(pid).maps.get_mut(&id) {
                     if offset + n >= m.live {
                         m.live = m.live.min(offset);
@@ -339,6 +347,10 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let (ep, m) = self.map(op, pid, id)?;
                 let at = VirtAddr(m.base + pages(offset));
                 self.call(op, "mprotect", |vm| client::mprotect(vm, ep, at, pages(n), map_prot(prot)))?;
+                if m.shared && prot.bits() & Prot::READ.bits() == 0 {
+                    // Unreadable pages cannot be probed when another process writes them.
+                    self.note(|v| v.unmapped(pid, id));
+                }
             }
             Op::Mremap { pid, id, new_pages } => {
                 let (ep, m) = self.map(op, pid, id)?;
@@ -559,6 +571,20 @@ mod tests {
         client::write_user(r.vm, p1, VirtAddr(base + PAGE_SIZE), &[0xaa; 16]).unwrap();
         let e = r.play_all(&ops("touch p2 m1+1 pages=1 r\n"), None).unwrap_err();
         assert!(e.message.contains("verify: p2 page") && e.message.contains("should hold p1's write"), "{e}");
+    }
+
+    #[test]
+    fn a_hole_in_one_process_s_shared_mapping_is_not_probed() {
+        let mut vm = Vm::<Bitset, X86_64>::boot(VmConfig::with_bytes(16 << 20)).unwrap();
+        let free = vm.free_frames();
+        let opts = ReplayOptions { verify: true, check_every: 1, timed: true };
+        let mut r = Replayer::new(&mut vm, free, opts);
+        let text = format!(
+            "{SHARED}munmap   p2 m1+1 pages=1\ntouch    p1 m1+1 pages=1 w\nmprotect p1 m1+2 pages=1 ---\n\
+             touch    p2 m1+2 pages=1 w\ntouch    p2 m1+0 pages=1 r\n"
+        );
+        r.play_all(&ops(&text), None).unwrap();
+        assert!(r.finish().unwrap().verify.unwrap().ok);
     }
 
     #[test]

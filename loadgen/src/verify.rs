@@ -228,7 +228,8 @@ impl Verifier {
         }
     }
 
-    /// Mapping `id` of `pid` has no page left.
+    /// Mapping `id` of `pid` has no page left, or (shared) no longer maps the object's pages
+    /// whole and readable: its pages are no longer checked in this process.
     pub(crate) fn unmapped(&mut self, pid: Pid, id: MapId) {
         if let Some(o) = self.objects_of.get_mut(&pid).and_then(|m| m.remove(&id)) {
             self.unlink(o);
@@ -276,6 +277,10 @@ impl Verifier {
     ) -> Result<(), String> {
         let down = matches!(place, Place::Stack(_));
         let object = shared.and_then(|id| self.objects_of.get(&pid)?.get(&id).copied());
+        if shared.is_some() && object.is_none() {
+            // A shared mapping no longer modelled in this process (see `unmapped`).
+            return Ok(());
+        }
         for k in 0..n {
             let va = if down { first - pages(k) } else { first + pages(k) };
             let page = place.offset() + k;
