@@ -6,7 +6,7 @@
 //!
 //! | group | candidates | one iteration |
 //! |---|---|---|
-//! | `frames_fragmented` | bitset, buddy, holelist; bitmap-allocator, buddy_system_allocator, frame-alloc | free a random live frame + alloc one (262,144 frames, half free) |
+//! | `frames_fragmented` | every allocator of the registry (bitset, buddy, holelist, lifo); bitmap-allocator, buddy_system_allocator, frame-alloc | free a random live frame + alloc one (262,144 frames, half free) |
 //! | `frames_contig16` | same | alloc 16 contiguous + free (lower half fragmented, upper 75 % free 512-blocks) |
 //! | `frames_contig512` | same | alloc 512 contiguous, 2 MiB-aligned + free |
 //! | `map_seq` | x86-64, i386; x86_64 OffsetPageTable, page_table_multiarch | map_range of 512 pages (per-page time = /512) |
@@ -33,11 +33,10 @@ use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, Su
 use vmstorm_bench::vm_workload::{self as vmw, boot};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
+use vmstorm_core::frames::AllocJob;
 use vmstorm_core::paging::layout::{entries, Layout};
 use vmstorm_core::server::{Vm, ZeroPolicy};
-use vmstorm_core::{
-    Bitset, Buddy, ForkPolicy, FrameAllocator, HoleList, HotList, PagingFormat, I386, X86_64,
-};
+use vmstorm_core::{AllocKind, Bitset, ForkPolicy, FrameAllocator, HotList, PagingFormat, I386, X86_64};
 use vmstorm_loadgen::shards::run_shards;
 use vmstorm_loadgen::storms::{generate, StormKind};
 use vmstorm_loadgen::strategy::Strategy;
@@ -80,11 +79,26 @@ fn contiguous<A: Frames>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, count: 
     });
 }
 
+/// One of our strategies (every one of the registry) in a frames group: fragmented, or
+/// contiguous runs of `(count, align)`.
+struct OurFrames<'g, 'c>(&'g mut BenchmarkGroup<'c, WallTime>, AllocKind, Option<(u64, u64)>);
+
+impl AllocJob for OurFrames<'_, '_> {
+    type Output = ();
+    fn run<F: FrameAllocator>(self) {
+        let id = format!("ours-{}", self.1);
+        match self.2 {
+            None => fragmented::<F>(self.0, &id),
+            Some((count, align)) => contiguous::<F>(self.0, &id, count, align),
+        }
+    }
+}
+
 fn frame_groups(c: &mut Criterion) {
     let mut g = c.benchmark_group("frames_fragmented");
-    fragmented::<Bitset>(&mut g, "ours-bitset");
-    fragmented::<Buddy>(&mut g, "ours-buddy");
-    fragmented::<HoleList>(&mut g, "ours-holelist");
+    for &kind in AllocKind::ALL {
+        kind.dispatch(OurFrames(&mut g, kind, None));
+    }
     fragmented::<BitmapAllocator>(&mut g, "peer-bitmap-allocator");
     fragmented::<BuddySystem>(&mut g, "peer-buddy_system_allocator");
     fragmented::<SummaryBuddy>(&mut g, "peer-frame-alloc");
@@ -92,9 +106,9 @@ fn frame_groups(c: &mut Criterion) {
 
     for (name, count, align) in [("frames_contig16", 16, 1), ("frames_contig512", 512, 512)] {
         let mut g = c.benchmark_group(name);
-        contiguous::<Bitset>(&mut g, "ours-bitset", count, align);
-        contiguous::<Buddy>(&mut g, "ours-buddy", count, align);
-        contiguous::<HoleList>(&mut g, "ours-holelist", count, align);
+        for &kind in AllocKind::ALL {
+            kind.dispatch(OurFrames(&mut g, kind, Some((count, align))));
+        }
         contiguous::<BitmapAllocator>(&mut g, "peer-bitmap-allocator", count, align);
         contiguous::<BuddySystem>(&mut g, "peer-buddy_system_allocator", count, align);
         contiguous::<SummaryBuddy>(&mut g, "peer-frame-alloc", count, align);

@@ -6,7 +6,7 @@
 //! Replaces nothing in MINIX: it measures what `alloc_mem`/`free_mem` of
 //! `servers/vm/alloc.c` cost under each strategy.
 
-use crate::rng::SplitMix64;
+use vmstorm_core::rng::SplitMix64;
 use vmstorm_core::{Frame, FrameAllocator};
 
 /// Frames of the pools: 262,144 frames = 1 GiB of 4 KiB frames.
@@ -202,7 +202,8 @@ impl Frames for Harness {
 mod tests {
     use super::*;
     use crate::peers::{BitmapAllocator, BuddySystem, SummaryBuddy};
-    use vmstorm_core::{Bitset, Buddy, HoleList};
+    use vmstorm_core::frames::AllocJob;
+    use vmstorm_core::{AllocKind, FrameAllocator};
 
     fn exercise<A: Frames>() {
         let frames = 16_384;
@@ -227,9 +228,16 @@ mod tests {
 
     #[test]
     fn every_candidate_runs_every_workload() {
-        exercise::<Bitset>();
-        exercise::<Buddy>();
-        exercise::<HoleList>();
+        struct Ours;
+        impl AllocJob for Ours {
+            type Output = ();
+            fn run<F: FrameAllocator>(self) {
+                exercise::<F>()
+            }
+        }
+        for &kind in AllocKind::ALL {
+            kind.dispatch(Ours);
+        }
         exercise::<BitmapAllocator>();
         exercise::<BuddySystem>();
         exercise::<SummaryBuddy>();

@@ -9,5 +9,4 @@ pub mod ours_paging;
 pub mod paging_workload;
 pub mod peers;
 pub mod ratios;
-pub mod rng;
 pub mod vm_workload;

@@ -6,7 +6,7 @@
 //! Measures what MINIX's `pt_writemap`/`pt_ptalloc` (`servers/vm/arch/i386/pagetable.c`)
 //! and the MMU walk cost under each format.
 
-use crate::rng::SplitMix64;
+use vmstorm_core::rng::SplitMix64;
 
 /// Frames reserved for tables above the data frames of every window.
 pub const TABLE_RESERVE: u64 = 8_192;

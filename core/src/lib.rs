@@ -10,7 +10,9 @@
 //! [`mmu`] (the software MMU), and the server: [`server`] (state, boot, dispatch),
 //! [`calls`] (one file per call family), [`client`] (what PM, libc and the kernel send),
 //! [`message`], [`endpoint`], [`errno`], [`slots`], [`acl`], [`region`], [`layout`],
-//! [`sanity`], [`snapshot`], [`stats`].
+//! [`sanity`], [`snapshot`], [`stats`]; [`rng`] is the seeded generator the load
+//! generator, benches and tests share; [`strategy`] names every strategy and dispatches to
+//! the matching `Vm<F, P>`.
 
 // The unsafe fence: only the arena may hold `unsafe` (each block with a `// SAFETY:`
 // comment); the compiler refuses it anywhere else in the crate.
@@ -31,18 +33,20 @@ pub mod message;
 pub mod mmu;
 pub mod paging;
 pub mod region;
+pub mod rng;
 pub mod sanity;
 pub mod server;
 pub mod slots;
 pub mod snapshot;
 pub mod stats;
+pub mod strategy;
 
 pub use addr::{Frame, PageSpan, PhysAddr, VirtAddr, PAGE_SIZE};
 pub use arena::{Arena, ArenaConfig, ArenaError};
 pub use endpoint::Endpoint;
 pub use errno::Errno;
 pub use frames::{
-    AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, FrameRefs, HoleList, HotList, PhysMem,
+    AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, FrameRefs, HoleList, HotList, Lifo, PhysMem,
 };
 pub use message::Message;
 pub use mmu::CopyError;
@@ -53,3 +57,4 @@ pub use sanity::{SanityError, SanityLevel};
 pub use server::{BootError, Vm, VmConfig, ZeroPolicy};
 pub use snapshot::VmSnapshot;
 pub use stats::VmStats;
+pub use strategy::{PagingKind, Strategy, StrategyJob, VmJob};

@@ -1,18 +1,19 @@
 //! Model-based tests of the frame allocators: random sequences of `alloc`,
-//! `alloc_contiguous`, `free` and `free_contiguous` are replayed against every strategy and
+//! `alloc_contiguous`, `free` and `free_contiguous` are replayed against every strategy of
+//! the registry (`vmstorm_core::with_allocators`) and
 //! against a naive model (the set of used frames), on frame counts that are not multiples
 //! of a word or of a power of two.
 //!
 //! Checked after every step: returned ranges are in bounds, aligned, free in the model and
 //! so disjoint from everything live; `free_count` is exact; `is_free` agrees with the model;
 //! the strategy's own invariants hold; `None` comes only when the model has no such run
-//! (bitset, hole list: exactly; buddy: when no aligned free block of the rounded-up order
+//! (first-fit strategies: exactly; buddy: when no aligned free block of the rounded-up order
 //! exists, since a buddy system cannot use a run that straddles a buddy boundary). At the
 //! end, freeing everything gives back every frame.
 
 use proptest::prelude::*;
 use std::collections::BTreeSet;
-use vmstorm_core::frames::{AllocKind, Bitset, Buddy, FailingAllocator, FrameAllocator, HoleList};
+use vmstorm_core::frames::{AllocJob, AllocKind, Bitset, FailingAllocator, FrameAllocator};
 use vmstorm_core::Frame;
 
 #[derive(Clone, Debug)]
@@ -200,23 +201,35 @@ fn frames() -> impl Strategy<Value = u64> {
     prop::sample::select(vec![1u64, 2, 63, 64, 65, 127, 1000, 4099, 4096 * 2 + 512 + 7])
 }
 
+/// What a strategy promises for `alloc_contiguous`: only the buddy system may refuse a run
+/// that straddles one of its block boundaries.
+fn exactness(kind: AllocKind) -> Exactness {
+    if kind == AllocKind::Buddy {
+        Exactness::Buddy
+    } else {
+        Exactness::FirstFit
+    }
+}
+
+/// One property test per strategy of the registry, named after its module.
+macro_rules! matches_model {
+    ({} $([$ty:ident $module:ident $name:literal $doc:literal])*) => {
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+            $(
+                #[test]
+                fn $module(frames in frames(), ops in prop::collection::vec(op(), 0..200)) {
+                    replay::<vmstorm_core::frames::$ty>(frames, &ops, exactness(AllocKind::$ty))?;
+                }
+            )*
+        }
+    };
+}
+
+vmstorm_core::with_allocators!([matches_model] {});
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-    #[test]
-    fn bitset_matches_model(frames in frames(), ops in prop::collection::vec(op(), 0..200)) {
-        replay::<Bitset>(frames, &ops, Exactness::FirstFit)?;
-    }
-
-    #[test]
-    fn buddy_matches_model(frames in frames(), ops in prop::collection::vec(op(), 0..200)) {
-        replay::<Buddy>(frames, &ops, Exactness::Buddy)?;
-    }
-
-    #[test]
-    fn holelist_matches_model(frames in frames(), ops in prop::collection::vec(op(), 0..200)) {
-        replay::<HoleList>(frames, &ops, Exactness::FirstFit)?;
-    }
 
     #[test]
     fn failing_allocator_fails_exactly_the_chosen_call(n in 1u64..20, ops in prop::collection::vec(op(), 1..60)) {
@@ -259,12 +272,15 @@ fn every_kind_fills_and_drains() {
         assert_eq!(run, Frame(0));
         a.check_invariants().unwrap();
     }
-    for kind in AllocKind::ALL {
-        match kind {
-            AllocKind::Bitset => fill::<Bitset>(kind),
-            AllocKind::Buddy => fill::<Buddy>(kind),
-            AllocKind::HoleList => fill::<HoleList>(kind),
+    struct Fill(AllocKind);
+    impl AllocJob for Fill {
+        type Output = ();
+        fn run<A: FrameAllocator>(self) {
+            fill::<A>(self.0)
         }
+    }
+    for &kind in AllocKind::ALL {
+        kind.dispatch(Fill(kind));
     }
 }
 
@@ -289,7 +305,14 @@ fn injected_failure_changes_nothing() {
         assert_eq!(a.injected_failures(), 2);
         a.check_invariants().unwrap();
     }
-    check::<Bitset>();
-    check::<Buddy>();
-    check::<HoleList>();
+    struct Check;
+    impl AllocJob for Check {
+        type Output = ();
+        fn run<A: FrameAllocator>(self) {
+            check::<A>()
+        }
+    }
+    for &kind in AllocKind::ALL {
+        kind.dispatch(Check);
+    }
 }

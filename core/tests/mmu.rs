@@ -1,9 +1,9 @@
 //! The software MMU: fault codes (not present, write to read-only, user to supervisor),
 //! ACCESSED/DIRTY bits, and byte copies across page boundaries.
 
-mod common;
+mod support;
 
-use common::{phys, VecAlloc};
+use support::{phys, VecAlloc};
 use vmstorm_core::mmu::{read_bytes, translate, write_bytes, CopyError};
 use vmstorm_core::{
     Access, FaultCode, Frame, FrameAllocator, Mapping, PageFlags, PagingFormat, PhysMem, VirtAddr, I386,

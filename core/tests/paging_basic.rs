@@ -1,9 +1,9 @@
 //! Page-table operations on both formats: map, translate, protect, replace, unmap (with
 //! empty tables freed), fork in both modes, destroy.
 
-mod common;
+mod support;
 
-use common::{check_refs, phys, VecAlloc};
+use support::{check_refs, phys, VecAlloc};
 use vmstorm_core::mmu::{read_bytes, write_bytes};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{
@@ -48,12 +48,12 @@ fn map_translate_unmap<P: PagingFormat>() {
     );
     // Overlapping range: refused as a whole.
     let g = frames(&mut mem, 4);
-    let before = common::dump::<P, _>(&mem, &[root]);
+    let before = support::dump::<P, _>(&mem, &[root]);
     assert_eq!(
         P::map_range(&mut mem, root, span(0x3fd000, 4), g, RW_USER),
         Err(PagingError::AlreadyMapped(VirtAddr(0x3ff000)))
     );
-    assert_eq!(common::dump::<P, _>(&mem, &[root]), before);
+    assert_eq!(support::dump::<P, _>(&mem, &[root]), before);
     for i in 0..4 {
         mem.unref(g.add(i));
     }

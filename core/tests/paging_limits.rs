@@ -1,9 +1,9 @@
 //! Address-space limits: i386 refuses virtual addresses and frames beyond 32 bits,
 //! x86-64 refuses non-canonical and kernel-half addresses — with errors, state unchanged.
 
-mod common;
+mod support;
 
-use common::{dump, phys, TopDown, VecAlloc};
+use support::{dump, phys, TopDown, VecAlloc};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{Frame, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386, X86_64};
 

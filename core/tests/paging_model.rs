@@ -6,11 +6,11 @@
 //! the mappings, the page contents (read through the MMU) and every reference count must
 //! agree with the model; after destroying every space no frame is left allocated.
 
-mod common;
+mod support;
 
-use common::{check_refs, phys, VecAlloc};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+use support::{check_refs, phys, VecAlloc};
 use vmstorm_core::mmu::{read_bytes, write_bytes, CopyError};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{

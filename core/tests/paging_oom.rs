@@ -5,16 +5,23 @@
 //! leaving tables, reference counts, free count and table count exactly as before
 //! (compared by a full dump).
 
-mod common;
+mod support;
 
-use common::{check_refs, dump, phys, Failing, VecAlloc};
+use support::{check_refs, dump, phys, VecAlloc};
 use vmstorm_core::paging::PagingError;
+use vmstorm_core::FailingAllocator;
 use vmstorm_core::{
     ForkPolicy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386,
     X86_64,
 };
 
-type Mem = PhysMem<Failing<VecAlloc>>;
+type Mem = PhysMem<FailingAllocator<VecAlloc>>;
+
+/// Refuses the `n`-th allocation from now (0: none), counting allocations from here.
+fn arm(mem: &mut Mem, n: u64) {
+    mem.alloc.reset_counts();
+    mem.alloc.fail_at(n);
+}
 
 const RW: PageFlags = PageFlags(PageFlags::WRITE.0 | PageFlags::USER.0);
 
@@ -58,9 +65,9 @@ fn map_range_fails_cleanly<P: PagingFormat>() {
     let mut failures = 0;
     for n in 1.. {
         let before = dump::<P, _>(&mem, &[root, sibling]);
-        mem.alloc.arm(n);
+        arm(&mut mem, n);
         let r = P::map_range(&mut mem, root, s, f, RW);
-        mem.alloc.arm(0);
+        arm(&mut mem, 0);
         match r {
             Err(e) => {
                 assert_eq!(e, PagingError::OutOfFrames, "n = {n}");
@@ -68,7 +75,7 @@ fn map_range_fails_cleanly<P: PagingFormat>() {
                 failures += 1;
             }
             Ok(()) => {
-                assert!(mem.alloc.calls < n, "succeeded although allocation {n} was refused");
+                assert!(mem.alloc.allocations() < n, "succeeded although allocation {n} was refused");
                 break;
             }
         }
@@ -85,9 +92,9 @@ fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
     let mut failures = 0;
     for n in 1.. {
         let before = dump::<P, _>(&mem, &[root, sibling]);
-        mem.alloc.arm(n);
+        arm(&mut mem, n);
         let r = P::fork_copy(&mut mem, root, mode);
-        mem.alloc.arm(0);
+        arm(&mut mem, 0);
         match r {
             Err(e) => {
                 assert_eq!(e, PagingError::OutOfFrames, "n = {n}");
@@ -95,7 +102,7 @@ fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
                 failures += 1;
             }
             Ok(child) => {
-                assert!(mem.alloc.calls < n);
+                assert!(mem.alloc.allocations() < n);
                 check_refs::<P, _>(&mem, &[root, sibling, child], &[]);
                 P::destroy(&mut mem, child);
                 break;
@@ -134,7 +141,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
     let mut failures = 0;
     for n in 1.. {
         let before = dump::<P, _>(&mem, &spaces);
-        mem.alloc.arm(n);
+        arm(&mut mem, n);
         // Spans cross the leaf-table boundary at 4 MiB (both formats) where useful.
         let r = match change {
             Change::Unshare => P::unshare(&mut mem, child, VirtAddr(0x3fe000)).map(|m| {
@@ -152,7 +159,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
                 })
             }
         };
-        mem.alloc.arm(0);
+        arm(&mut mem, 0);
         match r {
             Err(e) => {
                 assert_eq!(e, PagingError::OutOfFrames, "n = {n}");
@@ -160,7 +167,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
                 failures += 1;
             }
             Ok(()) => {
-                assert!(mem.alloc.calls < n);
+                assert!(mem.alloc.allocations() < n);
                 break;
             }
         }
@@ -191,7 +198,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
 fn new_root_fails_cleanly<P: PagingFormat>() {
     let mut mem: Mem = phys(64);
     let before = mem.free_frames();
-    mem.alloc.arm(1);
+    arm(&mut mem, 1);
     assert_eq!(P::new_root(&mut mem), Err(PagingError::OutOfFrames));
     assert_eq!(mem.free_frames(), before);
     assert_eq!(mem.table_frames, 0);

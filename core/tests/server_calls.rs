@@ -3,9 +3,9 @@
 //! every allocator × paging format × fork policy, with the full invariant check after
 //! every step.
 
-mod server_common;
+mod support;
 
-use server_common::*;
+use support::*;
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs, Touch, TouchError};
 use vmstorm_core::endpoint::*;

@@ -2,9 +2,9 @@
 //! showing the fixed behaviour. Defects that belong to other components (RS's mask push,
 //! ISA memory zones, page 0, TLB shootdown, segment mode) are noted where they are skipped.
 
-mod server_common;
+mod support;
 
-use server_common::*;
+use support::*;
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, MapFlags, MapProt, MmapArgs, Touch, TouchError};
 use vmstorm_core::endpoint::*;

@@ -3,7 +3,7 @@
 //! not fit, and allocation failures injected at every point of fork, exec, mmap and a
 //! page fault. Each failure is an error reply and leaves the state exactly as it was.
 
-mod vmkit;
+mod support;
 
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs};
@@ -14,7 +14,7 @@ use vmstorm_core::{
     Access, ArenaConfig, Bitset, ForkPolicy, VirtAddr, Vm, VmConfig, VmSnapshot, PAGE_SIZE, X86_64,
 };
 
-use vmkit::{assert_same, boot, call, sane, MIB};
+use support::{assert_same, boot_sized, call, check, MIB};
 
 type TestVm = Vm<Bitset, X86_64>;
 
@@ -31,7 +31,7 @@ fn mmap_rw(vm: &mut TestVm, p: Endpoint, pages: u64) -> VirtAddr {
 #[test]
 fn full_slot_table_refuses_fork_and_changes_nothing() {
     let slots = 24;
-    let mut vm: TestVm = boot(16 * MIB, slots, ForkPolicy::Cow);
+    let mut vm: TestVm = boot_sized(16 * MIB, slots, ForkPolicy::Cow);
     let mut children = Vec::new();
     while vm.find_free_slot().is_some() {
         children.push(client::fork(&mut vm, INIT_PROC_NR).expect("fork while slots are free"));
@@ -47,19 +47,19 @@ fn full_slot_table_refuses_fork_and_changes_nothing() {
         assert!(r < 0, "fork into slot {slot} answered {r}");
     }
     assert_same(&vm.snapshot(), &before, "refused forks changed the state");
-    sane(&vm);
+    check(&vm);
     // A freed slot is reused with a new generation.
     let gone = children.swap_remove(3);
     client::exit(&mut vm, gone).unwrap();
     let again = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     assert_eq!(again.slot(), gone.slot());
     assert_ne!(again, gone);
-    sane(&vm);
+    check(&vm);
 }
 
 #[test]
 fn full_dma_table_refuses_adddma_and_changes_nothing() {
-    let mut vm: TestVm = boot(16 * MIB, 64, ForkPolicy::Cow);
+    let mut vm: TestVm = boot_sized(16 * MIB, 64, ForkPolicy::Cow);
     let driver = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     let add = |vm: &mut TestVm, i: i64| {
         call(vm, PM_PROC_NR, VM_ADDDMA, |m| {
@@ -90,7 +90,7 @@ fn full_dma_table_refuses_adddma_and_changes_nothing() {
         m.set_m2_i1(other.0).set_m2_l1(0x10_0000).set_m2_l2(0x1000);
     });
     assert_eq!(r, 0, "the exited driver's entries were not released");
-    sane(&vm);
+    check(&vm);
 }
 
 /// RS writes `mask` into its memory and sets it as `target`'s; the snapshot is taken
@@ -110,7 +110,7 @@ fn set_priv(vm: &mut TestVm, target: Endpoint, mask: CallMask, buf: VirtAddr) ->
 
 #[test]
 fn exhausted_call_mask_table_refuses_set_priv() {
-    let mut vm: TestVm = boot(32 * MIB, 128, ForkPolicy::Cow);
+    let mut vm: TestVm = boot_sized(32 * MIB, 128, ForkPolicy::Cow);
     let buf = mmap_rw(&mut vm, RS_PROC_NR, 1);
     let mut procs = Vec::new();
     let mut refused_at = None;
@@ -143,12 +143,12 @@ fn exhausted_call_mask_table_refuses_set_priv() {
     for &p in &procs[4..procs.len() - 1] {
         assert_eq!(set_priv(&mut vm, p, CallMask::BASIC, buf), 0);
     }
-    sane(&vm);
+    check(&vm);
 }
 
 #[test]
 fn exec_that_does_not_fit_keeps_the_old_image() {
-    let mut vm: TestVm = boot(8 * MIB, 32, ForkPolicy::Cow);
+    let mut vm: TestVm = boot_sized(8 * MIB, 32, ForkPolicy::Cow);
     let p = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     let small =
         ExecImage { text_bytes: 2 * PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 0, stack_bytes: 8192 };
@@ -181,7 +181,7 @@ fn exec_that_does_not_fit_keeps_the_old_image() {
         if k > 0 {
             assert_eq!(vm.free_frames(), frames, "failed exec {k} leaked frames");
         }
-        sane(&vm);
+        check(&vm);
     }
     let mut buf = [0u8; 22];
     client::read_user(&mut vm, p, heap, &mut buf).unwrap();
@@ -190,7 +190,7 @@ fn exec_that_does_not_fit_keeps_the_old_image() {
     client::read_user(&mut vm, p, layout.data, &mut buf).unwrap();
     assert_eq!(&buf, b"data too");
     client::exit(&mut vm, p).unwrap();
-    sane(&vm);
+    check(&vm);
 }
 
 /// An address no page table covers yet.
@@ -265,7 +265,7 @@ fn inject(name: &str, op: impl Fn(&mut FailVm, Ctx) -> bool) -> u64 {
         assert!(!ok, "{name}: the operation hid an injected allocation failure (allocation {n})");
         let after = without_pm(vm.snapshot());
         assert_same(&after, &before, &format!("{name}: a call failed by injection {n} changed the state"));
-        sane(&vm);
+        check(&vm);
     }
     panic!("{name}: the operation never succeeded");
 }

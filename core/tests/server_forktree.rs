@@ -2,9 +2,9 @@
 //! MMU, check that no process sees another's writes, exit them in a pseudo-random order,
 //! and end with exactly the free frames of the freshly booted server.
 
-mod server_common;
+mod support;
 
-use server_common::*;
+use support::*;
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR;
 use vmstorm_core::layout::BOOT_DATA_VA;
@@ -19,15 +19,9 @@ fn forktree<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     put(&mut vm, INIT_PROC_NR, BOOT_DATA_VA, b"init-data");
     put(&mut vm, INIT_PROC_NR, buf, &[0x11; 3 * PAGE_SIZE as usize]);
     let mut procs = vec![INIT_PROC_NR];
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = vmstorm_core::rng::SplitMix64::new(0x9e37);
     for i in 0..24usize {
-        let parent = procs[(rand() % procs.len() as u64) as usize];
+        let parent = procs[rng.below(procs.len() as u64) as usize];
         let c = client::fork(&mut vm, parent).expect("fork");
         check(&vm);
         procs.push(c);
@@ -54,7 +48,7 @@ fn forktree<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     // Exit every forked process in a pseudo-random order.
     let mut live: Vec<Endpoint> = procs[1..].to_vec();
     while !live.is_empty() {
-        let k = (rand() % live.len() as u64) as usize;
+        let k = rng.below(live.len() as u64) as usize;
         let ep = live.swap_remove(k);
         client::exit(&mut vm, ep).expect("exit");
         check(&vm);

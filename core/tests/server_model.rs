@@ -8,7 +8,7 @@
 //! server exactly as it was. At the end every process exits and every frame is free
 //! again. Run for every allocator × paging format × fork policy.
 
-mod vmkit;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -18,7 +18,7 @@ use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs, TouchEr
 use vmstorm_core::endpoint::{Endpoint, INIT_PROC_NR};
 use vmstorm_core::{Access, ForkPolicy, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE};
 
-use vmkit::{assert_same, boot, sane, MIB};
+use support::{assert_same, boot_sized, check, MIB};
 
 /// Most processes alive at once (beyond that a fork op is skipped).
 const MAX_PROCS: usize = 6;
@@ -133,7 +133,7 @@ fn expect_signalled(r: Result<(), TouchError>, what: &str) -> Result<(), TestCas
 }
 
 fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut vm: Vm<F, P> = boot(32 * MIB, 32, policy);
+    let mut vm: Vm<F, P> = boot_sized(32 * MIB, 32, policy);
     let free_at_boot = vm.free_frames();
     let first = client::fork(&mut vm, INIT_PROC_NR).expect("fork from INIT");
     let image =
@@ -144,7 +144,7 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
         procs: vec![Proc { ep: first, pages: BTreeMap::new(), heap_base, heap_pages: 0 }],
         cells: Vec::new(),
     };
-    sane(&vm);
+    check(&vm);
 
     for (step, &op) in ops.iter().enumerate() {
         let n = m.procs.len();
@@ -316,7 +316,7 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
         client::exit(&mut vm, pr.ep)
             .map_err(|e| TestCaseError::fail(format!("final exit of {:?}: {e:?}", pr.ep)))?;
     }
-    sane(&vm);
+    check(&vm);
     prop_assert_eq!(vm.free_frames(), free_at_boot, "frames leaked after every process exited");
     Ok(())
 }
@@ -354,13 +354,13 @@ fn model<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy) {
     }
 }
 
-for_each_config!(server_vs_model, model);
+vmstorm_core::every_strategy!(server_vs_model, model);
 
 /// Copy-on-write survives protection round trips: after a fork, taking write permission
 /// away and giving it back (through read-only or no access) must not let either side
 /// write into the frame the other still reads.
 fn cow_survives_protection_changes<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy) {
-    let mut vm: Vm<F, P> = boot(16 * MIB, 32, policy);
+    let mut vm: Vm<F, P> = boot_sized(16 * MIB, 32, policy);
     let free_at_boot = vm.free_frames();
     let parent = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     let args = MmapArgs {
@@ -386,7 +386,7 @@ fn cow_survives_protection_changes<F: FrameAllocator, P: PagingFormat>(policy: F
         assert_eq!(&read(&mut vm, writer, va), mine);
         let theirs = read(&mut vm, reader, va);
         assert_ne!(&theirs, mine, "{writer:?}'s write after mprotect {via:?} reached {reader:?}");
-        sane(&vm);
+        check(&vm);
     }
     assert_eq!(&read(&mut vm, child, va), b"CHILD!");
     assert_eq!(&read(&mut vm, parent, va), b"PARENT");
@@ -405,8 +405,8 @@ fn cow_survives_protection_changes<F: FrameAllocator, P: PagingFormat>(policy: F
     assert_eq!(&read(&mut vm, child, va), b"CHILD!");
     client::exit(&mut vm, child).unwrap();
     client::exit(&mut vm, parent).unwrap();
-    sane(&vm);
+    check(&vm);
     assert_eq!(vm.free_frames(), free_at_boot, "frames leaked");
 }
 
-for_each_config!(cow_and_mprotect, cow_survives_protection_changes);
+vmstorm_core::every_strategy!(cow_and_mprotect, cow_survives_protection_changes);

@@ -2,9 +2,9 @@
 //! `share` fork policy) must not leave the moved pages writable while the child's table
 //! still references their frames. Found by a long `mixed` storm on x86-64.
 
-mod server_common;
+mod support;
 
-use server_common::*;
+use support::*;
 use vmstorm_core::addr::{VirtAddr, PAGE_SIZE};
 use vmstorm_core::frames::Bitset;
 use vmstorm_core::paging::{I386, X86_64};

@@ -4,9 +4,9 @@
 //! Each failed call must answer ENOMEM (a fault: leave the process signalled), leave the
 //! snapshot exactly as before, keep every invariant, and leak nothing.
 
-mod server_common;
+mod support;
 
-use server_common::*;
+use support::*;
 use vmstorm_core::calls::exec::ExecNewmem;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MmapArgs, TouchError};
 use vmstorm_core::endpoint::PM_PROC_NR;

@@ -3,7 +3,7 @@
 //! process maps, unmaps, reads or remaps another's memory except through the calls that
 //! grant it; RS's calls work only from RS; a faked VM_PAGEFAULT is refused and counted.
 
-mod vmkit;
+mod support;
 
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, MapFlags, MapProt, MmapArgs, TouchError};
@@ -15,12 +15,13 @@ use vmstorm_core::errno::Errno;
 use vmstorm_core::message::*;
 use vmstorm_core::{Bitset, ForkPolicy, VirtAddr, Vm, PAGE_SIZE, X86_64};
 
-use vmkit::{assert_same, boot, call, sane, send, Mix, MIB};
+use support::{assert_same, boot_sized, call, check, payload, send, MIB};
+use vmstorm_core::rng::SplitMix64;
 
 type TestVm = Vm<Bitset, X86_64>;
 
 fn vm() -> TestVm {
-    boot(16 * MIB, 64, ForkPolicy::Cow)
+    boot_sized(16 * MIB, 64, ForkPolicy::Cow)
 }
 
 const ENOSYS: i32 = Errno::ENOSYS.code();
@@ -44,7 +45,7 @@ fn mmap_rw(vm: &mut TestVm, p: Endpoint, pages: u64, flags: MapFlags) -> VirtAdd
 /// Sends every call number `source` may not use (with two random payloads and an empty
 /// one) and checks each is ENOSYS and counted as refused, and that together they changed
 /// nothing.
-fn assert_refused_outside(vm: &mut TestVm, source: Endpoint, mask: CallMask, mix: &mut Mix) -> usize {
+fn assert_refused_outside(vm: &mut TestVm, source: Endpoint, mask: CallMask, mix: &mut SplitMix64) -> usize {
     let mut sent = 0;
     let before = vm.snapshot();
     let numbers =
@@ -57,7 +58,7 @@ fn assert_refused_outside(vm: &mut TestVm, source: Endpoint, mask: CallMask, mix
         }
         for k in 0..3 {
             let refused = vm.stats().refused;
-            let payload = if k == 0 { [0u8; 56] } else { mix.payload() };
+            let payload = if k == 0 { [0u8; 56] } else { payload(mix) };
             let reply = send(vm, source, mtype, |m| m.payload = payload);
             let reply = reply.unwrap_or_else(|| panic!("no reply to {mtype:#x} from {source:?}"));
             // A call from a sender that is not alive gets `vm_isokendpt`'s answer
@@ -78,7 +79,7 @@ fn assert_refused_outside(vm: &mut TestVm, source: Endpoint, mask: CallMask, mix
 #[test]
 fn calls_outside_the_acl_are_enosys_for_every_kind_of_caller() {
     let mut vm = vm();
-    let mut mix = Mix(0x5ec);
+    let mut mix = SplitMix64::new(0x5ec);
     let mut sent = 0;
     // Boot servers, with their own masks.
     for ep in [
@@ -110,7 +111,7 @@ fn calls_outside_the_acl_are_enosys_for_every_kind_of_caller() {
     nobody.extend([Endpoint::new(0, 64), Endpoint::new(0, 65_535), Endpoint::new(1, PM_PROC_NR.0)]);
     nobody.extend([Endpoint::new(7, INIT_PROC_NR.0), Endpoint(i32::MIN), Endpoint(i32::MAX)]);
     for _ in 0..20 {
-        let e = Endpoint(mix.next() as i32);
+        let e = Endpoint(mix.next_u64() as i32);
         if vm.snapshot().slots.iter().all(|s| s.endpoint != e) {
             nobody.push(e);
         }
@@ -118,7 +119,7 @@ fn calls_outside_the_acl_are_enosys_for_every_kind_of_caller() {
     for ep in nobody {
         sent += assert_refused_outside(&mut vm, ep, CallMask::EMPTY, &mut mix);
     }
-    sane(&vm);
+    check(&vm);
     assert!(sent > 2000, "only {sent} refusals checked");
 }
 
@@ -165,7 +166,7 @@ fn stale_endpoints_are_refused_after_exit_and_slot_reuse() {
     assert!(matches!(client::read_user(&mut vm, old, va, &mut buf), Err(TouchError::BadEndpoint)));
     // The new process in the reused slot does not inherit the old one's memory.
     assert!(matches!(client::read_user(&mut vm, new, va, &mut buf), Err(TouchError::Signalled(_))));
-    sane(&vm);
+    check(&vm);
 }
 
 #[test]
@@ -240,7 +241,7 @@ fn a_process_cannot_reach_another_ones_memory() {
     let mut buf = [0u8; 17];
     client::read_user(&mut vm, a, va, &mut buf).unwrap();
     assert_eq!(&buf, secret);
-    sane(&vm);
+    check(&vm);
 }
 
 #[test]
@@ -280,7 +281,7 @@ fn remap_by_a_privileged_ipc_server_shares_only_shared_regions() {
         m.set_m1_i1(SELF.0).set_m1_i2(ipc.0).set_m1_p2(at.0).set_m1_i3(2 * PAGE_SIZE as i32);
     });
     assert_eq!(r, ENOSYS);
-    sane(&vm);
+    check(&vm);
 }
 
 /// RS sets `target`'s mask: writes it into RS's own memory and sends VM_RS_SET_PRIV.
@@ -334,7 +335,7 @@ fn rs_calls_work_only_from_rs() {
         m.set_m1_i1(user.0).set_m1_i2(other.0);
     });
     assert_eq!(r, 0, "RS_UPDATE from RS");
-    sane(&vm);
+    check(&vm);
 }
 
 #[test]
@@ -342,13 +343,13 @@ fn faked_page_faults_are_refused_and_counted() {
     let mut vm = vm();
     let p = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     let va = mmap_rw(&mut vm, p, 2, MapFlags::PRIVATE);
-    let mut mix = Mix(0xfa4e);
+    let mut mix = SplitMix64::new(0xfa4e);
     let stale = client::fork(&mut vm, INIT_PROC_NR).unwrap();
     client::exit(&mut vm, stale).unwrap();
     let mut faked = 0;
     for source in [p, PM_PROC_NR, RS_PROC_NR, INIT_PROC_NR, stale, KERNEL, SYSTEM, ANY, Endpoint(12_345_678)]
     {
-        for addr in [va.0, va.0 + PAGE_SIZE, 0, u64::MAX, mix.next()] {
+        for addr in [va.0, va.0 + PAGE_SIZE, 0, u64::MAX, mix.next_u64()] {
             for code in [0, 2, 4, 6, 7] {
                 let before = vm.snapshot();
                 let counted = vm.stats().faked_faults;
@@ -376,7 +377,7 @@ fn faked_page_faults_are_refused_and_counted() {
     assert_eq!(vm.stats().faked_faults, counted);
     assert!(vm.mmu_translate(p, va, vmstorm_core::Access { write: true, user: true }).is_ok());
     assert_eq!(faked, 9 * 5 * 5);
-    sane(&vm);
+    check(&vm);
 }
 
 #[test]
@@ -424,10 +425,10 @@ fn shared_memory_outlives_its_owner_but_not_into_a_reused_slot() {
     });
     assert_eq!(r, 0);
     assert!(matches!(client::read_user(&mut vm, ipc, at, &mut buf), Err(TouchError::Signalled(_))));
-    sane(&vm);
+    check(&vm);
     for p in [heir, reuse, third, ipc] {
         client::exit(&mut vm, p).unwrap();
     }
-    sane(&vm);
+    check(&vm);
     assert_eq!(vm.free_frames(), free_at_boot, "shared frames leaked");
 }

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use vmstorm_core::{ForkPolicy, ZeroPolicy};
 
 use crate::storms::StormKind;
+use crate::strategy::{alloc_help, choice_parser, AllocKind, PagingKind};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -53,22 +55,21 @@ pub enum Command {
 /// Which server strategies to run; `all` runs every choice in turn.
 #[derive(Debug, Clone, Args)]
 pub struct StrategyArgs {
-    /// Frame allocator: `bitset` (hierarchical bitset, the default), `buddy` (binary buddy),
-    /// `holelist` (MINIX 3.1's first-fit hole list, the baseline), or `all`.
-    #[arg(long, default_value = "bitset", value_parser = ["bitset", "buddy", "holelist", "all"])]
+    /// Frame allocator (see the registry in `vmstorm_core::strategy`), or `all`.
+    #[arg(long, default_value = AllocKind::NAMES[0], value_parser = choice_parser::<AllocKind>(), help = alloc_help())]
     pub alloc: String,
     /// Page-table format: `x86-64` (4-level, 48-bit) or `i386` (2-level, 32-bit), or `all`.
     /// Traces are address-independent, so a 64-bit Linux trace replays under i386 too.
-    #[arg(long, default_value = "x86-64", value_parser = ["x86-64", "i386", "all"])]
+    #[arg(long, default_value = PagingKind::NAMES[0], value_parser = choice_parser::<PagingKind>())]
     pub paging: String,
     /// Fork policy: `cow` (per-page copy-on-write), `share` (on-demand fork: leaf page
     /// tables shared until first written), `copy` (eager copy of every page, the
     /// baseline), or `all`.
-    #[arg(long, default_value = "cow", value_parser = ["cow", "share", "copy", "all"])]
+    #[arg(long, default_value = "cow", value_parser = choice_parser::<ForkPolicy>())]
     pub fork: String,
     /// When demand-zero frames are zeroed: `on-fault` (inside the fault) or `prezeroed` (from a
     /// pool zeroed off the fault path), or `all`.
-    #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
+    #[arg(long, default_value = "on-fault", value_parser = choice_parser::<ZeroPolicy>())]
     pub zero: String,
     /// Size of the server's physical-memory arena: bytes, or with a K, M or G suffix.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
@@ -80,8 +81,10 @@ pub struct StrategyArgs {
 pub struct PlayArgs {
     /// Check correctness while playing: a signature is written into every touched page and
     /// checked on later touches, after forks and after exits (a child's writes must not be
-    /// seen by its parent); the server's invariants are checked at intervals; at the end every
-    /// frame must be free again. Verification is not timed.
+    /// seen by its parent; every process mapping a shared page must see its last write); the
+    /// server's invariants are checked at intervals; at the end every frame must be free
+    /// again. Verification is not timed: its time is left out of the reported seconds and
+    /// ops/s (and shown apart).
     #[arg(long)]
     pub verify: bool,
     /// Write the results as one JSON object to FILE.
@@ -89,12 +92,14 @@ pub struct PlayArgs {
     pub json: Option<PathBuf>,
     /// Run N independent servers on N threads (each its own arena, seed + shard index) and
     /// report the aggregate, each shard, and the speed-up over one shard measured in the same
-    /// run.
+    /// run. --mem × N must fit in the host's available memory; more shards than cores is
+    /// allowed, with a warning.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub shards: u64,
-    /// Skip the untimed warm-up (by default every free frame is handed out and written once,
-    /// and the workload played once, before the timed pass, so that the host's first touches
-    /// of the arena are not charged to the server).
+    /// Skip the untimed warm-up (by default the workload is played once, then twice the
+    /// frames it used are handed out and written once, before the timed pass, so that the
+    /// host's first touches of the arena are not charged to the server; its cost follows the
+    /// workload, not --mem).
     #[arg(long)]
     pub no_warmup: bool,
 }
@@ -110,15 +115,18 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Rounds of the storm (one benchmark iteration each); default depends on the storm, about
-    /// a second of work.
-    #[arg(long)]
+    /// a second of work. The storm is held in memory: a scale whose ops do not fit is refused
+    /// (use --duration for long runs). Not with --duration, which plays rounds until the time
+    /// is up.
+    #[arg(long, conflicts_with = "duration")]
     pub scale: Option<u64>,
     /// Soak mode (mixed only): keep generating and playing rounds until this much time has
     /// passed, e.g. `90s`, `10m`, `1h`. Combine with --verify.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Also save the generated storm as a trace (text, or binary for .vmtb).
-    #[arg(long, value_name = "FILE")]
+    /// Also save the generated storm as a trace (text, or binary for .vmtb). Not with
+    /// --duration, whose rounds are generated while playing and not kept.
+    #[arg(long, value_name = "FILE", conflicts_with = "duration")]
     pub save_trace: Option<PathBuf>,
     /// Strategy.
     #[command(flatten)]
@@ -226,16 +234,16 @@ pub struct CompareArgs {
     #[arg(long = "trace", value_name = "FILE")]
     pub traces: Vec<PathBuf>,
     /// Frame allocator(s) (default here: all).
-    #[arg(long, default_value = "all", value_parser = ["bitset", "buddy", "holelist", "all"])]
+    #[arg(long, default_value = "all", value_parser = choice_parser::<AllocKind>())]
     pub alloc: String,
     /// Page-table format(s) (default here: all).
-    #[arg(long, default_value = "all", value_parser = ["x86-64", "i386", "all"])]
+    #[arg(long, default_value = "all", value_parser = choice_parser::<PagingKind>())]
     pub paging: String,
     /// Fork policy (or all).
-    #[arg(long, default_value = "cow", value_parser = ["cow", "share", "copy", "all"])]
+    #[arg(long, default_value = "cow", value_parser = choice_parser::<ForkPolicy>())]
     pub fork: String,
     /// Zeroing policy (or all).
-    #[arg(long, default_value = "on-fault", value_parser = ["on-fault", "prezeroed", "all"])]
+    #[arg(long, default_value = "on-fault", value_parser = choice_parser::<ZeroPolicy>())]
     pub zero: String,
     /// A hot list of recently freed (cache-hot) frames in front of the allocator: off, on,
     /// or all (each strategy without and with one).

@@ -10,13 +10,14 @@ use crate::cli::{
     Cli, Command, CompareArgs, ImportArgs, PlayArgs, RecordArgs, ReplayArgs, RunArgs, StrategyArgs,
 };
 use crate::compare;
+use crate::host::{Bytes, Host};
 use crate::metrics::{RunReport, Workload};
 use crate::op::Trace;
 use crate::progress::Progress;
 use crate::run::{PlayJob, SoakJob};
 use crate::shards::run_shards;
-use crate::storms::generate;
-use crate::strategy::{matrix, with_vm, Strategy};
+use crate::storms::{estimated_bytes, generate};
+use crate::strategy::{matrix, with_vm, ReportNames, Strategy};
 use crate::trace::{self, Format, ImportOptions, RecordOptions, TouchOptions};
 
 /// A command failure: one line, printed after `vmstorm: error: `.
@@ -58,15 +59,34 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn strategies(s: &StrategyArgs) -> Result<Vec<Strategy>, CliError> {
-    matrix(&s.alloc, &s.paging, &s.fork, &s.zero).map_err(CliError)
+/// What `run` and `replay` play under each strategy.
+enum Play<'a> {
+    /// These ops, one trace per shard.
+    Traces(&'a [Trace]),
+    /// Rounds of a storm until the time is up (one server).
+    Soak(&'a RunArgs, std::time::Duration),
 }
 
-/// Plays `traces` (one per shard) under each strategy and prints and writes the results.
-/// `sources` says where each op of a trace file came from, for errors.
+/// The strategies named on the command line, once the host is known to hold `--mem` ×
+/// `--shards` (a one-line error otherwise); warns when the shards exceed the cores.
+fn preamble(strat: &StrategyArgs, play: &PlayArgs) -> Result<Vec<Strategy>, CliError> {
+    let strategies = matrix(&strat.alloc, &strat.paging, &strat.fork, &strat.zero).map_err(CliError)?;
+    let host = Host::current();
+    let what = format!("--mem {} × --shards {}", Bytes(strat.mem), play.shards);
+    host.check_memory(strat.mem.saturating_mul(play.shards), &what, "use a smaller --mem or fewer --shards")
+        .map_err(CliError)?;
+    if let Some(w) = host.shard_warning(play.shards) {
+        eprintln!("vmstorm: warning: {w}");
+    }
+    Ok(strategies)
+}
+
+/// Plays `what` under each strategy, prints each report (and a table for several), and
+/// writes them to `--json`. `sources` says where each op of a trace file came from, for
+/// errors.
 fn play_and_report(
     work: &Workload,
-    traces: &[Trace],
+    what: Play<'_>,
     strat: &StrategyArgs,
     play: &PlayArgs,
     sources: Option<&trace::Sources>,
@@ -75,34 +95,58 @@ fn play_and_report(
         Some(s) => s.describe(e),
         None => format!("{}: {e}", work.label()),
     };
-    let strategies = strategies(strat)?;
+    let strategies = preamble(strat, play)?;
     let mut reports = Vec::new();
     let mut cells = Vec::new();
     for s in &strategies {
-        let (report, metrics) = if play.shards > 1 {
-            let r = run_shards(traces, s, strat.mem, play.verify, !play.no_warmup).map_err(|e| match e {
-                crate::shards::ShardError::Replay(i, re) => err(format!("shard {i}: {}", located(&re))),
-                e => CliError::from(e),
-            })?;
-            let mut report = RunReport::new(work, &s.names(), traces.len(), &r.total);
-            report.per_shard = r.per_shard.clone();
-            report.speedup_vs_one_shard = Some(r.speedup);
-            (report, r.total)
-        } else {
-            let trace = &traces[0];
-            let progress = Progress::new(trace.ops.len() as u64, "ops");
-            let job = PlayJob {
-                ops: &trace.ops,
-                verify: play.verify,
-                warmup: !play.no_warmup,
-                barrier: None,
-                progress: Some(&progress),
-                repeats: 1,
-            };
-            let m = with_vm(s, strat.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
-            progress.finish();
-            let m = m.map_err(|e| err(located(&e)))?;
-            (RunReport::new(work, &s.names(), 1, &m), m)
+        let (report, metrics) = match what {
+            Play::Traces(traces) if play.shards > 1 => {
+                let r =
+                    run_shards(traces, s, strat.mem, play.verify, !play.no_warmup).map_err(|e| match e {
+                        crate::shards::ShardError::Replay(i, re) => {
+                            err(format!("shard {i}: {}", located(&re)))
+                        }
+                        e => CliError::from(e),
+                    })?;
+                let mut report = RunReport::new(work, &s.names(), traces.len(), &r.total);
+                report.per_shard = r.per_shard.clone();
+                report.speedup_vs_one_shard = Some(r.speedup);
+                (report, r.total)
+            }
+            Play::Traces(traces) => {
+                let trace = &traces[0];
+                let progress = Progress::new(trace.ops.len() as u64, "ops");
+                let job = PlayJob {
+                    ops: &trace.ops,
+                    verify: play.verify,
+                    warmup: !play.no_warmup,
+                    barrier: None,
+                    progress: Some(&progress),
+                    repeats: 1,
+                };
+                let m =
+                    with_vm(s, strat.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
+                progress.finish();
+                let m = m.map_err(|e| err(located(&e)))?;
+                (RunReport::new(work, &s.names(), 1, &m), m)
+            }
+            Play::Soak(a, duration) => {
+                let progress = Progress::new(duration.as_secs().max(1), "seconds");
+                let job = SoakJob {
+                    kind: a.storm,
+                    seed: a.seed,
+                    duration,
+                    verify: play.verify,
+                    progress: Some(&progress),
+                };
+                let m =
+                    with_vm(s, strat.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
+                progress.finish();
+                let m = m.map_err(|e| err(format!("soak {}: {e}", a.storm)))?;
+                let mut report = RunReport::new(work, &s.names(), 1, &m);
+                report.scale = None;
+                (report, m)
+            }
         };
         print!("{}", report.summary());
         cells.push(compare::Cell::new(work.label(), s.label(), report.clone(), &metrics));
@@ -125,55 +169,37 @@ fn play_and_report(
 }
 
 fn run_cmd(a: RunArgs) -> Result<(), CliError> {
+    if let Some(duration) = a.duration {
+        if a.play.shards > 1 {
+            return Err(err("--duration runs one server; drop --shards"));
+        }
+        let work = Workload::Storm { name: a.storm.name().to_string(), seed: a.seed, scale: 0 };
+        return play_and_report(&work, Play::Soak(&a, duration), &a.strategy, &a.play, None);
+    }
     let scale = a.scale.unwrap_or(a.storm.default_scale());
     if scale == 0 {
         return Err(err("--scale must be at least 1"));
     }
+    // The storm is generated whole (the same ops for the warm-up and the timed pass, and
+    // one trace per shard): refuse a scale whose ops cannot fit.
+    let bytes = estimated_bytes(a.storm, a.seed, scale).saturating_mul(a.play.shards);
+    Host::current()
+        .check_memory(
+            bytes,
+            &format!(
+                "--scale {scale} of the {} storm ({} shard(s) of ops held in memory)",
+                a.storm, a.play.shards
+            ),
+            "use a smaller --scale, or --duration for a long run (its rounds are streamed)",
+        )
+        .map_err(CliError)?;
     let work = Workload::Storm { name: a.storm.name().to_string(), seed: a.seed, scale };
-    if let Some(duration) = a.duration {
-        return soak(&a, duration, &work);
-    }
     let traces: Vec<Trace> =
         (0..a.play.shards).map(|i| generate(a.storm, a.seed.wrapping_add(i), scale)).collect();
     if let Some(path) = &a.save_trace {
         trace::save(&traces[0], path)?;
     }
-    play_and_report(&work, &traces, &a.strategy, &a.play, None)
-}
-
-fn soak(a: &RunArgs, duration: std::time::Duration, work: &Workload) -> Result<(), CliError> {
-    if a.play.shards > 1 {
-        return Err(err("--duration runs one server; drop --shards"));
-    }
-    let strategies = strategies(&a.strategy)?;
-    let mut reports = Vec::new();
-    for s in &strategies {
-        let progress = Progress::new(duration.as_secs().max(1), "seconds");
-        let job = SoakJob {
-            kind: a.storm,
-            seed: a.seed,
-            duration,
-            verify: a.play.verify,
-            progress: Some(&progress),
-        };
-        let m = with_vm(s, a.strategy.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
-        progress.finish();
-        let m = m.map_err(|e| err(format!("soak {}: {e}", a.storm)))?;
-        let mut report = RunReport::new(work, &s.names(), 1, &m);
-        report.scale = None;
-        print!("{}", report.summary());
-        reports.push(report);
-    }
-    if let Some(path) = &a.play.json {
-        let text = if reports.len() == 1 {
-            reports[0].to_json()
-        } else {
-            serde_json::to_string_pretty(&reports).unwrap_or_default()
-        };
-        std::fs::write(path, text + "\n")
-            .map_err(|e| err(format!("{}: cannot write: {e}", path.display())))?;
-    }
-    Ok(())
+    play_and_report(&work, Play::Traces(&traces), &a.strategy, &a.play, None)
 }
 
 /// Loads a trace file of any format and adds touches when it has none.
@@ -198,7 +224,7 @@ fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
     let name = a.trace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let work = Workload::Trace(name);
     let traces = vec![p.trace; a.play.shards as usize];
-    play_and_report(&work, &traces, &a.strategy, &a.play, Some(&p.sources))
+    play_and_report(&work, Play::Traces(&traces), &a.strategy, &a.play, Some(&p.sources))
 }
 
 fn import_cmd(a: ImportArgs) -> Result<(), CliError> {

@@ -38,13 +38,15 @@ pub struct ServerCounters {
 }
 
 /// What `--verify` checked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VerifyCounts {
     /// Checks made: page signatures read back, isolation probes, invariant checks, the
     /// final free-frame count.
     pub checked: u64,
     /// Whether every check passed.
     pub ok: bool,
+    /// Seconds spent verifying: not part of the run's `seconds` (nor its ops/s).
+    pub seconds: f64,
 }
 
 /// Measurements of one run (or several merged).
@@ -118,7 +120,11 @@ impl Metrics {
         s.frames_peak = s.frames_peak.max(o.frames_peak);
         s.pt_pages_peak = s.pt_pages_peak.max(o.pt_pages_peak);
         self.verify = match (self.verify, other.verify) {
-            (Some(a), Some(b)) => Some(VerifyCounts { checked: a.checked + b.checked, ok: a.ok && b.ok }),
+            (Some(a), Some(b)) => Some(VerifyCounts {
+                checked: a.checked + b.checked,
+                ok: a.ok && b.ok,
+                seconds: a.seconds + b.seconds,
+            }),
             (a, b) => a.or(b),
         };
     }
@@ -345,8 +351,13 @@ impl RunReport {
             self.pt_pages_peak
         );
         if let Some(v) = self.verify {
-            let _ =
-                writeln!(s, "  verify: {} checks, {}", v.checked, if v.ok { "all passed" } else { "FAILED" });
+            let _ = writeln!(
+                s,
+                "  verify: {} checks, {} ({:.2} s, not timed)",
+                v.checked,
+                if v.ok { "all passed" } else { "FAILED" },
+                v.seconds
+            );
         }
         if !self.per_shard.is_empty() {
             for sh in &self.per_shard {
@@ -413,14 +424,14 @@ mod tests {
         b.seconds = 1.0;
         b.server.frames_peak = 20;
         b.server.faults = 3;
-        b.verify = Some(VerifyCounts { checked: 4, ok: true });
+        b.verify = Some(VerifyCounts { checked: 4, ok: true, seconds: 0.0 });
         a.merge(&b);
         assert_eq!(a.ops, 4);
         assert_eq!(a.seconds, 2.0);
         assert_eq!(a.ops_per_sec(), 2.0);
         assert_eq!(a.server.frames_peak, 20);
         assert_eq!(a.server.faults, 3);
-        assert_eq!(a.verify, Some(VerifyCounts { checked: 4, ok: true }));
+        assert_eq!(a.verify, Some(VerifyCounts { checked: 4, ok: true, seconds: 0.0 }));
         let per = a.per_op();
         assert_eq!(per["touch"].count, 3);
         assert_eq!(per["fork"].count, 1);
@@ -434,7 +445,7 @@ mod tests {
         let mut m = Metrics::new();
         m.record(OpKind::Mmap, 50);
         m.seconds = 0.5;
-        m.verify = Some(VerifyCounts { checked: 1, ok: true });
+        m.verify = Some(VerifyCounts { checked: 1, ok: true, seconds: 0.5 });
         let names = StrategyNames {
             alloc: "bitset".into(),
             paging: "x86-64".into(),

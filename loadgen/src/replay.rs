@@ -9,16 +9,11 @@
 //! above the hint) puts it, in an x86-64 or an i386 space alike. A process whose first op is
 //! its exec is forked from INIT first, as a process started by the system would be.
 //!
-//! With verification on, every write touch stores a 16-byte signature (pid, place, page,
-//! generation) at the start of the page, every touch first checks the page holds what the
-//! model says (the last signature written by this process or inherited at fork, or zeros
-//! for memory that is new, discarded or shrunk away); after a fork a sample of the child's
-//! pages is checked against the parent's, and after an exit a sample of the parent's pages
-//! that the child overwrote is checked (the child's writes must not show through). The
-//! server's invariants are checked every [`ReplayOptions::check_every`] ops and at the end,
-//! and when every process has exited the free-frame count must equal the one after boot.
-//! Verification work is not timed. This replaces the MINIX test suite's content checks
-//! (`test44`'s patterns in mapped pages) and VM's `SANITYCHECK` runs.
+//! Every op goes through the same steps (`Replayer::call`): resolve the process and
+//! mapping, send the request timed, turn a refusal into a [`ReplayError`], update the
+//! address tables, and tell the observer. With `--verify` the observer is a
+//! [`crate::verify`] model that checks contents, isolation, invariants and leaks; its time is
+//! kept out of the run's seconds.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -26,14 +21,13 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use vmstorm_core::client::{self, ExecImage, ExecLayout, MapFlags, MapProt, MmapArgs, TouchError};
 use vmstorm_core::endpoint::INIT_PROC_NR;
-use vmstorm_core::{
-    Access, Endpoint, Errno, FrameAllocator, PagingFormat, SanityLevel, VirtAddr, Vm, PAGE_SIZE,
-};
+use vmstorm_core::{Access, Endpoint, Errno, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE};
 
-use crate::metrics::{Metrics, ServerCounters, VerifyCounts};
+use crate::metrics::{Metrics, ServerCounters};
 use crate::op::{MapId, MapKind, MapSpec, Op, Pid, Place, Prot};
 use crate::progress::Progress;
 use crate::trace::text::op_line;
+use crate::verify::{Spaces, Verifier};
 
 /// How to replay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,13 +131,9 @@ struct MapAddr {
     base: u64,
     /// Pages from `base` still mapped (the trace only resizes whole mappings from page 0).
     live: u64,
-    /// Shared mappings are not content-checked (their pages change under other processes).
+    /// A shared mapping: its pages are the same for every process that maps them.
     shared: bool,
 }
-
-/// A 16-byte page signature.
-type Sig = [u8; 16];
-const ZERO: Sig = [0; 16];
 
 #[derive(Clone, Debug)]
 struct Proc {
@@ -152,8 +142,19 @@ struct Proc {
     heap: u64,
     maps: HashMap<MapId, MapAddr>,
     parent: Option<Pid>,
-    /// Verification model: page address -> last signature (absent = zeros).
-    model: HashMap<u64, Sig>,
+}
+
+/// The replay's processes, as the verifier sees them.
+#[derive(Debug, Default)]
+struct Procs(HashMap<Pid, Proc>);
+
+impl Spaces for Procs {
+    fn endpoint(&self, pid: Pid) -> Option<Endpoint> {
+        self.0.get(&pid).map(|p| p.ep)
+    }
+    fn mapping(&self, pid: Pid, id: MapId) -> Option<(u64, u64)> {
+        self.0.get(&pid)?.maps.get(&id).map(|m| (m.base, m.live))
+    }
 }
 
 /// Plays ops into one server.
@@ -161,11 +162,11 @@ pub struct Replayer<'v, F: FrameAllocator, P: PagingFormat> {
     vm: &'v mut Vm<F, P>,
     opts: ReplayOptions,
     boot_free: u64,
-    procs: HashMap<Pid, Proc>,
+    procs: Procs,
     index: u64,
-    generation: u32,
     metrics: Metrics,
-    checked: u64,
+    /// The `--verify` observer.
+    verify: Option<Verifier>,
     start: ServerCounters,
     wall: Duration,
     /// Most frames (and page-table frames) in use after any op of this replay.
@@ -175,7 +176,7 @@ pub struct Replayer<'v, F: FrameAllocator, P: PagingFormat> {
 
 impl<F: FrameAllocator, P: PagingFormat> fmt::Debug for Replayer<'_, F, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Replayer").field("index", &self.index).field("procs", &self.procs.len()).finish()
+        f.debug_struct("Replayer").field("index", &self.index).field("procs", &self.procs.0.len()).finish()
     }
 }
 
@@ -207,11 +208,10 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             vm,
             opts,
             boot_free,
-            procs: HashMap::new(),
+            procs: Procs::default(),
             index: 0,
-            generation: 0,
             metrics: Metrics::new(),
-            checked: 0,
+            verify: opts.verify.then(|| Verifier::new(opts.check_every)),
             start,
             wall: Duration::ZERO,
             peak_frames: 0,
@@ -229,30 +229,17 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
     }
 
     fn proc(&self, op: &Op, pid: Pid) -> Result<&Proc, ReplayError> {
-        self.procs.get(&pid).ok_or_else(|| self.err(op, format!("{pid} is not a live process")))
+        self.procs.0.get(&pid).ok_or_else(|| self.err(op, format!("{pid} is not a live process")))
     }
 
-    fn map(&self, op: &Op, pid: Pid, id: MapId) -> Result<MapAddr, ReplayError> {
-        self.proc(op, pid)?
-            .maps
-            .get(&id)
-            .copied()
-            .ok_or_else(|| self.err(op, format!("{pid} has no mapping {id}")))
+    fn proc_mut(&mut self, pid: Pid) -> &mut Proc {
+        self.procs.0.get_mut(&pid).expect("looked up before the call")
     }
 
-    /// The address of page `n` of `place` in `proc`, and whether its contents are checked.
-    fn place_va(&self, op: &Op, proc: &Proc, place: Place, n: u64) -> Result<(u64, bool), ReplayError> {
-        let l = &proc.layout;
-        Ok(match place {
-            Place::Text(k) => (l.text.0 + pages(k + n), false),
-            Place::Data(k) => (l.data.0 + pages(k + n), true),
-            Place::Heap(k) => (l.brk.0 + pages(k + n), true),
-            Place::Stack(k) => (l.stack_top.0 - pages(k + n + 1), true),
-            Place::Map(id, k) => {
-                let m = proc.maps.get(&id).ok_or_else(|| self.err(op, format!("no mapping {id}")))?;
-                (m.base + pages(k + n), !m.shared)
-            }
-        })
+    fn map(&self, op: &Op, pid: Pid, id: MapId) -> Result<(Endpoint, MapAddr), ReplayError> {
+        let p = self.proc(op, pid)?;
+        let m = p.maps.get(&id).copied().ok_or_else(|| self.err(op, format!("{pid} has no mapping {id}")))?;
+        Ok((p.ep, m))
     }
 
     /// Plays every op of `ops`, advancing `progress` (if any) every few thousand ops.
@@ -282,40 +269,58 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
     /// # Errors
     /// A refused call, a signalled process, or a failed verification check.
     pub fn play(&mut self, op: &Op) -> Result<(), ReplayError> {
-        let r = self.play_inner(op);
-        if r.is_ok() {
-            // The server's idle work (refilling the pre-zeroed pool) happens between
-            // messages: outside the op's latency, inside the wall time.
-            self.vm.idle();
-            self.peak_frames = self.peak_frames.max(self.vm.frames_in_use());
-            self.peak_pt = self.peak_pt.max(self.vm.pt_pages());
-            self.index += 1;
-            if self.opts.verify && self.index.is_multiple_of(self.opts.check_every.max(1)) {
-                self.check_invariants(SanityLevel::Functions)?;
-            }
-        }
-        r
+        self.play_inner(op)?;
+        // The server's idle work (refilling the pre-zeroed pool) happens between
+        // messages: outside the op's latency, inside the wall time.
+        self.vm.idle();
+        self.peak_frames = self.peak_frames.max(self.vm.frames_in_use());
+        self.peak_pt = self.peak_pt.max(self.vm.pt_pages());
+        self.index += 1;
+        let played = self.index;
+        self.observe(None, |v, vm, _| v.after_op(vm, played))
     }
 
-    fn check_invariants(&mut self, level: SanityLevel) -> Result<(), ReplayError> {
-        self.checked += 1;
-        self.vm.check_invariants(level).map_err(|e| ReplayError {
-            index: Some(self.index),
-            op: None,
-            message: format!("server invariant broken: {e}"),
-        })
-    }
-
+    /// Sends one request for `op`, timed when the options say so; a refusal becomes the
+    /// op's error, `what: errno`.
     #[inline]
-    fn timed<T>(&mut self, op: &Op, f: impl FnOnce(&mut Vm<F, P>) -> T) -> T {
-        if self.opts.timed {
+    fn call<T>(
+        &mut self,
+        op: &Op,
+        what: &str,
+        f: impl FnOnce(&mut Vm<F, P>) -> Result<T, Errno>,
+    ) -> Result<T, ReplayError> {
+        let r = if self.opts.timed {
             let t = Instant::now();
             let r = f(self.vm);
-            let ns = t.elapsed().as_nanos() as u64;
-            self.metrics.record(op.kind(), ns);
+            self.metrics.record(op.kind(), t.elapsed().as_nanos() as u64);
             r
         } else {
             f(self.vm)
+        };
+        r.map_err(|e| self.err(op, errno_msg(what, e)))
+    }
+
+    /// Tells the verifier (when verifying) about what `op` did; its time is kept apart.
+    #[inline]
+    fn observe(
+        &mut self,
+        op: Option<&Op>,
+        f: impl FnOnce(&mut Verifier, &mut Vm<F, P>, &Procs) -> Result<(), String>,
+    ) -> Result<(), ReplayError> {
+        let Some(v) = self.verify.as_mut() else { return Ok(()) };
+        let t = Instant::now();
+        let r = f(v, self.vm, &self.procs);
+        v.time += t.elapsed();
+        r.map_err(|message| ReplayError { index: Some(self.index), op: op.map(op_line), message })
+    }
+
+    /// Tells the verifier (when verifying) of a change to the memory it models.
+    #[inline]
+    fn note(&mut self, f: impl FnOnce(&mut Verifier)) {
+        if let Some(v) = self.verify.as_mut() {
+            let t = Instant::now();
+            f(v);
+            v.time += t.elapsed();
         }
     }
 
@@ -323,177 +328,176 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
         match *op {
             Op::Fork { parent, child, .. } => {
                 let pep = self.proc(op, parent)?.ep;
-                let cep = self
-                    .timed(op, |vm| client::fork(vm, pep))
-                    .map_err(|e| self.err(op, errno_msg("fork", e)))?;
-                let mut c = self.procs[&parent].clone();
+                let cep = self.call(op, "fork", |vm| client::fork(vm, pep))?;
+                let mut c = self.procs.0[&parent].clone();
                 c.ep = cep;
                 c.parent = Some(parent);
-                if !self.opts.verify {
-                    c.model.clear();
-                }
-                self.procs.insert(child, c);
-                if self.opts.verify {
-                    self.probe_inherited(op, child)?;
-                }
+                self.procs.0.insert(child, c);
+                self.observe(Some(op), |v, vm, procs| v.forked(vm, procs, parent, child))?;
             }
-            Op::Exec { pid, image } => {
-                let img = ExecImage {
-                    text_bytes: pages(image.text_pages),
-                    data_bytes: pages(image.data_pages),
-                    bss_bytes: pages(image.bss_pages),
-                    stack_bytes: pages(image.stack_pages),
-                };
-                let (ep, fresh) = match self.procs.get(&pid) {
-                    Some(p) => (p.ep, false),
-                    None => {
-                        // A process started by the system: PM forks it from INIT first.
-                        let ep = client::fork(self.vm, INIT_PROC_NR)
-                            .map_err(|e| self.err(op, errno_msg("fork from INIT", e)))?;
-                        (ep, true)
-                    }
-                };
-                let layout = match self.timed(op, |vm| client::exec(vm, ep, &img)) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        if fresh {
-                            let _ = client::exit(self.vm, ep);
-                        }
-                        return Err(self.err(op, errno_msg("exec", e)));
-                    }
-                };
-                let parent = self.procs.get(&pid).and_then(|p| p.parent);
-                self.procs.insert(
-                    pid,
-                    Proc { ep, layout, heap: 0, maps: HashMap::new(), parent, model: HashMap::new() },
-                );
-            }
+            Op::Exec { pid, image } => self.exec(op, pid, &image)?,
             Op::Exit { pid } => {
                 let ep = self.proc(op, pid)?.ep;
-                self.timed(op, |vm| client::exit(vm, ep)).map_err(|e| self.err(op, errno_msg("exit", e)))?;
-                let gone = self.procs.remove(&pid);
-                if let (true, Some(gone)) = (self.opts.verify, gone) {
-                    self.probe_isolation(op, &gone)?;
-                }
+                self.call(op, "exit", |vm| client::exit(vm, ep))?;
+                let parent = self.procs.0.remove(&pid).and_then(|p| p.parent);
+                self.observe(Some(op), |v, vm, procs| v.exited(vm, procs, pid, parent))?;
             }
             Op::Mmap { pid, id, spec } => {
                 let ep = self.proc(op, pid)?.ep;
                 let args = mmap_args(None, &spec);
-                let va = self
-                    .timed(op, |vm| client::mmap(vm, ep, &args))
-                    .map_err(|e| self.err(op, errno_msg("mmap", e)))?;
-                let m = MapAddr { base: va.0, live: spec.pages, shared: spec.kind == MapKind::Shared };
-                self.procs.get_mut(&pid).map(|p| p.maps.insert(id, m));
+                let va = self.call(op, "mmap", |vm| client::mmap(vm, ep, &args))?;
+                self.new_map(pid, id, va.0, &spec);
             }
             Op::MmapOver { pid, id, over, offset, spec } => {
-                let ep = self.proc(op, pid)?.ep;
-                let o = self.map(op, pid, over)?;
+                let (ep, o) = self.map(op, pid, over)?;
                 let at = o.base + pages(offset);
-                let len = pages(spec.pages);
                 // MAP_FIXED, as the recorded program did: the server replaces whatever is
                 // mapped in the range in one call, and restores it if the call fails.
                 let mut args = mmap_args(Some(VirtAddr(at)), &spec);
                 args.flags |= MapFlags::FIXED;
-                let va = self
-                    .timed(op, |vm| client::mmap(vm, ep, &args))
-                    .map_err(|e| self.err(op, errno_msg("mmap over", e)))?;
+                let va = self.call(op, "mmap over", |vm| client::mmap(vm, ep, &args))?;
                 debug_assert_eq!(va.0, at, "MAP_FIXED places at the address asked for");
-                let p = self.procs.get_mut(&pid).expect("checked above");
-                drop_range(&mut p.model, at, len);
-                p.maps.insert(
-                    id,
-                    MapAddr { base: va.0, live: spec.pages, shared: spec.kind == MapKind::Shared },
-                );
+                self.note(|v| {
+                    v.dropped(pid, at, pages(spec.pages));
+                    // Part of a shared mapping is gone from this process: stop modelling it
+                    // here (its other pages are no longer contiguous with the object's).
+                    if o.shared {
+                        v.unmapped(pid, over);
+                    }
+                });
+                self.new_map(pid, id, va.0, &spec);
             }
             Op::Munmap { pid, id, offset, pages: n } => {
-                let ep = self.proc(op, pid)?.ep;
-                let m = self.map(op, pid, id)?;
+                let (ep, m) = self.map(op, pid, id)?;
                 let at = m.base + pages(offset);
-                self.timed(op, |vm| client::munmap(vm, ep, VirtAddr(at), pages(n)))
-                    .map_err(|e| self.err(op, errno_msg("munmap", e)))?;
-                let p = self.procs.get_mut(&pid).expect("checked above");
-                drop_range(&mut p.model, at, pages(n));
-                if let Some(m) = p.maps.get_mut(&id) {
+                self.call(op, "munmap", |vm| client::munmap(vm, ep, VirtAddr(at), pages(n)))?;
+                // The whole mapping, or (shared) a hole that leaves the object's pages apart.
+                let gone = (offset == 0 && offset + n >= m.live) || (m.shared && offset + n < m.live);
+                if let Some(m) = self.proc_mut(pid).maps.get_mut(&id) {
                     if offset + n >= m.live {
                         m.live = m.live.min(offset);
                     }
                 }
+                self.note(|v| {
+                    v.dropped(pid, at, pages(n));
+                    if gone {
+                        v.unmapped(pid, id);
+                    }
+                });
             }
             Op::Mprotect { pid, id, offset, pages: n, prot } => {
-                let ep = self.proc(op, pid)?.ep;
-                let m = self.map(op, pid, id)?;
+                let (ep, m) = self.map(op, pid, id)?;
                 let at = VirtAddr(m.base + pages(offset));
-                self.timed(op, |vm| client::mprotect(vm, ep, at, pages(n), map_prot(prot)))
-                    .map_err(|e| self.err(op, errno_msg("mprotect", e)))?;
+                self.call(op, "mprotect", |vm| client::mprotect(vm, ep, at, pages(n), map_prot(prot)))?;
+                if m.shared && prot.bits() & Prot::READ.bits() == 0 {
+                    // Unreadable pages cannot be probed when another process writes them.
+                    self.note(|v| v.unmapped(pid, id));
+                }
             }
             Op::Mremap { pid, id, new_pages } => {
-                let ep = self.proc(op, pid)?.ep;
-                let m = self.map(op, pid, id)?;
+                let (ep, m) = self.map(op, pid, id)?;
                 let (old, old_len) = (m.base, pages(m.live));
+                let new_len = pages(new_pages);
                 let va = self
-                    .timed(op, |vm| client::mremap(vm, ep, VirtAddr(old), old_len, pages(new_pages), true))
-                    .map_err(|e| self.err(op, errno_msg("mremap", e)))?;
-                let p = self.procs.get_mut(&pid).expect("checked above");
-                let keep = old_len.min(pages(new_pages));
-                drop_range(&mut p.model, old + keep, old_len.saturating_sub(keep));
-                if va.0 != old {
-                    let moved: Vec<(u64, Sig)> = p
-                        .model
-                        .iter()
-                        .filter(|(&a, _)| a >= old && a < old + keep)
-                        .map(|(&a, &s)| (a, s))
-                        .collect();
-                    for (a, _) in &moved {
-                        p.model.remove(a);
-                    }
-                    for (a, s) in moved {
-                        p.model.insert(a - old + va.0, s);
-                    }
-                }
-                p.maps.insert(id, MapAddr { base: va.0, live: new_pages, shared: m.shared });
+                    .call(op, "mremap", |vm| client::mremap(vm, ep, VirtAddr(old), old_len, new_len, true))?;
+                self.proc_mut(pid).maps.insert(id, MapAddr { base: va.0, live: new_pages, ..m });
+                let keep = old_len.min(new_len);
+                self.note(|v| {
+                    v.dropped(pid, old + keep, old_len.saturating_sub(keep));
+                    v.moved(pid, old, keep, va.0);
+                });
             }
             Op::Brk { pid, heap_pages } => {
                 let p = self.proc(op, pid)?;
                 let (ep, base, old) = (p.ep, p.layout.brk.0, p.heap);
                 let new_brk = VirtAddr(base + pages(heap_pages));
-                self.timed(op, |vm| client::brk(vm, ep, new_brk))
-                    .map_err(|e| self.err(op, errno_msg("brk", e)))?;
-                let p = self.procs.get_mut(&pid).expect("checked above");
+                self.call(op, "brk", |vm| client::brk(vm, ep, new_brk))?;
+                self.proc_mut(pid).heap = heap_pages;
                 if heap_pages < old {
-                    drop_range(&mut p.model, new_brk.0, pages(old - heap_pages));
+                    self.note(|v| v.dropped(pid, new_brk.0, pages(old - heap_pages)));
                 }
-                p.heap = heap_pages;
             }
             Op::Discard { pid, id, offset, pages: n } => {
-                let ep = self.proc(op, pid)?.ep;
-                let m = self.map(op, pid, id)?;
+                let (ep, m) = self.map(op, pid, id)?;
                 let at = m.base + pages(offset);
-                self.timed(op, |vm| client::discard(vm, ep, VirtAddr(at), pages(n)))
-                    .map_err(|e| self.err(op, errno_msg("discard", e)))?;
-                let p = self.procs.get_mut(&pid).expect("checked above");
-                drop_range(&mut p.model, at, pages(n));
+                self.call(op, "discard", |vm| client::discard(vm, ep, VirtAddr(at), pages(n)))?;
+                // Shared pages keep their contents (the object holds them); private ones are
+                // zero on the next touch.
+                if !m.shared {
+                    self.note(|v| v.dropped(pid, at, pages(n)));
+                }
             }
             Op::Touch { pid, place, pages: n, write } => self.touch(op, pid, place, n, write)?,
         }
         Ok(())
     }
 
+    /// Records mapping `id` of `pid` at `base`.
+    fn new_map(&mut self, pid: Pid, id: MapId, base: u64, spec: &MapSpec) {
+        let shared = spec.kind == MapKind::Shared;
+        self.proc_mut(pid).maps.insert(id, MapAddr { base, live: spec.pages, shared });
+        self.note(|v| v.mapped(pid, id, shared));
+    }
+
+    fn exec(&mut self, op: &Op, pid: Pid, image: &crate::op::ImageSize) -> Result<(), ReplayError> {
+        let img = ExecImage {
+            text_bytes: pages(image.text_pages),
+            data_bytes: pages(image.data_pages),
+            bss_bytes: pages(image.bss_pages),
+            stack_bytes: pages(image.stack_pages),
+        };
+        let (ep, fresh) = match self.procs.0.get(&pid) {
+            Some(p) => (p.ep, false),
+            None => {
+                // A process started by the system: PM forks it from INIT first.
+                let ep = client::fork(self.vm, INIT_PROC_NR)
+                    .map_err(|e| self.err(op, errno_msg("fork from INIT", e)))?;
+                (ep, true)
+            }
+        };
+        let layout = match self.call(op, "exec", |vm| client::exec(vm, ep, &img)) {
+            Ok(l) => l,
+            Err(e) => {
+                if fresh {
+                    let _ = client::exit(self.vm, ep);
+                }
+                return Err(e);
+            }
+        };
+        let parent = self.procs.0.get(&pid).and_then(|p| p.parent);
+        self.procs.0.insert(pid, Proc { ep, layout, heap: 0, maps: HashMap::new(), parent });
+        self.note(|v| v.exec(pid));
+        Ok(())
+    }
+
     fn touch(&mut self, op: &Op, pid: Pid, place: Place, n: u64, write: bool) -> Result<(), ReplayError> {
         let proc = self.proc(op, pid)?;
         let ep = proc.ep;
-        let (first, checked) = self.place_va(op, proc, place, 0)?;
+        let l = &proc.layout;
+        // Where the first page is; whether its contents are checked (text is read-only);
+        // the mapping id when it is a shared mapping.
+        let (first, checked, shared) = match place {
+            Place::Text(k) => (l.text.0 + pages(k), false, None),
+            Place::Data(k) => (l.data.0 + pages(k), true, None),
+            Place::Heap(k) => (l.brk.0 + pages(k), true, None),
+            Place::Stack(k) => (l.stack_top.0 - pages(k + 1), true, None),
+            Place::Map(id, k) => {
+                let m = proc.maps.get(&id).ok_or_else(|| self.err(op, format!("no mapping {id}")))?;
+                (m.base + pages(k), true, m.shared.then_some(id))
+            }
+        };
         // Every place is contiguous in the address space except the stack, which grows down.
         let down = matches!(place, Place::Stack(_));
         let va_of = |k: u64| if down { first - pages(k) } else { first + pages(k) };
         let access = Access { write, user: true };
-        let r = self.timed(op, |vm| {
+        let r = self.call(op, "touch", |vm| {
             for k in 0..n {
                 if let Err(e) = client::touch(vm, ep, VirtAddr(va_of(k)), access) {
-                    return Err((k, e));
+                    return Ok(Err((k, e)));
                 }
             }
-            Ok(())
-        });
+            Ok(Ok(()))
+        })?;
         if let Err((k, e)) = r {
             let what = match e {
                 TouchError::Signalled(code) => {
@@ -503,67 +507,10 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             };
             return Err(self.err(op, format!("touch of page {k} at {:#x}: {what}", va_of(k))));
         }
-        if self.opts.verify && checked {
-            for k in 0..n {
-                let va = va_of(k);
-                self.check_page(op, pid, va)?;
-                if write {
-                    self.generation = self.generation.wrapping_add(1);
-                    let sig = signature(pid, place, k, self.generation);
-                    client::write_user(self.vm, ep, VirtAddr(va), &sig).map_err(|e| {
-                        self.err(op, format!("verify: writing the signature at {va:#x}: {e}"))
-                    })?;
-                    self.procs.get_mut(&pid).expect("checked above").model.insert(va, sig);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks that page `va` of `pid` holds what the model says.
-    fn check_page(&mut self, op: &Op, pid: Pid, va: u64) -> Result<(), ReplayError> {
-        let p = self.proc(op, pid)?;
-        let (ep, want) = (p.ep, p.model.get(&va).copied().unwrap_or(ZERO));
-        let mut got = ZERO;
-        client::read_user(self.vm, ep, VirtAddr(va), &mut got)
-            .map_err(|e| self.err(op, format!("verify: reading {va:#x} of {pid}: {e}")))?;
-        self.checked += 1;
-        if got != want {
-            return Err(self.err(
-                op,
-                format!(
-                    "verify: {pid} page {va:#x} holds {} but should hold {}",
-                    describe(&got),
-                    describe(&want)
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// After a fork: a sample of the child's pages must hold the parent's contents.
-    fn probe_inherited(&mut self, op: &Op, child: Pid) -> Result<(), ReplayError> {
-        let sample: Vec<u64> = self.procs[&child].model.keys().take(8).copied().collect();
-        for va in sample {
-            self.check_page(op, child, va)?;
-        }
-        Ok(())
-    }
-
-    /// After `gone` exited: the parent's pages that differed from the child's must still hold
-    /// the parent's contents (the child's writes did not reach them), sampled.
-    fn probe_isolation(&mut self, op: &Op, gone: &Proc) -> Result<(), ReplayError> {
-        let Some(parent) = gone.parent else { return Ok(()) };
-        let Some(pp) = self.procs.get(&parent) else { return Ok(()) };
-        let sample: Vec<u64> = gone
-            .model
-            .iter()
-            .filter(|(&va, sig)| pp.model.get(&va).is_some_and(|s| s != *sig))
-            .map(|(&va, _)| va)
-            .take(8)
-            .collect();
-        for va in sample {
-            self.check_page(op, parent, va)?;
+        if checked {
+            self.observe(Some(op), |v, vm, procs| {
+                v.touched(vm, procs, pid, ep, place, first, n, write, shared)
+            })?;
         }
         Ok(())
     }
@@ -574,7 +521,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
     /// # Errors
     /// A failing exit or a failed final check.
     pub fn finish(mut self) -> Result<Metrics, ReplayError> {
-        let left: Vec<(Pid, Endpoint)> = self.procs.iter().map(|(&p, s)| (p, s.ep)).collect();
+        let left: Vec<(Pid, Endpoint)> = self.procs.0.iter().map(|(&p, s)| (p, s.ep)).collect();
         for (pid, ep) in left {
             client::exit(self.vm, ep).map_err(|e| ReplayError {
                 index: None,
@@ -582,27 +529,21 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 message: errno_msg(&format!("exit of {pid} left alive by the trace"), e),
             })?;
         }
-        self.procs.clear();
-        if self.opts.verify {
-            self.check_invariants(SanityLevel::Detail).map_err(|e| ReplayError { index: None, ..e })?;
-            let free = self.vm.free_frames();
-            self.checked += 1;
-            if free != self.boot_free {
-                return Err(ReplayError {
-                    index: None,
-                    op: None,
-                    message: format!(
-                        "verify: {} frames free after every process exited, {} after boot: {} leaked",
-                        free,
-                        self.boot_free,
-                        self.boot_free as i64 - free as i64
-                    ),
-                });
+        self.procs.0.clear();
+        // Verification during the ops, inside the wall time: left out of the run's seconds.
+        let verify_time = self.verify.as_ref().map_or(Duration::ZERO, |v| v.time);
+        let verified = match self.verify.as_mut() {
+            Some(v) => {
+                let t = Instant::now();
+                let r = v.finish(self.vm, self.boot_free);
+                v.time += t.elapsed();
+                Some(r.map_err(|message| ReplayError { index: None, op: None, message })?)
             }
-        }
+            None => None,
+        };
         let end = counters(self.vm);
         let mut m = self.metrics;
-        m.seconds = self.wall.as_secs_f64();
+        m.seconds = self.wall.saturating_sub(verify_time).as_secs_f64();
         m.server = ServerCounters {
             faults: end.faults - self.start.faults,
             zero_fills: end.zero_fills - self.start.zero_fills,
@@ -611,9 +552,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             frames_peak: self.peak_frames.min(end.frames_peak),
             pt_pages_peak: self.peak_pt.min(end.pt_pages_peak),
         };
-        if self.opts.verify {
-            m.verify = Some(VerifyCounts { checked: self.checked, ok: true });
-        }
+        m.verify = verified;
         Ok(m)
     }
 }
@@ -627,47 +566,79 @@ fn mmap_args(addr: Option<VirtAddr>, spec: &MapSpec) -> MmapArgs {
     MmapArgs { addr, len: pages(spec.pages), prot: map_prot(spec.prot), flags }
 }
 
-fn drop_range(model: &mut HashMap<u64, Sig>, at: u64, len: u64) {
-    if model.is_empty() || len == 0 {
-        return;
-    }
-    if len / PAGE_SIZE < model.len() as u64 {
-        for k in 0..len / PAGE_SIZE {
-            model.remove(&(at + pages(k)));
-        }
-    } else {
-        model.retain(|&a, _| a < at || a >= at + len);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::text::parse_text;
+    use vmstorm_core::{Bitset, VmConfig, X86_64};
 
-fn signature(pid: Pid, place: Place, page: u64, generation: u32) -> Sig {
-    let tag: u32 = match place {
-        Place::Text(_) => 0xffff_fff1,
-        Place::Data(_) => 0xffff_fff2,
-        Place::Heap(_) => 0xffff_fff3,
-        Place::Stack(_) => 0xffff_fff4,
-        Place::Map(id, _) => id.0,
-    };
-    let mut s = [0u8; 16];
-    s[0..4].copy_from_slice(&pid.0.to_le_bytes());
-    s[4..8].copy_from_slice(&tag.to_le_bytes());
-    s[8..12].copy_from_slice(&((place.offset() + page) as u32).to_le_bytes());
-    // Never all zero: generation 0 is skipped by the caller's increment before use.
-    s[12..16].copy_from_slice(&generation.max(1).to_le_bytes());
-    s
-}
+    const SHARED: &str = "exec     p1 text=2 data=1 bss=1 stack=2\n\
+                          mmap     p1 m1 pages=4 rw- shared\n\
+                          touch    p1 m1+0 pages=2 w\n\
+                          fork     p1 p2\n\
+                          touch    p2 m1+0 pages=1 w\n\
+                          touch    p1 m1+0 pages=1 r\n";
 
-fn describe(s: &Sig) -> String {
-    if *s == ZERO {
-        return "zeros".to_string();
+    /// The ops of `.vmtrace` op lines.
+    fn ops(lines: &str) -> Vec<Op> {
+        let n = lines.lines().filter(|l| !l.trim().is_empty()).count();
+        parse_text(&format!("# vmtrace v1 page=4096 src=test\n{lines}end ops={n}\n"), "test").unwrap().ops
     }
-    let w = |i: usize| u32::from_le_bytes([s[i], s[i + 1], s[i + 2], s[i + 3]]);
-    let place = match w(4) {
-        0xffff_fff1 => "text".to_string(),
-        0xffff_fff2 => "data".to_string(),
-        0xffff_fff3 => "heap".to_string(),
-        0xffff_fff4 => "stack".to_string(),
-        id => format!("m{id}"),
-    };
-    format!("p{}'s write #{} to {place}+{}", w(0), w(12), w(8))
+
+    #[test]
+    fn every_process_mapping_a_shared_page_sees_the_last_write() {
+        let mut vm = Vm::<Bitset, X86_64>::boot(VmConfig::with_bytes(16 << 20)).unwrap();
+        let free = vm.free_frames();
+        let opts = ReplayOptions { verify: true, check_every: 1, timed: true };
+        let mut r = Replayer::new(&mut vm, free, opts);
+        r.play_all(&ops(SHARED), None).unwrap();
+        // p1's read saw p2's write through the shared mapping: checked, and p1 was probed
+        // when p2 wrote.
+        let m = r.finish().unwrap();
+        let v = m.verify.unwrap();
+        assert!(v.ok && v.checked > 6, "{v:?}");
+    }
+
+    #[test]
+    fn a_shared_page_that_lost_the_last_write_is_reported() {
+        let mut vm = Vm::<Bitset, X86_64>::boot(VmConfig::with_bytes(16 << 20)).unwrap();
+        let free = vm.free_frames();
+        let opts = ReplayOptions { verify: true, check_every: 1000, timed: false };
+        let mut r = Replayer::new(&mut vm, free, opts);
+        r.play_all(&ops(SHARED), None).unwrap();
+        // Something other than the trace overwrites page 1 of the shared mapping (as a server
+        // that gave the processes different frames would show them different contents).
+        let (p1, base) = {
+            let p = &r.procs.0[&Pid(1)];
+            (p.ep, p.maps[&MapId(1)].base)
+        };
+        client::write_user(r.vm, p1, VirtAddr(base + PAGE_SIZE), &[0xaa; 16]).unwrap();
+        let e = r.play_all(&ops("touch p2 m1+1 pages=1 r\n"), None).unwrap_err();
+        assert!(e.message.contains("verify: p2 page") && e.message.contains("should hold p1's write"), "{e}");
+    }
+
+    #[test]
+    fn a_hole_in_one_process_s_shared_mapping_is_not_probed() {
+        let mut vm = Vm::<Bitset, X86_64>::boot(VmConfig::with_bytes(16 << 20)).unwrap();
+        let free = vm.free_frames();
+        let opts = ReplayOptions { verify: true, check_every: 1, timed: true };
+        let mut r = Replayer::new(&mut vm, free, opts);
+        let text = format!(
+            "{SHARED}munmap   p2 m1+1 pages=1\ntouch    p1 m1+1 pages=1 w\nmprotect p1 m1+2 pages=1 ---\n\
+             touch    p2 m1+2 pages=1 w\ntouch    p2 m1+0 pages=1 r\n"
+        );
+        r.play_all(&ops(&text), None).unwrap();
+        assert!(r.finish().unwrap().verify.unwrap().ok);
+    }
+
+    #[test]
+    fn discarded_shared_pages_keep_their_contents() {
+        let mut vm = Vm::<Bitset, X86_64>::boot(VmConfig::with_bytes(16 << 20)).unwrap();
+        let free = vm.free_frames();
+        let opts = ReplayOptions { verify: true, check_every: 1, timed: true };
+        let mut r = Replayer::new(&mut vm, free, opts);
+        let text = format!("{SHARED}discard  p2 m1+0 pages=2\ntouch    p1 m1+0 pages=2 r\nexit     p2\ntouch    p1 m1+1 pages=1 r\n");
+        r.play_all(&ops(&text), None).unwrap();
+        assert!(r.finish().unwrap().verify.unwrap().ok);
+    }
 }

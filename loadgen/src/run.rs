@@ -1,14 +1,16 @@
 //! One measured run on one server: boot, an untimed warm-up pass, then the timed pass (or,
 //! in soak mode, rounds generated and played until the time is up).
 //!
-//! The warm-up first has the server hand out every free frame once (a few processes map and
-//! write nearly all free memory, then exit), so that the host kernel's first touch of each
-//! arena page (a Linux page fault of its own, about 2 µs, or a stall of milliseconds when
-//! transparent huge pages compact) is never charged to the strategy being measured: an
-//! allocator that walks the whole arena would otherwise pay it on every new frame. Then it
-//! plays the same ops once untimed. Every process has exited after it, so the timed pass
-//! starts from the boot state with a warm arena. This is the harness around the server that MINIX ran as a
-//! real system.
+//! The warm-up first plays the ops once untimed, which gives the most frames they use at
+//! once; then it has the server hand out twice that many frames (plus a margin) and write
+//! each once (a few processes map and write, then exit), so that the host kernel's first
+//! touch of an arena page (a Linux page fault of its own, about 2 µs, or a stall of
+//! milliseconds when transparent huge pages compact) is never charged to the strategy being
+//! measured: an allocator that walks to frames the untimed pass did not use would otherwise
+//! pay it. The warm-up's cost follows what the run uses, not `--mem`: a small workload on a
+//! large arena touches a small part of it. Every process has exited after it, so the timed
+//! pass starts from the boot state with a warm arena. This is the harness around the server
+//! that MINIX ran as a real system.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -51,10 +53,7 @@ impl VmJob for PlayJob<'_> {
             if let Some(p) = self.progress {
                 p.warming();
             }
-            warm_arena(vm)?;
-            let quiet = ReplayOptions { verify: false, timed: false, ..ReplayOptions::default() };
-            let mut r = Replayer::new(vm, boot_free, quiet);
-            r.play_all(self.ops, None).and_then(|_| r.finish().map(|_| ()))
+            warm_up(vm, boot_free, self.ops).map(|_| ())
         } else {
             Ok(())
         };
@@ -130,11 +129,35 @@ impl VmJob for SoakJob<'_> {
     }
 }
 
-/// Has the server allocate, write and free (nearly) every free frame once.
+/// Frames the warm-up writes beyond twice the untimed pass's peak.
+const WARM_MARGIN: u64 = 1024;
+
+/// The untimed warm-up: `ops` played once, then twice the frames they used at once (plus
+/// [`WARM_MARGIN`]) written by the server; returns the frames [`warm_arena`] wrote.
+///
+/// # Errors
+/// A refused call or a failed op.
+pub fn warm_up<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    boot_free: u64,
+    ops: &[Op],
+) -> Result<u64, ReplayError> {
+    let quiet = ReplayOptions { verify: false, timed: false, ..ReplayOptions::default() };
+    let mut r = Replayer::new(vm, boot_free, quiet);
+    r.play_all(ops, None)?;
+    let peak = r.finish()?.server.frames_peak;
+    warm_arena(vm, peak.saturating_mul(2).saturating_add(WARM_MARGIN))
+}
+
+/// Has the server allocate, write and free about `frames` frames (at most nearly every free
+/// frame) once; returns how many it wrote.
 ///
 /// # Errors
 /// A refused call (the arena is then too small for even this).
-pub fn warm_arena<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>) -> Result<(), ReplayError> {
+pub fn warm_arena<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    frames: u64,
+) -> Result<u64, ReplayError> {
     let fail = |what: &str, e: String| ReplayError {
         index: None,
         op: None,
@@ -143,11 +166,12 @@ pub fn warm_arena<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>) -> Resu
     let mut procs: Vec<Endpoint> = Vec::new();
     let write = Access { write: true, user: true };
     let mut result = Ok(());
-    'outer: while procs.len() < 64 {
+    let mut written = 0u64;
+    'outer: while procs.len() < 64 && written < frames {
         let free = vm.free_frames();
         // Leave room for page tables (one per 512 or 1024 pages) and the call paths.
-        let want = free.saturating_sub(free / 32 + 512);
-        if want < 1024 {
+        let want = free.saturating_sub(free / 32 + 512).min(frames - written);
+        if want == 0 {
             break;
         }
         let ep = match client::fork(vm, INIT_PROC_NR) {
@@ -175,11 +199,33 @@ pub fn warm_arena<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>) -> Resu
                     break 'outer;
                 }
             }
+            written += chunk;
             left -= chunk;
         }
     }
     for ep in procs {
         client::exit(vm, ep).map_err(|e| fail("exit", e.to_string()))?;
     }
-    result
+    result.map(|()| written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storms::generate;
+    use vmstorm_core::{Bitset, VmConfig, X86_64};
+
+    #[test]
+    fn warm_up_follows_what_the_run_uses_not_the_arena() {
+        // 256 MiB of arena (65,536 frames) for a storm that uses a few hundred frames.
+        let mut vm = Vm::<Bitset, X86_64>::boot(VmConfig::with_bytes(256 << 20)).unwrap();
+        let boot_free = vm.free_frames();
+        let trace = generate(StormKind::Fork, 1, 20);
+        let written = warm_up(&mut vm, boot_free, &trace.ops).unwrap();
+        assert!(written >= WARM_MARGIN && written < boot_free / 16, "{written} of {boot_free} frames");
+        assert_eq!(vm.free_frames(), boot_free);
+        // A large workload still warms (nearly) all it will use, within the arena.
+        let all = warm_arena(&mut vm, u64::MAX).unwrap();
+        assert!(all > boot_free * 9 / 10 && all < boot_free, "{all} of {boot_free}");
+    }
 }

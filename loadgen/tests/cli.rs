@@ -161,6 +161,9 @@ fn run_with_verify_writes_the_json_fields() {
     assert!(v["per_op"]["touch"]["ns_p50"].is_u64());
     assert_eq!(v["verify"]["ok"], true);
     assert!(v["verify"]["checked"].as_u64().unwrap() > 0);
+    // Verification time is reported apart from the run's seconds.
+    assert!(v["verify"]["seconds"].is_f64(), "{v}");
+    assert!(stdout.contains("not timed"), "{stdout}");
     assert!(v["cow_copies"].as_u64().unwrap() > 0);
     assert_eq!(v["storm"], "cow");
 }
@@ -247,4 +250,40 @@ fn compare_writes_a_report() {
         &vmstorm(&["compare", "--storms", "nosuch", "--out", dir.to_str().unwrap()]),
         "nosuch",
     );
+}
+
+#[test]
+fn flags_that_duration_cannot_honour_are_refused() {
+    let out = vmstorm(&["run", "mixed", "--duration", "1s", "--scale", "5", "--mem", "64M"]);
+    assert_one_line_error(&out, "--scale");
+    let t = scratch("soak.vmtrace");
+    let out =
+        vmstorm(&["run", "mixed", "--duration", "1s", "--save-trace", t.to_str().unwrap(), "--mem", "64M"]);
+    assert_one_line_error(&out, "--save-trace");
+    assert!(!t.exists());
+}
+
+#[test]
+fn run_saves_the_storm_it_played() {
+    let t = scratch("fork.vmtrace");
+    let out = vmstorm(&["run", "fork", "--scale", "5", "--mem", "32M", "--save-trace", t.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&t).unwrap();
+    assert!(text.starts_with("# vmtrace v1") && text.contains("fork "), "{text}");
+}
+
+#[test]
+fn memory_the_host_does_not_have_is_refused_at_start_up() {
+    let out = vmstorm(&["run", "fork", "--scale", "5", "--mem", "32G", "--shards", "256"]);
+    assert_one_line_error(&out, "--mem 32.0 GiB × --shards 256 needs 8.0 TiB but the host has");
+    let out = vmstorm(&["run", "fork", "--scale", "100000000000000", "--mem", "32M"]);
+    assert_one_line_error(&out, "--scale 100000000000000 of the fork storm");
+}
+
+#[test]
+fn more_shards_than_cores_warn() {
+    let out = vmstorm(&["run", "brk", "--scale", "5", "--shards", "256", "--mem", "8M", "--no-warmup"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("vmstorm: warning: --shards 256 exceeds the"), "{err}");
 }

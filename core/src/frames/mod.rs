@@ -5,24 +5,24 @@
 //! the free-range AVL tree) and the `refcount` field of `struct phys_block` (a u8 in 2010,
 //! which wrapped past 255 sharers: here it is a u32 per frame, §21.9).
 //!
-//! Strategies live one per file and are compared by the benches: `bitset` (hierarchical
-//! bitset with summary words, the default), `buddy`, and `holelist` (MINIX 3.1's first-fit
-//! hole list, the baseline). `hotlist` puts a LIFO list of recently freed, cache-hot
-//! frames in front of any of them; `inject` wraps any of them to fail the N-th allocation.
+//! Strategies live one per file, listed once in the registry of [`kind`]
+//! ([`crate::with_allocators`]), and are compared by the benches: `bitset` (hierarchical
+//! bitset with summary words, the default), `buddy`, `holelist` (MINIX 3.1's first-fit hole
+//! list, the baseline) and `lifo` (a free stack). `hotlist` puts a LIFO list of recently
+//! freed, cache-hot frames in front of any of them (an axis of its own, not a registry
+//! line); `inject` wraps any of them to fail the N-th allocation.
 
-mod bitset;
-mod buddy;
-mod holelist;
 mod hotlist;
 mod inject;
 mod kind;
 
-pub use bitset::Bitset;
-pub use buddy::Buddy;
-pub use holelist::{Hole, HoleList};
+// `mod bitset; pub use bitset::Bitset;` and so on, one pair per line of the registry.
+crate::with_allocators!([crate::__declare_allocator_modules] {});
+
+pub use holelist::Hole;
 pub use hotlist::{HotList, HOT_FRAMES};
 pub use inject::FailingAllocator;
-pub use kind::{AllocKind, UnknownAllocKind};
+pub use kind::{AllocJob, AllocKind, UnknownAllocKind};
 
 use crate::addr::Frame;
 use crate::arena::Arena;
@@ -55,7 +55,7 @@ pub trait FrameAllocator {
     fn free_count(&self) -> u64;
     /// Whether `frame` is currently free (for sanity checks; need not be fast).
     fn is_free(&self, frame: Frame) -> bool;
-    /// Short strategy name as used on the command line (`bitset`, `buddy`, `holelist`).
+    /// Short strategy name as used on the command line (its name in the registry).
     fn name(&self) -> &'static str;
     /// Checks the strategy's internal consistency (summaries, lists and counters agree);
     /// slow, for tests and sanity checks.

@@ -16,9 +16,9 @@ use crate::metrics::{Metrics, RunReport, VerifyCounts, Workload};
 use crate::op::Trace;
 use crate::progress::Progress;
 use crate::replay::{ReplayError, ReplayOptions, Replayer};
-use crate::run::{warm_arena, PlayJob};
+use crate::run::{warm_up, PlayJob};
 use crate::storms::{generate, StormKind};
-use crate::strategy::{matrix, with_hot, with_vm, Strategy, VmJob};
+use crate::strategy::{matrix, with_hot, with_vm, ReportNames, Strategy, VmJob};
 use crate::trace::{self, ensure_touches, ImportOptions, TouchOptions};
 
 /// The `make -j2` trace embedded in the binary (the default comparison's real workload).
@@ -177,11 +177,7 @@ impl VmJob for Round<'_> {
 
     fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
         let boot_free = vm.free_frames();
-        warm_arena(vm)?;
-        let quiet = ReplayOptions { verify: false, timed: false, ..ReplayOptions::default() };
-        let mut r = Replayer::new(vm, boot_free, quiet);
-        r.play_all(self.ops, None)?;
-        r.finish()?;
+        warm_up(vm, boot_free, self.ops)?;
         let mut passes: Vec<Metrics> = Vec::new();
         let (mut ops, mut secs) = (0u64, 0.0f64);
         while passes.len() < MAX_PASSES && (passes.is_empty() || secs < self.min_secs) {

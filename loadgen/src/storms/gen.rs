@@ -2,13 +2,13 @@
 //! helpers named after the calls PM and libc make (`fork`, `exec`, `mmap`, ...).
 
 use crate::op::{ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot};
-use crate::rng::Rng;
+use vmstorm_core::rng::SplitMix64;
 
 /// Emits ops with fresh ids and remembers which processes are alive.
 #[derive(Debug)]
 pub(crate) struct Gen {
     /// The storm's random choices.
-    pub rng: Rng,
+    pub rng: SplitMix64,
     next_pid: u32,
     next_map: u32,
     /// Live processes in creation order (teardown exits them newest first).
@@ -18,7 +18,7 @@ pub(crate) struct Gen {
 
 impl Gen {
     pub fn new(seed: u64) -> Gen {
-        Gen { rng: Rng::new(seed), next_pid: 1, next_map: 1, live: Vec::new(), out: Vec::new() }
+        Gen { rng: SplitMix64::new(seed), next_pid: 1, next_map: 1, live: Vec::new(), out: Vec::new() }
     }
 
     pub fn drain_into(&mut self, out: &mut Vec<Op>) {

@@ -17,7 +17,7 @@
 //! then rounds (one benchmark iteration each), then a teardown that exits every process, so
 //! that a replay ends with every frame free again. [`generate`] plays `scale` rounds into a
 //! [`Trace`]; soak mode pulls rounds from a [`Stream`] until its time is up. The same kind,
-//! seed and scale always give the same ops (a fixed splitmix64, [`crate::rng`]).
+//! seed and scale always give the same ops (a fixed splitmix64, `vmstorm_core::rng`).
 //!
 //! This replaces the MINIX test programs that exercised VM by hand (`test10` spawning
 //! children, `test44` mapping and touching memory), as op scripts instead of binaries.
@@ -242,6 +242,22 @@ impl Stream {
     }
 }
 
+/// About how many bytes of memory the ops of [`generate`]`(kind, seed, scale)` take: the
+/// ops of a sample of rounds, scaled up (a storm's rounds are alike by design).
+pub fn estimated_bytes(kind: StormKind, seed: u64, scale: u64) -> u64 {
+    const SAMPLE: u64 = 64;
+    let mut s = Stream::new(kind, seed);
+    let mut ops = Vec::new();
+    s.next_round(&mut ops);
+    let first = ops.len() as u64;
+    for _ in 1..SAMPLE {
+        s.next_round(&mut ops);
+    }
+    let per_round = (ops.len() as u64 - first).div_ceil(SAMPLE - 1).max(1);
+    let total = first.saturating_add(per_round.saturating_mul(scale.saturating_sub(1)));
+    total.saturating_mul(std::mem::size_of::<Op>() as u64)
+}
+
 /// The trace of `scale` rounds of storm `kind` with seed `seed`, including setup and teardown.
 pub fn generate(kind: StormKind, seed: u64, scale: u64) -> Trace {
     let mut trace = Trace::new(format!("storm:{kind}"));
@@ -286,6 +302,16 @@ mod tests {
         for kind in StormKind::ALL {
             assert!(generate(kind, 1, 40).ops.len() > generate(kind, 1, 10).ops.len(), "{kind}");
         }
+    }
+
+    #[test]
+    fn size_estimates_follow_the_scale() {
+        for kind in StormKind::ALL {
+            let real = (generate(kind, 3, 400).ops.len() * std::mem::size_of::<Op>()) as u64;
+            let est = estimated_bytes(kind, 3, 400);
+            assert!(est > real / 2 && est < real * 2, "{kind}: estimated {est}, generated {real}");
+        }
+        assert!(estimated_bytes(StormKind::Fork, 1, u64::MAX) > 1 << 50);
     }
 
     #[test]

@@ -15,8 +15,8 @@
 use std::fmt;
 
 use crate::op::{MapKind, Op, Place, Prot, Trace};
-use crate::rng::Rng;
 use crate::trace::shadow::{Shadow, ShadowError};
+use vmstorm_core::rng::SplitMix64;
 
 /// How to synthesize touches.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,7 +59,7 @@ impl std::error::Error for TouchError {}
 struct Synth {
     shadow: Shadow,
     out: Vec<Op>,
-    rng: Rng,
+    rng: SplitMix64,
     fraction: f64,
     fork_writes: u64,
 }
@@ -213,7 +213,7 @@ pub fn synthesize_touches_indexed(
     let mut s = Synth {
         shadow: Shadow::new(),
         out: Vec::with_capacity(trace.ops.len() * 2),
-        rng: Rng::new(opts.seed),
+        rng: SplitMix64::new(opts.seed),
         fraction: opts.fraction,
         fork_writes: opts.fork_writes,
     };
