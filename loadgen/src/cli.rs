@@ -165,6 +165,9 @@ pub struct ImportArgs {
     /// Also synthesize touches at this fraction into the written trace.
     #[arg(long, value_name = "F")]
     pub touch_fraction: Option<f64>,
+    /// Import a perf capture that lost events (PERF_RECORD_LOST) instead of refusing it.
+    #[arg(long)]
+    pub allow_lost: bool,
 }
 
 /// `vmstorm record -o OUT -- CMD...`.

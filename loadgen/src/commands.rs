@@ -188,10 +188,15 @@ fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
 fn import_cmd(a: ImportArgs) -> Result<(), CliError> {
     let name = a.log.display().to_string();
     let bytes = std::fs::read(&a.log).map_err(|e| err(format!("{name}: cannot read: {e}")))?;
-    if trace::detect(&bytes) != Format::Strace {
-        return Err(err(format!("{name}: already a vmstorm trace, not an strace log")));
+    if !matches!(trace::detect(&bytes), Format::Strace | Format::Perf) {
+        return Err(err(format!("{name}: already a vmstorm trace, not an strace log or perf capture")));
     }
-    let opts = ImportOptions { strict: a.strict, read_elf: a.read_elf, ..ImportOptions::default() };
+    let opts = ImportOptions {
+        strict: a.strict,
+        read_elf: a.read_elf,
+        allow_lost: a.allow_lost,
+        ..ImportOptions::default()
+    };
     let loaded = trace::load_bytes(&bytes, &name, &opts)?;
     let mut t = loaded.trace;
     if let Some(f) = a.touch_fraction {
@@ -203,6 +208,9 @@ fn import_cmd(a: ImportArgs) -> Result<(), CliError> {
     }
     trace::save(&t, &a.out)?;
     if let Some(r) = loaded.report {
+        print!("{r}");
+    }
+    if let Some(r) = loaded.perf {
         print!("{r}");
     }
     println!("wrote {} ({} ops)", a.out.display(), t.ops.len());
@@ -217,9 +225,15 @@ fn record_cmd(a: RecordArgs) -> Result<(), CliError> {
         Some(f) => Some(TouchOptions { fraction: f, ..TouchOptions::default() }),
         None => None,
     };
-    let opts = RecordOptions { keep_log: a.keep_log.clone(), touch, ..RecordOptions::default() };
+    let mut opts = RecordOptions { keep_log: a.keep_log.clone(), touch, ..RecordOptions::default() };
+    let (tool, why) = trace::record::choose(&opts);
+    println!("{why}");
+    opts.tool = Some(tool);
     let r = trace::record(&a.command, &a.out, &opts)?;
-    print!("{}", r.import);
+    match &r.perf {
+        Some(p) => print!("{p}"),
+        None => print!("{}", r.import),
+    }
     println!("wrote {} (command {})", r.out.display(), r.status);
     Ok(())
 }

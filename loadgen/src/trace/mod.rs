@@ -1,15 +1,17 @@
-//! Trace files: the `.vmtrace` text format, the compact binary format, the strace importer,
-//! touch synthesis and recording a command under strace.
+//! Trace files: the `.vmtrace` text format, the compact binary format, the strace and perf
+//! importers, touch synthesis and recording a command under perf or strace.
 //!
 //! This is the input side of the replayer: what the MINIX test suite's hand-written programs
 //! (`test44`, `test10`, ...) did with real processes, a trace does with recorded ones. [`load`]
-//! detects the format of a file (binary magic, `# vmtrace` header, or an strace log), parses
+//! detects the format of a file (binary magic, perf.data magic, `# vmtrace` header, or an
+//! strace log), parses
 //! it and checks that its ops are consistent ([`shadow::validate`]), so a replayer can trust
 //! every id and range it sees. Every failure is a [`TraceError`] naming the file and the line
 //! or byte offset; nothing here panics on bad input.
 
 pub mod binary;
 pub mod elf;
+pub mod perf;
 pub mod record;
 pub mod shadow;
 pub mod strace;
@@ -22,6 +24,7 @@ use std::path::Path;
 use crate::op::Trace;
 
 pub use binary::{decode_binary, encode_binary, BINARY_MAGIC};
+pub use perf::{import_perf, PerfReport, PERF_MAGIC};
 pub use record::{record, RecordError, RecordOptions, RecordReport};
 pub use shadow::{validate, Footprint, Shadow};
 pub use strace::{import_strace, ImportOptions, ImportReport};
@@ -89,13 +92,19 @@ pub enum Format {
     Binary,
     /// An `strace -f` log, imported on load.
     Strace,
+    /// A `perf record` capture (perf.data), imported on load.
+    Perf,
 }
 
-/// Tells which format `bytes` are in: binary magic, a `# vmtrace` first line, or else an
-/// strace log (the importer rejects what is not one).
+/// Tells which format `bytes` are in: binary magic, perf.data magic (either byte order; the
+/// importer refuses a big-endian one), a `# vmtrace` first line, or else an strace log (the
+/// importer rejects what is not one).
 pub fn detect(bytes: &[u8]) -> Format {
     if bytes.starts_with(&BINARY_MAGIC) {
         return Format::Binary;
+    }
+    if bytes.starts_with(&PERF_MAGIC) || bytes.starts_with(b"2ELIFREP") {
+        return Format::Perf;
     }
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     if bytes[start..].starts_with(text::HEADER_PREFIX.as_bytes()) {
@@ -114,6 +123,8 @@ pub struct Loaded {
     pub format: Format,
     /// The importer's report when the file was an strace log.
     pub report: Option<ImportReport>,
+    /// The importer's report when the file was a perf capture.
+    pub perf: Option<PerfReport>,
 }
 
 /// Reads a trace file in any format ([`detect`]), imports strace logs with `import`, and
@@ -135,21 +146,26 @@ pub fn load_bytes(bytes: &[u8], name: &str, import: &ImportOptions) -> Result<Lo
     if format == Format::Binary {
         let (trace, offsets) = binary::decode_binary_positions(bytes, name)?;
         check(&trace, name, |i| Position::Offset(offsets[i]))?;
-        return Ok(Loaded { trace, format, report: None });
+        return Ok(Loaded { trace, format, report: None, perf: None });
+    }
+    if format == Format::Perf {
+        let (trace, report) = import_perf(bytes, name, import)?;
+        check(&trace, name, |_| Position::File)?;
+        return Ok(Loaded { trace, format, report: None, perf: Some(report) });
     }
     let text = as_text(bytes, name)?;
     match format {
         Format::Text => {
             let (trace, lines) = text::parse_text_positions(text, name)?;
             check(&trace, name, |i| Position::Line(lines[i]))?;
-            Ok(Loaded { trace, format, report: None })
+            Ok(Loaded { trace, format, report: None, perf: None })
         }
         _ => {
             let (trace, report) = import_strace(text, name, import)?;
             // The importer only emits consistent ops; a failure here is a bug worth a clear
             // message rather than a replay error much later.
             check(&trace, name, |_| Position::File)?;
-            Ok(Loaded { trace, format, report: Some(report) })
+            Ok(Loaded { trace, format, report: Some(report), perf: None })
         }
     }
 }
@@ -197,6 +213,7 @@ mod tests {
         assert_eq!(detect(b"\n# vmtrace v1 page=4096\n"), Format::Text);
         assert_eq!(detect(b"123  brk(NULL) = 0x1000\n"), Format::Strace);
         assert_eq!(detect(b""), Format::Strace);
+        assert_eq!(detect(b"PERFILE2\x68"), Format::Perf);
     }
 
     #[test]

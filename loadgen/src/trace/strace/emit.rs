@@ -46,13 +46,13 @@ struct Member {
 }
 
 #[derive(Clone, Debug)]
-struct Proc {
-    pid: Pid,
-    alive: bool,
+pub(crate) struct Proc {
+    pub(crate) pid: Pid,
+    pub(crate) alive: bool,
     has_image: bool,
-    space: Space,
-    brk_base: Option<u64>,
-    heap_pages: u64,
+    pub(crate) space: Space,
+    pub(crate) brk_base: Option<u64>,
+    pub(crate) heap_pages: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -72,15 +72,17 @@ struct IdMeta {
     window: Option<Window>,
 }
 
-struct Emitter<'a> {
+pub(crate) struct Emitter<'a> {
     opts: &'a ImportOptions,
-    report: &'a mut ImportReport,
-    ops: Vec<Op>,
-    procs: Vec<Proc>,
+    pub(crate) report: &'a mut ImportReport,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) procs: Vec<Proc>,
     tids: HashMap<u32, Member>,
     ids: Vec<IdMeta>,
     names: BTreeMap<Pid, String>,
-    line: usize,
+    pub(crate) line: usize,
+    /// The image of the next exec, when the capture knows it (perf MMAP2 records).
+    pub(crate) image_override: Option<ImageSize>,
 }
 
 fn pages_of(len: u64) -> u64 {
@@ -113,50 +115,71 @@ fn basename(path: &str) -> &str {
 }
 
 pub(super) fn emit(events: &[Event], opts: &ImportOptions, report: &mut ImportReport, source: &str) -> Trace {
-    let mut e = Emitter {
-        opts,
-        report,
-        ops: Vec::new(),
-        procs: Vec::new(),
-        tids: HashMap::new(),
-        ids: Vec::new(),
-        names: BTreeMap::new(),
-        line: 0,
-    };
+    let mut e = Emitter::new(opts, report);
     for ev in events {
         e.line = ev.line;
         e.event(ev);
     }
-    // Processes still alive when the log ends exit now, so a replay frees everything.
-    for i in 0..e.procs.len() {
-        if e.procs[i].alive {
-            e.report.implicit_exits += 1;
-            e.exit(i);
+    e.finish(source)
+}
+
+impl<'a> Emitter<'a> {
+    pub(crate) fn new(opts: &'a ImportOptions, report: &'a mut ImportReport) -> Emitter<'a> {
+        Emitter {
+            opts,
+            report,
+            ops: Vec::new(),
+            procs: Vec::new(),
+            tids: HashMap::new(),
+            ids: Vec::new(),
+            names: BTreeMap::new(),
+            line: 0,
+            image_override: None,
         }
     }
-    let mut notes = Vec::new();
-    notes.push(format!(
-        "clamp: reservations over {} pages and mappings over {} pages are kept as windows of that size",
-        opts.reserve_clamp_pages, opts.map_clamp_pages
-    ));
-    for c in e.report.clamped.iter().take(MAX_CLAMP_NOTES) {
+}
+
+impl Emitter<'_> {
+    /// Exits what is still alive and builds the trace.
+    pub(crate) fn finish(self, source: &str) -> Trace {
+        let mut e = self;
+        let opts = e.opts;
+        // Processes still alive when the log ends exit now, so a replay frees everything.
+        for i in 0..e.procs.len() {
+            if e.procs[i].alive {
+                e.report.implicit_exits += 1;
+                e.exit(i);
+            }
+        }
+        let mut notes = Vec::new();
         notes.push(format!(
-            "clamped {} {} at line {}: {} -> {} pages{}",
-            c.pid,
-            c.id,
-            c.line,
-            c.pages,
-            c.kept,
-            if c.reservation { " (reservation)" } else { "" }
+            "clamp: reservations over {} pages and mappings over {} pages are kept as windows of that size",
+            opts.reserve_clamp_pages, opts.map_clamp_pages
         ));
-    }
-    if e.report.clamped.len() > MAX_CLAMP_NOTES {
-        notes.push(format!("... and {} more clamped mappings", e.report.clamped.len() - MAX_CLAMP_NOTES));
-    }
-    e.report.processes = e.procs.len();
-    Trace {
-        header: TraceHeader { source: source.to_string(), names: e.names, notes, ..TraceHeader::default() },
-        ops: e.ops,
+        for c in e.report.clamped.iter().take(MAX_CLAMP_NOTES) {
+            notes.push(format!(
+                "clamped {} {} at line {}: {} -> {} pages{}",
+                c.pid,
+                c.id,
+                c.line,
+                c.pages,
+                c.kept,
+                if c.reservation { " (reservation)" } else { "" }
+            ));
+        }
+        if e.report.clamped.len() > MAX_CLAMP_NOTES {
+            notes.push(format!("... and {} more clamped mappings", e.report.clamped.len() - MAX_CLAMP_NOTES));
+        }
+        e.report.processes = e.procs.len();
+        Trace {
+            header: TraceHeader {
+                source: source.to_string(),
+                names: e.names,
+                notes,
+                ..TraceHeader::default()
+            },
+            ops: e.ops,
+        }
     }
 }
 
@@ -175,6 +198,11 @@ impl Emitter<'_> {
     }
 
     /// The live process of `tid`; with `create`, a new root process when there is none.
+    /// The live process (index) thread `tid` belongs to, if any.
+    pub(crate) fn process_of(&mut self, tid: u32) -> Option<usize> {
+        self.member(tid, false).map(|m| m.0)
+    }
+
     fn member(&mut self, tid: u32, create: bool) -> Option<(usize, Role)> {
         if let Some(m) = self.tids.get(&tid) {
             if self.procs[m.proc].alive {
@@ -239,7 +267,7 @@ impl Emitter<'_> {
         c
     }
 
-    fn event(&mut self, ev: &Event) {
+    pub(crate) fn event(&mut self, ev: &Event) {
         let tid = ev.tid;
         match &ev.kind {
             EvKind::Gone => {
@@ -350,7 +378,10 @@ impl Emitter<'_> {
         }
     }
 
-    fn image(&self, path: &str, arg_bytes: u64) -> ImageSize {
+    fn image(&mut self, path: &str, arg_bytes: u64) -> ImageSize {
+        if let Some(image) = self.image_override.take() {
+            return image;
+        }
         let stack_pages = ImageSize::DEFAULT.stack_pages + pages_of(arg_bytes);
         let base = if self.opts.read_elf {
             elf::image_size(std::path::Path::new(path)).unwrap_or(ImageSize::DEFAULT)
@@ -417,7 +448,7 @@ impl Emitter<'_> {
     }
 
     /// Fixes the window of a clamped reservation at its first use at `linux_off`.
-    fn use_window(&mut self, id: MapId, linux_off: u64) {
+    pub(crate) fn use_window(&mut self, id: MapId, linux_off: u64) {
         let m = &mut self.ids[id.0 as usize - 1];
         let extent = m.extent;
         if let Some(w) = &mut m.window {
@@ -429,7 +460,7 @@ impl Emitter<'_> {
 
     /// Trace offset and length of Linux pages `[off, off + n)` of `id`, or `None` when they
     /// fall outside its window (or its window is not chosen yet).
-    fn translate(&self, id: MapId, off: u64, n: u64) -> Option<(u64, u64)> {
+    pub(crate) fn translate(&self, id: MapId, off: u64, n: u64) -> Option<(u64, u64)> {
         let m = self.meta(id);
         match m.window {
             None => Some((off, n)),
@@ -509,7 +540,7 @@ impl Emitter<'_> {
     }
 
     /// A new mapping placed anywhere, clamped if large; maps Linux `[s, s + pages)`.
-    fn fresh(&mut self, g: usize, s: u64, pages: u64, prot: Prot, kind: MapKind, flags: u64) {
+    pub(crate) fn fresh(&mut self, g: usize, s: u64, pages: u64, prot: Prot, kind: MapKind, flags: u64) {
         let reservation = !prot.accessible() || flags & MAP_NORESERVE != 0;
         let clamp =
             if reservation { self.opts.reserve_clamp_pages } else { self.opts.map_clamp_pages }.max(1);

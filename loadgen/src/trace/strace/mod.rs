@@ -23,11 +23,11 @@
 //! least one page) — what `record` uses, since the program was just run here. Fixture
 //! imports leave it off so they do not depend on the machine.
 
-mod args;
-mod emit;
-mod join;
+pub(crate) mod args;
+pub(crate) mod emit;
+pub(crate) mod join;
 mod line;
-mod space;
+pub(crate) mod space;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,11 +50,19 @@ pub struct ImportOptions {
     pub strict: bool,
     /// Read exec image sizes from the program files named in `execve` when they exist here.
     pub read_elf: bool,
+    /// Import a perf capture that lost events (`PERF_RECORD_LOST`) instead of refusing it.
+    pub allow_lost: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { reserve_clamp_pages: 1024, map_clamp_pages: 65536, strict: false, read_elf: false }
+        ImportOptions {
+            reserve_clamp_pages: 1024,
+            map_clamp_pages: 65536,
+            strict: false,
+            read_elf: false,
+            allow_lost: false,
+        }
     }
 }
 
