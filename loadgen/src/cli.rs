@@ -140,6 +140,9 @@ pub struct ReplayArgs {
     /// Seed of the synthesized touches.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Replay a perf capture that lost events (PERF_RECORD_LOST) instead of refusing it.
+    #[arg(long)]
+    pub allow_lost: bool,
     /// Strategy.
     #[command(flatten)]
     pub strategy: StrategyArgs,

@@ -69,6 +69,9 @@ fn play_and_report(
     strat: &StrategyArgs,
     play: &PlayArgs,
 ) -> Result<(), CliError> {
+    // A perf capture's recorded faults, to set beside the replayed ones.
+    let recorded = traces.first().and_then(|t| t.header.recorded);
+    let mix = recorded.and(traces.first()).map(trace::perf::explain::TouchMix::of);
     let strategies = strategies(strat)?;
     let mut reports = Vec::new();
     let mut cells = Vec::new();
@@ -95,7 +98,12 @@ fn play_and_report(
             let m = m.map_err(|e| err(format!("{}: {e}", work.label())))?;
             (RunReport::new(work, &s.names(), 1, &m), m)
         };
+        let mut report = report;
+        report.recorded_faults = recorded.map(|r| r.faults * traces.len() as u64);
         print!("{}", report.summary());
+        if let (Some(r), Some(mix)) = (recorded, mix) {
+            print!("{}", trace::perf::explain::recorded_vs_replayed(&r, &mix, &report));
+        }
         cells.push(compare::Cell::new(work.label(), s.label(), report.clone(), &metrics));
         reports.push(report);
     }
@@ -169,16 +177,27 @@ fn soak(a: &RunArgs, duration: std::time::Duration, work: &Workload) -> Result<(
 
 /// Loads a trace file of any format and adds touches when it has none.
 pub fn load_for_replay(path: &Path, fraction: f64, seed: u64) -> Result<Trace, CliError> {
+    load_for_replay_with(path, fraction, seed, &ImportOptions::default())
+}
+
+/// [`load_for_replay`] with import options (`allow_lost` for a lossy perf capture).
+pub fn load_for_replay_with(
+    path: &Path,
+    fraction: f64,
+    seed: u64,
+    import: &ImportOptions,
+) -> Result<Trace, CliError> {
     if !(0.0..=1.0).contains(&fraction) {
         return Err(err(format!("--touch-fraction {fraction} is not between 0 and 1")));
     }
-    let loaded = trace::load_with(path, &ImportOptions::default())?;
+    let loaded = trace::load_with(path, import)?;
     let opts = TouchOptions { fraction, seed, ..TouchOptions::default() };
     ensure_touches(loaded.trace, &opts).map_err(|e| err(format!("{}: {e}", path.display())))
 }
 
 fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
-    let trace = load_for_replay(&a.trace, a.touch_fraction, a.seed)?;
+    let import = ImportOptions { allow_lost: a.allow_lost, ..ImportOptions::default() };
+    let trace = load_for_replay_with(&a.trace, a.touch_fraction, a.seed, &import)?;
     let name = a.trace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let work = Workload::Trace(name);
     let traces = vec![trace; a.play.shards as usize];

@@ -28,6 +28,7 @@
 
 pub(crate) mod convert;
 pub(crate) mod decode;
+pub mod explain;
 pub(crate) mod formats;
 pub mod layout;
 pub mod report;
