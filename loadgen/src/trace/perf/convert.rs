@@ -167,10 +167,10 @@ impl<'a> Converter<'a> {
             RecKind::Fault { addr, code, .. } => {
                 if let Some(buf) = self.execing.get_mut(&tid) {
                     buf.faults.push((r.index, *addr, *code));
-                } else if self.known(tid).is_none() {
-                    self.execing.entry(tid).or_default().faults.push((r.index, *addr, *code));
+                } else if let Some(g) = self.known(tid) {
+                    self.fault_in(r.index, g, *addr, *code);
                 } else {
-                    self.fault(r.index, tid, *addr, *code);
+                    self.execing.entry(tid).or_default().faults.push((r.index, *addr, *code));
                 }
             }
         }
@@ -271,10 +271,14 @@ impl<'a> Converter<'a> {
     }
 
     fn fault(&mut self, line: usize, tid: u32, addr: u64, code: u64) {
-        let Some(g) = self.known(tid) else {
-            self.placed.unplaced += 1;
-            return;
-        };
+        match self.known(tid) {
+            Some(g) => self.fault_in(line, g, addr, code),
+            None => self.placed.unplaced += 1,
+        }
+    }
+
+    /// Places a fault of process `g` and emits its touch.
+    fn fault_in(&mut self, line: usize, g: usize, addr: u64, code: u64) {
         self.e.line = line;
         let page = addr >> PAGE_SHIFT;
         let mut write = code & 2 != 0;

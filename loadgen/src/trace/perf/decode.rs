@@ -132,11 +132,9 @@ pub(crate) struct Rec {
     pub kind: RecKind,
 }
 
-/// Result of pass 1.
+/// Result of pass 1 (the records themselves went to the sink as they were read).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Decoded {
-    /// The records, in time order.
-    pub recs: Vec<Rec>,
     /// Fault events at user addresses, by error code.
     pub recorded: RecordedFaults,
     /// Fault events at kernel addresses (not replayed).
@@ -191,13 +189,19 @@ fn count(r: &mut RecordedFaults, code: u64, kernel: bool) {
     }
 }
 
-/// Decodes the records of a capture whose layout [`super::layout::check`] accepted.
-pub(crate) fn decode(bytes: &[u8], file: &str, layout: &Layout) -> Result<Decoded, TraceError> {
+/// Decodes the records of a capture whose layout [`super::layout::check`] accepted, handing
+/// each to `sink` in time order (streamed: a capture is never held as records).
+pub(crate) fn decode(
+    bytes: &[u8],
+    file: &str,
+    layout: &Layout,
+    mut sink: impl FnMut(Rec),
+) -> Result<Decoded, TraceError> {
     let at_data = |msg: String| TraceError::offset(file, layout.data.0, msg);
     let PerfFileReader { mut perf_file, mut record_iter } = PerfFileReader::parse_file(Cursor::new(bytes))
         .map_err(|e| TraceError::offset(file, 0, format!("{e}")))?;
     match perf_file.arch() {
-        Ok(Some(a)) if a == "x86_64" => {}
+        Ok(Some("x86_64")) => {}
         Ok(Some(a)) => {
             return Err(TraceError::file(
                 file,
@@ -337,7 +341,7 @@ pub(crate) fn decode(bytes: &[u8], file: &str, layout: &Layout) -> Result<Decode
             }
             _ => continue,
         };
-        out.recs.push(Rec { index, tid, kind });
+        sink(Rec { index, tid, kind });
     }
     out.recorded.lost = layout.lost.iter().map(|l| l.1).sum();
     Ok(out)

@@ -77,18 +77,17 @@ pub fn import_perf(
             ));
         }
     }
-    let decoded = decode::decode(bytes, name, &layout)?;
     let mut import = ImportReport::default();
     let stem = std::path::Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
     let stem = stem.strip_suffix(".perf").unwrap_or(stem);
-    let (mut trace, mut placed, leftover) = {
+    let (decoded, mut trace, mut placed, leftover) = {
         let mut conv = convert::Converter::new(Emitter::new(options, &mut import));
-        for r in &decoded.recs {
-            conv.rec(r);
-        }
+        // Most records become one op (a touch or a call).
+        conv.e.ops.reserve(usize::try_from(layout.records).unwrap_or(0).min(1 << 24));
+        let decoded = decode::decode(bytes, name, &layout, |r| conv.rec(&r))?;
         let leftover = conv.leftover_faults();
         let placed = conv.placed;
-        (conv.e.finish(&format!("perf:{stem}")), placed, leftover)
+        (decoded, conv.e.finish(&format!("perf:{stem}")), placed, leftover)
     };
     placed.unplaced += leftover;
     placed.refused = drop_refused(&mut trace);
