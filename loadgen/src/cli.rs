@@ -179,12 +179,16 @@ pub struct RecordArgs {
     /// Where to write the trace.
     #[arg(short, long, value_name = "OUT")]
     pub out: PathBuf,
-    /// Keep the raw strace log at this path.
+    /// Keep the raw capture (perf.data or strace log) at this path.
     #[arg(long, value_name = "LOG")]
     pub keep_log: Option<PathBuf>,
-    /// Also synthesize touches at this fraction into the written trace.
+    /// Also synthesize touches at this fraction into the written trace (strace captures).
     #[arg(long, value_name = "F")]
     pub touch_fraction: Option<f64>,
+    /// Capture tool: `auto` (perf when tracepoints may be opened here, else strace), `perf`
+    /// (recorded page faults) or `strace` (faults synthesized on replay).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "perf", "strace"])]
+    pub with: String,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,

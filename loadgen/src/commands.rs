@@ -244,7 +244,12 @@ fn record_cmd(a: RecordArgs) -> Result<(), CliError> {
         Some(f) => Some(TouchOptions { fraction: f, ..TouchOptions::default() }),
         None => None,
     };
-    let mut opts = RecordOptions { keep_log: a.keep_log.clone(), touch, ..RecordOptions::default() };
+    let tool = match a.with.as_str() {
+        "perf" => Some(trace::record::Tool::Perf),
+        "strace" => Some(trace::record::Tool::Strace),
+        _ => None,
+    };
+    let mut opts = RecordOptions { keep_log: a.keep_log.clone(), touch, tool, ..RecordOptions::default() };
     let (tool, why) = trace::record::choose(&opts);
     println!("{why}");
     opts.tool = Some(tool);

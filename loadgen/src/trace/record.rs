@@ -36,7 +36,11 @@ fn is_root() -> bool {
 /// strace; the text says which and why, in one line.
 pub fn choose(options: &RecordOptions) -> (Tool, String) {
     if let Some(t) = options.tool {
-        return (t, format!("record: using {t:?} as asked").to_lowercase());
+        let what = match t {
+            Tool::Perf => "perf (recorded page faults)",
+            Tool::Strace => "strace (faults synthesized on replay)",
+        };
+        return (t, format!("record: {what}: as asked with --with"));
     }
     let fallback =
         |why: String| (Tool::Strace, format!("record: strace (faults synthesized on replay): {why}"));
@@ -64,8 +68,13 @@ pub fn choose(options: &RecordOptions) -> (Tool, String) {
 
 /// The `perf record` arguments (after `perf`) that capture `log`.
 pub fn perf_command(log: &Path) -> Vec<String> {
+    // -d: data mappings too (the exec image's layout); --no-bpf-event: no side-band thread
+    // (its 1 s poll timeout delays every exit); -B -N: no build-id pass (not needed here).
     let mut a: Vec<String> =
-        ["record", "-q", "-d", "--mmap-pages", "1024", "-o"].iter().map(|s| s.to_string()).collect();
+        ["record", "-q", "-d", "--no-bpf-event", "-B", "-N", "--mmap-pages", "1024", "-o"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     a.push(log.display().to_string());
     for e in perf_events() {
         a.push("-e".into());

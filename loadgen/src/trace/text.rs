@@ -548,7 +548,7 @@ mod tests {
         let cases = [
             ("", "empty file"),
             ("hello\n", "not a vmtrace"),
-            ("# vmtrace v2 page=4096\nend ops=0\n", "unsupported"),
+            ("# vmtrace v3 page=4096\nend ops=0\n", "unsupported"),
             ("# vmtrace v1\nend ops=0\n", "page="),
             ("# vmtrace v1 page=4096\nexit p1\n", "missing 'end"),
             ("# vmtrace v1 page=4096\nexit p1\nend ops=2\n", "end line says"),
