@@ -25,7 +25,7 @@ use crate::op::Trace;
 
 pub use binary::{decode_binary, encode_binary, BINARY_MAGIC};
 pub use perf::{import_perf, PerfReport, PERF_MAGIC};
-pub use record::{record, RecordError, RecordOptions, RecordReport};
+pub use record::{record, RecordError, RecordOptions, RecordReport, Tool};
 pub use shadow::{validate, Footprint, Shadow};
 pub use strace::{import_strace, ImportOptions, ImportReport};
 pub use text::{parse_text, write_text};
