@@ -58,7 +58,7 @@ fn a_record_cut_inside_the_data_section_is_named() {
 
 #[test]
 fn garbage_never_panics() {
-    let base = capture("remap");
+    let bases = [capture("remap"), capture("pipeline")];
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         x ^= x << 13;
@@ -67,8 +67,10 @@ fn garbage_never_panics() {
         x
     };
     let mut errors = 0;
-    for _ in 0..600 {
-        let mut b = base.clone();
+    // VMSTORM_MUTATIONS=N runs a longer campaign.
+    let rounds = std::env::var("VMSTORM_MUTATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(600);
+    for round in 0..rounds {
+        let mut b = bases[round % 2].clone();
         for _ in 0..1 + next() % 4 {
             let at = (next() % b.len() as u64) as usize;
             b[at] = next() as u8;

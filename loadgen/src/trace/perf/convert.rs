@@ -398,3 +398,41 @@ fn image_layout(maps: &[MapRec]) -> Option<(ImageSize, Image, Vec<usize>)> {
     let size = ImageSize { text_pages: text.1 - text.0, data_pages, bss_pages, stack_pages };
     Some((size, Image { text, data, stack_top, exec_op: 0 }, used))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(addr: u64, len: u64, prot: u32, path: &str) -> MapRec {
+        MapRec { addr, len, prot, shared: false, path: path.to_string() }
+    }
+
+    #[test]
+    fn exec_image_from_the_mappings_execve_made() {
+        // As perf saw dash exec: stack, the whole file read-only, segments over it, bss,
+        // then the interpreter.
+        let maps = vec![
+            m(0x7ffd_0000_0000, 0x21000, 3, "[stack]"),
+            m(0x5000_0000, 0x22000, 1, "/usr/bin/dash"),
+            m(0x5000_4000, 0x13000, 5, "/usr/bin/dash"),
+            m(0x5001_7000, 0x6000, 1, "/usr/bin/dash"),
+            m(0x5001_d000, 0x3000, 3, "/usr/bin/dash"),
+            m(0x5002_0000, 0x2000, 3, "//anon"),
+            m(0x7f00_0000_0000, 0x35000, 1, "/usr/lib/ld.so"),
+        ];
+        let (size, img, used) = image_layout(&maps).unwrap();
+        assert_eq!(size, ImageSize { text_pages: 0x1d, data_pages: 3, bss_pages: 2, stack_pages: 0x21 });
+        assert_eq!(img.text, (0x50000, 0x5001d));
+        assert_eq!(img.data, (0x5001d, 0x50022));
+        assert_eq!(img.stack_top, Some(0x7ffd_0002_1));
+        // Everything but the interpreter is part of the image.
+        assert_eq!(used.len(), 6);
+        assert!(!used.contains(&6));
+    }
+
+    #[test]
+    fn no_program_file_means_no_layout() {
+        assert!(image_layout(&[m(0x1000, 0x1000, 3, "[stack]"), m(0x5000, 0x1000, 3, "//anon")]).is_none());
+        assert!(!is_file("//anon") && !is_file("[vdso]") && is_file("/bin/sh"));
+    }
+}

@@ -20,6 +20,64 @@ const RECORD_LOST: u32 = 2;
 const RECORD_LOST_SAMPLES: u32 = 13;
 /// Smallest `perf_event_attr` (version 0).
 const ATTR_SIZE_MIN: u64 = 64;
+/// `PERF_RECORD_MMAP2`, `PERF_RECORD_AUXTRACE`, `PERF_RECORD_COMPRESSED(2)`.
+const RECORD_MMAP2: u32 = 10;
+const RECORD_AUXTRACE: u32 = 71;
+const RECORD_COMPRESSED: u32 = 81;
+const RECORD_COMPRESSED2: u32 = 83;
+/// `PERF_RECORD_MISC_MMAP_BUILD_ID`.
+const MISC_MMAP_BUILD_ID: u16 = 1 << 14;
+/// Feature bits: `HEADER_ARCH`, `HEADER_EVENT_DESC`.
+const FEATURE_ARCH: u32 = 6;
+const FEATURE_EVENT_DESC: u32 = 12;
+
+/// Checks a `perf_header_string` (u32 length, bytes) fits `[off, end)`; returns its end.
+fn string_end(bytes: &[u8], off: u64, end: u64, file: &str, what: &str) -> Result<u64, TraceError> {
+    if end - off < 4 {
+        return Err(TraceError::offset(file, off, format!("{what}: string length cut short")));
+    }
+    let len = u32_at(bytes, off as usize) as u64;
+    if len > end - off - 4 {
+        return Err(TraceError::offset(
+            file,
+            off,
+            format!("{what}: string of {len} bytes runs past its section"),
+        ));
+    }
+    Ok(off + 4 + len)
+}
+
+fn check_string(bytes: &[u8], off: u64, end: u64, file: &str, what: &str) -> Result<(), TraceError> {
+    string_end(bytes, off, end, file, what).map(|_| ())
+}
+
+/// Checks the `HEADER_EVENT_DESC` section: at least one event, every count and length
+/// inside the section.
+fn check_event_desc(bytes: &[u8], off: u64, end: u64, file: &str) -> Result<(), TraceError> {
+    let bad = |at: u64, m: &str| Err(TraceError::offset(file, at, format!("event descriptions: {m}")));
+    if end - off < 8 {
+        return bad(off, "cut short");
+    }
+    let nr = u32_at(bytes, off as usize) as u64;
+    let attr_size = u32_at(bytes, off as usize + 4) as u64;
+    if nr == 0 || !(ATTR_SIZE_MIN..=4096).contains(&attr_size) {
+        return bad(off, &format!("{nr} events of {attr_size}-byte attributes"));
+    }
+    let mut at = off + 8;
+    for _ in 0..nr {
+        if end - at < attr_size + 4 {
+            return bad(at, "an event runs past the section");
+        }
+        at += attr_size;
+        let ids = u32_at(bytes, at as usize) as u64;
+        at = string_end(bytes, at + 4, end, file, "event name")?;
+        if ids > (end - at) / 8 {
+            return bad(at, &format!("{ids} event ids run past the section"));
+        }
+        at += 8 * ids;
+    }
+    Ok(())
+}
 
 /// What the layout pass learned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -118,8 +176,28 @@ pub(crate) fn check(bytes: &[u8], file: &str) -> Result<Layout, TraceError> {
             format!("feature table of {flags} entries at byte {table} runs past the end (truncated?)"),
         ));
     }
-    for i in 0..flags as u64 {
-        section((table + 16 * i) as usize, "feature")?;
+    // Which feature each table entry belongs to, in bit order.
+    let mut bits = Vec::new();
+    for i in 0..256u32 {
+        if u64_at(bytes, 72 + 8 * (i as usize / 64)) >> (i % 64) & 1 == 1 {
+            bits.push(i);
+        }
+    }
+    for (k, &bit) in bits.iter().enumerate() {
+        let entry = table + 16 * k as u64;
+        let (off, end) = section(entry as usize, "feature")?;
+        if bit >= 128 {
+            return Err(TraceError::offset(
+                file,
+                72 + 8 * (bit as u64 / 64),
+                format!("feature {bit} is not one of Linux perf's (a simpleperf capture?)"),
+            ));
+        }
+        match bit {
+            FEATURE_ARCH => check_string(bytes, off, end, file, "ARCH")?,
+            FEATURE_EVENT_DESC => check_event_desc(bytes, off, end, file)?,
+            _ => {}
+        }
     }
     let mut layout = Layout { data, ..Layout::default() };
     let mut at = data.0;
@@ -150,6 +228,32 @@ pub(crate) fn check(bytes: &[u8], file: &str) -> Result<Layout, TraceError> {
                     layout.records + 1
                 ),
             ));
+        }
+        match kind {
+            RECORD_MMAP2 if u16_at(bytes, i + 4) & MISC_MMAP_BUILD_ID != 0 => {
+                if size < 41 || bytes[i + 40] > 20 {
+                    return Err(TraceError::offset(
+                        file,
+                        at,
+                        format!(
+                            "record {}: mapping with a build id longer than 20 bytes (garbage?)",
+                            layout.records + 1
+                        ),
+                    ));
+                }
+            }
+            RECORD_AUXTRACE | RECORD_COMPRESSED | RECORD_COMPRESSED2 => {
+                return Err(TraceError::offset(
+                    file,
+                    at,
+                    format!(
+                        "record {}: {} records are not supported (record without -z and without AUX tracing)",
+                        layout.records + 1,
+                        if kind == RECORD_AUXTRACE { "AUXTRACE" } else { "compressed" }
+                    ),
+                ));
+            }
+            _ => {}
         }
         if (kind == RECORD_LOST && size >= 24) || (kind == RECORD_LOST_SAMPLES && size >= 16) {
             let n = if kind == RECORD_LOST { u64_at(bytes, i + 16) } else { u64_at(bytes, i + 8) };
