@@ -81,7 +81,9 @@ pub fn import_perf(
     let stem = std::path::Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
     let stem = stem.strip_suffix(".perf").unwrap_or(stem);
     let (decoded, mut trace, mut placed, leftover) = {
-        let mut conv = convert::Converter::new(Emitter::new(options, &mut import));
+        let mut emitter = Emitter::new(options, &mut import);
+        emitter.stack_window_at_top = true;
+        let mut conv = convert::Converter::new(emitter);
         // Most records become one op (a touch or a call).
         conv.e.ops.reserve(usize::try_from(layout.records).unwrap_or(0).min(1 << 24));
         let decoded = decode::decode(bytes, name, &layout, |r| conv.rec(&r))?;

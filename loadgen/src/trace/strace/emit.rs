@@ -83,6 +83,9 @@ pub(crate) struct Emitter<'a> {
     pub(crate) line: usize,
     /// The image of the next exec, when the capture knows it (perf MMAP2 records).
     pub(crate) image_override: Option<ImageSize>,
+    /// Keep the top of a clamped `MAP_STACK` reservation (where a thread stack is used)
+    /// instead of choosing its window at first use (perf captures, whose faults show it).
+    pub(crate) stack_window_at_top: bool,
 }
 
 fn pages_of(len: u64) -> u64 {
@@ -135,6 +138,7 @@ impl<'a> Emitter<'a> {
             names: BTreeMap::new(),
             line: 0,
             image_override: None,
+            stack_window_at_top: false,
         }
     }
 }
@@ -545,7 +549,14 @@ impl Emitter<'_> {
         let clamp =
             if reservation { self.opts.reserve_clamp_pages } else { self.opts.map_clamp_pages }.max(1);
         let (extent, window) = if pages > clamp {
-            let shift = if reservation { None } else { Some(0) };
+            const MAP_STACK: u64 = 0x2_0000;
+            let shift = if !reservation {
+                Some(0)
+            } else if self.stack_window_at_top && flags & MAP_STACK != 0 {
+                Some(pages - clamp)
+            } else {
+                None
+            };
             (clamp, Some(Window { shift, linux_pages: pages }))
         } else {
             (pages, None)
