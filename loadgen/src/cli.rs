@@ -130,8 +130,8 @@ pub struct RunArgs {
 /// `vmstorm replay TRACE`.
 #[derive(Debug, Clone, Args)]
 pub struct ReplayArgs {
-    /// The trace: a .vmtrace text file, a binary trace, or an `strace -f` log (detected from
-    /// the contents).
+    /// The trace: a .vmtrace text file, a binary trace, an `strace -f` log or a `perf record`
+    /// capture (detected from the contents; a perf capture plays its recorded faults).
     pub trace: PathBuf,
     /// For traces without touches (strace cannot see page faults): touch this fraction of
     /// every new mapping, image and heap growth (0 to 1).
@@ -154,7 +154,8 @@ pub struct ReplayArgs {
 /// `vmstorm import STRACE_LOG -o OUT`.
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
-    /// The log, captured with `strace -f -ttt -e trace=%process,%memory -o LOG -- CMD`.
+    /// The log, captured with `strace -f -ttt -e trace=%process,%memory -o LOG -- CMD`, or a
+    /// perf.data capture (the README gives the `perf record` command).
     pub log: PathBuf,
     /// Where to write the trace (.vmtrace text, or the binary format for .vmtb).
     #[arg(short, long, value_name = "OUT")]
