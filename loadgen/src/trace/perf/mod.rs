@@ -38,7 +38,7 @@ pub use layout::PERF_MAGIC;
 pub use report::{PerfReport, Placement};
 
 use crate::op::{Op, Trace, FORMAT_VERSION};
-use crate::trace::strace::emit::Emitter;
+use crate::trace::strace::emit::{finish, Emitter};
 use crate::trace::{ImportOptions, ImportReport, Shadow, TraceError};
 
 /// The events a capture needs, in `perf record -e` form (the README shows the command).
@@ -89,7 +89,7 @@ pub fn import_perf(
         let decoded = decode::decode(bytes, name, &layout, |r| conv.rec(&r))?;
         let leftover = conv.leftover_faults();
         let placed = conv.placed;
-        (decoded, conv.e.finish(&format!("perf:{stem}")), placed, leftover)
+        (decoded, finish(conv.e, &format!("perf:{stem}")), placed, leftover)
     };
     placed.unplaced += leftover;
     placed.refused = drop_refused(&mut trace);

@@ -123,7 +123,7 @@ pub(super) fn emit(events: &[Event], opts: &ImportOptions, report: &mut ImportRe
         e.line = ev.line;
         e.event(ev);
     }
-    e.finish(source)
+    finish(e, source)
 }
 
 impl<'a> Emitter<'a> {
@@ -143,47 +143,39 @@ impl<'a> Emitter<'a> {
     }
 }
 
-impl Emitter<'_> {
-    /// Exits what is still alive and builds the trace.
-    pub(crate) fn finish(self, source: &str) -> Trace {
-        let mut e = self;
-        let opts = e.opts;
-        // Processes still alive when the log ends exit now, so a replay frees everything.
-        for i in 0..e.procs.len() {
-            if e.procs[i].alive {
-                e.report.implicit_exits += 1;
-                e.exit(i);
-            }
+/// Exits what is still alive and builds the trace.
+pub(crate) fn finish(mut e: Emitter<'_>, source: &str) -> Trace {
+    let opts = e.opts;
+    // Processes still alive when the log ends exit now, so a replay frees everything.
+    for i in 0..e.procs.len() {
+        if e.procs[i].alive {
+            e.report.implicit_exits += 1;
+            e.exit(i);
         }
-        let mut notes = Vec::new();
+    }
+    let mut notes = Vec::new();
+    notes.push(format!(
+        "clamp: reservations over {} pages and mappings over {} pages are kept as windows of that size",
+        opts.reserve_clamp_pages, opts.map_clamp_pages
+    ));
+    for c in e.report.clamped.iter().take(MAX_CLAMP_NOTES) {
         notes.push(format!(
-            "clamp: reservations over {} pages and mappings over {} pages are kept as windows of that size",
-            opts.reserve_clamp_pages, opts.map_clamp_pages
+            "clamped {} {} at line {}: {} -> {} pages{}",
+            c.pid,
+            c.id,
+            c.line,
+            c.pages,
+            c.kept,
+            if c.reservation { " (reservation)" } else { "" }
         ));
-        for c in e.report.clamped.iter().take(MAX_CLAMP_NOTES) {
-            notes.push(format!(
-                "clamped {} {} at line {}: {} -> {} pages{}",
-                c.pid,
-                c.id,
-                c.line,
-                c.pages,
-                c.kept,
-                if c.reservation { " (reservation)" } else { "" }
-            ));
-        }
-        if e.report.clamped.len() > MAX_CLAMP_NOTES {
-            notes.push(format!("... and {} more clamped mappings", e.report.clamped.len() - MAX_CLAMP_NOTES));
-        }
-        e.report.processes = e.procs.len();
-        Trace {
-            header: TraceHeader {
-                source: source.to_string(),
-                names: e.names,
-                notes,
-                ..TraceHeader::default()
-            },
-            ops: e.ops,
-        }
+    }
+    if e.report.clamped.len() > MAX_CLAMP_NOTES {
+        notes.push(format!("... and {} more clamped mappings", e.report.clamped.len() - MAX_CLAMP_NOTES));
+    }
+    e.report.processes = e.procs.len();
+    Trace {
+        header: TraceHeader { source: source.to_string(), names: e.names, notes, ..TraceHeader::default() },
+        ops: e.ops,
     }
 }
 
