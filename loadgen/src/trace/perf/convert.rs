@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(size, ImageSize { text_pages: 0x1d, data_pages: 3, bss_pages: 2, stack_pages: 0x21 });
         assert_eq!(img.text, (0x50000, 0x5001d));
         assert_eq!(img.data, (0x5001d, 0x50022));
-        assert_eq!(img.stack_top, Some(0x7ffd_0002_1));
+        assert_eq!(img.stack_top, Some(0x7_ffd0_0021));
         // Everything but the interpreter is part of the image.
         assert_eq!(used.len(), 6);
         assert!(!used.contains(&6));

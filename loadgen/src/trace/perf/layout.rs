@@ -230,17 +230,17 @@ pub(crate) fn check(bytes: &[u8], file: &str) -> Result<Layout, TraceError> {
             ));
         }
         match kind {
-            RECORD_MMAP2 if u16_at(bytes, i + 4) & MISC_MMAP_BUILD_ID != 0 => {
-                if size < 41 || bytes[i + 40] > 20 {
-                    return Err(TraceError::offset(
-                        file,
-                        at,
-                        format!(
-                            "record {}: mapping with a build id longer than 20 bytes (garbage?)",
-                            layout.records + 1
-                        ),
-                    ));
-                }
+            RECORD_MMAP2
+                if u16_at(bytes, i + 4) & MISC_MMAP_BUILD_ID != 0 && (size < 41 || bytes[i + 40] > 20) =>
+            {
+                return Err(TraceError::offset(
+                    file,
+                    at,
+                    format!(
+                        "record {}: mapping with a build id longer than 20 bytes (garbage?)",
+                        layout.records + 1
+                    ),
+                ));
             }
             RECORD_AUXTRACE | RECORD_COMPRESSED | RECORD_COMPRESSED2 => {
                 return Err(TraceError::offset(
