@@ -139,8 +139,9 @@ pub struct RunArgs {
 /// `vmstorm replay TRACE`.
 #[derive(Debug, Clone, Args)]
 pub struct ReplayArgs {
-    /// The trace: a .vmtrace text file, a binary trace, or an `strace -f` log (detected from
-    /// the contents); `-` reads standard input.
+    /// The trace: a .vmtrace text file, a binary trace, an `strace -f` log or a `perf record`
+    /// capture (detected from the contents; a perf capture plays its recorded faults); `-`
+    /// reads standard input.
     pub trace: PathBuf,
     /// For traces without touches (strace cannot see page faults): touch this fraction of
     /// every new mapping, image and heap growth (0 to 1).
@@ -172,6 +173,9 @@ pub struct ImportFlags {
     /// decoded, leaving them out and counting them (by default the import stops at the first).
     #[arg(long)]
     pub skip_undecoded: bool,
+    /// Use a perf capture that lost events (PERF_RECORD_LOST) instead of refusing it.
+    #[arg(long)]
+    pub allow_lost: bool,
 }
 
 impl ImportFlags {
@@ -180,6 +184,7 @@ impl ImportFlags {
         crate::trace::ImportOptions {
             read_elf: !self.default_images,
             skip_undecoded: self.skip_undecoded,
+            allow_lost: self.allow_lost,
             ..crate::trace::ImportOptions::default()
         }
     }
@@ -188,8 +193,9 @@ impl ImportFlags {
 /// `vmstorm import STRACE_LOG -o OUT`.
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
-    /// The log, captured with `strace -f -ttt -e trace=%process,%memory -o LOG -- CMD`
-    /// (`-` reads standard input).
+    /// The log, captured with `strace -f -ttt -e trace=%process,%memory -o LOG -- CMD`, or a
+    /// perf.data capture (the README gives the `perf record` command); `-` reads standard
+    /// input.
     pub log: PathBuf,
     /// Where to write the trace (.vmtrace text, or the binary format for .vmtb).
     #[arg(short, long, value_name = "OUT")]
@@ -211,12 +217,16 @@ pub struct RecordArgs {
     /// Where to write the trace.
     #[arg(short, long, value_name = "OUT")]
     pub out: PathBuf,
-    /// Keep the raw strace log at this path.
+    /// Keep the raw capture (perf.data or strace log) at this path.
     #[arg(long, value_name = "LOG")]
     pub keep_log: Option<PathBuf>,
-    /// Also synthesize touches at this fraction into the written trace.
+    /// Also synthesize touches at this fraction into the written trace (strace captures).
     #[arg(long, value_name = "F")]
     pub touch_fraction: Option<f64>,
+    /// Capture tool: `auto` (perf when tracepoints may be opened here, else strace), `perf`
+    /// (recorded page faults) or `strace` (faults synthesized on replay).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "perf", "strace"])]
+    pub with: String,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,

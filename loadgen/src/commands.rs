@@ -60,6 +60,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
 }
 
 /// What `run` and `replay` play under each strategy.
+#[derive(Clone, Copy)]
 enum Play<'a> {
     /// These ops, one trace per shard.
     Traces(&'a [Trace]),
@@ -95,6 +96,13 @@ fn play_and_report(
         Some(s) => s.describe(e),
         None => format!("{}: {e}", work.label()),
     };
+    // A perf capture's recorded faults, to set beside the replayed ones.
+    let (first, shards) = match what {
+        Play::Traces(t) => (t.first(), t.len() as u64),
+        Play::Soak(..) => (None, 1),
+    };
+    let recorded = first.and_then(|t| t.header.recorded);
+    let mix = recorded.and(first).map(trace::perf::explain::TouchMix::of);
     let strategies = preamble(strat, play)?;
     let mut reports = Vec::new();
     let mut cells = Vec::new();
@@ -148,7 +156,12 @@ fn play_and_report(
                 (report, m)
             }
         };
+        let mut report = report;
+        report.recorded_faults = recorded.map(|r| r.faults * shards);
         print!("{}", report.summary());
+        if let (Some(r), Some(mix)) = (recorded, mix) {
+            print!("{}", trace::perf::explain::recorded_vs_replayed(&r, &mix, &report));
+        }
         cells.push(compare::Cell::new(work.label(), s.label(), report.clone(), &metrics));
         reports.push(report);
     }
@@ -204,11 +217,21 @@ fn run_cmd(a: RunArgs) -> Result<(), CliError> {
 
 /// Loads a trace file of any format and adds touches when it has none.
 pub fn load_for_replay(path: &Path, fraction: f64, seed: u64) -> Result<Trace, CliError> {
+    load_for_replay_with(path, fraction, seed, &ImportOptions::default())
+}
+
+/// [`load_for_replay`] with import options (`allow_lost` for a lossy perf capture).
+pub fn load_for_replay_with(
+    path: &Path,
+    fraction: f64,
+    seed: u64,
+    import: &ImportOptions,
+) -> Result<Trace, CliError> {
     if !(0.0..=1.0).contains(&fraction) {
         return Err(err(format!("--touch-fraction {fraction} is not between 0 and 1")));
     }
     let opts = TouchOptions { fraction, seed, ..TouchOptions::default() };
-    Ok(trace::prepare(path, &ImportOptions::default(), &opts)?.trace)
+    Ok(trace::prepare(path, import, &opts)?.trace)
 }
 
 fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
@@ -221,6 +244,9 @@ fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
         // What the import dropped, clamped or approximated, as `import` prints it.
         print!("{r}");
     }
+    if let Some(r) = &p.perf {
+        print!("{r}");
+    }
     let name = a.trace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let work = Workload::Trace(name);
     let traces = vec![p.trace; a.play.shards as usize];
@@ -229,8 +255,8 @@ fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
 
 fn import_cmd(a: ImportArgs) -> Result<(), CliError> {
     let (bytes, name) = trace::read_input(&a.log)?;
-    if trace::detect(&bytes) != Format::Strace {
-        return Err(err(format!("{name}: already a vmstorm trace, not an strace log")));
+    if !matches!(trace::detect(&bytes), Format::Strace | Format::Perf) {
+        return Err(err(format!("{name}: already a vmstorm trace, not an strace log or perf capture")));
     }
     let opts = ImportOptions { strict: a.strict, ..a.import.options() };
     let loaded = trace::load_bytes(&bytes, &name, &opts)?;
@@ -246,6 +272,9 @@ fn import_cmd(a: ImportArgs) -> Result<(), CliError> {
     if let Some(r) = loaded.report {
         print!("{r}");
     }
+    if let Some(r) = loaded.perf {
+        print!("{r}");
+    }
     println!("wrote {} ({} ops)", a.out.display(), t.ops.len());
     Ok(())
 }
@@ -258,9 +287,20 @@ fn record_cmd(a: RecordArgs) -> Result<(), CliError> {
         Some(f) => Some(TouchOptions { fraction: f, ..TouchOptions::default() }),
         None => None,
     };
-    let opts = RecordOptions { keep_log: a.keep_log.clone(), touch, ..RecordOptions::default() };
+    let tool = match a.with.as_str() {
+        "perf" => Some(trace::record::Tool::Perf),
+        "strace" => Some(trace::record::Tool::Strace),
+        _ => None,
+    };
+    let mut opts = RecordOptions { keep_log: a.keep_log.clone(), touch, tool, ..RecordOptions::default() };
+    let (tool, why) = trace::record::choose(&opts);
+    println!("{why}");
+    opts.tool = Some(tool);
     let r = trace::record(&a.command, &a.out, &opts)?;
-    print!("{}", r.import);
+    match &r.perf {
+        Some(p) => print!("{p}"),
+        None => print!("{}", r.import),
+    }
     println!("wrote {} (command {})", r.out.display(), r.status);
     Ok(())
 }

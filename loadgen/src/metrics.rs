@@ -31,10 +31,46 @@ pub struct ServerCounters {
     pub zero_fills: u64,
     /// Copy-on-write faults that copied a frame.
     pub cow_copies: u64,
+    /// Copy-on-write faults that found the frame private and only made it writable.
+    pub cow_reuses: u64,
+    /// Faults that found the page already accessible (nothing needed).
+    pub spurious: u64,
+    /// Faults that could not be resolved (the process was signalled).
+    pub signalled: u64,
     /// Most frames in use at once (page tables included).
     pub frames_peak: u64,
     /// Most frames used as page tables at once.
     pub pt_pages_peak: u64,
+}
+
+/// A replay's page faults by how the server resolved them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultKinds {
+    /// A fresh zeroed frame (anonymous memory, heap, stack, bss).
+    pub demand_zero: u64,
+    /// Copy-on-write that copied the frame.
+    pub cow_copy: u64,
+    /// Copy-on-write that found the frame private and only made it writable.
+    pub cow_reuse: u64,
+    /// Resolved otherwise: the server has no file-backed pages and builds exec images
+    /// eagerly (as MINIX's `VM_EXEC_NEWMEM` did), so image and file pages rarely fault.
+    pub image_file: u64,
+    /// The page was already accessible (spurious).
+    pub none_needed: u64,
+}
+
+impl FaultKinds {
+    /// The kinds of the faults `s` counted (signalled faults are in none of them).
+    pub fn of(s: &ServerCounters) -> FaultKinds {
+        let known = s.zero_fills + s.cow_copies + s.cow_reuses + s.spurious + s.signalled;
+        FaultKinds {
+            demand_zero: s.zero_fills,
+            cow_copy: s.cow_copies,
+            cow_reuse: s.cow_reuses,
+            image_file: s.faults.saturating_sub(known),
+            none_needed: s.spurious,
+        }
+    }
 }
 
 /// What `--verify` checked.
@@ -117,6 +153,9 @@ impl Metrics {
         s.faults += o.faults;
         s.zero_fills += o.zero_fills;
         s.cow_copies += o.cow_copies;
+        s.cow_reuses += o.cow_reuses;
+        s.spurious += o.spurious;
+        s.signalled += o.signalled;
         s.frames_peak = s.frames_peak.max(o.frames_peak);
         s.pt_pages_peak = s.pt_pages_peak.max(o.pt_pages_peak);
         self.verify = match (self.verify, other.verify) {
@@ -235,6 +274,13 @@ pub struct RunReport {
     pub faults: u64,
     /// Copy-on-write copies.
     pub cow_copies: u64,
+    /// The replay's faults by what the server did.
+    #[serde(default)]
+    pub faults_by_kind: FaultKinds,
+    /// Fault events the capture recorded at user addresses of the traced processes (perf
+    /// captures only), to compare with `faults`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_faults: Option<u64>,
     /// Most frames in use at once (largest of the shards).
     pub frames_peak: u64,
     /// Most page-table frames at once (largest of the shards).
@@ -302,6 +348,8 @@ impl RunReport {
             ops_per_sec: m.ops_per_sec(),
             faults: m.server.faults,
             cow_copies: m.server.cow_copies,
+            faults_by_kind: FaultKinds::of(&m.server),
+            recorded_faults: None,
             frames_peak: m.server.frames_peak,
             pt_pages_peak: m.server.pt_pages_peak,
             latency_ns: m.latency_summary(),

@@ -15,8 +15,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Version of the trace model and of both on-disk formats (`.vmtrace` text and binary).
-pub const FORMAT_VERSION: u32 = 1;
+/// Newest version of the trace model and of both on-disk formats (`.vmtrace` text and
+/// binary). Version 2 adds the header's [`RecordedFaults`] (traces imported from a perf
+/// capture); a trace without them is still written as version 1 ([`FORMAT_VERSION_V1`]) so
+/// that older builds read it, and both versions are read.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first version: no recorded fault counts.
+pub const FORMAT_VERSION_V1: u32 = 1;
 
 /// The page size every trace is expressed in (bytes); the server's page and frame size.
 pub const TRACE_PAGE_SIZE: u32 = 4096;
@@ -455,18 +461,44 @@ pub struct TraceHeader {
     pub names: BTreeMap<Pid, String>,
     /// Free-form notes: clamped reservations, approximations, touch synthesis parameters.
     pub notes: Vec<String>,
+    /// Page faults the capture recorded (version 2; perf captures only).
+    pub recorded: Option<RecordedFaults>,
 }
 
 impl Default for TraceHeader {
     fn default() -> Self {
         TraceHeader {
-            version: FORMAT_VERSION,
+            version: FORMAT_VERSION_V1,
             page_size: TRACE_PAGE_SIZE,
             source: String::new(),
             names: BTreeMap::new(),
             notes: Vec::new(),
+            recorded: None,
         }
     }
+}
+
+/// What a fault capture saw, by x86 error code: every fault event at a user address of a
+/// traced process, kept in the trace so a replay can compare its own faults with them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct RecordedFaults {
+    /// All fault events at user addresses (user- and kernel-mode).
+    pub faults: u64,
+    /// Of them, taken in kernel mode (error code without the user bit: `read()` into a fresh
+    /// buffer, `execve` writing the arguments).
+    pub kernel: u64,
+    /// Not-present reads (`0x4`).
+    pub read: u64,
+    /// Not-present writes (`0x6`): demand-zero or first write to a file page.
+    pub write: u64,
+    /// Protection writes (`0x7`): copy-on-write after fork or of a private file page.
+    pub protection_write: u64,
+    /// Instruction fetches (`0x14`, `0x15`).
+    pub fetch: u64,
+    /// Other codes (protection reads, reserved bits).
+    pub other: u64,
+    /// Events the kernel dropped (`PERF_RECORD_LOST`): the capture is incomplete when > 0.
+    pub lost: u64,
 }
 
 /// A whole trace: a header and the ops in the order they are played.

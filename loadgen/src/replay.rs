@@ -186,6 +186,9 @@ fn counters<F: FrameAllocator, P: PagingFormat>(vm: &Vm<F, P>) -> ServerCounters
         faults: s.faults,
         zero_fills: s.zero_fills,
         cow_copies: s.cow_copies,
+        cow_reuses: s.cow_reuses,
+        spurious: s.spurious_faults,
+        signalled: s.signalled_faults,
         frames_peak: s.frames_peak,
         pt_pages_peak: s.pt_pages_peak,
     }
@@ -548,6 +551,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             faults: end.faults - self.start.faults,
             zero_fills: end.zero_fills - self.start.zero_fills,
             cow_copies: end.cow_copies - self.start.cow_copies,
+            cow_reuses: end.cow_reuses - self.start.cow_reuses,
+            spurious: end.spurious - self.start.spurious,
+            signalled: end.signalled - self.start.signalled,
             // The server's own peaks count from boot (warm-up included): use this replay's.
             frames_peak: self.peak_frames.min(end.frames_peak),
             pt_pages_peak: self.peak_pt.min(end.pt_pages_peak),

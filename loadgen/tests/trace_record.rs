@@ -1,11 +1,15 @@
-//! `record`: runs a command under strace and writes its trace. Skipped (with a message)
-//! where strace is not installed.
+//! `record` with strace: runs a command under strace and writes its trace. Skipped (with a
+//! message) where strace is not installed. (perf captures: `perf_record.rs`.)
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use vmstorm_loadgen::op::{Op, OpKind};
-use vmstorm_loadgen::trace::{load, record, RecordError, RecordOptions, TouchOptions};
+use vmstorm_loadgen::trace::{load, record, RecordError, RecordOptions, Tool, TouchOptions};
+
+fn strace_opts() -> RecordOptions {
+    RecordOptions { tool: Some(Tool::Strace), ..RecordOptions::default() }
+}
 
 fn have_strace() -> bool {
     let ok = Command::new("strace").arg("-V").output().is_ok();
@@ -31,7 +35,7 @@ fn records_a_pipeline_and_reports_the_exit_status() {
         return;
     }
     let path = out("pipe.vmtrace");
-    let r = record(&cmd(&["sh", "-c", "ls / | wc -l > /dev/null; exit 3"]), &path, &RecordOptions::default())
+    let r = record(&cmd(&["sh", "-c", "ls / | wc -l > /dev/null; exit 3"]), &path, &strace_opts())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status.code(), Some(3));
     assert!(r.import.forks + r.import.vforks >= 2, "{}", r.import);
@@ -64,11 +68,8 @@ fn records_with_touches_and_keeps_the_log() {
     }
     let path = out("true.vmtb");
     let log = out("true.strace");
-    let opts = RecordOptions {
-        keep_log: Some(log.clone()),
-        touch: Some(TouchOptions::default()),
-        ..RecordOptions::default()
-    };
+    let opts =
+        RecordOptions { keep_log: Some(log.clone()), touch: Some(TouchOptions::default()), ..strace_opts() };
     let r = record(&cmd(&["true"]), &path, &opts).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.status.success());
     assert_eq!(r.log.as_deref(), Some(log.as_path()));
@@ -81,15 +82,14 @@ fn records_with_touches_and_keeps_the_log() {
 
 #[test]
 fn clear_errors() {
-    let e = record(&[], &out("x.vmtrace"), &RecordOptions::default()).unwrap_err();
+    let e = record(&[], &out("x.vmtrace"), &strace_opts()).unwrap_err();
     assert!(matches!(e, RecordError::EmptyCommand));
-    let opts = RecordOptions { strace: PathBuf::from("/nonexistent/strace"), ..RecordOptions::default() };
+    let opts = RecordOptions { strace: PathBuf::from("/nonexistent/strace"), ..strace_opts() };
     let e = record(&cmd(&["true"]), &out("x.vmtrace"), &opts).unwrap_err();
     assert!(matches!(e, RecordError::StraceMissing { .. }));
     assert!(e.to_string().contains("install strace"), "{e}");
     if have_strace() {
-        let e = record(&cmd(&["/nonexistent/command"]), &out("x.vmtrace"), &RecordOptions::default())
-            .unwrap_err();
+        let e = record(&cmd(&["/nonexistent/command"]), &out("x.vmtrace"), &strace_opts()).unwrap_err();
         assert!(matches!(e, RecordError::NoLog { .. }), "{e}");
         assert!(!e.to_string().contains('\n'));
     }

@@ -9,6 +9,8 @@
 //! source     string   (varint length + UTF-8 bytes)
 //! names      varint count, then (pid varint, string) each
 //! notes      varint count, then string each
+//! recorded   version 2 only: one byte 0 (none) or 1, then 8 varints: faults kernel read
+//!            write protwrite fetch other lost (see `RecordedFaults`)
 //! ops        varint count, then per op: one tag byte and its fields
 //! checksum   8 bytes  FNV-1a 64 of every byte before it, little-endian
 //! ```
@@ -22,7 +24,10 @@
 //! error with its byte offset, never a panic or a huge allocation. This plays the role of the
 //! pre-parsed op arrays that benches load outside their timed regions.
 
-use crate::op::{ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, Trace, FORMAT_VERSION};
+use crate::op::{
+    ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, RecordedFaults, Trace,
+    FORMAT_VERSION, FORMAT_VERSION_V1,
+};
 use crate::trace::TraceError;
 
 /// The first eight bytes of every binary trace.
@@ -66,7 +71,9 @@ pub fn encode_binary(trace: &Trace) -> Vec<u8> {
     let h = &trace.header;
     let mut out = Vec::with_capacity(32 + trace.ops.len() * 6);
     out.extend_from_slice(&BINARY_MAGIC);
-    put(&mut out, h.version as u64);
+    // Recorded faults need version 2; a header claiming 1 with them is written as 2.
+    let version = if h.recorded.is_some() { h.version.max(FORMAT_VERSION) } else { h.version };
+    put(&mut out, version as u64);
     put(&mut out, h.page_size as u64);
     put_str(&mut out, &h.source);
     put(&mut out, h.names.len() as u64);
@@ -77,6 +84,17 @@ pub fn encode_binary(trace: &Trace) -> Vec<u8> {
     put(&mut out, h.notes.len() as u64);
     for n in &h.notes {
         put_str(&mut out, n);
+    }
+    if version >= FORMAT_VERSION {
+        match &h.recorded {
+            None => out.push(0),
+            Some(r) => {
+                out.push(1);
+                for v in [r.faults, r.kernel, r.read, r.write, r.protection_write, r.fetch, r.other, r.lost] {
+                    put(&mut out, v);
+                }
+            }
+        }
     }
     put(&mut out, trace.ops.len() as u64);
     for op in &trace.ops {
@@ -262,10 +280,12 @@ pub(crate) fn decode_binary_positions(bytes: &[u8], file: &str) -> Result<(Trace
     let mut trace = Trace::default();
     let at = r.at;
     let version = r.u32("version")?;
-    if version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_V1..=FORMAT_VERSION).contains(&version) {
         return Err(r.err(
             at,
-            format!("unsupported binary vmtrace version {version} (this build reads {FORMAT_VERSION})"),
+            format!(
+                "unsupported binary vmtrace version {version} (this build reads {FORMAT_VERSION_V1} to {FORMAT_VERSION})"
+            ),
         ));
     }
     trace.header.version = version;
@@ -289,6 +309,39 @@ pub(crate) fn decode_binary_positions(bytes: &[u8], file: &str) -> Result<(Trace
     for _ in 0..notes {
         let n = r.string("note")?;
         trace.header.notes.push(n);
+    }
+    if version >= FORMAT_VERSION {
+        let at = r.at;
+        match r.byte("recorded flag")? {
+            0 => {}
+            1 => {
+                let mut v = [0u64; 8];
+                for (slot, what) in v.iter_mut().zip([
+                    "recorded faults",
+                    "kernel faults",
+                    "read faults",
+                    "write faults",
+                    "protection-write faults",
+                    "fetch faults",
+                    "other faults",
+                    "lost events",
+                ]) {
+                    *slot = r.varint(what)?;
+                }
+                let [faults, kernel, read, write, protection_write, fetch, other, lost] = v;
+                trace.header.recorded = Some(RecordedFaults {
+                    faults,
+                    kernel,
+                    read,
+                    write,
+                    protection_write,
+                    fetch,
+                    other,
+                    lost,
+                });
+            }
+            b => return Err(r.err(at, format!("bad recorded flag {b}"))),
+        }
     }
     let n_ops = r.count("ops", 2)?;
     trace.ops.reserve_exact(n_ops);

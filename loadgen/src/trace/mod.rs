@@ -1,15 +1,17 @@
-//! Trace files: the `.vmtrace` text format, the compact binary format, the strace importer,
-//! touch synthesis and recording a command under strace.
+//! Trace files: the `.vmtrace` text format, the compact binary format, the strace and perf
+//! importers, touch synthesis and recording a command under perf or strace.
 //!
 //! This is the input side of the replayer: what the MINIX test suite's hand-written programs
 //! (`test44`, `test10`, ...) did with real processes, a trace does with recorded ones. [`load`]
-//! detects the format of a file (binary magic, `# vmtrace` header, or an strace log), parses
+//! detects the format of a file (binary magic, perf.data magic, `# vmtrace` header, or an
+//! strace log), parses
 //! it and checks that its ops are consistent ([`shadow::validate`]), so a replayer can trust
 //! every id and range it sees. Every failure is a [`TraceError`] naming the file and the line
 //! or byte offset; nothing here panics on bad input.
 
 pub mod binary;
 pub mod elf;
+pub mod perf;
 pub mod record;
 pub mod shadow;
 pub mod strace;
@@ -24,7 +26,8 @@ use crate::op::{Trace, TRACE_PAGE_SIZE};
 use crate::replay::ReplayError;
 
 pub use binary::{decode_binary, encode_binary, BINARY_MAGIC};
-pub use record::{record, RecordError, RecordOptions, RecordReport};
+pub use perf::{import_perf, PerfReport, PERF_MAGIC};
+pub use record::{record, RecordError, RecordOptions, RecordReport, Tool};
 pub use shadow::{validate, Footprint, Shadow};
 pub use strace::{import_strace, import_strace_lines, ImportOptions, ImportReport};
 pub use text::{parse_text, write_text};
@@ -119,13 +122,19 @@ pub enum Format {
     Binary,
     /// An `strace -f` log, imported on load.
     Strace,
+    /// A `perf record` capture (perf.data), imported on load.
+    Perf,
 }
 
-/// Tells which format `bytes` are in: binary magic, a `# vmtrace` first line, or else an
-/// strace log (the importer rejects what is not one).
+/// Tells which format `bytes` are in: binary magic, perf.data magic (either byte order; the
+/// importer refuses a big-endian one), a `# vmtrace` first line, or else an strace log (the
+/// importer rejects what is not one).
 pub fn detect(bytes: &[u8]) -> Format {
     if bytes.starts_with(&BINARY_MAGIC) {
         return Format::Binary;
+    }
+    if bytes.starts_with(&PERF_MAGIC) || bytes.starts_with(b"2ELIFREP") {
+        return Format::Perf;
     }
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     if bytes[start..].starts_with(text::HEADER_PREFIX.as_bytes()) {
@@ -146,6 +155,8 @@ pub struct Loaded {
     pub report: Option<ImportReport>,
     /// Where in the file each op is (or, for an strace log, the line it came from).
     pub positions: Vec<Position>,
+    /// The importer's report when the file was a perf capture.
+    pub perf: Option<PerfReport>,
 }
 
 /// Whether `path` means standard input (`-`).
@@ -214,6 +225,8 @@ pub struct Prepared {
     /// The importer's report when the file was an strace log (a replay prints it, as
     /// `import` does).
     pub report: Option<ImportReport>,
+    /// The importer's report when the file was a perf capture.
+    pub perf: Option<PerfReport>,
     /// Where each op of `trace` came from.
     pub sources: Sources,
 }
@@ -226,7 +239,7 @@ pub fn prepare(path: &Path, import: &ImportOptions, touch: &TouchOptions) -> Res
     let (trace, index) =
         ensure_touches_indexed(loaded.trace, touch).map_err(|e| TraceError::file(&name, e.to_string()))?;
     let at = index.iter().map(|&i| loaded.positions.get(i).copied().unwrap_or(Position::File)).collect();
-    Ok(Prepared { trace, report: loaded.report, sources: Sources { file: name, at } })
+    Ok(Prepared { trace, report: loaded.report, perf: loaded.perf, sources: Sources { file: name, at } })
 }
 
 /// [`load_with`] default import options.
@@ -242,7 +255,13 @@ pub fn load_bytes(bytes: &[u8], name: &str, import: &ImportOptions) -> Result<Lo
         page_size(&trace, name, Position::File)?;
         check(&trace, name, |i| Position::Offset(offsets[i]))?;
         let positions = offsets.iter().map(|&o| Position::Offset(o)).collect();
-        return Ok(Loaded { trace, format, report: None, positions });
+        return Ok(Loaded { trace, format, report: None, positions, perf: None });
+    }
+    if format == Format::Perf {
+        let (trace, report) = import_perf(bytes, name, import)?;
+        check(&trace, name, |_| Position::File)?;
+        let positions = vec![Position::File; trace.ops.len()];
+        return Ok(Loaded { trace, format, report: None, positions, perf: Some(report) });
     }
     let text = as_text(bytes, name)?;
     match format {
@@ -252,7 +271,7 @@ pub fn load_bytes(bytes: &[u8], name: &str, import: &ImportOptions) -> Result<Lo
             page_size(&trace, name, Position::Line(header))?;
             check(&trace, name, |i| Position::Line(lines[i]))?;
             let positions = lines.iter().map(|&l| Position::Line(l)).collect();
-            Ok(Loaded { trace, format, report: None, positions })
+            Ok(Loaded { trace, format, report: None, positions, perf: None })
         }
         _ => {
             let (trace, report, lines) = import_strace_lines(text, name, import)?;
@@ -261,7 +280,7 @@ pub fn load_bytes(bytes: &[u8], name: &str, import: &ImportOptions) -> Result<Lo
             // The importer only emits consistent ops; a failure here is a bug worth a clear
             // message rather than a replay error much later.
             check(&trace, name, |i| positions.get(i).copied().unwrap_or(Position::File))?;
-            Ok(Loaded { trace, format, report: Some(report), positions })
+            Ok(Loaded { trace, format, report: Some(report), positions, perf: None })
         }
     }
 }
@@ -333,6 +352,7 @@ mod tests {
         assert_eq!(detect(b"\n# vmtrace v1 page=4096\n"), Format::Text);
         assert_eq!(detect(b"123  brk(NULL) = 0x1000\n"), Format::Strace);
         assert_eq!(detect(b""), Format::Strace);
+        assert_eq!(detect(b"PERFILE2\x68"), Format::Perf);
     }
 
     #[test]

@@ -21,6 +21,11 @@
 //! exit     p2
 //! end      ops=12
 //! ```
+//! Version 2 adds one optional header line (before any op) with the page faults a perf
+//! capture recorded, by x86 error code; a v1 file has none and is read as before:
+//! ```text
+//! recorded faults=285 kernel=12 read=84 write=62 protwrite=46 fetch=72 other=1 lost=0
+//! ```
 //! Fields are separated by spaces and come in the order shown; numbers are decimal (`0x` hex
 //! is accepted). `#` starts a comment anywhere. Names and notes escape `\`, `#`, control
 //! characters and leading or trailing spaces as `\\` and `\xNN`. The final `end ops=N` line
@@ -29,7 +34,8 @@
 use std::fmt::Write as _;
 
 use crate::op::{
-    ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, Trace, TraceHeader, FORMAT_VERSION,
+    ForkKind, ImageSize, MapId, MapKind, MapSpec, Op, Pid, Place, Prot, RecordedFaults, Trace, TraceHeader,
+    FORMAT_VERSION, FORMAT_VERSION_V1,
 };
 use crate::trace::TraceError;
 
@@ -143,11 +149,44 @@ pub fn op_line(op: &Op) -> String {
     }
 }
 
+/// The version-2 `recorded` header line.
+fn recorded_line(r: &RecordedFaults) -> String {
+    format!(
+        "recorded faults={} kernel={} read={} write={} protwrite={} fetch={} other={} lost={}",
+        r.faults, r.kernel, r.read, r.write, r.protection_write, r.fetch, r.other, r.lost
+    )
+}
+
+fn parse_recorded(rest: &str) -> Result<RecordedFaults, String> {
+    let mut r = RecordedFaults::default();
+    let fields: [(&str, &mut u64); 8] = [
+        ("faults", &mut r.faults),
+        ("kernel", &mut r.kernel),
+        ("read", &mut r.read),
+        ("write", &mut r.write),
+        ("protwrite", &mut r.protection_write),
+        ("fetch", &mut r.fetch),
+        ("other", &mut r.other),
+        ("lost", &mut r.lost),
+    ];
+    let mut toks = rest.split_ascii_whitespace();
+    for (key, slot) in fields {
+        let t = toks.next().ok_or_else(|| format!("'recorded' line lacks {key}=N"))?;
+        *slot = parse_kv(t, key)?;
+    }
+    if let Some(t) = toks.next() {
+        return Err(format!("unexpected '{t}' at the end of the 'recorded' line"));
+    }
+    Ok(r)
+}
+
 /// Writes `trace` in the `.vmtrace` text format.
 pub fn write_text(trace: &Trace) -> String {
     let h = &trace.header;
     let mut out = String::with_capacity(64 + trace.ops.len() * 40);
-    let _ = write!(out, "{HEADER_PREFIX} v{} page={}", h.version, h.page_size);
+    // Recorded faults need version 2; a header claiming 1 with them is written as 2.
+    let version = if h.recorded.is_some() { h.version.max(FORMAT_VERSION) } else { h.version };
+    let _ = write!(out, "{HEADER_PREFIX} v{version} page={}", h.page_size);
     if !h.source.is_empty() {
         let _ = write!(out, " src={}", escape(&h.source, true));
     }
@@ -157,6 +196,9 @@ pub fn write_text(trace: &Trace) -> String {
     }
     for note in &h.notes {
         let _ = writeln!(out, "note     {}", escape(note, false));
+    }
+    if let Some(r) = &h.recorded {
+        let _ = writeln!(out, "{}", recorded_line(r));
     }
     for op in &trace.ops {
         out.push_str(&op_line(op));
@@ -207,7 +249,7 @@ pub(crate) fn parse_text_positions(text: &str, file: &str) -> Result<(Trace, Vec
         let (word, rest) = split_word(body);
         let err = |m: String| TraceError::line(file, n, m);
         match word {
-            "proc" | "note" if !trace.ops.is_empty() => {
+            "proc" | "note" | "recorded" if !trace.ops.is_empty() => {
                 return Err(err(format!("'{word}' line after the first op")));
             }
             "proc" => {
@@ -222,6 +264,15 @@ pub(crate) fn parse_text_positions(text: &str, file: &str) -> Result<(Trace, Vec
             "note" => {
                 let note = unescape(rest).map_err(&err)?;
                 trace.header.notes.push(note);
+            }
+            "recorded" => {
+                if trace.header.version < FORMAT_VERSION {
+                    return Err(err(format!("'recorded' line in a v{} file", trace.header.version)));
+                }
+                if trace.header.recorded.is_some() {
+                    return Err(err("second 'recorded' line".into()));
+                }
+                trace.header.recorded = Some(parse_recorded(rest).map_err(&err)?);
             }
             "end" => {
                 if rest.trim().is_empty() {
@@ -264,8 +315,10 @@ fn parse_header(line: &str, h: &mut TraceHeader) -> Result<(), String> {
     let mut toks = rest.split_ascii_whitespace();
     let v = toks.next().and_then(|t| t.strip_prefix('v')).ok_or("header lacks the version (v1)")?;
     let v: u32 = v.parse().map_err(|_| format!("bad version 'v{v}'"))?;
-    if v != FORMAT_VERSION {
-        return Err(format!("unsupported vmtrace version v{v} (this build reads v{FORMAT_VERSION})"));
+    if !(FORMAT_VERSION_V1..=FORMAT_VERSION).contains(&v) {
+        return Err(format!(
+            "unsupported vmtrace version v{v} (this build reads v{FORMAT_VERSION_V1} to v{FORMAT_VERSION})"
+        ));
     }
     h.version = v;
     let mut page = None;
@@ -495,7 +548,7 @@ mod tests {
         let cases = [
             ("", "empty file"),
             ("hello\n", "not a vmtrace"),
-            ("# vmtrace v2 page=4096\nend ops=0\n", "unsupported"),
+            ("# vmtrace v3 page=4096\nend ops=0\n", "unsupported"),
             ("# vmtrace v1\nend ops=0\n", "page="),
             ("# vmtrace v1 page=4096\nexit p1\n", "missing 'end"),
             ("# vmtrace v1 page=4096\nexit p1\nend ops=2\n", "end line says"),

@@ -46,13 +46,13 @@ struct Member {
 }
 
 #[derive(Clone, Debug)]
-struct Proc {
-    pid: Pid,
-    alive: bool,
+pub(crate) struct Proc {
+    pub(crate) pid: Pid,
+    pub(crate) alive: bool,
     has_image: bool,
-    space: Space,
-    brk_base: Option<u64>,
-    heap_pages: u64,
+    pub(crate) space: Space,
+    pub(crate) brk_base: Option<u64>,
+    pub(crate) heap_pages: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -72,15 +72,20 @@ struct IdMeta {
     window: Option<Window>,
 }
 
-struct Emitter<'a> {
+pub(crate) struct Emitter<'a> {
     opts: &'a ImportOptions,
-    report: &'a mut ImportReport,
-    ops: Vec<Op>,
-    procs: Vec<Proc>,
+    pub(crate) report: &'a mut ImportReport,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) procs: Vec<Proc>,
     tids: HashMap<u32, Member>,
     ids: Vec<IdMeta>,
     names: BTreeMap<Pid, String>,
-    line: usize,
+    pub(crate) line: usize,
+    /// The image of the next exec, when the capture knows it (perf MMAP2 records).
+    pub(crate) image_override: Option<ImageSize>,
+    /// Keep the top of a clamped `MAP_STACK` reservation (where a thread stack is used)
+    /// instead of choosing its window at first use (perf captures, whose faults show it).
+    pub(crate) stack_window_at_top: bool,
 }
 
 fn pages_of(len: u64) -> u64 {
@@ -120,22 +125,38 @@ pub(super) fn emit(
     report: &mut ImportReport,
     source: &str,
 ) -> (Trace, Vec<Option<usize>>) {
-    let mut e = Emitter {
-        opts,
-        report,
-        ops: Vec::new(),
-        procs: Vec::new(),
-        tids: HashMap::new(),
-        ids: Vec::new(),
-        names: BTreeMap::new(),
-        line: 0,
-    };
+    let mut e = Emitter::new(opts, report);
     let mut lines = Vec::new();
     for ev in events {
         e.line = ev.line;
         e.event(ev);
         lines.resize(e.ops.len(), Some(ev.line));
     }
+    let trace = finish(e, source);
+    lines.resize(trace.ops.len(), None);
+    (trace, lines)
+}
+
+impl<'a> Emitter<'a> {
+    pub(crate) fn new(opts: &'a ImportOptions, report: &'a mut ImportReport) -> Emitter<'a> {
+        Emitter {
+            opts,
+            report,
+            ops: Vec::new(),
+            procs: Vec::new(),
+            tids: HashMap::new(),
+            ids: Vec::new(),
+            names: BTreeMap::new(),
+            line: 0,
+            image_override: None,
+            stack_window_at_top: false,
+        }
+    }
+}
+
+/// Exits what is still alive and builds the trace.
+pub(crate) fn finish(mut e: Emitter<'_>, source: &str) -> Trace {
+    let opts = e.opts;
     // Processes still alive when the log ends exit now, so a replay frees everything.
     for i in 0..e.procs.len() {
         if e.procs[i].alive {
@@ -163,12 +184,10 @@ pub(super) fn emit(
         notes.push(format!("... and {} more clamped mappings", e.report.clamped.len() - MAX_CLAMP_NOTES));
     }
     e.report.processes = e.procs.len();
-    lines.resize(e.ops.len(), None);
-    let trace = Trace {
+    Trace {
         header: TraceHeader { source: source.to_string(), names: e.names, notes, ..TraceHeader::default() },
         ops: e.ops,
-    };
-    (trace, lines)
+    }
 }
 
 impl Emitter<'_> {
@@ -186,6 +205,11 @@ impl Emitter<'_> {
     }
 
     /// The live process of `tid`; with `create`, a new root process when there is none.
+    /// The live process (index) thread `tid` belongs to, if any.
+    pub(crate) fn process_of(&mut self, tid: u32) -> Option<usize> {
+        self.member(tid, false).map(|m| m.0)
+    }
+
     fn member(&mut self, tid: u32, create: bool) -> Option<(usize, Role)> {
         if let Some(m) = self.tids.get(&tid) {
             if self.procs[m.proc].alive {
@@ -250,7 +274,7 @@ impl Emitter<'_> {
         c
     }
 
-    fn event(&mut self, ev: &Event) {
+    pub(crate) fn event(&mut self, ev: &Event) {
         let tid = ev.tid;
         match &ev.kind {
             EvKind::Gone => {
@@ -373,7 +397,10 @@ impl Emitter<'_> {
         }
     }
 
-    fn image(&self, path: &str, arg_bytes: u64) -> ImageSize {
+    fn image(&mut self, path: &str, arg_bytes: u64) -> ImageSize {
+        if let Some(image) = self.image_override.take() {
+            return image;
+        }
         let stack_pages = ImageSize::DEFAULT.stack_pages + pages_of(arg_bytes);
         let base = if self.opts.read_elf {
             elf::image_size(std::path::Path::new(path)).unwrap_or(ImageSize::DEFAULT)
@@ -440,7 +467,7 @@ impl Emitter<'_> {
     }
 
     /// Fixes the window of a clamped reservation at its first use at `linux_off`.
-    fn use_window(&mut self, id: MapId, linux_off: u64) {
+    pub(crate) fn use_window(&mut self, id: MapId, linux_off: u64) {
         let m = &mut self.ids[id.0 as usize - 1];
         let extent = m.extent;
         if let Some(w) = &mut m.window {
@@ -452,7 +479,7 @@ impl Emitter<'_> {
 
     /// Trace offset and length of Linux pages `[off, off + n)` of `id`, or `None` when they
     /// fall outside its window (or its window is not chosen yet).
-    fn translate(&self, id: MapId, off: u64, n: u64) -> Option<(u64, u64)> {
+    pub(crate) fn translate(&self, id: MapId, off: u64, n: u64) -> Option<(u64, u64)> {
         let m = self.meta(id);
         match m.window {
             None => Some((off, n)),
@@ -532,12 +559,19 @@ impl Emitter<'_> {
     }
 
     /// A new mapping placed anywhere, clamped if large; maps Linux `[s, s + pages)`.
-    fn fresh(&mut self, g: usize, s: u64, pages: u64, prot: Prot, kind: MapKind, flags: u64) {
+    pub(crate) fn fresh(&mut self, g: usize, s: u64, pages: u64, prot: Prot, kind: MapKind, flags: u64) {
         let reservation = !prot.accessible() || flags & MAP_NORESERVE != 0;
         let clamp =
             if reservation { self.opts.reserve_clamp_pages } else { self.opts.map_clamp_pages }.max(1);
         let (extent, window) = if pages > clamp {
-            let shift = if reservation { None } else { Some(0) };
+            const MAP_STACK: u64 = 0x2_0000;
+            let shift = if !reservation {
+                Some(0)
+            } else if self.stack_window_at_top && flags & MAP_STACK != 0 {
+                Some(pages - clamp)
+            } else {
+                None
+            };
             (clamp, Some(Window { shift, linux_pages: pages }))
         } else {
             (pages, None)

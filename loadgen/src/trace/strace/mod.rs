@@ -26,11 +26,11 @@
 //! least one page) — what `record` uses, since the program was just run here. Fixture
 //! imports leave it off so they do not depend on the machine.
 
-mod args;
-mod emit;
-mod join;
+pub(crate) mod args;
+pub(crate) mod emit;
+pub(crate) mod join;
 mod line;
-mod space;
+pub(crate) mod space;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,6 +56,8 @@ pub struct ImportOptions {
     /// Import a log even when calls the replay needs (fork, exec, mmap, ...) could not be
     /// decoded, counting them; by default such a log is refused, naming the first.
     pub skip_undecoded: bool,
+    /// Import a perf capture that lost events (`PERF_RECORD_LOST`) instead of refusing it.
+    pub allow_lost: bool,
 }
 
 impl Default for ImportOptions {
@@ -66,6 +68,7 @@ impl Default for ImportOptions {
             strict: false,
             read_elf: false,
             skip_undecoded: false,
+            allow_lost: false,
         }
     }
 }
