@@ -7,7 +7,7 @@
 use crate::paging_workload::WINDOW_FRAMES;
 use crate::paging_workload::{PageTables, TABLE_RESERVE};
 use std::marker::PhantomData;
-use vmstorm_core::{Arena, ArenaConfig, Bitset, Frame, FrameAllocator, Mapping, PageFlags, PageSpan};
+use vmstorm_core::{Arena, ArenaConfig, Bitset, Frame, Mapping, PageFlags, PageSpan};
 use vmstorm_core::{PagingFormat, PhysMem, VirtAddr};
 
 const FLAGS: PageFlags = PageFlags::WRITE.union(PageFlags::USER);
@@ -31,10 +31,7 @@ impl<P: PagingFormat> PageTables for Ours<P> {
     fn with_data_frames(data: u64) -> Self {
         let config = ArenaConfig { bytes: (data + TABLE_RESERVE) * 4096, huge_pages: true, file: None };
         let mut mem = PhysMem::<Bitset>::new(Arena::new(&config).expect("an arena"));
-        let first = mem.alloc.alloc_contiguous(data, 1).expect("room for the data frames");
-        for f in 0..data {
-            mem.refs.set(first.add(f), 1);
-        }
+        let first = mem.alloc_contiguous(data, 1).expect("room for the data frames");
         let root = P::new_root(&mut mem).expect("a root table");
         Ours { mem, root, first_data: first.0, _format: PhantomData }
     }
@@ -54,7 +51,7 @@ impl<P: PagingFormat> PageTables for Ours<P> {
 
     #[inline]
     fn translate(&mut self, va: u64) -> Option<u64> {
-        P::translate(&self.mem.arena, self.root, VirtAddr(va)).map(|m| m.frame.0 - self.first_data)
+        P::translate(self.mem.arena(), self.root, VirtAddr(va)).map(|m| m.frame.0 - self.first_data)
     }
 
     #[inline]
@@ -64,7 +61,7 @@ impl<P: PagingFormat> PageTables for Ours<P> {
     }
 
     fn table_frames(&self) -> u64 {
-        self.mem.table_frames
+        self.mem.table_frames()
     }
 }
 

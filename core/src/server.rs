@@ -201,7 +201,7 @@ pub struct Vm<F: FrameAllocator, P: PagingFormat> {
 impl<F: FrameAllocator, P: PagingFormat> fmt::Debug for Vm<F, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Vm")
-            .field("alloc", &self.mem.alloc.name())
+            .field("alloc", &self.mem.allocator().name())
             .field("paging", &P::NAME)
             .field("slots_in_use", &self.slots.count_in_use())
             .field("free_frames", &self.free_frames())
@@ -393,7 +393,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                     let frame = self.alloc_any().ok_or(Errno::ENOMEM)?;
                     let from = usize::from(seed.wrapping_mul(31).wrapping_add((i * 7) as u8));
                     self.mem
-                        .arena
+                        .arena_mut()
                         .frame_mut(frame)
                         .copy_from_slice(&TEXT_PATTERN[from..from + PAGE_SIZE as usize]);
                     frame
@@ -424,7 +424,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             let _ = P::unmap_range(&mut self.mem, root, r.span());
         }
         // Any format's table is empty when its 4 KiB are zero.
-        let empty = crate::paging::layout::all_zero(self.mem.arena.table64(root));
+        let empty = crate::paging::layout::all_zero(self.mem.arena().table64(root));
         if empty {
             self.mem.free_table(root);
         } else {
@@ -458,7 +458,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         }
         while self.pool.len() < PREZERO_POOL && self.mem.free_frames() > 4 * PREZERO_POOL as u64 {
             let Some(f) = self.mem.alloc_frame() else { break };
-            self.mem.arena.zero_frame_streaming(f);
+            self.mem.arena_mut().zero_frame_streaming(f);
             self.pool.push(f);
         }
     }
@@ -616,8 +616,8 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         if used > self.stats.frames_peak {
             self.stats.frames_peak = used;
         }
-        if self.mem.table_frames > self.stats.pt_pages_peak {
-            self.stats.pt_pages_peak = self.mem.table_frames;
+        if self.mem.table_frames() > self.stats.pt_pages_peak {
+            self.stats.pt_pages_peak = self.mem.table_frames();
         }
     }
 
@@ -638,7 +638,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
 
     /// Frames in the arena.
     pub fn total_frames(&self) -> u64 {
-        self.mem.arena.frames()
+        self.mem.arena().frames()
     }
 
     /// Frames in use, page tables included.
@@ -648,7 +648,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
 
     /// Frames used as page tables now.
     pub fn pt_pages(&self) -> u64 {
-        self.mem.table_frames
+        self.mem.table_frames()
     }
 
     /// The endpoint of the process in `slot`, if one lives there.
@@ -711,7 +711,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// The frame allocator, writable: for fault injection in tests (`FailingAllocator`)
     /// and nothing else; allocating or freeing through it breaks the server's accounting.
     pub fn allocator_mut(&mut self) -> &mut F {
-        &mut self.mem.alloc
+        self.mem.allocator_mut()
     }
 
     /// The fork policy.
@@ -755,7 +755,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         if va.0 >= P::VA_END {
             return Err(FaultCode(if access.write { FaultCode::WRITE } else { 0 } | FaultCode::USER));
         }
-        P::hw_translate(&mut self.mem.arena, root, va, access)
+        P::hw_translate(self.mem.arena_mut(), root, va, access)
     }
 
     /// Reads a process's memory as VM does with `sys_datacopy`: the range is made present
@@ -769,13 +769,13 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         let mut done = 0usize;
         while done < buf.len() {
             let at = VirtAddr(va.0 + done as u64);
-            let m = P::translate(&self.mem.arena, root, at).ok_or(Errno::EFAULT)?;
-            if !self.mem.arena.contains(m.frame) {
+            let m = P::translate(self.mem.arena(), root, at).ok_or(Errno::EFAULT)?;
+            if !self.mem.arena().contains(m.frame) {
                 return Err(Errno::EFAULT);
             }
             let off = at.page_offset() as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-            buf[done..done + n].copy_from_slice(&self.mem.arena.frame(m.frame)[off..off + n]);
+            buf[done..done + n].copy_from_slice(&self.mem.arena().frame(m.frame)[off..off + n]);
             done += n;
         }
         Ok(())
@@ -792,13 +792,13 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         let mut done = 0usize;
         while done < data.len() {
             let at = VirtAddr(va.0 + done as u64);
-            let m = P::translate(&self.mem.arena, root, at).ok_or(Errno::EFAULT)?;
-            if !self.mem.arena.contains(m.frame) {
+            let m = P::translate(self.mem.arena(), root, at).ok_or(Errno::EFAULT)?;
+            if !self.mem.arena().contains(m.frame) {
                 return Err(Errno::EFAULT);
             }
             let off = at.page_offset() as usize;
             let n = (PAGE_SIZE as usize - off).min(data.len() - done);
-            self.mem.arena.frame_mut(m.frame)[off..off + n].copy_from_slice(&data[done..done + n]);
+            self.mem.arena_mut().frame_mut(m.frame)[off..off + n].copy_from_slice(&data[done..done + n]);
             done += n;
         }
         Ok(())
@@ -844,11 +844,11 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
 
     /// Reads bytes of the arena behind a present mapping (the soft MMU's data path).
     pub(crate) fn arena(&self) -> &Arena {
-        &self.mem.arena
+        self.mem.arena()
     }
 
     /// Writable arena (the soft MMU's data path).
     pub(crate) fn arena_mut(&mut self) -> &mut Arena {
-        &mut self.mem.arena
+        self.mem.arena_mut()
     }
 }

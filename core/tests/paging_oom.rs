@@ -10,13 +10,12 @@ mod common;
 use common::{check_refs, dump, phys, Failing, VecAlloc};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{
-    ForkPolicy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386,
-    X86_64,
+    ForkPolicy, Frame, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386, X86_64,
 };
 
 type Mem = PhysMem<Failing<VecAlloc>>;
 
-const RW: PageFlags = PageFlags(PageFlags::WRITE.0 | PageFlags::USER.0);
+const RW: PageFlags = PageFlags::WRITE.union(PageFlags::USER);
 
 fn span(start: u64, pages: u64) -> PageSpan {
     PageSpan::new(VirtAddr(start), pages).unwrap()
@@ -24,10 +23,9 @@ fn span(start: u64, pages: u64) -> PageSpan {
 
 /// `n` consecutive held frames with distinct contents.
 fn held(mem: &mut Mem, n: u64) -> Frame {
-    let first = mem.alloc.alloc_contiguous(n, 1).unwrap();
+    let first = mem.alloc_contiguous(n, 1).unwrap();
     for i in 0..n {
-        mem.refs.set(first.add(i), 1);
-        mem.arena.frame_mut(first.add(i)).fill((i * 3 + 1) as u8);
+        mem.arena_mut().frame_mut(first.add(i)).fill((i * 3 + 1) as u8);
     }
     first
 }
@@ -58,9 +56,9 @@ fn map_range_fails_cleanly<P: PagingFormat>() {
     let mut failures = 0;
     for n in 1.. {
         let before = dump::<P, _>(&mem, &[root, sibling]);
-        mem.alloc.arm(n);
+        mem.allocator_mut().arm(n);
         let r = P::map_range(&mut mem, root, s, f, RW);
-        mem.alloc.arm(0);
+        mem.allocator_mut().arm(0);
         match r {
             Err(e) => {
                 assert_eq!(e, PagingError::OutOfFrames, "n = {n}");
@@ -68,14 +66,14 @@ fn map_range_fails_cleanly<P: PagingFormat>() {
                 failures += 1;
             }
             Ok(()) => {
-                assert!(mem.alloc.calls < n, "succeeded although allocation {n} was refused");
+                assert!(mem.allocator().calls < n, "succeeded although allocation {n} was refused");
                 break;
             }
         }
     }
     assert!(failures >= 2, "the range needs several tables");
     check_refs::<P, _>(&mem, &[root, sibling], &[]);
-    assert_eq!(P::translate(&mem.arena, root, s.start.add_pages(2999)).unwrap().frame, f.add(2999));
+    assert_eq!(P::translate(mem.arena(), root, s.start.add_pages(2999)).unwrap().frame, f.add(2999));
 }
 
 fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
@@ -85,9 +83,9 @@ fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
     let mut failures = 0;
     for n in 1.. {
         let before = dump::<P, _>(&mem, &[root, sibling]);
-        mem.alloc.arm(n);
+        mem.allocator_mut().arm(n);
         let r = P::fork_copy(&mut mem, root, mode);
-        mem.alloc.arm(0);
+        mem.allocator_mut().arm(0);
         match r {
             Err(e) => {
                 assert_eq!(e, PagingError::OutOfFrames, "n = {n}");
@@ -95,7 +93,7 @@ fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
                 failures += 1;
             }
             Ok(child) => {
-                assert!(mem.alloc.calls < n);
+                assert!(mem.allocator().calls < n);
                 check_refs::<P, _>(&mem, &[root, sibling, child], &[]);
                 P::destroy(&mut mem, child);
                 break;
@@ -134,7 +132,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
     let mut failures = 0;
     for n in 1.. {
         let before = dump::<P, _>(&mem, &spaces);
-        mem.alloc.arm(n);
+        mem.allocator_mut().arm(n);
         // Spans cross the leaf-table boundary at 4 MiB (both formats) where useful.
         let r = match change {
             Change::Unshare => P::unshare(&mut mem, child, VirtAddr(0x3fe000)).map(|m| {
@@ -148,11 +146,11 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
             }
             Change::Replace => {
                 P::replace(&mut mem, child, VirtAddr(0x3fe000), Mapping { frame: f, flags: RW }).map(|old| {
-                    assert_eq!(old.frame, P::translate(&mem.arena, root, VirtAddr(0x3fe000)).unwrap().frame)
+                    assert_eq!(old.frame, P::translate(mem.arena(), root, VirtAddr(0x3fe000)).unwrap().frame)
                 })
             }
         };
-        mem.alloc.arm(0);
+        mem.allocator_mut().arm(0);
         match r {
             Err(e) => {
                 assert_eq!(e, PagingError::OutOfFrames, "n = {n}");
@@ -160,7 +158,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
                 failures += 1;
             }
             Ok(()) => {
-                assert!(mem.alloc.calls < n);
+                assert!(mem.allocator().calls < n);
                 break;
             }
         }
@@ -174,8 +172,8 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
     check_refs::<P, _>(&mem, &spaces, &extra);
     // The parent and the grandchild are unaffected by what the child did.
     let (p, g) = (
-        P::translate(&mem.arena, root, VirtAddr(0x3fe000)),
-        P::translate(&mem.arena, grandchild, VirtAddr(0x3fe000)),
+        P::translate(mem.arena(), root, VirtAddr(0x3fe000)),
+        P::translate(mem.arena(), grandchild, VirtAddr(0x3fe000)),
     );
     assert_eq!(p.map(|m| m.frame), g.map(|m| m.frame));
     for s in [grandchild, child, sibling, root] {
@@ -184,17 +182,17 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
     for f in extra {
         mem.unref(f);
     }
-    assert_eq!(mem.table_frames, 0);
-    assert!(mem.refs.as_slice().iter().all(|&c| c == 0), "nothing leaks after destroy");
+    assert_eq!(mem.table_frames(), 0);
+    assert!(mem.refs().as_slice().iter().all(|&c| c == 0), "nothing leaks after destroy");
 }
 
 fn new_root_fails_cleanly<P: PagingFormat>() {
     let mut mem: Mem = phys(64);
     let before = mem.free_frames();
-    mem.alloc.arm(1);
+    mem.allocator_mut().arm(1);
     assert_eq!(P::new_root(&mut mem), Err(PagingError::OutOfFrames));
     assert_eq!(mem.free_frames(), before);
-    assert_eq!(mem.table_frames, 0);
+    assert_eq!(mem.table_frames(), 0);
 }
 
 macro_rules! both_formats {
