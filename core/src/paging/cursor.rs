@@ -128,7 +128,7 @@ impl<L: Layout> Cursor<L> {
     /// (on-demand fork): its entries are then not this space's to change.
     #[inline(always)]
     pub fn leaf_shared<F: FrameAllocator>(&self, mem: &PhysMem<F>) -> bool {
-        mem.refs().get(self.path[0]) > 1
+        table_shared(mem, self.path[0])
     }
 
     /// The leaf table of the last walk (which found it for `va`), made this space's own
@@ -195,6 +195,34 @@ impl<L: Layout> Cursor<L> {
             l += 1;
         }
     }
+}
+
+/// Whether the table `t` is linked by several directories (on-demand fork): the sharing
+/// rule's one test, a load of the count the frame array holds.
+#[inline(always)]
+pub fn table_shared<F: FrameAllocator>(mem: &PhysMem<F>, t: Frame) -> bool {
+    mem.refs().get(t) > 1
+}
+
+/// The leaf table mapping `va` when every table on the way is present, found as the
+/// hardware walks (arena offsets, no path kept), else `None`: the first step of the
+/// one-page operations, which fall back to a [`Cursor`] when they must build, copy or
+/// free a table. A non-present upper entry is 0, so `entry - PRESENT` wraps past the
+/// arena and one compare tests both "present" and "inside the arena".
+#[inline(always)]
+pub fn leaf_of<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> Option<Frame> {
+    let last = arena.last_frame_offset();
+    let mut table = root.start_address().0;
+    let mut l = L::LEVELS - 1;
+    while l > 0 {
+        let e = L::entry(arena, table, index::<L>(va, l));
+        table = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
+        if table > last {
+            return None;
+        }
+        l -= 1;
+    }
+    Some(Frame(table >> 12))
 }
 
 /// A leaf table that a call copied out of sharing ([`Cursor::writable_leaf`]).

@@ -13,7 +13,7 @@
 use crate::addr::{Frame, PageSpan, VirtAddr};
 use crate::arena::Arena;
 use crate::frames::{FrameAllocator, PhysMem};
-use crate::paging::cursor::{Cursor, Unshares};
+use crate::paging::cursor::{leaf_of, table_shared, Cursor, Unshares};
 use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRECT, DIRTY, PRESENT, USER, WRITE};
 use crate::paging::layout::{alloc_table, entry_frame, entry_offset, index, next_boundary, Layout};
 use crate::paging::leaf::{destroy_table, fill};
@@ -86,19 +86,33 @@ impl<L: Layout> PagingFormat for L {
             return Err(PagingError::AddressOutOfRange(va));
         }
         check_frames::<L>(mem.arena(), m.frame, 1, m.flags)?;
-        // One page: one walk (building the missing tables), one entry. A table built by
-        // the walk is empty and private, so only a leaf table found shared can need a
-        // copy, and nothing is allocated before a present entry is found.
+        let i = index::<L>(va.0, 0);
+        let e = PRESENT | entry::to_raw(m.flags) | m.frame.start_address().0;
+        // The common case: every table there and the leaf table this space's own.
+        if let Some(leaf) = leaf_of::<L>(mem.arena(), root, va.0) {
+            if !table_shared(mem, leaf) {
+                let slot = &mut L::table_mut(mem.arena_mut(), leaf)[i];
+                if slot.raw() & PRESENT != 0 {
+                    return Err(PagingError::AlreadyMapped(va.page_floor()));
+                }
+                *slot = L::Pte::from_raw(e);
+                mem.add_live(leaf, 1);
+                return Ok(());
+            }
+        }
+        // Else one walk building the missing tables. A table built by the walk is empty
+        // and private, so only a leaf table found shared can need a copy, and nothing is
+        // allocated before a present entry is found.
         let mut cur = Cursor::<L>::new(root);
         cur.find_or_alloc(mem, va.0)?;
         let mut undo = Unshares::new();
         let leaf = cur.writable_leaf(mem, va.0, &mut undo)?;
-        let slot = &mut L::table_mut(mem.arena_mut(), leaf)[index::<L>(va.0, 0)];
+        let slot = &mut L::table_mut(mem.arena_mut(), leaf)[i];
         if slot.raw() & PRESENT != 0 {
             undo.undo::<L, F>(mem);
             return Err(PagingError::AlreadyMapped(va.page_floor()));
         }
-        *slot = L::Pte::from_raw(PRESENT | entry::to_raw(m.flags) | m.frame.start_address().0);
+        *slot = L::Pte::from_raw(e);
         mem.add_live(leaf, 1);
         Ok(())
     }
@@ -264,11 +278,13 @@ impl<L: Layout> PagingFormat for L {
         }
     }
 
-    /// The walk works on arena byte offsets. At each upper
-    /// level one compare tests both "present" and "table inside the arena": a non-present
-    /// entry is always zero in these tables (every clear writes 0), so `entry - PRESENT`
-    /// wraps far past the last frame. (Were some other non-present value ever stored, the
-    /// walk would stay memory-safe — every load is bounds-checked — just not meaningful.)
+    /// The walk works on arena byte offsets, as [`leaf_of`] (kept apart here: the
+    /// lookup ends at the leaf entry's offset without going through a frame number). At
+    /// each upper level one compare tests both "present" and "table inside the arena": a
+    /// non-present entry is always zero in these tables (every clear writes 0), so
+    /// `entry - PRESENT` wraps far past the last frame. (Were some other non-present value
+    /// ever stored, the walk would stay memory-safe — every load is bounds-checked — just
+    /// not meaningful.)
     #[inline]
     fn translate(arena: &Arena, root: Frame, va: VirtAddr) -> Option<Mapping> {
         let va = va.0;

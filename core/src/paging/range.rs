@@ -9,7 +9,7 @@
 use crate::addr::{Frame, PageSpan};
 use crate::arena::Arena;
 use crate::frames::{FrameAllocator, PhysMem};
-use crate::paging::cursor::{Cursor, Unshares};
+use crate::paging::cursor::{leaf_of, table_shared, Cursor, Unshares};
 use crate::paging::entry::{Pte, DIRECT, PRESENT};
 use crate::paging::layout::{entry_frame, index, next_boundary, Layout};
 use crate::paging::spans::{walk_spans, Existing, LeafSpan};
@@ -158,13 +158,26 @@ pub(crate) fn unmap_one<L: Layout, F: FrameAllocator>(
     root: Frame,
     va: u64,
 ) -> Result<u64, PagingError> {
-    let mut cur = Cursor::<L>::new(root);
-    let Ok(leaf) = cur.find(mem.arena(), va) else {
+    let Some(leaf) = leaf_of::<L>(mem.arena(), root, va) else {
         return Ok(0);
     };
     let i = index::<L>(va, 0);
     let e = L::table(mem.arena(), leaf)[i].raw();
     if e & PRESENT == 0 {
+        return Ok(0);
+    }
+    // The common case: the table is this space's own and keeps other pages.
+    if !table_shared(mem, leaf) && mem.live(leaf) > 1 {
+        L::table_mut(mem.arena_mut(), leaf)[i] = L::Pte::ZERO;
+        if e & DIRECT == 0 {
+            mem.unref(entry_frame::<L>(e));
+        }
+        mem.sub_live(leaf, 1);
+        return Ok(1);
+    }
+    // Else a walk that keeps its path: the table is copied first, or freed after.
+    let mut cur = Cursor::<L>::new(root);
+    if cur.find(mem.arena(), va).is_err() {
         return Ok(0);
     }
     let leaf = cur.writable_leaf(mem, va, &mut Unshares::new())?;
