@@ -135,6 +135,47 @@ macro_rules! paging_benches {
     };
 }
 
+/// A space whose tables for `SEQ_VA` exist (a neighbour page is mapped), as in a fault
+/// storm; with `SEQ_VA` itself mapped too when `mapped`.
+fn one_page_space<P: PageTables>(mapped: bool) -> P {
+    let mut pt = P::new_space();
+    pt.map(SEQ_VA + 4096, 1);
+    if mapped {
+        pt.map(SEQ_VA, 0);
+    }
+    pt
+}
+
+/// One-page operations: map one page, unmap one page (its table keeps the neighbour),
+/// translate one page.
+macro_rules! one_page_benches {
+    ($map:ident, $unmap:ident, $tr:ident, $ty:ty) => {
+        #[library_benchmark]
+        #[bench::page(one_page_space::<$ty>(false))]
+        fn $map(mut pt: $ty) -> $ty {
+            pt.map(black_box(SEQ_VA), 0);
+            pt
+        }
+
+        #[library_benchmark]
+        #[bench::page(one_page_space::<$ty>(true))]
+        fn $unmap(mut pt: $ty) -> $ty {
+            pt.unmap_range(black_box(SEQ_VA), 1);
+            pt
+        }
+
+        #[library_benchmark]
+        #[bench::page(one_page_space::<$ty>(true))]
+        fn $tr(mut pt: $ty) -> $ty {
+            black_box(pt.translate(black_box(SEQ_VA)));
+            pt
+        }
+    };
+}
+
+one_page_benches!(ours_x86_64_map_one, ours_x86_64_unmap_one, ours_x86_64_translate_one, Ours<X86_64>);
+one_page_benches!(multiarch_map_one, multiarch_unmap_one, multiarch_translate_one, Multiarch);
+
 paging_benches!(ours_x86_64_map64, ours_x86_64_translate_random, Ours<X86_64>);
 paging_benches!(ours_i386_map64, ours_i386_translate_random, Ours<I386>);
 paging_benches!(harness_map64, harness_translate_random, NullTables);
@@ -350,7 +391,8 @@ library_benchmark_group!(
         buddy_fragmented, buddy_contig16, buddy_contig512,
         holelist_fragmented, holelist_contig16,
         ours_x86_64_map64, ours_x86_64_translate_random,
-        ours_i386_map64, ours_i386_translate_random
+        ours_i386_map64, ours_i386_translate_random,
+        ours_x86_64_map_one, ours_x86_64_unmap_one, ours_x86_64_translate_one
 );
 
 library_benchmark_group!(
@@ -367,7 +409,8 @@ library_benchmark_group!(
         buddy_system_fragmented, buddy_system_contig16, buddy_system_contig512,
         frame_alloc_fragmented, frame_alloc_contig16, frame_alloc_contig512,
         x86_64_map64, x86_64_translate_random,
-        multiarch_map64, multiarch_translate_random
+        multiarch_map64, multiarch_translate_random,
+        multiarch_map_one, multiarch_unmap_one, multiarch_translate_one
 );
 
 main!(

@@ -7,7 +7,7 @@
 use crate::paging_workload::WINDOW_FRAMES;
 use crate::paging_workload::{PageTables, TABLE_RESERVE};
 use std::marker::PhantomData;
-use vmstorm_core::{Arena, ArenaConfig, Bitset, Frame, FrameAllocator, Mapping, PageFlags, PageSpan};
+use vmstorm_core::{Arena, ArenaConfig, Bitset, Frame, Mapping, PageFlags, PageSpan};
 use vmstorm_core::{PagingFormat, PhysMem, VirtAddr};
 
 const FLAGS: PageFlags = PageFlags::WRITE.union(PageFlags::USER);
@@ -31,14 +31,11 @@ impl<P: PagingFormat> PageTables for Ours<P> {
     fn with_data_frames(data: u64) -> Self {
         let config = ArenaConfig { bytes: (data + TABLE_RESERVE) * 4096, huge_pages: true, file: None };
         let mut mem = PhysMem::<Bitset>::new(Arena::new(&config).expect("an arena"));
-        let first = mem.alloc.alloc_contiguous(data, 1).expect("room for the data frames");
-        for f in 0..data {
-            mem.refs.set(first.add(f), 1);
-        }
+        let first = mem.alloc_contiguous(data, 1).expect("room for the data frames");
         // The frames tables come from, written once so the host backs them now (as the
         // peers' windows are): no host page fault in a timed region.
-        for f in first.0 + data..mem.arena.frames() {
-            mem.arena.frame_mut(Frame(f))[0] = 0;
+        for f in first.0 + data..mem.arena().frames() {
+            mem.arena_mut().frame_mut(Frame(f))[0] = 0;
         }
         let root = P::new_root(&mut mem).expect("a root table");
         Ours { mem, root, first_data: first.0, _format: PhantomData }
@@ -59,7 +56,7 @@ impl<P: PagingFormat> PageTables for Ours<P> {
 
     #[inline]
     fn translate(&mut self, va: u64) -> Option<u64> {
-        P::translate(&self.mem.arena, self.root, VirtAddr(va)).map(|m| m.frame.0 - self.first_data)
+        P::translate(self.mem.arena(), self.root, VirtAddr(va)).map(|m| m.frame.0 - self.first_data)
     }
 
     #[inline]
@@ -69,7 +66,7 @@ impl<P: PagingFormat> PageTables for Ours<P> {
     }
 
     fn table_frames(&self) -> u64 {
-        self.mem.table_frames
+        self.mem.table_frames()
     }
 }
 

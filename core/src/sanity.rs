@@ -7,11 +7,14 @@
 //! * [`SanityLevel::Functions`]: also every frame's reference count equals the references
 //!   to it (leaf entries of every address space, page tables, the pre-zeroed pool), no
 //!   frame is both free and used, the allocator is internally consistent and its free
-//!   count agrees, and no private page is writable while its frame is shared
+//!   count agrees, every table's count of present entries is right, and no private page
+//!   is writable while its frame is shared
 //!   (copy-on-write isolation; under a leaf table linked read-only by an on-demand fork
 //!   every write faults first, so there the check does not apply). A leaf table linked by
 //!   several directories counts one reference per link, and its entries' references
-//!   once. The references are collected and sorted, so the cost
+//!   once. The number of mappings of every frame as VM_GETREF and VM_INFO answer it
+//!   (`calls::shared::sharer_counts`, derived from table links) equals the number of
+//!   mappings a walk of every process finds. The references are collected and sorted, so the cost
 //!   follows the frames in use; frames nobody references are covered by one pass summing
 //!   the count array and by the allocator's free count.
 //! * [`SanityLevel::Detail`]: also every present entry lies inside a region of its
@@ -69,7 +72,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 prev_end = r.end().0;
             }
             let mut bad = None;
-            P::for_each_table(&self.mem.arena, s.root, &mut |f| {
+            P::for_each_table(self.mem.arena(), s.root, &mut |f| {
                 if table_set.insert(f.0) {
                     tables += 1;
                 }
@@ -88,21 +91,37 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 return fail(Some(i), "in-use flag and bitset disagree".into());
             }
         }
-        if tables != self.mem.table_frames {
-            return fail(None, format!("{tables} table frames found, {} counted", self.mem.table_frames));
+        if tables != self.mem.table_frames() {
+            return fail(None, format!("{tables} table frames found, {} counted", self.mem.table_frames()));
         }
         if level < SanityLevel::Functions {
             return Ok(());
         }
+        // Every table's count of present entries.
+        for &t in &table_set {
+            let have = P::present_entries(self.mem.arena(), Frame(t));
+            if u64::from(self.mem.live(Frame(t))) != have {
+                return fail(
+                    None,
+                    format!(
+                        "table {:?} has {have} present entries, {} counted",
+                        Frame(t),
+                        self.mem.live(Frame(t))
+                    ),
+                );
+            }
+        }
         seen.extend(self.pool.iter().map(|f| f.0));
         let mut err: Option<SanityError> = None;
         let mut counted_leaves = std::collections::HashSet::new();
+        // Mappings of every counted frame, one per process mapping it.
+        let mut mapped: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
         for i in self.slots.in_use_indices() {
             let s = self.slots.get(i);
             // (first address, table, link writable) of every leaf table, in address order;
             // the visits below come in address order too.
             let mut leaves = Vec::new();
-            P::for_each_leaf_table(&self.mem.arena, s.root, &mut |va, t, w| leaves.push((va, t, w)));
+            P::for_each_leaf_table(self.mem.arena(), s.root, &mut |va, t, w| leaves.push((va, t, w)));
             let mut next_leaf = 0;
             // Whether the current leaf table's entries are counted here (first space to
             // reach it), and whether its link is writable.
@@ -129,18 +148,19 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                     if count {
                         seen.push(m.frame.0);
                     }
+                    *mapped.entry(m.frame.0).or_default() += 1;
                     let private = !m.flags.contains(PageFlags::SHARED);
                     if private
                         && link_writable
                         && m.flags.contains(PageFlags::WRITE)
-                        && self.mem.refs.get(m.frame) > 1
+                        && self.mem.refs().get(m.frame) > 1
                     {
                         err = Some(SanityError {
                             slot: Some(i),
                             what: format!(
                                 "{va:?} is writable but {:?} has {} references",
                                 m.frame,
-                                self.mem.refs.get(m.frame)
+                                self.mem.refs().get(m.frame)
                             ),
                         });
                         return;
@@ -178,17 +198,32 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             };
             if level >= SanityLevel::Detail {
                 // Every entry of the address space, to find any outside the regions.
-                P::for_each_mapping(&self.mem.arena, s.root, full, &mut visit);
+                P::for_each_mapping(self.mem.arena(), s.root, full, &mut visit);
             } else {
                 // The regions' entries only: a counted entry outside them would show as
                 // counts summing to more than the references found.
                 for r in s.regions.as_slice() {
-                    P::for_each_mapping(&self.mem.arena, s.root, r.span(), &mut visit);
+                    P::for_each_mapping(self.mem.arena(), s.root, r.span(), &mut visit);
                 }
             }
             if let Some(e) = err {
                 return Err(e);
             }
+        }
+        // The sharers figure of the calls agrees with the processes' own mappings.
+        let sharers = crate::calls::shared::sharer_counts(self, |_| true);
+        if sharers != mapped {
+            let f = mapped.keys().chain(sharers.keys()).find(|f| sharers.get(f) != mapped.get(f));
+            let f = f.copied().unwrap_or_default();
+            return fail(
+                None,
+                format!(
+                    "{:?} is mapped {} times but the sharers figure says {}",
+                    Frame(f),
+                    mapped.get(&f).copied().unwrap_or(0),
+                    sharers.get(&f).copied().unwrap_or(0)
+                ),
+            );
         }
         // Each referenced frame: its count equals its references and the allocator has it.
         seen.sort_unstable();
@@ -202,33 +237,33 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             }
             i += n;
             referenced += 1;
-            let have = self.mem.refs.get(frame);
+            let have = self.mem.refs().get(frame);
             if u64::from(have) != n as u64 {
                 return fail(None, format!("{frame:?} has count {have} but {n} references"));
             }
-            if self.mem.alloc.is_free(frame) {
+            if self.mem.allocator().is_free(frame) {
                 return fail(None, format!("{frame:?} has count {have} and the allocator says free=true"));
             }
         }
         // Every other frame: count zero (the counts sum to the references found) and free
         // (the allocator, itself consistent, counts exactly the unreferenced frames free).
-        let total: u64 = self.mem.refs.as_slice().iter().map(|&c| u64::from(c)).sum();
+        let total: u64 = self.mem.refs().as_slice().iter().map(|&c| u64::from(c)).sum();
         if total != seen.len() as u64 {
             return fail(
                 None,
                 format!("reference counts sum to {total} but {} references exist", seen.len()),
             );
         }
-        if let Err(e) = self.mem.alloc.check_invariants() {
+        if let Err(e) = self.mem.allocator().check_invariants() {
             return fail(None, format!("allocator: {e}"));
         }
         let unreferenced = frames - referenced;
-        if unreferenced != self.mem.alloc.free_count() {
+        if unreferenced != self.mem.allocator().free_count() {
             return fail(
                 None,
                 format!(
                     "{unreferenced} frames unreferenced, allocator counts {} free",
-                    self.mem.alloc.free_count()
+                    self.mem.allocator().free_count()
                 ),
             );
         }
@@ -265,8 +300,8 @@ mod tests {
     #[test]
     fn a_count_on_a_free_frame_is_found() {
         let mut vm = vm();
-        let free = (0..vm.total_frames()).map(Frame).find(|&f| vm.mem.alloc.is_free(f)).expect("free");
-        vm.mem.refs.set(free, 1);
+        let free = (0..vm.total_frames()).map(Frame).find(|&f| vm.mem.allocator().is_free(f)).expect("free");
+        vm.mem.set_ref_for_test(free, 1);
         let e = vm.check_invariants(SanityLevel::Functions).unwrap_err();
         assert!(e.what.contains("sum"), "{e}");
     }
@@ -275,7 +310,7 @@ mod tests {
     fn a_wrong_count_on_a_used_frame_is_found() {
         let mut vm = vm();
         let root = vm.slots.get(0).root;
-        vm.mem.refs.set(root, 2);
+        vm.mem.set_ref_for_test(root, 2);
         let e = vm.check_invariants(SanityLevel::Functions).unwrap_err();
         assert!(e.what.contains("has count 2 but 1 references"), "{e}");
         assert_eq!(vm.check_invariants(SanityLevel::Top), Ok(()));

@@ -3,9 +3,10 @@
 //! No MINIX counterpart: used by tests to prove that a failed call left the state exactly
 //! as it was (allocate, then commit), and by the replayer's verification. A snapshot holds
 //! every live slot (endpoint, flags, call mask, regions, brk, every mapping with its frame
-//! and flags, and a hash of the mapped contents), a hash of all reference counts, the
-//! free-frame count and the small tables. Accessed/dirty bits are left out (the soft MMU
-//! sets them on every access), and pre-zeroed pool frames count as free.
+//! and flags, the permission of every leaf table's directory link, and a hash of the
+//! mapped contents), a hash of all reference counts, the free-frame count and the small
+//! tables. Accessed/dirty bits are left out (the soft MMU sets them on every access), and
+//! pre-zeroed pool frames count as free.
 
 use crate::acl::CallMask;
 use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
@@ -35,6 +36,9 @@ pub struct SlotSnapshot {
     pub heap: (VirtAddr, VirtAddr),
     /// Every present page: address, frame, flags (without accessed/dirty).
     pub mappings: Vec<(VirtAddr, Frame, PageFlags)>,
+    /// Every leaf table's first address and whether its directory link lets writes
+    /// through (read-only links mark tables shared by an on-demand fork).
+    pub links: Vec<(VirtAddr, bool)>,
     /// Hash (FNV-1a over words) of the contents of every mapped arena page, in address
     /// order.
     pub contents: u64,
@@ -89,13 +93,15 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         for i in self.slots.in_use_indices() {
             let s = self.slots.get(i);
             let mut mappings = Vec::new();
-            P::for_each_mapping(&self.mem.arena, s.root, full, &mut |va, m| {
+            P::for_each_mapping(self.mem.arena(), s.root, full, &mut |va, m| {
                 mappings.push((va, m.frame, m.flags.difference(PageFlags::ACCESSED | PageFlags::DIRTY)));
             });
+            let mut links = Vec::new();
+            P::for_each_leaf_table(self.mem.arena(), s.root, &mut |va, _, w| links.push((va, w)));
             let mut contents = FNV_OFFSET;
             for &(_, f, _) in &mappings {
-                if self.mem.arena.contains(f) {
-                    contents = hash_frame(contents, self.mem.arena.frame(f));
+                if self.mem.arena().contains(f) {
+                    contents = hash_frame(contents, self.mem.arena().frame(f));
                 }
             }
             slots.push(SlotSnapshot {
@@ -107,6 +113,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 regions: s.regions.as_slice().to_vec(),
                 heap: (s.heap_start, s.brk),
                 mappings,
+                links,
                 contents,
             });
         }
@@ -114,7 +121,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         let mut pool: Vec<u64> = self.pool.iter().map(|f| f.0).collect();
         pool.sort_unstable();
         let mut refs = FNV_OFFSET;
-        for (f, &c) in self.mem.refs.as_slice().iter().enumerate() {
+        for (f, &c) in self.mem.refs().as_slice().iter().enumerate() {
             if c != 0 && pool.binary_search(&(f as u64)).is_err() {
                 refs = mix(mix(refs, f as u64), u64::from(c));
             }

@@ -38,7 +38,7 @@ fn setup<P: PagingFormat>() -> (PhysMem<VecAlloc>, Frame) {
 
 fn fault_codes<P: PagingFormat>() {
     let (mut mem, root) = setup::<P>();
-    let a = &mut mem.arena;
+    let a = mem.arena_mut();
     let t = |a: &mut _, va, acc| translate::<P>(a, root, VirtAddr(va), acc);
     // Not present: P clear, W/U say what the access was.
     assert_eq!(t(a, 0x9000, READ_USER), Err(FaultCode(FaultCode::USER)));
@@ -65,15 +65,15 @@ fn fault_codes<P: PagingFormat>() {
 
 fn accessed_dirty<P: PagingFormat>() {
     let (mut mem, root) = setup::<P>();
-    let flags = |mem: &PhysMem<VecAlloc>, va| P::translate(&mem.arena, root, VirtAddr(va)).unwrap().flags;
+    let flags = |mem: &PhysMem<VecAlloc>, va| P::translate(mem.arena(), root, VirtAddr(va)).unwrap().flags;
     assert!(!flags(&mem, 0x1000).intersects(PageFlags::ACCESSED | PageFlags::DIRTY));
-    let m = translate::<P>(&mut mem.arena, root, VirtAddr(0x1abc), READ_USER).unwrap();
+    let m = translate::<P>(mem.arena_mut(), root, VirtAddr(0x1abc), READ_USER).unwrap();
     assert!(m.flags.contains(PageFlags::ACCESSED) && !m.flags.contains(PageFlags::DIRTY));
     assert_eq!(flags(&mem, 0x1000), PageFlags::WRITE | PageFlags::USER | PageFlags::ACCESSED);
-    translate::<P>(&mut mem.arena, root, VirtAddr(0x1abc), WRITE_USER).unwrap();
+    translate::<P>(mem.arena_mut(), root, VirtAddr(0x1abc), WRITE_USER).unwrap();
     assert!(flags(&mem, 0x1000).contains(PageFlags::ACCESSED | PageFlags::DIRTY));
     // A fault sets nothing on the leaf.
-    translate::<P>(&mut mem.arena, root, VirtAddr(0x3000), WRITE_USER).unwrap_err();
+    translate::<P>(mem.arena_mut(), root, VirtAddr(0x3000), WRITE_USER).unwrap_err();
     assert_eq!(flags(&mem, 0x3000), PageFlags::USER);
     assert!(!flags(&mem, 0x2000).contains(PageFlags::ACCESSED));
 }
@@ -81,24 +81,24 @@ fn accessed_dirty<P: PagingFormat>() {
 fn copies_across_pages<P: PagingFormat>() {
     let (mut mem, root) = setup::<P>();
     let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
-    write_bytes::<P>(&mut mem.arena, root, VirtAddr(0x1100), &data[..3000]).unwrap();
+    write_bytes::<P>(mem.arena_mut(), root, VirtAddr(0x1100), &data[..3000]).unwrap();
     let mut back = vec![0u8; 3000];
-    read_bytes::<P>(&mut mem.arena, root, VirtAddr(0x1100), &mut back).unwrap();
+    read_bytes::<P>(mem.arena_mut(), root, VirtAddr(0x1100), &mut back).unwrap();
     assert_eq!(back, data[..3000]);
     // Runs into the read-only page at 0x3000: the bytes before it are written.
     assert_eq!(
-        write_bytes::<P>(&mut mem.arena, root, VirtAddr(0x2f00), &data[..0x200]),
+        write_bytes::<P>(mem.arena_mut(), root, VirtAddr(0x2f00), &data[..0x200]),
         Err(CopyError::Fault {
             va: VirtAddr(0x3000),
             code: FaultCode(FaultCode::PRESENT | FaultCode::WRITE | FaultCode::USER)
         })
     );
     let mut one = [0u8; 1];
-    read_bytes::<P>(&mut mem.arena, root, VirtAddr(0x2fff), &mut one).unwrap();
+    read_bytes::<P>(mem.arena_mut(), root, VirtAddr(0x2fff), &mut one).unwrap();
     assert_eq!(one[0], data[0xff]);
     // Supervisor page: user reads fault.
     assert!(matches!(
-        read_bytes::<P>(&mut mem.arena, root, VirtAddr(0x4000), &mut one),
+        read_bytes::<P>(mem.arena_mut(), root, VirtAddr(0x4000), &mut one),
         Err(CopyError::Fault { va: VirtAddr(0x4000), .. })
     ));
     // A device frame has no bytes in the arena.
@@ -106,10 +106,10 @@ fn copies_across_pages<P: PagingFormat>() {
     let user_dev = PageFlags::DIRECT | PageFlags::USER;
     P::map(&mut mem, root, VirtAddr(0x7000), Mapping { frame: dev, flags: user_dev }).unwrap();
     assert_eq!(
-        read_bytes::<P>(&mut mem.arena, root, VirtAddr(0x7000), &mut one),
+        read_bytes::<P>(mem.arena_mut(), root, VirtAddr(0x7000), &mut one),
         Err(CopyError::Device { va: VirtAddr(0x7000), frame: dev })
     );
-    assert!(mem.alloc.free_count() < 64);
+    assert!(mem.allocator().free_count() < 64);
 }
 
 macro_rules! both_formats {

@@ -11,7 +11,7 @@ use vmstorm_core::{
     I386, X86_64,
 };
 
-const RW_USER: PageFlags = PageFlags(PageFlags::WRITE.0 | PageFlags::USER.0);
+const RW_USER: PageFlags = PageFlags::WRITE.union(PageFlags::USER);
 
 fn span(start: u64, pages: u64) -> PageSpan {
     PageSpan::new(VirtAddr(start), pages).unwrap()
@@ -19,10 +19,9 @@ fn span(start: u64, pages: u64) -> PageSpan {
 
 /// Allocates `n` consecutive frames holding one reference each, filled with a marker.
 fn frames(mem: &mut PhysMem<VecAlloc>, n: u64) -> Frame {
-    let first = mem.alloc.alloc_contiguous(n, 1).unwrap();
+    let first = mem.alloc_contiguous(n, 1).unwrap();
     for i in 0..n {
-        mem.refs.set(first.add(i), 1);
-        mem.arena.frame_mut(first.add(i)).fill((first.0 + i) as u8);
+        mem.arena_mut().frame_mut(first.add(i)).fill((first.0 + i) as u8);
     }
     first
 }
@@ -37,11 +36,11 @@ fn map_translate_unmap<P: PagingFormat>() {
     P::map_range(&mut mem, root, s, f, RW_USER).unwrap();
     check_refs::<P, _>(&mem, &[root], &[]);
     for (i, va) in s.iter().enumerate() {
-        let m = P::translate(&mem.arena, root, va).unwrap();
+        let m = P::translate(mem.arena(), root, va).unwrap();
         assert_eq!(m, Mapping { frame: f.add(i as u64), flags: RW_USER });
     }
-    assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x3fe000)), None);
-    assert_eq!(P::translate(&mem.arena, root, s.end()), None);
+    assert_eq!(P::translate(mem.arena(), root, VirtAddr(0x3fe000)), None);
+    assert_eq!(P::translate(mem.arena(), root, s.end()), None);
     assert_eq!(
         P::map(&mut mem, root, VirtAddr(0x400000), Mapping { frame: f, flags: RW_USER }),
         Err(PagingError::AlreadyMapped(VirtAddr(0x400000)))
@@ -63,20 +62,20 @@ fn map_translate_unmap<P: PagingFormat>() {
         P::protect_range(&mut mem, root, span(0x400000, 3), PageFlags::EMPTY, PageFlags::WRITE),
         Ok(3)
     );
-    assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x401000)).unwrap().flags, PageFlags::USER);
+    assert_eq!(P::translate(mem.arena(), root, VirtAddr(0x401000)).unwrap().flags, PageFlags::USER);
     assert_eq!(
         P::protect_range(&mut mem, root, span(0x400000, 3), PageFlags::WRITE, PageFlags::EMPTY),
         Ok(3)
     );
-    assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x401000)).unwrap().flags, RW_USER);
+    assert_eq!(P::translate(mem.arena(), root, VirtAddr(0x401000)).unwrap().flags, RW_USER);
 
     // Unmap a hole, then everything.
     assert_eq!(P::unmap_range(&mut mem, root, span(0x401000, 2)), Ok(2));
-    assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x401000)), None);
-    assert!(P::translate(&mem.arena, root, VirtAddr(0x403000)).is_some());
+    assert_eq!(P::translate(mem.arena(), root, VirtAddr(0x401000)), None);
+    assert!(P::translate(mem.arena(), root, VirtAddr(0x403000)).is_some());
     check_refs::<P, _>(&mem, &[root], &[]);
     assert_eq!(P::unmap_range(&mut mem, root, span(0, 0x2000)), Ok(1028));
-    assert_eq!(mem.table_frames, 1, "only the root is left");
+    assert_eq!(mem.table_frames(), 1, "only the root is left");
     check_refs::<P, _>(&mem, &[root], &[]);
     P::destroy(&mut mem, root);
     assert_eq!(mem.free_frames(), start_free);
@@ -88,11 +87,11 @@ fn replace_and_destroy<P: PagingFormat>() {
     let root = P::new_root(&mut mem).unwrap();
     let f = frames(&mut mem, 2);
     P::map(&mut mem, root, VirtAddr(0x1234), Mapping { frame: f, flags: RW_USER }).unwrap();
-    assert_eq!(P::translate(&mem.arena, root, VirtAddr(0x1fff)).unwrap().frame, f);
+    assert_eq!(P::translate(mem.arena(), root, VirtAddr(0x1fff)).unwrap().frame, f);
     let old =
         P::replace(&mut mem, root, VirtAddr(0x1000), Mapping { frame: f.add(1), flags: PageFlags::USER });
     assert_eq!(old, Ok(Mapping { frame: f, flags: RW_USER }));
-    assert!(mem.alloc.is_free(f), "the old frame lost its last reference");
+    assert!(mem.allocator().is_free(f), "the old frame lost its last reference");
     assert_eq!(
         P::replace(&mut mem, root, VirtAddr(0x5000), Mapping { frame: f, flags: RW_USER }),
         Err(PagingError::NotMapped(VirtAddr(0x5000)))
@@ -128,36 +127,36 @@ fn fork_modes<P: PagingFormat>(mode: ForkPolicy) {
     .unwrap();
     let child = P::fork_copy(&mut mem, parent, mode).unwrap();
     check_refs::<P, _>(&mem, &[parent, child], &[]);
-    let pm = P::translate(&mem.arena, parent, VirtAddr(0x10000)).unwrap();
-    let cm = P::translate(&mem.arena, child, VirtAddr(0x10000)).unwrap();
+    let pm = P::translate(mem.arena(), parent, VirtAddr(0x10000)).unwrap();
+    let cm = P::translate(mem.arena(), child, VirtAddr(0x10000)).unwrap();
     match mode {
         ForkPolicy::Cow => {
             assert_eq!(pm, Mapping { frame: f, flags: PageFlags::COW | PageFlags::USER });
             assert_eq!(cm, pm);
-            assert_eq!(mem.refs.get(f), 2);
+            assert_eq!(mem.refs().get(f), 2);
         }
         ForkPolicy::Copy => {
             assert_eq!(pm, Mapping { frame: f, flags: RW_USER });
             assert_ne!(cm.frame, f);
             assert_eq!(cm.flags, RW_USER);
-            assert_eq!(mem.arena.frame(cm.frame), mem.arena.frame(f));
+            assert_eq!(mem.arena().frame(cm.frame), mem.arena().frame(f));
         }
         ForkPolicy::Share => {
             // The leaf table itself is shared: entries untouched, one reference for both.
             assert_eq!(pm, Mapping { frame: f, flags: RW_USER });
             assert_eq!(cm, pm);
-            assert_eq!(mem.refs.get(f), 1);
+            assert_eq!(mem.refs().get(f), 1);
         }
     }
     // Shared stays writable and shared; direct is copied as is.
-    let sm = P::translate(&mem.arena, child, VirtAddr(0x7100_0000)).unwrap();
+    let sm = P::translate(mem.arena(), child, VirtAddr(0x7100_0000)).unwrap();
     assert_eq!(sm, Mapping { frame: f.add(6), flags: PageFlags::SHARED | RW_USER });
-    assert_eq!(mem.refs.get(f.add(6)), if mode == ForkPolicy::Share { 1 } else { 2 });
-    assert_eq!(P::translate(&mem.arena, child, VirtAddr(0x6000_0000)).unwrap().frame, dev);
+    assert_eq!(mem.refs().get(f.add(6)), if mode == ForkPolicy::Share { 1 } else { 2 });
+    assert_eq!(P::translate(mem.arena(), child, VirtAddr(0x6000_0000)).unwrap().frame, dev);
 
     // A write in the child (COW broken by hand as the fault path would) is not seen by the parent.
     let mut buf = [0u8; 8];
-    read_bytes::<P>(&mut mem.arena, child, VirtAddr(0x10ffc), &mut buf).unwrap();
+    read_bytes::<P>(mem.arena_mut(), child, VirtAddr(0x10ffc), &mut buf).unwrap();
     assert_eq!(
         buf,
         [
@@ -171,7 +170,7 @@ fn fork_modes<P: PagingFormat>(mode: ForkPolicy) {
             f.0 as u8 + 1
         ]
     );
-    let w = write_bytes::<P>(&mut mem.arena, child, VirtAddr(0x10000), b"child");
+    let w = write_bytes::<P>(mem.arena_mut(), child, VirtAddr(0x10000), b"child");
     if mode != ForkPolicy::Copy {
         assert!(w.is_err());
         if mode == ForkPolicy::Share {
@@ -182,21 +181,21 @@ fn fork_modes<P: PagingFormat>(mode: ForkPolicy) {
                 m,
                 Mapping { frame: f, flags: PageFlags::COW | PageFlags::USER | PageFlags::ACCESSED }
             );
-            assert_eq!(mem.refs.get(f), 2);
-            let pf = P::translate(&mem.arena, parent, VirtAddr(0x10000)).unwrap().flags;
+            assert_eq!(mem.refs().get(f), 2);
+            let pf = P::translate(mem.arena(), parent, VirtAddr(0x10000)).unwrap().flags;
             assert_eq!(pf, RW_USER | PageFlags::ACCESSED);
-            assert!(write_bytes::<P>(&mut mem.arena, parent, VirtAddr(0x10000), b"x").is_err());
+            assert!(write_bytes::<P>(mem.arena_mut(), parent, VirtAddr(0x10000), b"x").is_err());
         }
         let new = mem.alloc_frame().unwrap();
-        mem.arena.copy_frame(f, new);
+        mem.arena_mut().copy_frame(f, new);
         P::replace(&mut mem, child, VirtAddr(0x10000), Mapping { frame: new, flags: RW_USER }).unwrap();
-        write_bytes::<P>(&mut mem.arena, child, VirtAddr(0x10000), b"child").unwrap();
+        write_bytes::<P>(mem.arena_mut(), child, VirtAddr(0x10000), b"child").unwrap();
     } else {
         w.unwrap();
     }
-    read_bytes::<P>(&mut mem.arena, parent, VirtAddr(0x10000), &mut buf[..5]).unwrap();
+    read_bytes::<P>(mem.arena_mut(), parent, VirtAddr(0x10000), &mut buf[..5]).unwrap();
     assert_eq!(buf[..5], [f.0 as u8; 5]);
-    read_bytes::<P>(&mut mem.arena, child, VirtAddr(0x10000), &mut buf[..5]).unwrap();
+    read_bytes::<P>(mem.arena_mut(), child, VirtAddr(0x10000), &mut buf[..5]).unwrap();
     assert_eq!(&buf[..5], b"child");
     check_refs::<P, _>(&mem, &[parent, child], &[]);
 

@@ -7,7 +7,7 @@ use support::{dump, phys, TopDown, VecAlloc};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{Frame, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386, X86_64};
 
-const RW: PageFlags = PageFlags(PageFlags::WRITE.0 | PageFlags::USER.0);
+const RW: PageFlags = PageFlags::WRITE.union(PageFlags::USER);
 
 fn held_frame(mem: &mut PhysMem<VecAlloc>) -> Frame {
     mem.alloc_frame().unwrap()
@@ -24,7 +24,7 @@ fn i386_refuses_addresses_beyond_4_gib() {
             I386::map(&mut mem, root, VirtAddr(va), Mapping { frame: f, flags: RW }),
             Err(PagingError::AddressOutOfRange(VirtAddr(va)))
         );
-        assert_eq!(I386::translate(&mem.arena, root, VirtAddr(va)), None);
+        assert_eq!(I386::translate(mem.arena(), root, VirtAddr(va)), None);
     }
     // A range that runs over the top.
     let s = PageSpan::new(VirtAddr(0xffff_f000), 2).unwrap();
@@ -36,7 +36,7 @@ fn i386_refuses_addresses_beyond_4_gib() {
     assert_eq!(dump::<I386, _>(&mem, &[root]), before);
     // The last page below 4 GiB is fine.
     I386::map(&mut mem, root, VirtAddr(0xffff_f000), Mapping { frame: f, flags: RW }).unwrap();
-    assert_eq!(I386::translate(&mem.arena, root, VirtAddr(0xffff_ffff)).unwrap().frame, f);
+    assert_eq!(I386::translate(mem.arena(), root, VirtAddr(0xffff_ffff)).unwrap().frame, f);
 }
 
 #[test]
@@ -63,7 +63,7 @@ fn i386_refuses_frames_beyond_4_gib() {
     assert_eq!(dump::<I386, _>(&mem, &[root]), before);
     // The last frame below 4 GiB (device memory) is fine.
     I386::map(&mut mem, root, VirtAddr(0x1000), Mapping { frame: Frame(0xf_ffff), flags: direct }).unwrap();
-    assert_eq!(I386::translate(&mem.arena, root, VirtAddr(0x1000)).unwrap().frame, Frame(0xf_ffff));
+    assert_eq!(I386::translate(mem.arena(), root, VirtAddr(0x1000)).unwrap().frame, Frame(0xf_ffff));
     // Replacing with an unreachable frame is refused too.
     assert_eq!(
         I386::replace(&mut mem, root, VirtAddr(0x1000), Mapping { frame: Frame(1 << 20), flags: direct }),
@@ -83,7 +83,7 @@ fn x86_64_refuses_non_canonical_and_kernel_half() {
             X86_64::map(&mut mem, root, VirtAddr(va), Mapping { frame: f, flags: RW }),
             Err(PagingError::AddressOutOfRange(VirtAddr(va)))
         );
-        assert_eq!(X86_64::translate(&mem.arena, root, VirtAddr(va)), None);
+        assert_eq!(X86_64::translate(mem.arena(), root, VirtAddr(va)), None);
     }
     let s = PageSpan::new(VirtAddr(0x7fff_ffff_f000), 2).unwrap();
     assert_eq!(
@@ -93,7 +93,7 @@ fn x86_64_refuses_non_canonical_and_kernel_half() {
     assert_eq!(X86_64::protect_range(&mut mem, root, s, RW, PageFlags::EMPTY), Ok(0));
     assert_eq!(dump::<X86_64, _>(&mem, &[root]), before);
     X86_64::map(&mut mem, root, VirtAddr(0x7fff_ffff_f000), Mapping { frame: f, flags: RW }).unwrap();
-    assert_eq!(X86_64::translate(&mem.arena, root, VirtAddr(0x7fff_ffff_ffff)).unwrap().frame, f);
+    assert_eq!(X86_64::translate(mem.arena(), root, VirtAddr(0x7fff_ffff_ffff)).unwrap().frame, f);
     // Frames must fit in 52 physical bits; counted frames must be in the arena.
     let far = Frame(1 << 40);
     assert_eq!(
@@ -112,7 +112,7 @@ fn unaligned_single_map_uses_the_page() {
     let root = X86_64::new_root(&mut mem).unwrap();
     let f = held_frame(&mut mem);
     X86_64::map(&mut mem, root, VirtAddr(0x1234), Mapping { frame: f, flags: RW }).unwrap();
-    assert_eq!(X86_64::translate(&mem.arena, root, VirtAddr(0x1000)).unwrap().frame, f);
+    assert_eq!(X86_64::translate(mem.arena(), root, VirtAddr(0x1000)).unwrap().frame, f);
 }
 
 #[test]
@@ -122,7 +122,7 @@ fn i386_tables_must_lie_below_4_gib() {
     let mut mem: PhysMem<TopDown> = phys((1 << 20) + 16);
     let before = mem.free_frames();
     assert_eq!(I386::new_root(&mut mem), Err(PagingError::OutOfFrames));
-    assert_eq!((mem.free_frames(), mem.table_frames), (before, 0));
+    assert_eq!((mem.free_frames(), mem.table_frames()), (before, 0));
     // x86-64 has no such limit.
     let root = X86_64::new_root(&mut mem).unwrap();
     assert!(root.0 >= 1 << 20);

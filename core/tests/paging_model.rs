@@ -14,8 +14,7 @@ use support::{check_refs, phys, VecAlloc};
 use vmstorm_core::mmu::{read_bytes, write_bytes, CopyError};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{
-    FaultCode, ForkPolicy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem,
-    VirtAddr, I386, X86_64,
+    FaultCode, ForkPolicy, Frame, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386, X86_64,
 };
 
 const MAX_SPACES: usize = 4;
@@ -80,10 +79,10 @@ fn va(page: u64) -> VirtAddr {
 fn flags(write: bool, shared: bool) -> PageFlags {
     let mut f = PageFlags::USER;
     if write {
-        f = f | PageFlags::WRITE;
+        f |= PageFlags::WRITE;
     }
     if shared {
-        f = f | PageFlags::SHARED;
+        f |= PageFlags::SHARED;
     }
     f
 }
@@ -112,7 +111,7 @@ impl<P: PagingFormat> World<P> {
     /// A new frame holding `fill` everywhere, and its model object.
     fn new_frame(&mut self, fill: u8) -> Option<(Frame, usize)> {
         let f = self.mem.alloc_frame()?;
-        self.mem.arena.frame_mut(f).fill(fill);
+        self.mem.arena_mut().frame_mut(f).fill(fill);
         self.model.objects.push(fill);
         Some((f, self.model.objects.len() - 1))
     }
@@ -139,12 +138,11 @@ impl<P: PagingFormat> World<P> {
             }
             Op::MapRange { space, page, len, write, shared } => {
                 let Some((root, _)) = self.space(space) else { return };
-                let Some(first) = self.mem.alloc.alloc_contiguous(len, 1) else { return };
+                let Some(first) = self.mem.alloc_contiguous(len, 1) else { return };
                 let objs = self.model.objects.len();
                 for i in 0..len {
-                    self.mem.refs.set(first.add(i), 1);
                     let fill = (first.0 + i) as u8;
-                    self.mem.arena.frame_mut(first.add(i)).fill(fill);
+                    self.mem.arena_mut().frame_mut(first.add(i)).fill(fill);
                     self.model.objects.push(fill);
                 }
                 let span = PageSpan::new(va(page), len).unwrap();
@@ -195,14 +193,14 @@ impl<P: PagingFormat> World<P> {
             Op::Write { space, page, byte } => {
                 let Some((root, m)) = self.space(space) else { return };
                 let Some(&mp) = m.get(&page) else {
-                    let r = write_bytes::<P>(&mut self.mem.arena, root, va(page), &[byte]);
+                    let r = write_bytes::<P>(self.mem.arena_mut(), root, va(page), &[byte]);
                     let code = FaultCode(FaultCode::WRITE | FaultCode::USER);
                     assert_eq!(r, Err(CopyError::Fault { va: va(page), code }));
                     return;
                 };
                 let data = [byte; 3];
                 let at = VirtAddr(va(page).0 + 0xffd); // the last bytes of the page
-                let mut r = write_bytes::<P>(&mut self.mem.arena, root, at, &data);
+                let mut r = write_bytes::<P>(self.mem.arena_mut(), root, at, &data);
                 if mp.write && r.is_err() {
                     let code = FaultCode(FaultCode::PRESENT | FaultCode::WRITE | FaultCode::USER);
                     assert_eq!(r, Err(CopyError::Fault { va: at, code }));
@@ -210,14 +208,14 @@ impl<P: PagingFormat> World<P> {
                     // table this space's own, then break copy-on-write.
                     let cur =
                         P::unshare(&mut self.mem, root, va(page)).expect("frames for an unshare").unwrap();
-                    assert_eq!(Some(cur), P::translate(&self.mem.arena, root, va(page)));
-                    r = write_bytes::<P>(&mut self.mem.arena, root, at, &data);
+                    assert_eq!(Some(cur), P::translate(self.mem.arena(), root, va(page)));
+                    r = write_bytes::<P>(self.mem.arena_mut(), root, at, &data);
                 }
                 if mp.write && r.is_err() {
-                    let cur = P::translate(&self.mem.arena, root, va(page)).unwrap();
+                    let cur = P::translate(self.mem.arena(), root, va(page)).unwrap();
                     assert!(cur.flags.contains(PageFlags::COW), "{cur:?}");
                     let new = self.mem.alloc_frame().expect("frames for a COW copy");
-                    self.mem.arena.copy_frame(cur.frame, new);
+                    self.mem.arena_mut().copy_frame(cur.frame, new);
                     let fl = cur.flags.difference(PageFlags::COW) | PageFlags::WRITE;
                     P::replace(&mut self.mem, root, va(page), Mapping { frame: new, flags: fl }).unwrap();
                     let obj = self.model.objects[mp.obj];
@@ -225,7 +223,7 @@ impl<P: PagingFormat> World<P> {
                     let new_obj = self.model.objects.len() - 1;
                     let (_, m) = self.space(space).unwrap();
                     m.get_mut(&page).unwrap().obj = new_obj;
-                    r = write_bytes::<P>(&mut self.mem.arena, root, at, &data);
+                    r = write_bytes::<P>(self.mem.arena_mut(), root, at, &data);
                 }
                 let (_, m) = self.space(space).unwrap();
                 let mp = m[&page];
@@ -274,11 +272,11 @@ impl<P: PagingFormat> World<P> {
         for (root, m) in self.model.spaces.iter().flatten() {
             // Leaf tables behind a read-only link (on-demand fork): writes fault there first.
             let mut read_only = Vec::new();
-            P::for_each_leaf_table(&self.mem.arena, *root, &mut |v, t, w| {
+            P::for_each_leaf_table(self.mem.arena(), *root, &mut |v, t, w| {
                 if !w {
                     read_only.push(v.page_number());
                 }
-                assert!(w || self.mem.refs.get(t) >= 1);
+                assert!(w || self.mem.refs().get(t) >= 1);
             });
             let behind_read_only_link = |p: u64| {
                 let leaf_pages = if P::NAME == "i386" { 1024 } else { 512 };
@@ -286,15 +284,15 @@ impl<P: PagingFormat> World<P> {
             };
             let mut seen = BTreeMap::new();
             let all = PageSpan { start: VirtAddr(0), pages: P::VA_END >> 12 };
-            P::for_each_mapping(&self.mem.arena, *root, all, &mut |v, mp| {
+            P::for_each_mapping(self.mem.arena(), *root, all, &mut |v, mp| {
                 seen.insert(v.page_number(), mp);
             });
             assert_eq!(seen.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>());
             for (p, mp) in m {
-                assert_eq!(P::translate(&self.mem.arena, *root, va(*p)), Some(seen[p]), "page {p:#x}");
+                assert_eq!(P::translate(self.mem.arena(), *root, va(*p)), Some(seen[p]), "page {p:#x}");
                 for q in [p.wrapping_sub(1), p + 1, p + 512, p.wrapping_sub(1024)] {
                     if q < P::VA_END >> 12 && !m.contains_key(&q) {
-                        assert_eq!(P::translate(&self.mem.arena, *root, va(q)), None, "page {q:#x}");
+                        assert_eq!(P::translate(self.mem.arena(), *root, va(q)), None, "page {q:#x}");
                     }
                 }
                 let fl = seen[p].flags;
@@ -303,10 +301,14 @@ impl<P: PagingFormat> World<P> {
                 assert_eq!(fl.contains(PageFlags::SHARED), mp.shared);
                 assert!(!(fl.contains(PageFlags::WRITE) && fl.contains(PageFlags::COW)));
                 if !mp.shared && fl.contains(PageFlags::WRITE) && !behind_read_only_link(*p) {
-                    assert_eq!(self.mem.refs.get(seen[p].frame), 1, "writable private page {p:#x} is shared");
+                    assert_eq!(
+                        self.mem.refs().get(seen[p].frame),
+                        1,
+                        "writable private page {p:#x} is shared"
+                    );
                 }
                 let mut b = [0u8; 1];
-                read_bytes::<P>(&mut self.mem.arena, *root, VirtAddr(va(*p).0 + 0xfff), &mut b).unwrap();
+                read_bytes::<P>(self.mem.arena_mut(), *root, VirtAddr(va(*p).0 + 0xfff), &mut b).unwrap();
                 assert_eq!(b[0], self.model.objects[mp.obj], "contents of page {p:#x}");
             }
         }
@@ -328,8 +330,8 @@ fn run<P: PagingFormat>(ops: &[Op]) {
     }
     w.destroy_all();
     assert_eq!(w.mem.free_frames(), start_free, "frames leaked");
-    assert_eq!(w.mem.table_frames, 0);
-    assert!(w.mem.refs.as_slice().iter().all(|&c| c == 0));
+    assert_eq!(w.mem.table_frames(), 0);
+    assert!(w.mem.refs().as_slice().iter().all(|&c| c == 0));
 }
 
 proptest! {

@@ -11,19 +11,18 @@ use support::{check_refs, dump, phys, VecAlloc};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::FailingAllocator;
 use vmstorm_core::{
-    ForkPolicy, Frame, FrameAllocator, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386,
-    X86_64,
+    ForkPolicy, Frame, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386, X86_64,
 };
 
 type Mem = PhysMem<FailingAllocator<VecAlloc>>;
 
 /// Refuses the `n`-th allocation from now (0: none), counting allocations from here.
 fn arm(mem: &mut Mem, n: u64) {
-    mem.alloc.reset_counts();
-    mem.alloc.fail_at(n);
+    mem.allocator_mut().reset_counts();
+    mem.allocator_mut().fail_at(n);
 }
 
-const RW: PageFlags = PageFlags(PageFlags::WRITE.0 | PageFlags::USER.0);
+const RW: PageFlags = PageFlags::WRITE.union(PageFlags::USER);
 
 fn span(start: u64, pages: u64) -> PageSpan {
     PageSpan::new(VirtAddr(start), pages).unwrap()
@@ -31,10 +30,9 @@ fn span(start: u64, pages: u64) -> PageSpan {
 
 /// `n` consecutive held frames with distinct contents.
 fn held(mem: &mut Mem, n: u64) -> Frame {
-    let first = mem.alloc.alloc_contiguous(n, 1).unwrap();
+    let first = mem.alloc_contiguous(n, 1).unwrap();
     for i in 0..n {
-        mem.refs.set(first.add(i), 1);
-        mem.arena.frame_mut(first.add(i)).fill((i * 3 + 1) as u8);
+        mem.arena_mut().frame_mut(first.add(i)).fill((i * 3 + 1) as u8);
     }
     first
 }
@@ -75,14 +73,14 @@ fn map_range_fails_cleanly<P: PagingFormat>() {
                 failures += 1;
             }
             Ok(()) => {
-                assert!(mem.alloc.allocations() < n, "succeeded although allocation {n} was refused");
+                assert!(mem.allocator().allocations() < n, "succeeded although allocation {n} was refused");
                 break;
             }
         }
     }
     assert!(failures >= 2, "the range needs several tables");
     check_refs::<P, _>(&mem, &[root, sibling], &[]);
-    assert_eq!(P::translate(&mem.arena, root, s.start.add_pages(2999)).unwrap().frame, f.add(2999));
+    assert_eq!(P::translate(mem.arena(), root, s.start.add_pages(2999)).unwrap().frame, f.add(2999));
 }
 
 fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
@@ -102,7 +100,7 @@ fn fork_fails_cleanly<P: PagingFormat>(mode: ForkPolicy) {
                 failures += 1;
             }
             Ok(child) => {
-                assert!(mem.alloc.allocations() < n);
+                assert!(mem.allocator().allocations() < n);
                 check_refs::<P, _>(&mem, &[root, sibling, child], &[]);
                 P::destroy(&mut mem, child);
                 break;
@@ -155,7 +153,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
             }
             Change::Replace => {
                 P::replace(&mut mem, child, VirtAddr(0x3fe000), Mapping { frame: f, flags: RW }).map(|old| {
-                    assert_eq!(old.frame, P::translate(&mem.arena, root, VirtAddr(0x3fe000)).unwrap().frame)
+                    assert_eq!(old.frame, P::translate(mem.arena(), root, VirtAddr(0x3fe000)).unwrap().frame)
                 })
             }
         };
@@ -167,7 +165,7 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
                 failures += 1;
             }
             Ok(()) => {
-                assert!(mem.alloc.allocations() < n);
+                assert!(mem.allocator().allocations() < n);
                 break;
             }
         }
@@ -181,8 +179,8 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
     check_refs::<P, _>(&mem, &spaces, &extra);
     // The parent and the grandchild are unaffected by what the child did.
     let (p, g) = (
-        P::translate(&mem.arena, root, VirtAddr(0x3fe000)),
-        P::translate(&mem.arena, grandchild, VirtAddr(0x3fe000)),
+        P::translate(mem.arena(), root, VirtAddr(0x3fe000)),
+        P::translate(mem.arena(), grandchild, VirtAddr(0x3fe000)),
     );
     assert_eq!(p.map(|m| m.frame), g.map(|m| m.frame));
     for s in [grandchild, child, sibling, root] {
@@ -191,8 +189,8 @@ fn unshare_fails_cleanly<P: PagingFormat>(change: Change) {
     for f in extra {
         mem.unref(f);
     }
-    assert_eq!(mem.table_frames, 0);
-    assert!(mem.refs.as_slice().iter().all(|&c| c == 0), "nothing leaks after destroy");
+    assert_eq!(mem.table_frames(), 0);
+    assert!(mem.refs().as_slice().iter().all(|&c| c == 0), "nothing leaks after destroy");
 }
 
 fn new_root_fails_cleanly<P: PagingFormat>() {
@@ -201,7 +199,7 @@ fn new_root_fails_cleanly<P: PagingFormat>() {
     arm(&mut mem, 1);
     assert_eq!(P::new_root(&mut mem), Err(PagingError::OutOfFrames));
     assert_eq!(mem.free_frames(), before);
-    assert_eq!(mem.table_frames, 0);
+    assert_eq!(mem.table_frames(), 0);
 }
 
 macro_rules! both_formats {

@@ -540,3 +540,66 @@ fn prezeroed_pool_serves_faults_and_counts_as_free() {
     check(&vm);
     assert_eq!(vm.free_frames(), base);
 }
+
+/// VM_GETREF counts the processes mapping a shared page, and VM_INFO's usage report
+/// counts shared bytes, under every fork policy: a segment attached by a second process
+/// (VM_REMAP) whose owner then forks children that write nothing.
+fn sharers_after_fork<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
+    let mut vm = boot::<F, P>(fork);
+    let ipc = child(&mut vm);
+    grant(&mut vm, ipc, &[VM_REMAP, VM_GETREF, VM_INFO]);
+    let a = child(&mut vm);
+    let b = child(&mut vm);
+    let sh = MmapArgs { flags: MapFlags::ANON | MapFlags::SHARED, ..MmapArgs::anon(2 * PAGE_SIZE) };
+    let s = client::mmap(&mut vm, a, &sh).unwrap();
+    put(&mut vm, a, s, b"segment");
+    let mut m = Message::new(ipc, VM_REMAP);
+    m.set_m1_i1(b.0).set_m1_i2(a.0).set_m1_p1(0).set_m1_p2(s.0).set_m1_i3(2 * PAGE_SIZE as i32);
+    let bs = VirtAddr(send(&mut vm, &m).unwrap().m1_p3());
+    let getref = |vm: &mut Vm<F, P>| {
+        let mut q = Message::new(ipc, VM_GETREF);
+        q.set_m2_i1(a.0).set_m2_l1(s.0 as i64);
+        send(vm, &q).unwrap().m2_i2()
+    };
+    assert_eq!(getref(&mut vm), 2, "owner and attacher");
+    let kids: Vec<_> = (0..5).map(|_| client::fork(&mut vm, b).unwrap()).collect();
+    check(&vm);
+    assert_eq!(getref(&mut vm), 7, "owner, attacher and the attacher's five children");
+    // VM_INFO usage of a child: both shared pages are mapped by more than one process.
+    let buf = anon(&mut vm, ipc, PAGE_SIZE);
+    let mut u = Message::new(ipc, VM_INFO);
+    u.set_m2_i1(2).set_m2_i2(kids[0].0).set_m2_p1(buf.0);
+    send(&mut vm, &u).unwrap();
+    let usage = get(&mut vm, ipc, buf, 24);
+    let word = |i: usize| u64::from_le_bytes(usage[i * 8..i * 8 + 8].try_into().unwrap());
+    assert_eq!(word(2), 2 * PAGE_SIZE, "shared bytes of a child");
+    assert!(word(1) >= 2 * PAGE_SIZE, "common bytes include the shared ones");
+    assert_eq!(get(&mut vm, kids[4], bs, 7), b"segment");
+    // A segment nobody attached, shared by one fork only.
+    let c = child(&mut vm);
+    let cs = client::mmap(&mut vm, c, &sh).unwrap();
+    put(&mut vm, c, cs, b"x");
+    put(&mut vm, c, VirtAddr(cs.0 + PAGE_SIZE), b"y");
+    let c2 = client::fork(&mut vm, c).unwrap();
+    u.set_m2_i2(c.0);
+    send(&mut vm, &u).unwrap();
+    let usage = get(&mut vm, ipc, buf, 24);
+    let word = |i: usize| u64::from_le_bytes(usage[i * 8..i * 8 + 8].try_into().unwrap());
+    assert_eq!(word(2), 2 * PAGE_SIZE, "shared bytes after one fork");
+    let mut q = Message::new(ipc, VM_GETREF);
+    q.set_m2_i1(c2.0).set_m2_l1(cs.0 as i64);
+    assert_eq!(send(&mut vm, &q).unwrap().m2_i2(), 2, "parent and child");
+    client::exit(&mut vm, c2).unwrap();
+    client::exit(&mut vm, c).unwrap();
+    for k in kids {
+        client::exit(&mut vm, k).unwrap();
+    }
+    check(&vm);
+    assert_eq!(getref(&mut vm), 2);
+    for ep in [a, b, ipc] {
+        client::exit(&mut vm, ep).unwrap();
+        check(&vm);
+    }
+}
+
+every_strategy!(sharers_after_fork_all, sharers_after_fork);

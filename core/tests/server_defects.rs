@@ -166,14 +166,14 @@ fn d09_more_than_255_sharers() {
     let frame = vm.mmu_translate(p, BOOT_DATA_VA, R).unwrap().frame;
     let kids: Vec<_> = (0..300).map(|_| client::fork(&mut vm, p).unwrap()).collect();
     check(&vm);
-    assert_eq!(vm.phys().refs.get(frame), 301);
+    assert_eq!(vm.phys().refs().get(frame), 301);
     put(&mut vm, kids[299], BOOT_DATA_VA, b"mine");
     assert_eq!(get(&mut vm, kids[0], BOOT_DATA_VA, 13), b"shared by 300");
     for k in kids {
         client::exit(&mut vm, k).unwrap();
     }
     check(&vm);
-    assert_eq!(vm.phys().refs.get(frame), 1);
+    assert_eq!(vm.phys().refs().get(frame), 1);
 }
 
 #[test]

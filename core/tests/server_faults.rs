@@ -251,14 +251,14 @@ fn inject(name: &str, op: impl Fn(&mut FailVm, Ctx) -> bool) -> u64 {
     let policy = if name.ends_with("copy") { ForkPolicy::Copy } else { ForkPolicy::Cow };
     let mut vm = failing_vm(0, policy);
     setup(&mut vm);
-    let ready = vm.phys().alloc.allocations();
+    let ready = vm.phys().allocator().allocations();
     for n in 1..10_000 {
         let mut vm = failing_vm(ready + n, policy);
         let ctx = setup(&mut vm);
-        assert_eq!(vm.phys().alloc.injected_failures(), 0, "setup is not deterministic");
+        assert_eq!(vm.phys().allocator().injected_failures(), 0, "setup is not deterministic");
         let before = without_pm(vm.snapshot());
         let ok = op(&mut vm, ctx);
-        if vm.phys().alloc.injected_failures() == 0 {
+        if vm.phys().allocator().injected_failures() == 0 {
             assert!(ok, "{name}: the operation failed without an injected failure");
             return n - 1;
         }

@@ -190,3 +190,27 @@ every_strategy!(fork_all, oom_fork);
 every_strategy!(exec_all, oom_exec);
 every_strategy!(mmap_all, oom_mmap);
 every_strategy!(brk_and_faults_all, oom_brk_and_faults);
+
+/// A write fault that runs out of memory after a sharer has copied its leaf table away:
+/// the parent's table is its own again but still linked read-only, and the written page's
+/// frame is still shared with the child's copy. The refused fault must leave the tables
+/// as they were (entries and link permissions), under every policy.
+fn oom_write_after_sharer_left<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
+    let mut vm = boot_failing::<F, P>(fork);
+    let (p, a) = populated(&mut vm);
+    let c = client::fork(&mut vm, p).unwrap();
+    // The child's first write copies its table (share) or its page (cow).
+    write(&mut vm, c, VirtAddr(a.0 + PAGE_SIZE)).unwrap();
+    check(&vm);
+    let (failures, ()) = sweep(&mut vm, |vm| write(vm, p, VirtAddr(a.0 + 2 * PAGE_SIZE)), signalled);
+    if fork != ForkPolicy::Copy {
+        assert_eq!(failures, 1, "the parent's write copies the still-shared frame");
+    }
+    assert_eq!(get(&mut vm, c, VirtAddr(a.0 + 2 * PAGE_SIZE), 1), [3]);
+    assert_eq!(get(&mut vm, p, VirtAddr(a.0 + 2 * PAGE_SIZE), 1), b"w");
+    client::exit(&mut vm, c).unwrap();
+    client::exit(&mut vm, p).unwrap();
+    check(&vm);
+}
+
+every_strategy!(write_after_sharer_left_all, oom_write_after_sharer_left);

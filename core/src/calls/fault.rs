@@ -15,7 +15,7 @@ use crate::frames::FrameAllocator;
 use crate::message::{call_fields, Fields, Message, VM_PAGEFAULT};
 use crate::paging::ForkPolicy;
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
-use crate::region::{MemType, Region};
+use crate::region::{MemType, Region, RegionMap};
 use crate::server::Vm;
 
 /// Why a fault could not be resolved.
@@ -43,10 +43,10 @@ impl From<FaultError> for Errno {
 pub(crate) fn page_flags(region: &Region) -> PageFlags {
     let mut f = PageFlags::EMPTY;
     if region.prot.accessible() {
-        f = f | PageFlags::USER;
+        f |= PageFlags::USER;
     }
     if region.prot.writable() {
-        f = f | PageFlags::WRITE;
+        f |= PageFlags::WRITE;
     }
     match region.mem {
         MemType::Shared => f | PageFlags::SHARED,
@@ -102,10 +102,7 @@ fn resolve_missing<F: FrameAllocator, P: PagingFormat>(
 ) -> Result<(), FaultError> {
     let s = vm.slots.get(slot);
     let root = s.root;
-    let region = *s.regions.find(va).ok_or(FaultError::NoRegion)?;
-    if !region.prot.accessible() || (write && !region.prot.writable()) {
-        return Err(FaultError::Protection);
-    }
+    let region = *fault_region(&s.regions, va, write)?;
     match fault_in(vm, root, va.page_floor(), &region) {
         Err(MapFailure::Present) => resolve_fault(vm, slot, va, write),
         r => {
@@ -151,6 +148,20 @@ impl From<PagingError> for MapFailure {
     }
 }
 
+/// The region of `regions` holding `va`, checked for the access (by reference, so that
+/// the caller's one copy is all that is copied).
+///
+/// # Errors
+/// [`FaultError::NoRegion`], or [`FaultError::Protection`] when the region forbids it.
+#[inline(always)]
+fn fault_region(regions: &RegionMap, va: VirtAddr, write: bool) -> Result<&Region, FaultError> {
+    let region = regions.find(va).ok_or(FaultError::NoRegion)?;
+    if !region.prot.accessible() || (write && !region.prot.writable()) {
+        return Err(FaultError::Protection);
+    }
+    Ok(region)
+}
+
 /// Resolves one fault of the process in `slot` at `va` (`map_pf`).
 ///
 /// # Errors
@@ -163,21 +174,21 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
 ) -> Result<(), FaultError> {
     let s = vm.slots.get(slot);
     let root = s.root;
-    let region = *s.regions.find(va).ok_or(FaultError::NoRegion)?;
-    if !region.prot.accessible() || (write && !region.prot.writable()) {
-        return Err(FaultError::Protection);
-    }
+    let region = *fault_region(&s.regions, va, write)?;
     let page = va.page_floor();
     // Only on-demand fork links leaf tables read-only: the other policies skip the check.
     let shares = vm.fork_policy == ForkPolicy::Share;
-    match P::translate(&vm.mem.arena, root, page) {
+    let found = P::translate(vm.mem.arena(), root, page);
+    let link = match found {
+        Some(_) if write && shares => P::leaf_link(&vm.mem, root, page),
+        _ => LeafLink::Writable,
+    };
+    match found {
         None => {
             fault_in(vm, root, page, &region).map_err(|_| FaultError::OutOfMemory)?;
             open_link_for_write(vm, root, page, write)
         }
-        Some(m) if write && shares && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable => {
-            unshare_and_write(vm, root, page, m)
-        }
+        Some(m) if link != LeafLink::Writable => unshare_and_write(vm, root, page, m, link),
         Some(m) if write && !m.flags.contains(PageFlags::WRITE) => break_cow(vm, root, page, m),
         Some(m) if !m.flags.contains(PageFlags::USER) => {
             // Protection raised again after a PROT_NONE period: restore user access.
@@ -224,18 +235,22 @@ fn fault_in<F: FrameAllocator, P: PagingFormat>(
     Ok(())
 }
 
-/// A write to a present page under a leaf table linked read-only (on-demand fork): make
-/// the table this space's own (a copy while another space links it), then proceed as for
-/// any write. Allocate-then-commit: when the table is copied, every private frame in it
-/// becomes shared, so the page's copy is allocated before the table's.
+/// A write to a present page under a leaf table linked read-only (on-demand fork; `link`
+/// says how): make the table this space's own (a copy while another space links it),
+/// then proceed as for any write. Allocate-then-commit: the page's copy is allocated
+/// before anything changes whenever the write will need one — when the table is copied
+/// (every private frame in it becomes shared), or when the page's frame is shared
+/// already (a sharer copied the table away, and opening the link turns such pages
+/// copy-on-write) — so a refused fault leaves entries and link as they were.
 fn unshare_and_write<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     root: crate::addr::Frame,
     page: VirtAddr,
     m: Mapping,
+    link: LeafLink,
 ) -> Result<(), FaultError> {
     let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
-    let spare = if private && P::leaf_link(&vm.mem, root, page) == LeafLink::Shared {
+    let spare = if private && (link == LeafLink::Shared || vm.mem.refs().get(m.frame) > 1) {
         Some(vm.alloc_any().ok_or(FaultError::OutOfMemory)?)
     } else {
         None
@@ -255,7 +270,7 @@ fn unshare_and_write<F: FrameAllocator, P: PagingFormat>(
     }
     match spare {
         Some(copy) => {
-            vm.mem.arena.copy_frame(m.frame, copy);
+            vm.mem.arena_mut().copy_frame(m.frame, copy);
             let flags = m.flags.difference(PageFlags::COW | PageFlags::ACCESSED | PageFlags::DIRTY)
                 | PageFlags::WRITE;
             // The table is this space's own now: replace needs no frame.
@@ -279,14 +294,14 @@ fn break_cow<F: FrameAllocator, P: PagingFormat>(
 ) -> Result<(), FaultError> {
     let one = PageSpan { start: page, pages: 1 };
     let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
-    if !private || vm.mem.refs.get(m.frame) == 1 {
+    if !private || vm.mem.refs().get(m.frame) == 1 {
         P::protect_range(&mut vm.mem, root, one, PageFlags::WRITE, PageFlags::COW)
             .map_err(|_| FaultError::OutOfMemory)?;
         vm.stats.cow_reuses += 1;
         return Ok(());
     }
     let copy = vm.alloc_any().ok_or(FaultError::OutOfMemory)?;
-    vm.mem.arena.copy_frame(m.frame, copy);
+    vm.mem.arena_mut().copy_frame(m.frame, copy);
     let flags =
         m.flags.difference(PageFlags::COW | PageFlags::ACCESSED | PageFlags::DIRTY) | PageFlags::WRITE;
     if P::replace(&mut vm.mem, root, page, Mapping { frame: copy, flags }).is_err() {
@@ -329,7 +344,7 @@ pub(crate) fn handle_memory<F: FrameAllocator, P: PagingFormat>(
     let root = vm.slots.get(slot).root;
     let mut page = start;
     while page.0 < end {
-        let ok = match P::translate(&vm.mem.arena, root, page) {
+        let ok = match P::translate(vm.mem.arena(), root, page) {
             None => false,
             Some(m) => {
                 m.flags.contains(PageFlags::USER)

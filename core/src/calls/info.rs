@@ -5,7 +5,8 @@
 //! kernel memory request makes it present and writable (as the seed's `handle_memory`
 //! before `sys_datacopy`). Layouts (little endian):
 //! * `VMIW_STATS`: `{pagesize, total, free, largest}` as four u64 (pages);
-//! * `VMIW_USAGE`: `{total, common, shared}` bytes as three u64;
+//! * `VMIW_USAGE`: `{total, common, shared}` bytes as three u64 (common: pages mapped by
+//!   more than one process, under every fork policy; shared: those in shared regions);
 //! * `VMIW_REGION`: up to 64 entries `{addr u64, length u64, prot u32, flags u32}`
 //!   (flags: `MAP_SHARED` for shared regions), starting at the first region at or above
 //!   `next`; `count` and `next` are updated in the reply.
@@ -74,7 +75,7 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
             let mut largest = 0u64;
             let mut run = 0u64;
             for f in 0..total {
-                if vm.mem.alloc.is_free(Frame(f)) {
+                if vm.mem.allocator().is_free(Frame(f)) {
                     run += 1;
                     largest = largest.max(run);
                 } else {
@@ -86,12 +87,14 @@ pub(crate) fn do_info<F: FrameAllocator, P: PagingFormat>(
         VMIW_USAGE => {
             let slot = vm.proc_slot(req.proc)?;
             let s = vm.slots.get(slot);
+            // Mapped by more than one process, under every fork policy.
+            let sharers = crate::calls::shared::sharer_counts(vm, |_| true);
             let (mut total, mut common, mut shared) = (0u64, 0u64, 0u64);
             for r in s.regions.as_slice() {
-                P::for_each_mapping(&vm.mem.arena, s.root, r.span(), &mut |_, m| {
+                P::for_each_mapping(vm.mem.arena(), s.root, r.span(), &mut |_, m| {
                     total += PAGE_SIZE;
                     let direct = m.flags.contains(PageFlags::DIRECT);
-                    if !direct && vm.mem.refs.get(m.frame) > 1 {
+                    if !direct && sharers.get(&m.frame.0).is_some_and(|&n| n > 1) {
                         common += PAGE_SIZE;
                         if r.mem == MemType::Shared {
                             shared += PAGE_SIZE;

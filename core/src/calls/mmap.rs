@@ -180,11 +180,9 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
     let mut frames: Vec<Frame> = Vec::new();
     let mut first = None;
     if prealloc && contig {
-        let f = vm.mem.alloc.alloc_contiguous(span.pages, align).ok_or(Errno::ENOMEM)?;
+        let f = vm.mem.alloc_contiguous(span.pages, align).ok_or(Errno::ENOMEM)?;
         for i in 0..span.pages {
-            debug_assert_eq!(vm.mem.refs.get(f.add(i)), 0);
-            vm.mem.refs.set(f.add(i), 1);
-            vm.mem.arena.zero_frame(f.add(i));
+            vm.mem.arena_mut().zero_frame(f.add(i));
         }
         first = Some(f);
     } else if prealloc {
@@ -217,7 +215,7 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
             }
             return Err(Errno::ENOMEM);
         }
-        P::for_each_mapping(&vm.mem.arena, root, span, &mut |va, m| saved.push((va, m)));
+        P::for_each_mapping(vm.mem.arena(), root, span, &mut |va, m| saved.push((va, m)));
         for (_, m) in &saved {
             if !m.flags.contains(PageFlags::DIRECT) {
                 vm.mem.share(m.frame);

@@ -96,7 +96,7 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     let old_span = PageSpan { start, pages: old_pages };
     let new_span = PageSpan { start: to, pages: new_pages };
     let mut pages = Vec::new();
-    P::for_each_mapping(&vm.mem.arena, root, old_span, &mut |va, m| pages.push((va, m)));
+    P::for_each_mapping(vm.mem.arena(), root, old_span, &mut |va, m| pages.push((va, m)));
     for &(va, m) in &pages {
         let at = VirtAddr(to.0 + (va.0 - start.0));
         vm.mem.share(m.frame);

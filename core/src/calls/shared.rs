@@ -7,6 +7,17 @@
 //! panics for processes without regions (§21.6), a page-table failure is ENOMEM with the
 //! destination unchanged (§21.8), error replies carry zeroed outputs (§21.18), and
 //! reference counts are u32 (§21.9).
+//!
+//! Sharers. MINIX's `do_get_refcount` answers a frame's reference count, which there is
+//! the number of mappings. Here a frame's count is one per leaf entry, and under
+//! on-demand fork a leaf table linked by several directories holds one entry for all of
+//! them (that is what keeps that fork O(tables)). The number of mappings of a frame is
+//! therefore derived, by one function, [`sharer_counts`]: the sum, over the leaf entries
+//! mapping it, of the number of directory links to the entry's table (that table's
+//! reference count). VM_GETREF, VM_INFO's usage figures and the invariant checks (which
+//! compare it with a walk of every process) all use it, so it is right under every fork
+//! policy: under `cow` and `copy` every table has one link and the figure is the frame's
+//! count.
 
 use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::endpoint::Endpoint;
@@ -17,6 +28,7 @@ use crate::message::{call_fields, Fields, Message, VM_GETPHYS, VM_GETREF, VM_REM
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MemType, Region, RegionTag};
 use crate::server::{CallResult, Reply, Vm};
+use std::collections::{HashMap, HashSet};
 
 use super::mmap::unmap_range;
 use super::target_slot;
@@ -130,7 +142,7 @@ pub(crate) fn do_remap<F: FrameAllocator, P: PagingFormat>(
     let src_root = vm.slots.get(src).root;
     let dst_root = vm.slots.get(dst).root;
     let mut pages = Vec::with_capacity(region.pages as usize);
-    P::for_each_mapping(&vm.mem.arena, src_root, region.span(), &mut |va, m| pages.push((va, m)));
+    P::for_each_mapping(vm.mem.arena(), src_root, region.span(), &mut |va, m| pages.push((va, m)));
     let span = PageSpan { start, pages: region.pages };
     for &(va, m) in &pages {
         let at = VirtAddr(start.0 + (va.0 - region.start.0));
@@ -192,13 +204,13 @@ pub(crate) fn do_get_phys<F: FrameAllocator, P: PagingFormat>(
     let req = GetPhysRequest::decode(msg);
     GetPhysReply { phys: 0 }.encode(msg);
     let (slot, r) = shared_region_at(vm, caller, req.proc, req.addr, Errno::EINVAL)?;
-    let m = P::translate(&vm.mem.arena, vm.slots.get(slot).root, r.start).ok_or(Errno::EINVAL)?;
+    let m = P::translate(vm.mem.arena(), vm.slots.get(slot).root, r.start).ok_or(Errno::EINVAL)?;
     GetPhysReply { phys: m.frame.start_address().0 as i64 }.encode(msg);
     Ok(Reply::Now)
 }
 
-/// `do_get_refcount`: m2_i1 endpoint, m2_l1 region start → m2_i2 reference count of its
-/// first page's frame.
+/// `do_get_refcount`: m2_i1 endpoint, m2_l1 region start → m2_i2 the number of mappings
+/// of its first page's frame (processes mapping it, see [`sharer_counts`]).
 ///
 /// # Errors
 /// `EINVAL` bad endpoint or not the start of a shared region.
@@ -210,8 +222,35 @@ pub(crate) fn do_get_refcount<F: FrameAllocator, P: PagingFormat>(
     let req = GetRefRequest::decode(msg);
     GetRefReply { count: 0 }.encode(msg);
     let (slot, r) = shared_region_at(vm, caller, req.proc, req.addr, Errno::EINVAL)?;
-    let m = P::translate(&vm.mem.arena, vm.slots.get(slot).root, r.start).ok_or(Errno::EINVAL)?;
-    let count = vm.mem.refs.get(m.frame);
+    let m = P::translate(vm.mem.arena(), vm.slots.get(slot).root, r.start).ok_or(Errno::EINVAL)?;
+    let count = sharer_counts(vm, |r| r.mem == MemType::Shared).get(&m.frame.0).copied().unwrap_or(0);
     GetRefReply { count: i32::try_from(count).unwrap_or(i32::MAX) }.encode(msg);
     Ok(Reply::Now)
+}
+
+/// The number of mappings of every counted frame mapped in a region that `regions`
+/// selects, over all processes: for each leaf entry mapping the frame, the number of
+/// directory links to the entry's table (its reference count). A table linked by several
+/// processes is counted once, so the cost is that of the distinct entries. A frame is
+/// mapped only in regions of its kind (shared frames in shared regions), so selecting
+/// the regions of one kind gives exact figures for that kind's frames.
+pub(crate) fn sharer_counts<F: FrameAllocator, P: PagingFormat>(
+    vm: &Vm<F, P>,
+    regions: impl Fn(&Region) -> bool,
+) -> HashMap<u64, u32> {
+    let mut counts: HashMap<u64, u32> = HashMap::new();
+    // (leaf table, address) of every entry counted: the same entry is reached from every
+    // process linking its table.
+    let mut entries: HashSet<(u64, u64)> = HashSet::new();
+    for i in vm.slots.in_use_indices() {
+        let s = vm.slots.get(i);
+        for r in s.regions.as_slice().iter().filter(|r| regions(r)) {
+            P::for_each_leaf_mapping(vm.mem.arena(), s.root, r.span(), &mut |t, va, m| {
+                if !m.flags.contains(PageFlags::DIRECT) && entries.insert((t.0, va.0)) {
+                    *counts.entry(m.frame.0).or_default() += vm.mem.refs().get(t);
+                }
+            });
+        }
+    }
+    counts
 }

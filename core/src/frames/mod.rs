@@ -86,46 +86,77 @@ impl FrameRefs {
     }
     /// Sets the count of `frame`.
     #[inline]
-    pub fn set(&mut self, frame: Frame, count: u32) {
+    fn set(&mut self, frame: Frame, count: u32) {
         self.counts[frame.index()] = count;
     }
-    /// Adds one reference; returns the new count.
+    /// Adds one reference.
     #[inline]
-    pub fn inc(&mut self, frame: Frame) -> u32 {
-        let c = &mut self.counts[frame.index()];
-        *c += 1;
-        *c
-    }
-    /// Drops one reference; returns the new count.
-    #[inline]
-    pub fn dec(&mut self, frame: Frame) -> u32 {
-        let c = &mut self.counts[frame.index()];
-        debug_assert!(*c > 0, "{frame:?} dereferenced below zero");
-        *c -= 1;
-        *c
+    fn inc(&mut self, frame: Frame) {
+        self.counts[frame.index()] += 1;
     }
     /// All counts, indexed by frame number.
     pub fn as_slice(&self) -> &[u32] {
         &self.counts
     }
-    /// All counts, writable, indexed by frame number (for bulk updates such as fork).
-    pub fn as_mut_slice(&mut self) -> &mut [u32] {
-        &mut self.counts
+}
+
+/// The reference counts and the allocator, borrowed together apart from the arena, so
+/// that a pass over a page table held in the arena can drop references as it goes.
+/// [`Counts::unref`] is the one place where a reference is dropped and a frame freed.
+#[derive(Debug)]
+pub struct Counts<'a, F> {
+    refs: &'a mut [u32],
+    alloc: &'a mut F,
+}
+
+impl<F: FrameAllocator> Counts<'_, F> {
+    /// The count of `frame`.
+    #[inline(always)]
+    pub fn get(&self, frame: Frame) -> u32 {
+        self.refs[frame.index()]
+    }
+    /// Adds one reference.
+    #[inline(always)]
+    pub fn inc(&mut self, frame: Frame) {
+        self.refs[frame.index()] += 1;
+    }
+    /// Drops one reference; frees the frame when it was the last. Returns whether it was
+    /// freed.
+    #[inline(always)]
+    pub fn unref(&mut self, frame: Frame) -> bool {
+        let c = &mut self.refs[frame.index()];
+        debug_assert!(*c > 0, "{frame:?} dereferenced below zero");
+        *c -= 1;
+        if *c == 0 {
+            self.alloc.free(frame);
+            true
+        } else {
+            false
+        }
     }
 }
 
 /// The physical memory of one server: the arena, its allocator and the reference counts,
-/// plus a count of frames used as page tables.
+/// plus a count of frames used as page tables. The fields are private: a frame's count
+/// changes only through the methods here (allocation sets it to 1, [`PhysMem::share`]
+/// adds one, [`Counts::unref`] drops one and frees at zero), and the table-frame count
+/// only through [`PhysMem::alloc_table_uninit`] and [`PhysMem::free_table`].
 #[derive(Debug)]
 pub struct PhysMem<F> {
     /// The frames' contents.
-    pub arena: Arena,
+    arena: Arena,
     /// Which frames are free.
-    pub alloc: F,
+    alloc: F,
     /// How many references each frame has.
-    pub refs: FrameRefs,
+    refs: FrameRefs,
     /// Frames currently used as page tables (roots included).
-    pub table_frames: u64,
+    table_frames: u64,
+    /// Present entries of every page-table frame (0 for any other frame), so that "is
+    /// this table empty?" is one load. Kept beside the tables rather than in the unused
+    /// bits of their entries because i386 entries have only three such bits (a count up
+    /// to 1024 needs eleven), and because a table shared by several directories (on-demand
+    /// fork) has one count wherever it is linked from; two bytes per frame.
+    live: Vec<u16>,
 }
 
 impl<F: FrameAllocator> PhysMem<F> {
@@ -138,7 +169,79 @@ impl<F: FrameAllocator> PhysMem<F> {
     /// Physical memory over `arena` with a given (fresh) allocator.
     pub fn with_allocator(arena: Arena, alloc: F) -> Self {
         let refs = FrameRefs::new(arena.frames());
-        PhysMem { arena, alloc, refs, table_frames: 0 }
+        let live = vec![0; arena.frames() as usize];
+        PhysMem { arena, alloc, refs, table_frames: 0, live }
+    }
+
+    /// The frames' contents.
+    #[inline(always)]
+    pub fn arena(&self) -> &Arena {
+        &self.arena
+    }
+
+    /// The frames' contents, writable.
+    #[inline(always)]
+    pub fn arena_mut(&mut self) -> &mut Arena {
+        &mut self.arena
+    }
+
+    /// The reference counts (read-only: they change through the methods of `PhysMem`).
+    #[inline(always)]
+    pub fn refs(&self) -> &FrameRefs {
+        &self.refs
+    }
+
+    /// The allocator (read-only).
+    #[inline(always)]
+    pub fn allocator(&self) -> &F {
+        &self.alloc
+    }
+
+    /// The allocator itself, for tests and fault injection that arm or break it on
+    /// purpose; frames taken from it directly have no reference count.
+    #[inline(always)]
+    pub fn allocator_mut(&mut self) -> &mut F {
+        &mut self.alloc
+    }
+
+    /// Frames currently used as page tables (roots included).
+    #[inline(always)]
+    pub fn table_frames(&self) -> u64 {
+        self.table_frames
+    }
+
+    /// The number of present entries of the page table in `table`.
+    #[inline(always)]
+    pub fn live(&self, table: Frame) -> u16 {
+        self.live[table.index()]
+    }
+
+    /// Sets the number of present entries of the page table in `table` (after a pass
+    /// that wrote the whole table).
+    #[inline(always)]
+    pub fn set_live(&mut self, table: Frame, n: u16) {
+        self.live[table.index()] = n;
+    }
+
+    /// `n` more present entries in the page table in `table`.
+    #[inline(always)]
+    pub fn add_live(&mut self, table: Frame, n: u16) {
+        self.live[table.index()] += n;
+    }
+
+    /// `n` fewer present entries in the page table in `table`; returns how many are left.
+    #[inline(always)]
+    pub fn sub_live(&mut self, table: Frame, n: u16) -> u16 {
+        let c = &mut self.live[table.index()];
+        debug_assert!(*c >= n, "{table:?} has fewer than {n} present entries");
+        *c -= n;
+        *c
+    }
+
+    /// The arena and the counts borrowed apart (see [`Counts`]).
+    #[inline(always)]
+    pub fn split(&mut self) -> (&mut Arena, Counts<'_, F>) {
+        (&mut self.arena, Counts { refs: &mut self.refs.counts, alloc: &mut self.alloc })
     }
 
     /// Allocates one frame with reference count 1; its contents are whatever was there.
@@ -158,20 +261,43 @@ impl<F: FrameAllocator> PhysMem<F> {
         Some(f)
     }
 
-    /// Allocates a zeroed frame for a page table (reference count 1, counted in
-    /// `table_frames`).
+    /// Allocates `count` consecutive frames, the first aligned to `align` frames, each
+    /// with reference count 1; contents as they were. `None` when no such run is free.
+    pub fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<Frame> {
+        let first = self.alloc.alloc_contiguous(count, align)?;
+        for c in &mut self.refs.counts[first.index()..first.index() + count as usize] {
+            debug_assert_eq!(*c, 0, "allocator returned a referenced frame");
+            *c = 1;
+        }
+        Some(first)
+    }
+
+    /// Allocates a frame for a page table (reference count 1, counted in the table
+    /// frames) and leaves its contents as they were, for a caller that overwrites every
+    /// entry. The one place the table-frame count goes up.
     #[inline]
-    pub fn alloc_table(&mut self) -> Option<Frame> {
-        let f = self.alloc_zeroed()?;
+    pub fn alloc_table_uninit(&mut self) -> Option<Frame> {
+        let f = self.alloc_frame()?;
         self.table_frames += 1;
         Some(f)
     }
 
-    /// Frees a page-table frame obtained from [`PhysMem::alloc_table`].
+    /// Allocates a zeroed frame for a page table (reference count 1, counted in the
+    /// table frames).
+    #[inline]
+    pub fn alloc_table(&mut self) -> Option<Frame> {
+        let f = self.alloc_table_uninit()?;
+        self.arena.zero_frame(f);
+        Some(f)
+    }
+
+    /// Frees a page-table frame obtained from [`PhysMem::alloc_table`] (its one
+    /// reference goes).
     #[inline]
     pub fn free_table(&mut self, frame: Frame) {
         debug_assert_eq!(self.refs.get(frame), 1);
         self.refs.set(frame, 0);
+        self.live[frame.index()] = 0;
         self.table_frames -= 1;
         self.alloc.free(frame);
     }
@@ -185,17 +311,18 @@ impl<F: FrameAllocator> PhysMem<F> {
     /// Drops a reference; frees the frame when it was the last. Returns whether it was freed.
     #[inline]
     pub fn unref(&mut self, frame: Frame) -> bool {
-        if self.refs.dec(frame) == 0 {
-            self.alloc.free(frame);
-            true
-        } else {
-            false
-        }
+        self.split().1.unref(frame)
     }
 
     /// Number of free frames.
     #[inline]
     pub fn free_frames(&self) -> u64 {
         self.alloc.free_count()
+    }
+
+    /// Sets a frame's count by hand, to break an invariant on purpose in a test.
+    #[cfg(test)]
+    pub(crate) fn set_ref_for_test(&mut self, frame: Frame, count: u32) {
+        self.refs.set(frame, count);
     }
 }

@@ -4,12 +4,17 @@
 //!
 //! Replaces the per-page `pt_writemap` loop of MINIX (`arch/i386/pagetable.c`), which
 //! recomputed the directory entry for every page. Range operations in `ops` step through
-//! their span one leaf table at a time with a cursor.
+//! their span one leaf table at a time with a cursor ([`super::spans`]).
+//!
+//! The sharing rule of on-demand fork ("is this leaf table shared? then copy it before
+//! changing it") is said once, as [`Cursor::writable_leaf`]; a call that may fail after
+//! such copies records them in an [`Unshares`] list to restore the sharing exactly.
 
 use crate::addr::Frame;
 use crate::frames::{FrameAllocator, PhysMem};
-use crate::paging::entry::{Pte, PRESENT, TABLE_LINK};
-use crate::paging::layout::{empty_outside, entry_frame, index, shift, Layout, MAX_LEVELS};
+use crate::paging::entry::{Pte, PRESENT, TABLE_LINK, WRITE};
+use crate::paging::layout::{alloc_table_uninit, entry_frame, index, shift, Layout, MAX_LEVELS};
+use crate::paging::leaf::{copy_leaf_private, unref_leaves};
 use crate::paging::PagingError;
 use core::marker::PhantomData;
 
@@ -77,7 +82,7 @@ impl<L: Layout> Cursor<L> {
         let mut first_new: Option<usize> = None;
         while l > 0 {
             let idx = index::<L>(va, l);
-            let e = L::table(&mem.arena, self.path[l])[idx].raw();
+            let e = L::table(mem.arena(), self.path[l])[idx].raw();
             let next = if e & PRESENT != 0 {
                 entry_frame::<L>(e)
             } else {
@@ -87,8 +92,9 @@ impl<L: Layout> Cursor<L> {
                     }
                     return Err(PagingError::OutOfFrames);
                 };
-                L::table_mut(&mut mem.arena, self.path[l])[idx] =
+                L::table_mut(mem.arena_mut(), self.path[l])[idx] =
                     L::Pte::from_raw(t.start_address().0 | TABLE_LINK);
+                mem.add_live(self.path[l], 1);
                 first_new.get_or_insert(l);
                 t
             };
@@ -107,7 +113,8 @@ impl<L: Layout> Cursor<L> {
             mem.free_table(self.path[l]);
             self.tag[l] = INVALID;
         }
-        L::table_mut(&mut mem.arena, self.path[top])[index::<L>(va, top)] = L::Pte::ZERO;
+        L::table_mut(mem.arena_mut(), self.path[top])[index::<L>(va, top)] = L::Pte::ZERO;
+        mem.sub_live(self.path[top], 1);
     }
 
     /// The table at `level` on the path of the last walk (`level` 1 is the directory that
@@ -117,11 +124,55 @@ impl<L: Layout> Cursor<L> {
         self.path[level]
     }
 
-    /// Replaces the leaf table of the last walk (after the directory entry was pointed at
-    /// a private copy of it).
+    /// Whether the leaf table of the last walk is linked by other address spaces too
+    /// (on-demand fork): its entries are then not this space's to change.
     #[inline(always)]
-    pub fn set_leaf(&mut self, leaf: Frame) {
-        self.path[0] = leaf;
+    pub fn leaf_shared<F: FrameAllocator>(&self, mem: &PhysMem<F>) -> bool {
+        table_shared(mem, self.path[0])
+    }
+
+    /// The leaf table of the last walk (which found it for `va`), made this space's own
+    /// so that its entries may be changed. A table with reference count 1 is already ours
+    /// (even behind a read-only link; `unshare` restores the link for writes). A table
+    /// linked by several directories is copied (one 4 KiB pass: private writable pages
+    /// become COW in the copy, every counted frame gains a reference), the shared table
+    /// loses this space's reference, and the link points at the copy, writable. The copy
+    /// is recorded in `undo`.
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`] for the copy; nothing has changed then.
+    #[inline(always)]
+    pub fn writable_leaf<F: FrameAllocator>(
+        &mut self,
+        mem: &mut PhysMem<F>,
+        va: u64,
+        undo: &mut Unshares,
+    ) -> Result<Frame, PagingError> {
+        if !self.leaf_shared(mem) {
+            return Ok(self.path[0]);
+        }
+        self.copy_leaf(mem, va, undo)
+    }
+
+    /// The copy of [`Cursor::writable_leaf`].
+    #[inline(never)]
+    fn copy_leaf<F: FrameAllocator>(
+        &mut self,
+        mem: &mut PhysMem<F>,
+        va: u64,
+        undo: &mut Unshares,
+    ) -> Result<Frame, PagingError> {
+        let leaf = self.path[0];
+        let copy = alloc_table_uninit::<L, F>(mem).ok_or(PagingError::OutOfFrames)?;
+        copy_leaf_private::<L, F>(mem, leaf, copy);
+        mem.unref(leaf);
+        let (dir, idx) = (self.path[1], index::<L>(va, 1));
+        let link = L::table(mem.arena(), dir)[idx].raw();
+        L::table_mut(mem.arena_mut(), dir)[idx] =
+            L::Pte::from_raw((link & !L::ADDR_MASK) | copy.start_address().0 | WRITE);
+        self.path[0] = copy;
+        undo.0.push(Unshared { dir, idx, old: leaf, new: copy });
+        Ok(copy)
     }
 
     /// Releases the leaf table on `va`'s path, which the last `find` returned and which
@@ -131,19 +182,84 @@ impl<L: Layout> Cursor<L> {
     pub fn release_empty<F: FrameAllocator>(&mut self, mem: &mut PhysMem<F>, va: u64) {
         let mut l = 0;
         loop {
-            if l == 0 && mem.refs.get(self.path[0]) > 1 {
-                mem.refs.dec(self.path[0]);
+            if l == 0 && self.leaf_shared(mem) {
+                mem.unref(self.path[0]);
             } else {
                 mem.free_table(self.path[l]);
             }
             self.tag[l] = INVALID;
-            let idx = index::<L>(va, l + 1);
-            let parent = L::table_mut(&mut mem.arena, self.path[l + 1]);
-            parent[idx] = L::Pte::ZERO;
-            if l + 2 == L::LEVELS || !empty_outside(parent, idx..idx + 1) {
+            L::table_mut(mem.arena_mut(), self.path[l + 1])[index::<L>(va, l + 1)] = L::Pte::ZERO;
+            if mem.sub_live(self.path[l + 1], 1) != 0 || l + 2 == L::LEVELS {
                 return;
             }
             l += 1;
+        }
+    }
+}
+
+/// Whether the table `t` is linked by several directories (on-demand fork): the sharing
+/// rule's one test, a load of the count the frame array holds.
+#[inline(always)]
+pub fn table_shared<F: FrameAllocator>(mem: &PhysMem<F>, t: Frame) -> bool {
+    mem.refs().get(t) > 1
+}
+
+/// The leaf table mapping `va` when every table on the way is present, found as the
+/// hardware walks (arena offsets, no path kept), else `None`: the first step of the
+/// one-page operations, which fall back to a [`Cursor`] when they must build, copy or
+/// free a table. A non-present upper entry is 0, so `entry - PRESENT` wraps past the
+/// arena and one compare tests both "present" and "inside the arena".
+#[inline(always)]
+pub fn leaf_of<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> Option<Frame> {
+    let last = arena.last_frame_offset();
+    let mut table = root.start_address().0;
+    let mut l = L::LEVELS - 1;
+    while l > 0 {
+        let e = L::entry(arena, table, index::<L>(va, l));
+        table = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
+        if table > last {
+            return None;
+        }
+        l -= 1;
+    }
+    Some(Frame(table >> 12))
+}
+
+/// A leaf table that a call copied out of sharing ([`Cursor::writable_leaf`]).
+#[derive(Clone, Copy, Debug)]
+struct Unshared {
+    /// The directory holding the link.
+    dir: Frame,
+    /// The link's index in `dir`.
+    idx: usize,
+    /// The shared table the link pointed at.
+    old: Frame,
+    /// The private copy it points at now.
+    new: Frame,
+}
+
+/// The leaf tables one call copied out of sharing, kept so that a later failure of the
+/// same call can restore the sharing exactly ([`Unshares::undo`]).
+#[derive(Debug, Default)]
+pub struct Unshares(Vec<Unshared>);
+
+impl Unshares {
+    /// No copies yet.
+    #[inline(always)]
+    pub fn new() -> Self {
+        Unshares(Vec::new())
+    }
+
+    /// Undoes the copies (newest first): each copy's references are dropped and it is
+    /// freed, and its link points read-only at the shared table again.
+    pub fn undo<L: Layout, F: FrameAllocator>(&mut self, mem: &mut PhysMem<F>) {
+        while let Some(u) = self.0.pop() {
+            unref_leaves::<L, F>(mem, u.new);
+            mem.free_table(u.new);
+            mem.share(u.old);
+            let link = L::table(mem.arena(), u.dir)[u.idx].raw();
+            L::table_mut(mem.arena_mut(), u.dir)[u.idx] =
+                L::Pte::from_raw((link & !(L::ADDR_MASK | WRITE)) | u.old.start_address().0);
         }
     }
 }
@@ -167,16 +283,16 @@ mod tests {
         let mut cur = Cursor::<X86_64>::new(root);
         let va = 0x7f12_3456_7000;
         // Nothing below the root: skip to the end of the 512 GiB region.
-        assert_eq!(cur.find(&mem.arena, va), Err(next_boundary::<X86_64>(va, 3)));
+        assert_eq!(cur.find(mem.arena(), va), Err(next_boundary::<X86_64>(va, 3)));
         let leaf = cur.find_or_alloc(&mut mem, va).unwrap();
-        assert_eq!(mem.table_frames, 4);
-        assert_eq!(cur.find(&mem.arena, va), Ok(leaf));
+        assert_eq!(mem.table_frames(), 4);
+        assert_eq!(cur.find(mem.arena(), va), Ok(leaf));
         // A fresh cursor walks to the same leaf; a neighbour in the same 2 MiB shares it.
-        assert_eq!(Cursor::<X86_64>::new(root).find(&mem.arena, va + 0x1000), Ok(leaf));
+        assert_eq!(Cursor::<X86_64>::new(root).find(mem.arena(), va + 0x1000), Ok(leaf));
         // Another 2 MiB region under the same directory: only a leaf table is added.
         let other = cur.find_or_alloc(&mut mem, va + (2 << 20)).unwrap();
         assert_ne!(other, leaf);
-        assert_eq!(mem.table_frames, 5);
+        assert_eq!(mem.table_frames(), 5);
     }
 
     #[test]
@@ -190,14 +306,14 @@ mod tests {
         cur.find_or_alloc(&mut mem, a).unwrap();
         cur.find_or_alloc(&mut mem, b).unwrap();
         assert_eq!(mem.free_frames(), free - 4);
-        cur.find(&mem.arena, a).unwrap();
+        cur.find(mem.arena(), a).unwrap();
         cur.release_empty(&mut mem, a);
         assert_eq!(mem.free_frames(), free - 3, "the directory still holds b's table");
-        assert!(cur.find(&mem.arena, a).is_err());
-        cur.find(&mem.arena, b).unwrap();
+        assert!(cur.find(mem.arena(), a).is_err());
+        cur.find(mem.arena(), b).unwrap();
         cur.release_empty(&mut mem, b);
         assert_eq!(mem.free_frames(), free, "every table but the root is gone");
-        assert!(crate::paging::layout::all_zero(mem.arena.table64(root)));
+        assert!(crate::paging::layout::all_zero(mem.arena().table64(root)));
     }
 
     #[test]
@@ -207,7 +323,7 @@ mod tests {
         let mut cur = Cursor::<X86_64>::new(root);
         // Two frames left: PDPT and PD fit, the leaf table does not.
         assert_eq!(cur.find_or_alloc(&mut mem, 0x1000), Err(PagingError::OutOfFrames));
-        assert_eq!((mem.free_frames(), mem.table_frames), (2, 1));
-        assert!(crate::paging::layout::all_zero(mem.arena.table64(root)));
+        assert_eq!((mem.free_frames(), mem.table_frames()), (2, 1));
+        assert!(crate::paging::layout::all_zero(mem.arena().table64(root)));
     }
 }

@@ -52,12 +52,13 @@ const _: () = {
     assert!(Pt32::D.bits() as u64 == DIRTY);
     assert!(COW == 1 << 9 && SHARED == 1 << 10 && DIRECT == 1 << 11);
     // `to_raw`/`from_raw` are masks: every flag sits at its entry bit.
-    assert!(PageFlags::WRITE.0 as u64 == WRITE && PageFlags::USER.0 as u64 == USER);
-    assert!(PageFlags::ACCESSED.0 as u64 == ACCESSED && PageFlags::DIRTY.0 as u64 == DIRTY);
-    assert!(PageFlags::NOCACHE.0 as u64 == CACHE_DISABLE && PageFlags::COW.0 as u64 == COW);
-    assert!(PageFlags::SHARED.0 as u64 == SHARED && PageFlags::DIRECT.0 as u64 == DIRECT);
+    assert!(PageFlags::WRITE.bits() as u64 == WRITE && PageFlags::USER.bits() as u64 == USER);
+    assert!(PageFlags::ACCESSED.bits() as u64 == ACCESSED && PageFlags::DIRTY.bits() as u64 == DIRTY);
+    assert!(PageFlags::NOCACHE.bits() as u64 == CACHE_DISABLE && PageFlags::COW.bits() as u64 == COW);
+    assert!(PageFlags::SHARED.bits() as u64 == SHARED && PageFlags::DIRECT.bits() as u64 == DIRECT);
     assert!(
-        PageFlags::ALL.0 as u64 == WRITE | USER | CACHE_DISABLE | ACCESSED | DIRTY | COW | SHARED | DIRECT
+        PageFlags::ALL.bits() as u64
+            == WRITE | USER | CACHE_DISABLE | ACCESSED | DIRTY | COW | SHARED | DIRECT
     );
 };
 
@@ -111,7 +112,7 @@ impl Pte for u32 {
 /// that are no flag are dropped.
 #[inline(always)]
 pub const fn to_raw(flags: PageFlags) -> u64 {
-    let f = (flags.0 & PageFlags::ALL.0) as u64;
+    let f = (flags.bits() & PageFlags::ALL.bits()) as u64;
     f | ((f & CACHE_DISABLE) >> 1)
 }
 
@@ -119,7 +120,7 @@ pub const fn to_raw(flags: PageFlags) -> u64 {
 /// means NOCACHE).
 #[inline(always)]
 pub const fn from_raw(raw: u64) -> PageFlags {
-    PageFlags((raw & PageFlags::ALL.0 as u64) as u16)
+    PageFlags::from_bits_truncate(raw as u16)
 }
 
 /// The copy-on-write form of a leaf entry for fork: a present, private, writable page
@@ -148,7 +149,7 @@ mod tests {
     #[test]
     fn flags_round_trip_through_raw_bits() {
         for bits in 0..=0xfffu16 {
-            let f = PageFlags(bits & PageFlags::ALL.0);
+            let f = PageFlags::from_bits_truncate(bits);
             assert_eq!(from_raw(to_raw(f)), f, "{f:?}");
             assert_eq!(to_raw(f) & PRESENT, 0);
         }

@@ -67,8 +67,7 @@ pub fn alloc_table<L: Layout, F: crate::frames::FrameAllocator>(
 pub fn alloc_table_uninit<L: Layout, F: crate::frames::FrameAllocator>(
     mem: &mut crate::frames::PhysMem<F>,
 ) -> Option<Frame> {
-    let t = mem.alloc_frame()?;
-    mem.table_frames += 1;
+    let t = mem.alloc_table_uninit()?;
     if t.0 >= L::FRAME_END {
         mem.free_table(t);
         return None;

@@ -39,18 +39,27 @@
 //! entry is exactly 0; every table but the root holds at least one present entry
 //! (`unmap_range` frees the tables it empties, a failed `map_range` frees the ones it
 //! added); each table frame's reference count is the number of links to it (see above)
-//! and it is counted once in [`PhysMem::table_frames`](crate::frames::PhysMem).
+//! and it is counted once in [`PhysMem::table_frames`](crate::frames::PhysMem); each
+//! table's number of present entries is [`PhysMem::live`] (so emptiness is one load).
 //!
 //! Layout of the module: [`entry`] (bits), [`layout`] (levels and indices), [`cursor`]
-//! (the walk that keeps its path), `ops` (the operations, generic over a layout), `fork`
-//! (address-space copy), and the two formats [`X86_64`] and [`I386`].
+//! (the walk that keeps its path, and the sharing rule), `spans` (the one walk over the
+//! leaf spans of a range), `tree` (the one walk over a whole table tree), `leaf` (the
+//! passes over one table: fork copies, reference drops, destroy), `range` (the range
+//! passes: sharing checks, clearing, one-page unmap), `ops` (the
+//! [`PagingFormat`] implementation, generic over a layout), `fork` (address-space copy),
+//! and the two formats [`X86_64`] and [`I386`].
 
 pub mod cursor;
 pub mod entry;
 mod fork;
 mod i386;
 pub mod layout;
+mod leaf;
 mod ops;
+mod range;
+mod spans;
+mod tree;
 mod x86_64;
 
 pub use i386::I386;
@@ -61,90 +70,39 @@ use crate::arena::Arena;
 use crate::frames::{FrameAllocator, PhysMem};
 use core::fmt;
 
-/// Format-independent flags of a leaf mapping. Present is implied by having a [`Mapping`].
-///
-/// Each flag sits at the bit position of its x86 entry bit (R/W 1, U/S 2, PCD 4, A 5,
-/// D 6, AVL 9–11), so converting to and from entries is a mask, not a shuffle; the
-/// values are otherwise opaque and only the named constants should be used.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct PageFlags(pub u16);
+bitflags::bitflags! {
+    /// Format-independent flags of a leaf mapping. Present is implied by having a
+    /// [`Mapping`].
+    ///
+    /// Each flag sits at the bit position of its x86 entry bit (R/W 1, U/S 2, PCD 4, A 5,
+    /// D 6, AVL 9–11), so converting to and from entries is a mask, not a shuffle.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+    pub struct PageFlags: u16 {
+        /// x86 R/W: writes allowed.
+        const WRITE = 1 << 1;
+        /// x86 U/S: user mode allowed.
+        const USER = 1 << 2;
+        /// x86 PCD|PWT: uncached (device memory).
+        const NOCACHE = 1 << 4;
+        /// x86 A: set by the MMU on any access.
+        const ACCESSED = 1 << 5;
+        /// x86 D: set by the MMU on a write.
+        const DIRTY = 1 << 6;
+        /// Software (AVL bit 9): copy-on-write; writable once the frame is private again.
+        const COW = 1 << 9;
+        /// Software (AVL bit 10): shared memory; fork shares it writable instead of COW.
+        const SHARED = 1 << 10;
+        /// Software (AVL bit 11): direct physical memory; not reference counted, never
+        /// freed.
+        const DIRECT = 1 << 11;
+    }
+}
 
 impl PageFlags {
     /// No flags: present, read-only, supervisor.
-    pub const EMPTY: PageFlags = PageFlags(0);
-    /// x86 R/W: writes allowed.
-    pub const WRITE: PageFlags = PageFlags(1 << 1);
-    /// x86 U/S: user mode allowed.
-    pub const USER: PageFlags = PageFlags(1 << 2);
-    /// x86 A: set by the MMU on any access.
-    pub const ACCESSED: PageFlags = PageFlags(1 << 5);
-    /// x86 D: set by the MMU on a write.
-    pub const DIRTY: PageFlags = PageFlags(1 << 6);
-    /// x86 PCD|PWT: uncached (device memory).
-    pub const NOCACHE: PageFlags = PageFlags(1 << 4);
-    /// Software (AVL bit 9): copy-on-write; writable once the frame is private again.
-    pub const COW: PageFlags = PageFlags(1 << 9);
-    /// Software (AVL bit 10): shared memory; fork shares it writable instead of COW.
-    pub const SHARED: PageFlags = PageFlags(1 << 10);
-    /// Software (AVL bit 11): direct physical memory; not reference counted, never freed.
-    pub const DIRECT: PageFlags = PageFlags(1 << 11);
+    pub const EMPTY: PageFlags = PageFlags::empty();
     /// Every flag.
-    pub const ALL: PageFlags = PageFlags(0xe76);
-
-    /// Whether every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: PageFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// Whether any flag of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: PageFlags) -> bool {
-        self.0 & other.0 != 0
-    }
-    /// The union.
-    #[inline]
-    pub const fn union(self, other: PageFlags) -> PageFlags {
-        PageFlags(self.0 | other.0)
-    }
-    /// `self` without the flags of `other`.
-    #[inline]
-    pub const fn difference(self, other: PageFlags) -> PageFlags {
-        PageFlags(self.0 & !other.0)
-    }
-}
-
-impl core::ops::BitOr for PageFlags {
-    type Output = PageFlags;
-    fn bitor(self, rhs: PageFlags) -> PageFlags {
-        self.union(rhs)
-    }
-}
-
-impl fmt::Debug for PageFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [(PageFlags, &str); 8] = [
-            (PageFlags::WRITE, "W"),
-            (PageFlags::USER, "U"),
-            (PageFlags::ACCESSED, "A"),
-            (PageFlags::DIRTY, "D"),
-            (PageFlags::NOCACHE, "NC"),
-            (PageFlags::COW, "COW"),
-            (PageFlags::SHARED, "SH"),
-            (PageFlags::DIRECT, "DIR"),
-        ];
-        let mut first = true;
-        write!(f, "PageFlags(")?;
-        for (flag, n) in NAMES {
-            if self.contains(flag) {
-                write!(f, "{}{n}", if first { "" } else { "|" })?;
-                first = false;
-            }
-        }
-        if self.0 & !PageFlags::ALL.0 != 0 {
-            write!(f, "{}{:#x}", if first { "" } else { "|" }, self.0 & !PageFlags::ALL.0)?;
-        }
-        write!(f, ")")
-    }
+    pub const ALL: PageFlags = PageFlags::all();
 }
 
 /// A present leaf entry: which frame, with which flags.
@@ -346,6 +304,19 @@ pub trait PagingFormat {
     /// Calls `f` for every present page in `span`, in address order (leaf entries as
     /// stored, as [`PagingFormat::translate`]).
     fn for_each_mapping(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping));
+
+    /// As [`PagingFormat::for_each_mapping`], also naming the leaf table that holds each
+    /// entry (a table shared by an on-demand fork is reached from every space linking it).
+    fn for_each_leaf_mapping(
+        arena: &Arena,
+        root: Frame,
+        span: PageSpan,
+        f: &mut dyn FnMut(Frame, VirtAddr, Mapping),
+    );
+
+    /// The number of present entries of the table in `table` (counted; the operations
+    /// keep it in [`PhysMem::live`], which the invariant checks compare with this).
+    fn present_entries(arena: &Arena, table: Frame) -> u64;
 
     /// Calls `f` for every frame used as a table of this address space (root included),
     /// once per link: a leaf table shared with other spaces is visited here too.

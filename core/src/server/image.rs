@@ -81,7 +81,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                     let frame = self.alloc_any().ok_or(Errno::ENOMEM)?;
                     let from = usize::from(seed.wrapping_mul(31).wrapping_add((i * 7) as u8));
                     self.mem
-                        .arena
+                        .arena_mut()
                         .frame_mut(frame)
                         .copy_from_slice(&TEXT_PATTERN[from..from + PAGE_SIZE as usize]);
                     frame

@@ -102,7 +102,7 @@ impl ZeroPool {
         }
         while self.frames.len() < PREZERO_POOL && mem.free_frames() > 4 * PREZERO_POOL as u64 {
             let Some(f) = mem.alloc_frame() else { break };
-            mem.arena.zero_frame_streaming(f);
+            mem.arena_mut().zero_frame_streaming(f);
             self.frames.push(f);
         }
     }

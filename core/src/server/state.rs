@@ -39,7 +39,7 @@ pub struct Vm<F: FrameAllocator, P: PagingFormat> {
 impl<F: FrameAllocator, P: PagingFormat> fmt::Debug for Vm<F, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Vm")
-            .field("alloc", &self.mem.alloc.name())
+            .field("alloc", &self.mem.allocator().name())
             .field("paging", &P::NAME)
             .field("slots_in_use", &self.slots.count_in_use())
             .field("free_frames", &self.free_frames())
@@ -64,7 +64,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             let _ = P::unmap_range(&mut self.mem, root, r.span());
         }
         // Any format's table is empty when its 4 KiB are zero.
-        let empty = crate::paging::layout::all_zero(self.mem.arena.table64(root));
+        let empty = crate::paging::layout::all_zero(self.mem.arena().table64(root));
         if empty {
             self.mem.free_table(root);
         } else {
@@ -79,8 +79,8 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         if used > self.stats.frames_peak {
             self.stats.frames_peak = used;
         }
-        if self.mem.table_frames > self.stats.pt_pages_peak {
-            self.stats.pt_pages_peak = self.mem.table_frames;
+        if self.mem.table_frames() > self.stats.pt_pages_peak {
+            self.stats.pt_pages_peak = self.mem.table_frames();
         }
     }
 
@@ -101,7 +101,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
 
     /// Frames in the arena.
     pub fn total_frames(&self) -> u64 {
-        self.mem.arena.frames()
+        self.mem.arena().frames()
     }
 
     /// Frames in use, page tables included.
@@ -111,7 +111,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
 
     /// Frames used as page tables now.
     pub fn pt_pages(&self) -> u64 {
-        self.mem.table_frames
+        self.mem.table_frames()
     }
 
     /// The endpoint of the process in `slot`, if one lives there.
@@ -190,7 +190,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// The frame allocator, writable: for fault injection in tests (`FailingAllocator`)
     /// and nothing else; allocating or freeing through it breaks the server's accounting.
     pub fn allocator_mut(&mut self) -> &mut F {
-        &mut self.mem.alloc
+        self.mem.allocator_mut()
     }
 
     /// The fork policy.
@@ -234,17 +234,17 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         if va.0 >= P::VA_END {
             return Err(FaultCode(if access.write { FaultCode::WRITE } else { 0 } | FaultCode::USER));
         }
-        P::hw_translate(&mut self.mem.arena, root, va, access)
+        P::hw_translate(self.mem.arena_mut(), root, va, access)
     }
 
     /// Reads bytes of the arena behind a present mapping (the soft MMU's data path).
     pub(crate) fn arena(&self) -> &Arena {
-        &self.mem.arena
+        self.mem.arena()
     }
 
     /// Writable arena (the soft MMU's data path).
     pub(crate) fn arena_mut(&mut self) -> &mut Arena {
-        &mut self.mem.arena
+        self.mem.arena_mut()
     }
 
     /// A zeroed frame with one reference ([`ZeroPool::take_zeroed`]), counted as a

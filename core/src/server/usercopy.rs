@@ -25,7 +25,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         calls::fault::handle_memory(self, slot, va, buf.len() as u64, false)?;
         let root = self.slots.get(slot).root;
         walk_pages(
-            &mut self.mem.arena,
+            self.mem.arena_mut(),
             va,
             buf.len(),
             || Errno::EFAULT,
@@ -45,7 +45,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         calls::fault::handle_memory(self, slot, va, data.len() as u64, true)?;
         let root = self.slots.get(slot).root;
         walk_pages(
-            &mut self.mem.arena,
+            self.mem.arena_mut(),
             va,
             data.len(),
             || Errno::EFAULT,

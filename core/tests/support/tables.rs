@@ -25,23 +25,23 @@ pub fn dump<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &[Frame
         .iter()
         .map(|&r| {
             let mut v = Vec::new();
-            P::for_each_table(&mem.arena, r, &mut |t| v.push((t, mem.arena.frame(t).to_vec())));
+            P::for_each_table(mem.arena(), r, &mut |t| v.push((t, mem.arena().frame(t).to_vec())));
             v
         })
         .collect();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for f in 0..mem.arena.frames() {
-        if !mem.alloc.is_free(Frame(f)) {
-            for &b in mem.arena.frame(Frame(f)).iter() {
+    for f in 0..mem.arena().frames() {
+        if !mem.allocator().is_free(Frame(f)) {
+            for &b in mem.arena().frame(Frame(f)).iter() {
                 h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
             }
         }
     }
     Dump {
         tables,
-        refs: mem.refs.as_slice().to_vec(),
+        refs: mem.refs().as_slice().to_vec(),
         free: mem.free_frames(),
-        table_frames: mem.table_frames,
+        table_frames: mem.table_frames(),
         data_hash: h,
     }
 }
@@ -53,25 +53,27 @@ pub fn dump<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &[Frame
 /// but once in the table count, and its entries' references once; a table linked more
 /// than once must be linked read-only everywhere.
 pub fn check_refs<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &[Frame], extra: &[Frame]) {
-    let n = mem.arena.frames() as usize;
+    let n = mem.arena().frames() as usize;
     let mut want = vec![0u32; n];
     let mut tables = std::collections::BTreeSet::new();
     let mut counted_leaves = std::collections::BTreeSet::new();
     for &r in roots {
-        P::for_each_table(&mem.arena, r, &mut |t| {
+        P::for_each_table(mem.arena(), r, &mut |t| {
             want[t.index()] += 1;
             tables.insert(t);
-            let empty = mem.arena.frame(t).iter().all(|&b| b == 0);
+            let empty = mem.arena().frame(t).iter().all(|&b| b == 0);
             assert!(t == r || !empty, "empty table {t:?} left in the space of {r:?}");
+            let present = P::present_entries(mem.arena(), t);
+            assert_eq!(u64::from(mem.live(t)), present, "count of present entries of {t:?}");
         });
         let mut leaves = Vec::new();
-        P::for_each_leaf_table(&mem.arena, r, &mut |v, t, w| {
-            assert!(!w || mem.refs.get(t) == 1, "shared leaf table {t:?} linked writable");
+        P::for_each_leaf_table(mem.arena(), r, &mut |v, t, w| {
+            assert!(!w || mem.refs().get(t) == 1, "shared leaf table {t:?} linked writable");
             leaves.push((v, t));
         });
         let (mut next, mut count) = (0, true);
         P::for_each_mapping(
-            &mem.arena,
+            mem.arena(),
             r,
             vmstorm_core::PageSpan { start: vmstorm_core::VirtAddr(0), pages: P::VA_END >> 12 },
             &mut |va, m| {
@@ -89,9 +91,9 @@ pub fn check_refs<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &
     for &f in extra {
         want[f.index()] += 1;
     }
-    assert_eq!(tables, mem.table_frames, "table count");
-    for (f, (&w, &h)) in want.iter().zip(mem.refs.as_slice()).enumerate() {
+    assert_eq!(tables, mem.table_frames(), "table count");
+    for (f, (&w, &h)) in want.iter().zip(mem.refs().as_slice()).enumerate() {
         assert_eq!(w, h, "refcount of frame {f:#x}");
-        assert_eq!(w == 0, mem.alloc.is_free(Frame(f as u64)), "free state of frame {f:#x}");
+        assert_eq!(w == 0, mem.allocator().is_free(Frame(f as u64)), "free state of frame {f:#x}");
     }
 }
