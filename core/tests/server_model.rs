@@ -630,3 +630,23 @@ fn cow_survives_protection_changes<F: FrameAllocator, P: PagingFormat>(policy: F
 }
 
 for_each_config!(cow_and_mprotect, cow_survives_protection_changes);
+
+/// A fixed sequence through the model: a forked child keeps its contents while the parent
+/// moves a written mapping with mremap and writes through the moved pages (the move found
+/// under shared leaf tables, where a moved page stayed writable on a frame the child's
+/// table still referenced).
+fn mremap_move_after_fork<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy) {
+    let mut ops = vec![Op::Mmap { p: 0, pages: 4, prot: 2, shared: false }];
+    ops.extend((0..4).map(|k| Op::Write { p: 0, at: k, value: 1 + k as u8 }));
+    ops.push(Op::Fork(0));
+    // A mapping right above blocks growth in place: the first one moves.
+    ops.push(Op::Mmap { p: 0, pages: 1, prot: 2, shared: false });
+    ops.push(Op::Mremap { p: 0, at: 0, pages: 4, delta: 3, may_move: true });
+    ops.extend((0..8).map(|k| Op::Write { p: 0, at: k, value: 0x40 + k as u8 }));
+    ops.extend((0..4).map(|k| Op::Read { p: 1, at: k }));
+    if let Err(e) = run::<F, P>(policy, &ops) {
+        panic!("{e}");
+    }
+}
+
+for_each_config!(mremap_move_isolation, mremap_move_after_fork);
