@@ -104,7 +104,10 @@ fn mmap_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     let mut m = Message::new(p, VM_MUNMAP_TEXT);
     m.set_m1_p1(TEXT_BASE.0).set_m1_p2(PAGE_SIZE);
     send(&mut vm, &m).unwrap();
-    assert!(client::touch(&mut vm, p, TEXT_BASE, R).is_err());
+    assert_eq!(
+        client::touch(&mut vm, p, TEXT_BASE, R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER)))
+    );
     // Preallocated and contiguous mappings are present at once.
     let before = vm.stats().zero_fills;
     let pre = MmapArgs { flags: MapFlags::ANON | MapFlags::PREALLOC, ..MmapArgs::anon(4 * PAGE_SIZE) };
@@ -182,7 +185,10 @@ fn brk_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     check(&vm);
     // (Under on-demand fork the first write copied a leaf table shared with the parent.)
     assert_eq!(vm.free_frames() + (vm.pt_pages() - pt0), free0, "shrinking brk frees the pages");
-    assert!(client::touch(&mut vm, p, VirtAddr(b0.0 + 10 * PAGE_SIZE), R).is_err());
+    assert_eq!(
+        client::touch(&mut vm, p, VirtAddr(b0.0 + 10 * PAGE_SIZE), R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER)))
+    );
     client::brk(&mut vm, p, VirtAddr(b0.0 + 3)).unwrap();
     assert_eq!(vm.brk_of(p).unwrap(), VirtAddr(b0.0 + 3));
     assert_eq!(client::brk(&mut vm, p, VirtAddr(0x1000)), Err(Errno::ENOMEM));
@@ -221,7 +227,11 @@ fn fork_exec_exit<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     assert_eq!(l.text, TEXT_BASE);
     assert_eq!(l.brk, VirtAddr(l.data.0 + 12000));
     assert_eq!(l.stack_top, VM_STACKTOP);
-    assert!(client::touch(&mut vm, c, a, R).is_err(), "the old mmap is gone");
+    assert_eq!(
+        client::touch(&mut vm, c, a, R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER))),
+        "the old mmap is gone"
+    );
     assert_eq!(get(&mut vm, c, l.data, 8), [0; 8]);
     assert_eq!(get(&mut vm, c, VirtAddr(l.stack_top.0 - 8), 8), [0; 8]);
     assert_eq!(vm.brk_of(c).unwrap(), l.brk);
@@ -303,7 +313,7 @@ fn shared_memory<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     assert_eq!(send(&mut vm, &u).unwrap_err(), Errno::EFAULT);
     u.set_m2_l1(bs.0 as i64);
     send(&mut vm, &u).unwrap();
-    assert!(client::touch(&mut vm, b, bs, R).is_err());
+    assert_eq!(client::touch(&mut vm, b, bs, R), Err(TouchError::Signalled(FaultCode(FaultCode::USER))));
     assert_eq!(get(&mut vm, a2, s, 6), b"shared");
     // Unauthorized callers get ENOSYS.
     let mut m = Message::new(b, VM_GETREF);
@@ -360,7 +370,7 @@ fn phys_dma_info<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     assert_eq!(send(&mut vm, &u).unwrap_err(), Errno::EINVAL);
     u.set_m1_p1(va.0 + 4096);
     send(&mut vm, &u).unwrap();
-    assert!(vm.mmu_translate(drv, va, R).is_err());
+    assert_eq!(vm.mmu_translate(drv, va, R), Err(FaultCode(FaultCode::USER)));
     // DMA table.
     let dma = |vm: &mut Vm<F, P>, t: i32, ep: Endpoint, base: i64| {
         let mut m = Message::new(PM_PROC_NR, t);
@@ -425,11 +435,14 @@ fn extensions<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     assert_ne!(moved, a);
     assert_eq!(get(&mut vm, p, moved, 8), b"remap me");
     assert_eq!(get(&mut vm, p, VirtAddr(moved.0 + 3 * PAGE_SIZE), 4), b"tail");
-    assert!(client::touch(&mut vm, p, a, R).is_err());
+    assert_eq!(client::touch(&mut vm, p, a, R), Err(TouchError::Signalled(FaultCode(FaultCode::USER))));
     // Shrink.
     assert_eq!(client::mremap(&mut vm, p, moved, 8 * PAGE_SIZE, PAGE_SIZE, false), Ok(moved));
     check(&vm);
-    assert!(client::touch(&mut vm, p, VirtAddr(moved.0 + PAGE_SIZE), R).is_err());
+    assert_eq!(
+        client::touch(&mut vm, p, VirtAddr(moved.0 + PAGE_SIZE), R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER)))
+    );
     assert_eq!(
         client::mremap(&mut vm, p, VirtAddr(0xC000_0000), PAGE_SIZE, 2 * PAGE_SIZE, true),
         Err(Errno::EFAULT)
