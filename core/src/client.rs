@@ -112,7 +112,7 @@ pub fn exec<F: FrameAllocator, P: PagingFormat>(
     let mut m = Message::new(PM_PROC_NR, VM_EXEC_NEWMEM);
     m.set_m1_i1(proc.0).set_m1_p1(BOOT_DATA_VA.0).set_m1_i2(EXEC_NEWMEM_BYTES as i32);
     let reply = call(vm, &m)?;
-    let l = args.layout()?;
+    let l = args.layout::<P>()?;
     Ok(ExecLayout {
         text: l.text.start,
         data: l.data.start,

@@ -27,7 +27,7 @@ use crate::calls::signals::ExitQueue;
 use crate::endpoint::{Endpoint, MAX_SLOTS, NR_BOOT_PROCS, RS_PROC_NR, VM_PROC_NR};
 use crate::errno::{Errno, OK};
 use crate::frames::{FrameAllocator, PhysMem};
-use crate::layout::{ImageLayout, VM_STACKTOP};
+use crate::layout::ImageLayout;
 use crate::message::{
     call_index, Message, NOTIFY_MESSAGE, NR_VM_CALLS, VM_ADDDMA, VM_BRK, VM_DELDMA, VM_DISCARD, VM_EXIT,
     VM_GETDMA, VM_GETPHYS, VM_GETREF, VM_MPROTECT, VM_MUNMAP, VM_MUNMAP_TEXT, VM_NOTIFY_SIG, VM_PAGEFAULT,
@@ -310,7 +310,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             sanity_error: None,
             _format: PhantomData,
         };
-        let layout = ImageLayout::boot();
+        let layout = ImageLayout::boot::<P>();
         for slot in 0..NR_BOOT_PROCS {
             let mask = match Endpoint(slot as i32) {
                 crate::endpoint::PM_PROC_NR => CallMask::PM,
@@ -326,7 +326,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 root,
                 heap_start: layout.data.start,
                 brk: layout.brk,
-                stack_top: VM_STACKTOP,
+                stack_top: layout.stack.end(),
                 ..Default::default()
             };
             vm.install_image(&mut p, &layout, slot as u8).map_err(|_| BootError::OutOfMemory)?;

@@ -9,7 +9,7 @@ use server_common::*;
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs, Touch, TouchError};
 use vmstorm_core::endpoint::*;
-use vmstorm_core::layout::{BOOT_DATA_VA, TEXT_BASE, VM_STACKTOP};
+use vmstorm_core::layout::{stack_top, BOOT_DATA_VA, TEXT_BASE};
 use vmstorm_core::message::*;
 use vmstorm_core::ForkPolicy;
 use vmstorm_core::*;
@@ -42,7 +42,7 @@ fn mmap_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     }
     // Default placement: at or above the stack top.
     let d = anon(&mut vm, p, 3 * PAGE_SIZE);
-    assert!(d >= VM_STACKTOP);
+    assert!(d >= stack_top::<P>());
     // Demand zero, then contents persist.
     assert_eq!(client::touch(&mut vm, p, d, R), Ok(Touch::Faulted));
     assert_eq!(client::touch(&mut vm, p, d, R), Ok(Touch::Hit));
@@ -82,7 +82,7 @@ fn mmap_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     );
     assert_eq!(e(&mut vm, MmapArgs { prot: MapProt(0x40), ..MmapArgs::anon(4096) }), Errno::EINVAL);
     assert_eq!(e(&mut vm, MmapArgs::anon(1 << 62)), Errno::EINVAL);
-    let too_big = vmstorm_core::layout::data_top::<P>().0 - VM_STACKTOP.0 + PAGE_SIZE;
+    let too_big = vmstorm_core::layout::data_top::<P>().0 - stack_top::<P>().0 + PAGE_SIZE;
     assert_eq!(e(&mut vm, MmapArgs::anon(too_big)), Errno::ENOMEM);
     let mut m = Message::new(p, VM_MMAP);
     m.set_m5_l2(4096).set_m5_s2(MapFlags::ANON.0 as i16).set_m5_i1(3);
@@ -192,7 +192,7 @@ fn brk_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     client::brk(&mut vm, p, VirtAddr(b0.0 + 3)).unwrap();
     assert_eq!(vm.brk_of(p).unwrap(), VirtAddr(b0.0 + 3));
     assert_eq!(client::brk(&mut vm, p, VirtAddr(0x1000)), Err(Errno::ENOMEM));
-    assert_eq!(client::brk(&mut vm, p, VirtAddr(VM_STACKTOP.0 - 4096)), Err(Errno::ENOMEM));
+    assert_eq!(client::brk(&mut vm, p, VirtAddr(stack_top::<P>().0 - 4096)), Err(Errno::ENOMEM));
     assert_eq!(client::brk(&mut vm, Endpoint::new(9, 99), b0), Err(Errno::EINVAL));
     check(&vm);
     client::exit(&mut vm, p).unwrap();
@@ -226,7 +226,7 @@ fn fork_exec_exit<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     check(&vm);
     assert_eq!(l.text, TEXT_BASE);
     assert_eq!(l.brk, VirtAddr(l.data.0 + 12000));
-    assert_eq!(l.stack_top, VM_STACKTOP);
+    assert_eq!(l.stack_top, stack_top::<P>());
     assert_eq!(
         client::touch(&mut vm, c, a, R),
         Err(TouchError::Signalled(FaultCode(FaultCode::USER))),
@@ -500,7 +500,7 @@ fn privileges_and_signals<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) 
     // PUSH_SIG reports the stack top.
     let mut p = Message::new(PM_PROC_NR, VM_PUSH_SIG);
     p.set_m1_i1(a.0);
-    assert_eq!(send(&mut vm, &p).unwrap().m1_p1(), VM_STACKTOP.0);
+    assert_eq!(send(&mut vm, &p).unwrap().m1_p1(), stack_top::<P>().0);
     p.set_m1_i1(Endpoint::new(2, 200).0);
     assert_eq!(send(&mut vm, &p).unwrap_err(), Errno::EDEADSRCDST);
     // ACL: a user process may not fork; unknown numbers; notifications.

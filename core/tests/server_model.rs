@@ -322,9 +322,9 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let Ok(new_pages) = u64::try_from(old as i64 + delta as i64) else { continue };
                 let new_end = base + new_pages * PAGE_SIZE;
                 let old_end = base + old * PAGE_SIZE;
-                // Growing needs the pages up to the new end and a guard page free.
-                let clear = new_end <= old_end
-                    || !m.procs[i].pages.range(old_end..new_end + 2 * PAGE_SIZE).any(|(_, pg)| !pg.heap);
+                // Growing needs the pages up to the new end free (the one-page gap is kept
+                // only against the stack, far above).
+                let clear = new_end <= old_end || m.free(i, old_end, new_end);
                 let before = vm.snapshot();
                 match client::brk(&mut vm, ep, VirtAddr(new_end)) {
                     Ok(()) => {
@@ -481,7 +481,7 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                     }
                     let mut probe = [0u8; 1];
                     let r = client::read_user(&mut vm, ep, VirtAddr(va), &mut probe);
-                    if m.procs[i].pages.get(&va).is_none() {
+                    if !m.procs[i].pages.contains_key(&va) {
                         expect_signalled(r, "read of a page moved away")?;
                     }
                 }

@@ -12,7 +12,7 @@ use crate::addr::VirtAddr;
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::layout::{ImageLayout, VM_STACKTOP};
+use crate::layout::ImageLayout;
 use crate::message::Message;
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
@@ -68,8 +68,8 @@ impl ExecNewmem {
     ///
     /// # Errors
     /// As [`ImageLayout::compute`].
-    pub fn layout(&self) -> Result<ImageLayout, Errno> {
-        ImageLayout::compute(self.text_bytes, self.data_bytes, self.bss_bytes, self.stack_bytes)
+    pub fn layout<P: PagingFormat>(&self) -> Result<ImageLayout, Errno> {
+        ImageLayout::compute::<P>(self.text_bytes, self.data_bytes, self.bss_bytes, self.stack_bytes)
     }
 }
 
@@ -91,7 +91,7 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     let mut raw = [0u8; EXEC_NEWMEM_BYTES];
     vm.copy_from_user(caller, VirtAddr(msg.m1_p1()), &mut raw)?;
     let args = ExecNewmem::from_bytes(&raw);
-    let layout = args.layout()?;
+    let layout = args.layout::<P>()?;
     let root = P::new_root(&mut vm.mem).map_err(|_| Errno::ENOMEM)?;
     // The new image is built beside the old one (whose slot is untouched until the end);
     // the region list is the server's spare buffer, swapped with the old one on success.
@@ -118,7 +118,7 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     vm.destroy_space(old.root, old.regions.as_slice());
     old.regions.clear();
     vm.spare_regions = old.regions;
-    msg.set_m1_p2(VM_STACKTOP.0);
+    msg.set_m1_p2(layout.stack.end().0);
     msg.set_m1_i3(EXC_NM_RF_LOAD_TEXT);
     Ok(Reply::Now)
 }

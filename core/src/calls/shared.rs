@@ -11,7 +11,7 @@
 use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::layout::{data_top, MMAP_BASE};
+use crate::layout::{data_top, mmap_base};
 use crate::message::Message;
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MemType, Region, RegionTag};
@@ -41,7 +41,7 @@ pub(crate) fn do_remap<F: FrameAllocator, P: PagingFormat>(
         return Err(Errno::EFAULT);
     }
     let top = data_top::<P>();
-    let min = if da == 0 { MMAP_BASE } else { VirtAddr(da) };
+    let min = if da == 0 { mmap_base::<P>() } else { VirtAddr(da) };
     if min >= top {
         return Err(Errno::EINVAL);
     }
