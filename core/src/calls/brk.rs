@@ -39,11 +39,13 @@ pub(crate) fn do_brk<F: FrameAllocator, P: PagingFormat>(
     let cur_end = round(s.brk).max(s.heap_start);
     let new_end = round(new);
     if new_end > cur_end {
-        if !s.regions.is_free(cur_end, new_end) {
-            return Err(Errno::ENOMEM);
-        }
-        // The pages up to the new end are free, so a region holding `new_end` starts there.
-        if s.regions.find(new_end).is_some_and(|r| r.tag == RegionTag::Stack) {
+        // Usually a page above the new end is free too; else the pages up to the new end
+        // must be, and the region starting there must not be the stack.
+        let guard = VirtAddr(new_end.0.checked_add(PAGE_SIZE).ok_or(Errno::ENOMEM)?);
+        if !s.regions.is_free(cur_end, guard)
+            && (!s.regions.is_free(cur_end, new_end)
+                || s.regions.find(new_end).is_some_and(|r| r.tag == RegionTag::Stack))
+        {
             return Err(Errno::ENOMEM);
         }
         let s = vm.slots.get_mut(slot);
