@@ -15,11 +15,11 @@
 //!
 //! The stack top is `VM_STACKTOP` (0x8000_0000) in a 32-bit space, MINIX's layout, so
 //! test44's mmaps at hint 0x9000_0000 land in the mmap area; the heap can grow to about
-//! 1.9 GiB there. In a 48-bit x86-64 space it is [`VM_STACKTOP_64`] (32 GiB), so a 64-bit
-//! program's heap can grow to about 31.9 GiB (far past the arenas a replay uses) while
-//! text, heap, stack and the first mmaps stay within a few entries of the first
-//! third-level table, as they do below 4 GiB (fork scans those entries: a higher stack
-//! top costs it about three instructions per entry in between). `data_top` is `VM_DATATOP` (0xFFFF_F000) for i386 and the top of the user half
+//! 1.9 GiB there. In a 48-bit x86-64 space it is [`VM_STACKTOP_64`] (16 GiB), so a 64-bit
+//! program's heap can grow to about 15.9 GiB (far past the arenas a replay uses) while
+//! text, heap, stack and the first 16 GiB of mmaps stay in the first run of 32 entries of
+//! the third-level table, as they do below 4 GiB (fork and unmap skip empty runs of
+//! entries: a stack top at or above 32 GiB costs every x86-64 fork one more run). `data_top` is `VM_DATATOP` (0xFFFF_F000) for i386 and the top of the user half
 //! minus a page for x86-64.
 
 use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
@@ -30,8 +30,8 @@ use crate::paging::PagingFormat;
 pub const TEXT_BASE: VirtAddr = VirtAddr(0x0040_0000);
 /// First byte above the stack in a 32-bit space (`VM_STACKTOP`).
 pub const VM_STACKTOP: VirtAddr = VirtAddr(0x8000_0000);
-/// First byte above the stack in a larger (x86-64) space: 32 GiB.
-pub const VM_STACKTOP_64: VirtAddr = VirtAddr(0x8_0000_0000);
+/// First byte above the stack in a larger (x86-64) space: 16 GiB.
+pub const VM_STACKTOP_64: VirtAddr = VirtAddr(0x4_0000_0000);
 /// Smallest stack region (`MINSTACKREGION`, 64 MiB).
 pub const MIN_STACK_REGION: u64 = 64 << 20;
 /// Boot processes' text size.
@@ -161,7 +161,7 @@ mod tests {
         let heap_room = |l: ImageLayout| l.stack.start.0 - PAGE_SIZE - l.brk.0;
         // i386: under 2 GiB below the stack; x86-64: a 3 GiB heap fits many times over.
         assert!(heap_room(ImageLayout::boot::<I386>()) < 2 << 30);
-        assert!(heap_room(ImageLayout::boot::<X86_64>()) > 31 << 30);
+        assert!(heap_room(ImageLayout::boot::<X86_64>()) > 15 << 30);
         // Text, heap, stack and the first mmaps stay under one top-level x86-64 entry.
         assert!(mmap_base::<X86_64>().0 < 1 << 39);
         assert!(mmap_base::<X86_64>() < data_top::<X86_64>());
