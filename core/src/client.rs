@@ -133,7 +133,7 @@ pub fn exec<F: FrameAllocator, P: PagingFormat>(
     vm.write_process(PM_PROC_NR, BOOT_DATA_VA, &args.to_bytes())?;
     let req = ExecRequest { proc, args: BOOT_DATA_VA, args_size: EXEC_NEWMEM_BYTES as i32 };
     let reply = ExecReply::decode(&send(vm, PM_PROC_NR, &req)?);
-    let l = args.layout()?;
+    let l = args.layout::<P>()?;
     Ok(ExecLayout {
         text: l.text.start,
         data: l.data.start,

@@ -172,7 +172,8 @@ fn fork_modes<P: PagingFormat>(mode: ForkPolicy) {
     );
     let w = write_bytes::<P>(mem.arena_mut(), child, VirtAddr(0x10000), b"child");
     if mode != ForkPolicy::Copy {
-        assert!(w.is_err());
+        let code = vmstorm_core::FaultCode(0x7); // present, write, user
+        assert_eq!(w, Err(vmstorm_core::CopyError::Fault { va: VirtAddr(0x10000), code }));
         if mode == ForkPolicy::Share {
             // The fault path's first step: the child gets its own copy of the leaf table.
             let m = P::unshare(&mut mem, child, VirtAddr(0x10000)).unwrap().unwrap();
@@ -184,7 +185,10 @@ fn fork_modes<P: PagingFormat>(mode: ForkPolicy) {
             assert_eq!(mem.refs().get(f), 2);
             let pf = P::translate(mem.arena(), parent, VirtAddr(0x10000)).unwrap().flags;
             assert_eq!(pf, RW_USER | PageFlags::ACCESSED);
-            assert!(write_bytes::<P>(mem.arena_mut(), parent, VirtAddr(0x10000), b"x").is_err());
+            assert_eq!(
+                write_bytes::<P>(mem.arena_mut(), parent, VirtAddr(0x10000), b"x"),
+                Err(vmstorm_core::CopyError::Fault { va: VirtAddr(0x10000), code })
+            );
         }
         let new = mem.alloc_frame().unwrap();
         mem.arena_mut().copy_frame(f, new);

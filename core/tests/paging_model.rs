@@ -212,6 +212,8 @@ impl<P: PagingFormat> World<P> {
                     r = write_bytes::<P>(self.mem.arena_mut(), root, at, &data);
                 }
                 if mp.write && r.is_err() {
+                    let code = FaultCode(FaultCode::PRESENT | FaultCode::WRITE | FaultCode::USER);
+                    assert_eq!(r, Err(CopyError::Fault { va: at, code }));
                     let cur = P::translate(self.mem.arena(), root, va(page)).unwrap();
                     assert!(cur.flags.contains(PageFlags::COW), "{cur:?}");
                     let new = self.mem.alloc_frame().expect("frames for a COW copy");

@@ -9,7 +9,7 @@ use support::*;
 use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs, Touch, TouchError};
 use vmstorm_core::endpoint::*;
-use vmstorm_core::layout::{BOOT_DATA_VA, TEXT_BASE, VM_STACKTOP};
+use vmstorm_core::layout::{stack_top, BOOT_DATA_VA, TEXT_BASE};
 use vmstorm_core::message::*;
 use vmstorm_core::ForkPolicy;
 use vmstorm_core::*;
@@ -42,7 +42,7 @@ fn mmap_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     }
     // Default placement: at or above the stack top.
     let d = anon(&mut vm, p, 3 * PAGE_SIZE);
-    assert!(d >= VM_STACKTOP);
+    assert!(d >= stack_top::<P>());
     // Demand zero, then contents persist.
     assert_eq!(client::touch(&mut vm, p, d, R), Ok(Touch::Faulted));
     assert_eq!(client::touch(&mut vm, p, d, R), Ok(Touch::Hit));
@@ -85,7 +85,7 @@ fn mmap_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
         Errno::EINVAL
     );
     assert_eq!(e(&mut vm, MmapArgs::anon(1 << 62)), Errno::EINVAL);
-    let too_big = vmstorm_core::layout::data_top::<P>().0 - VM_STACKTOP.0 + PAGE_SIZE;
+    let too_big = vmstorm_core::layout::data_top::<P>().0 - stack_top::<P>().0 + PAGE_SIZE;
     assert_eq!(e(&mut vm, MmapArgs::anon(too_big)), Errno::ENOMEM);
     let mut m = Message::new(p, VM_MMAP);
     m.set_m5_l2(4096).set_m5_s2(MapFlags::ANON.bits() as i16).set_m5_i1(3);
@@ -107,7 +107,10 @@ fn mmap_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     let mut m = Message::new(p, VM_MUNMAP_TEXT);
     m.set_m1_p1(TEXT_BASE.0).set_m1_p2(PAGE_SIZE);
     send(&mut vm, &m).unwrap();
-    assert!(client::touch(&mut vm, p, TEXT_BASE, R).is_err());
+    assert_eq!(
+        client::touch(&mut vm, p, TEXT_BASE, R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER)))
+    );
     // Preallocated and contiguous mappings are present at once.
     let before = vm.stats().zero_fills;
     let pre = MmapArgs { flags: MapFlags::ANON | MapFlags::PREALLOC, ..MmapArgs::anon(4 * PAGE_SIZE) };
@@ -188,11 +191,14 @@ fn brk_calls<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     check(&vm);
     // (Under on-demand fork the first write copied a leaf table shared with the parent.)
     assert_eq!(vm.free_frames() + (vm.pt_pages() - pt0), free0, "shrinking brk frees the pages");
-    assert!(client::touch(&mut vm, p, VirtAddr(b0.0 + 10 * PAGE_SIZE), R).is_err());
+    assert_eq!(
+        client::touch(&mut vm, p, VirtAddr(b0.0 + 10 * PAGE_SIZE), R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER)))
+    );
     client::brk(&mut vm, p, VirtAddr(b0.0 + 3)).unwrap();
     assert_eq!(vm.brk_of(p).unwrap(), VirtAddr(b0.0 + 3));
     assert_eq!(client::brk(&mut vm, p, VirtAddr(0x1000)), Err(Errno::ENOMEM));
-    assert_eq!(client::brk(&mut vm, p, VirtAddr(VM_STACKTOP.0 - 4096)), Err(Errno::ENOMEM));
+    assert_eq!(client::brk(&mut vm, p, VirtAddr(stack_top::<P>().0 - 4096)), Err(Errno::ENOMEM));
     assert_eq!(client::brk(&mut vm, Endpoint::new(9, 99), b0), Err(Errno::EINVAL));
     check(&vm);
     client::exit(&mut vm, p).unwrap();
@@ -226,8 +232,12 @@ fn fork_exec_exit<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     check(&vm);
     assert_eq!(l.text, TEXT_BASE);
     assert_eq!(l.brk, VirtAddr(l.data.0 + 12000));
-    assert_eq!(l.stack_top, VM_STACKTOP);
-    assert!(client::touch(&mut vm, c, a, R).is_err(), "the old mmap is gone");
+    assert_eq!(l.stack_top, stack_top::<P>());
+    assert_eq!(
+        client::touch(&mut vm, c, a, R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER))),
+        "the old mmap is gone"
+    );
     assert_eq!(get(&mut vm, c, l.data, 8), [0; 8]);
     assert_eq!(get(&mut vm, c, VirtAddr(l.stack_top.0 - 8), 8), [0; 8]);
     assert_eq!(vm.brk_of(c).unwrap(), l.brk);
@@ -309,7 +319,7 @@ fn shared_memory<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     assert_eq!(send(&mut vm, &u).unwrap_err(), Errno::EFAULT);
     u.set_m2_l1(bs.0 as i64);
     send(&mut vm, &u).unwrap();
-    assert!(client::touch(&mut vm, b, bs, R).is_err());
+    assert_eq!(client::touch(&mut vm, b, bs, R), Err(TouchError::Signalled(FaultCode(FaultCode::USER))));
     assert_eq!(get(&mut vm, a2, s, 6), b"shared");
     // Unauthorized callers get ENOSYS.
     let mut m = Message::new(b, VM_GETREF);
@@ -366,7 +376,7 @@ fn phys_dma_info<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     assert_eq!(send(&mut vm, &u).unwrap_err(), Errno::EINVAL);
     u.set_m1_p1(va.0 + 4096);
     send(&mut vm, &u).unwrap();
-    assert!(vm.mmu_translate(drv, va, R).is_err());
+    assert_eq!(vm.mmu_translate(drv, va, R), Err(FaultCode(FaultCode::USER)));
     // DMA table.
     let dma = |vm: &mut Vm<F, P>, t: i32, ep: Endpoint, base: i64| {
         let mut m = Message::new(PM_PROC_NR, t);
@@ -431,11 +441,14 @@ fn extensions<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     assert_ne!(moved, a);
     assert_eq!(get(&mut vm, p, moved, 8), b"remap me");
     assert_eq!(get(&mut vm, p, VirtAddr(moved.0 + 3 * PAGE_SIZE), 4), b"tail");
-    assert!(client::touch(&mut vm, p, a, R).is_err());
+    assert_eq!(client::touch(&mut vm, p, a, R), Err(TouchError::Signalled(FaultCode(FaultCode::USER))));
     // Shrink.
     assert_eq!(client::mremap(&mut vm, p, moved, 8 * PAGE_SIZE, PAGE_SIZE, false), Ok(moved));
     check(&vm);
-    assert!(client::touch(&mut vm, p, VirtAddr(moved.0 + PAGE_SIZE), R).is_err());
+    assert_eq!(
+        client::touch(&mut vm, p, VirtAddr(moved.0 + PAGE_SIZE), R),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER)))
+    );
     assert_eq!(
         client::mremap(&mut vm, p, VirtAddr(0xC000_0000), PAGE_SIZE, 2 * PAGE_SIZE, true),
         Err(Errno::EFAULT)
@@ -493,7 +506,7 @@ fn privileges_and_signals<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) 
     // PUSH_SIG reports the stack top.
     let mut p = Message::new(PM_PROC_NR, VM_PUSH_SIG);
     p.set_m1_i1(a.0);
-    assert_eq!(send(&mut vm, &p).unwrap().m1_p1(), VM_STACKTOP.0);
+    assert_eq!(send(&mut vm, &p).unwrap().m1_p1(), stack_top::<P>().0);
     p.set_m1_i1(Endpoint::new(2, 200).0);
     assert_eq!(send(&mut vm, &p).unwrap_err(), Errno::EDEADSRCDST);
     // ACL: a user process may not fork; unknown numbers; notifications.

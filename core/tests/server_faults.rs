@@ -38,13 +38,17 @@ fn full_slot_table_refuses_fork_and_changes_nothing() {
     }
     assert_eq!(children.len(), slots - 11, "the boot image takes 11 slots");
     let before = vm.snapshot();
-    assert!(client::fork(&mut vm, INIT_PROC_NR).is_err(), "fork with a full slot table");
+    assert_eq!(
+        client::fork(&mut vm, INIT_PROC_NR),
+        Err(vmstorm_core::Errno::EAGAIN),
+        "fork with a full slot table"
+    );
     // PM naming any slot: in use, out of range, negative.
     for slot in (0..slots as i32).chain([slots as i32, 65_535, -1, i32::MIN]) {
         let r = call(&mut vm, PM_PROC_NR, VM_FORK, |m| {
             m.set_m1_i1(INIT_PROC_NR.0).set_m1_i2(slot);
         });
-        assert!(r < 0, "fork into slot {slot} answered {r}");
+        assert_eq!(r, vmstorm_core::Errno::EINVAL.code(), "fork into slot {slot}");
     }
     assert_same(&vm.snapshot(), &before, "refused forks changed the state");
     check(&vm);
@@ -74,7 +78,7 @@ fn full_dma_table_refuses_adddma_and_changes_nothing() {
     assert!(added >= 1);
     let before = vm.snapshot();
     for i in 0..5 {
-        assert!(add(&mut vm, 1000 + i) < 0, "ADDDMA into a full table");
+        assert_eq!(add(&mut vm, 1000 + i), vmstorm_core::Errno::ENOSPC.code(), "ADDDMA into a full table");
     }
     assert_same(&vm.snapshot(), &before, "refused ADDDMAs changed the state");
     // Deleting one makes room again.
@@ -174,7 +178,8 @@ fn exec_that_does_not_fit_keeps_the_old_image() {
     for (k, image) in too_big.iter().enumerate() {
         let frames = vm.free_frames();
         let before = vm.snapshot().slots.into_iter().find(|s| s.endpoint == p).unwrap();
-        assert!(client::exec(&mut vm, p, image).is_err(), "exec {k} of {image:?} succeeded");
+        let want = if k < 3 { vmstorm_core::Errno::ENOEXEC } else { vmstorm_core::Errno::ENOMEM };
+        assert_eq!(client::exec(&mut vm, p, image).map(|_| ()), Err(want), "exec {k} of {image:?}");
         let after = vm.snapshot().slots.into_iter().find(|s| s.endpoint == p).unwrap();
         assert_eq!(after, before, "failed exec {k} changed the process");
         // PM's argument page may have been faulted in by the first attempt only.

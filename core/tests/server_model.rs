@@ -2,11 +2,15 @@
 //!
 //! The model is a map from (process, page) to what the page holds and how it may be
 //! accessed, plus each process's heap size. Private pages are copied into a forked child,
-//! shared pages keep one cell both processes see. Every op goes through the client (the
-//! messages PM, libc and the kernel send); after each one the server's invariants must
-//! hold, every read must return what the model says, and a refused call must leave the
-//! server exactly as it was. At the end every process exits and every frame is free
-//! again. Run for every allocator × paging format × fork policy.
+//! shared pages keep one cell every process mapping them sees: MAP_SHARED memory across
+//! fork, and System V segments an IPC service attaches into other processes (VM_REMAP)
+//! and detaches again (VM_SHM_UNMAP). `mremap` shrinks, grows in place or moves a private
+//! mapping; the model predicts which, and what the moved and grown pages hold. Every op
+//! goes through the client (the messages PM, libc, IPC and the kernel send); after each
+//! one the server's invariants must hold, every read must return what the model says, a
+//! write to a shared page must be seen by every process mapping it, and a refused call
+//! must leave the server exactly as it was. At the end every process exits and every
+//! frame is free again. Run for every allocator × paging format × fork policy.
 
 mod support;
 
@@ -14,9 +18,11 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use vmstorm_core::acl::CallMask;
 use vmstorm_core::client::{self, ExecImage, MapFlags, MapProt, MmapArgs, TouchError};
 use vmstorm_core::endpoint::{Endpoint, INIT_PROC_NR};
-use vmstorm_core::{Access, ForkPolicy, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE};
+use vmstorm_core::message::{Message, VM_REMAP, VM_SHM_UNMAP};
+use vmstorm_core::{Access, Errno, ForkPolicy, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE};
 
 use support::{assert_same, boot_sized, check, MIB};
 
@@ -30,14 +36,65 @@ enum Op {
     Fork(u8),
     Exit(u8),
     Exec(u8, u8),
-    Mmap { p: u8, pages: u8, prot: u8, shared: bool },
-    Munmap { p: u8, at: u16, pages: u8 },
-    Brk { p: u8, delta: i8 },
-    Mprotect { p: u8, at: u16, pages: u8, prot: u8 },
-    Discard { p: u8, at: u16, pages: u8 },
-    Touch { p: u8, at: u16, write: bool },
-    Write { p: u8, at: u16, value: u8 },
-    Read { p: u8, at: u16 },
+    Mmap {
+        p: u8,
+        pages: u8,
+        prot: u8,
+        shared: bool,
+    },
+    Munmap {
+        p: u8,
+        at: u16,
+        pages: u8,
+    },
+    Brk {
+        p: u8,
+        delta: i8,
+    },
+    Mprotect {
+        p: u8,
+        at: u16,
+        pages: u8,
+        prot: u8,
+    },
+    Discard {
+        p: u8,
+        at: u16,
+        pages: u8,
+    },
+    Touch {
+        p: u8,
+        at: u16,
+        write: bool,
+    },
+    Write {
+        p: u8,
+        at: u16,
+        value: u8,
+    },
+    Read {
+        p: u8,
+        at: u16,
+    },
+    /// `mremap` of up to `pages` pages of one mapping to `pages + delta` pages (at least one).
+    Mremap {
+        p: u8,
+        at: u16,
+        pages: u8,
+        delta: i8,
+        may_move: bool,
+    },
+    /// IPC attaches process `from`'s shared region holding its `at`-th page into `to`.
+    Remap {
+        from: u8,
+        to: u8,
+        at: u16,
+    },
+    /// IPC detaches the shared region holding process `p`'s `at`-th page.
+    ShmUnmap {
+        p: u8,
+        at: u16,
+    },
 }
 
 /// Protections a process can ask for on x86 (no write-only or exec-only pages).
@@ -58,6 +115,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), any::<u16>(), any::<bool>()).prop_map(|(p, at, write)| Op::Touch { p, at, write }),
         4 => (any::<u8>(), any::<u16>(), 1u8..).prop_map(|(p, at, value)| Op::Write { p, at, value }),
         3 => (any::<u8>(), any::<u16>()).prop_map(|(p, at)| Op::Read { p, at }),
+        3 => (any::<u8>(), any::<u16>(), 1u8..4, -2i8..5, prop::bool::weighted(0.75))
+            .prop_map(|(p, at, pages, delta, may_move)| Op::Mremap { p, at, pages, delta, may_move }),
+        2 => (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(from, to, at)| Op::Remap { from, to, at }),
+        1 => (any::<u8>(), any::<u16>()).prop_map(|(p, at)| Op::ShmUnmap { p, at }),
     ]
 }
 
@@ -68,8 +129,12 @@ struct Page {
     /// Index into `Model::cells` (shared pages share a cell).
     cell: usize,
     shared: bool,
-    /// Created by brk (else by mmap).
+    /// Created by brk (else by mmap, mremap or VM_REMAP).
     heap: bool,
+    /// Which mapping the page belongs to: pages of one id that are next to each other lie
+    /// in one server region (mprotect gives its range new ids, as it splits regions there;
+    /// shared regions never merge, so for them a run of one id is exactly a region).
+    id: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -86,12 +151,47 @@ struct Model {
     procs: Vec<Proc>,
     /// The byte each cell holds at `PROBE..PROBE + 8` (0: never written).
     cells: Vec<u8>,
+    /// The last mapping id handed out (0 is the heap's).
+    last_id: u32,
 }
 
 impl Model {
     fn cell(&mut self, value: u8) -> usize {
         self.cells.push(value);
         self.cells.len() - 1
+    }
+
+    fn id(&mut self) -> u32 {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    /// The `at`-th shared page of process `p` (modulo).
+    fn pick_shared(&self, p: usize, at: u16) -> Option<u64> {
+        let pages: Vec<u64> =
+            self.procs[p].pages.iter().filter(|(_, pg)| pg.shared).map(|(&va, _)| va).collect();
+        (!pages.is_empty()).then(|| pages[at as usize % pages.len()])
+    }
+
+    /// The run of pages around `va` with `va`'s mapping id: (first page, pages).
+    fn mapping_at(&self, p: usize, va: u64) -> (u64, u64) {
+        let pages = &self.procs[p].pages;
+        let id = pages[&va].id;
+        let same = |a: u64| pages.get(&a).is_some_and(|pg| pg.id == id);
+        let mut start = va;
+        while start >= PAGE_SIZE && same(start - PAGE_SIZE) {
+            start -= PAGE_SIZE;
+        }
+        let mut end = va + PAGE_SIZE;
+        while same(end) {
+            end += PAGE_SIZE;
+        }
+        (start, (end - start) / PAGE_SIZE)
+    }
+
+    /// Whether process `p` has no page in `[from, to)`.
+    fn free(&self, p: usize, from: u64, to: u64) -> bool {
+        self.procs[p].pages.range(from..to).next().is_none()
     }
 
     /// The `at`-th page of process `p` (modulo), among mmap'd pages only if `mapped_only`.
@@ -135,6 +235,10 @@ fn expect_signalled(r: Result<(), TouchError>, what: &str) -> Result<(), TestCas
 fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut vm: Vm<F, P> = boot_sized(32 * MIB, 32, policy);
     let free_at_boot = vm.free_frames();
+    // The IPC service, allowed to attach and detach shared segments (it maps none itself).
+    let ipc = client::fork(&mut vm, INIT_PROC_NR).expect("fork from INIT");
+    client::rs_set_priv(&mut vm, ipc, CallMask::BASIC.union(CallMask::of(&[VM_REMAP, VM_SHM_UNMAP])))
+        .expect("rs_set_priv");
     let first = client::fork(&mut vm, INIT_PROC_NR).expect("fork from INIT");
     let image =
         ExecImage { text_bytes: 3 * PAGE_SIZE, data_bytes: PAGE_SIZE, bss_bytes: 100, stack_bytes: 8192 };
@@ -143,6 +247,7 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
     let mut m = Model {
         procs: vec![Proc { ep: first, pages: BTreeMap::new(), heap_base, heap_pages: 0 }],
         cells: Vec::new(),
+        last_id: 0,
     };
     check(&vm);
 
@@ -188,13 +293,14 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let args = MmapArgs { addr: None, len, prot, flags };
                 let va = client::mmap(&mut vm, m.procs[i].ep, &args).map_err(|e| fail(step, op, e))?;
                 prop_assert_eq!(va.0 % PAGE_SIZE, 0, "unaligned mmap address");
+                let id = m.id();
                 for k in 0..pages as u64 {
                     let at = va.0 + k * PAGE_SIZE;
                     prop_assert!(!m.procs[i].pages.contains_key(&at), "mmap at {:#x} overlaps a mapping", at);
                     let hb = m.procs[i].heap_base;
                     prop_assert!(at < hb || at >= hb + (m.procs[i].heap_pages + 1) * PAGE_SIZE);
                     let cell = m.cell(0);
-                    m.procs[i].pages.insert(at, Page { prot, cell, shared, heap: false });
+                    m.procs[i].pages.insert(at, Page { prot, cell, shared, heap: false, id });
                 }
             }
             Op::Munmap { p, at, pages } => {
@@ -216,9 +322,9 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let Ok(new_pages) = u64::try_from(old as i64 + delta as i64) else { continue };
                 let new_end = base + new_pages * PAGE_SIZE;
                 let old_end = base + old * PAGE_SIZE;
-                // Growing needs the pages up to the new end and a guard page free.
-                let clear = new_end <= old_end
-                    || !m.procs[i].pages.range(old_end..new_end + 2 * PAGE_SIZE).any(|(_, pg)| !pg.heap);
+                // Growing needs the pages up to the new end free (the one-page gap is kept
+                // only against the stack, far above).
+                let clear = new_end <= old_end || m.free(i, old_end, new_end);
                 let before = vm.snapshot();
                 match client::brk(&mut vm, ep, VirtAddr(new_end)) {
                     Ok(()) => {
@@ -227,7 +333,7 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                         }
                         for k in old..new_pages {
                             let cell = m.cell(0);
-                            let page = Page { prot: MapProt::RW, cell, shared: false, heap: true };
+                            let page = Page { prot: MapProt::RW, cell, shared: false, heap: true, id: 0 };
                             prop_assert!(m.procs[i].pages.insert(base + k * PAGE_SIZE, page).is_none());
                         }
                         m.procs[i].heap_pages = new_pages;
@@ -245,10 +351,14 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let prot = PROTS[prot as usize];
                 client::mprotect(&mut vm, m.procs[i].ep, VirtAddr(va), k * PAGE_SIZE, prot)
                     .map_err(|e| fail(step, op, e))?;
+                // The server splits its regions at the range's ends: new ids inside.
+                let mut renamed = BTreeMap::new();
                 for j in 0..k {
-                    if let Some(pg) = m.procs[i].pages.get_mut(&(va + j * PAGE_SIZE)) {
-                        pg.prot = prot;
-                    }
+                    let old = m.procs[i].pages[&(va + j * PAGE_SIZE)].id;
+                    let id = *renamed.entry(old).or_insert_with(|| m.id());
+                    let pg = m.procs[i].pages.get_mut(&(va + j * PAGE_SIZE)).expect("page");
+                    pg.prot = prot;
+                    pg.id = id;
                 }
             }
             Op::Discard { p, at, pages } => {
@@ -289,6 +399,20 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 if writable(pg.prot) {
                     r.map_err(|e| TestCaseError::fail(format!("step {step}: {op:?} on {pg:?}: {e:?}")))?;
                     m.cells[pg.cell] = value;
+                    if pg.shared {
+                        // Every process mapping the page sees the write, wherever it has it.
+                        for j in 0..n {
+                            let at: Vec<u64> = m.procs[j]
+                                .pages
+                                .iter()
+                                .filter(|(_, q)| q.cell == pg.cell)
+                                .map(|(&a, _)| a)
+                                .collect();
+                            for a in at {
+                                check_page(&mut vm, &m, j, a, step)?;
+                            }
+                        }
+                    }
                 } else {
                     expect_signalled(r, "write to a read-only page")?;
                 }
@@ -297,6 +421,103 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let i = p as usize % n;
                 let Some(va) = m.pick(i, at, false) else { continue };
                 check_page(&mut vm, &m, i, va, step)?;
+            }
+            Op::Mremap { p, at, pages, delta, may_move } => {
+                let i = p as usize % n;
+                let Some(va) = m.pick(i, at, true) else { continue };
+                // Up to `pages` pages of va's mapping: inside one region.
+                let (start, len) = m.mapping_at(i, va);
+                let k = (pages as u64).min((start + len * PAGE_SIZE - va) / PAGE_SIZE);
+                let new = (k as i64 + delta as i64).max(1) as u64;
+                let old_end = va + k * PAGE_SIZE;
+                let new_end = va + new * PAGE_SIZE;
+                let pg = m.procs[i].pages[&va];
+                let ep = m.procs[i].ep;
+                let before = vm.snapshot();
+                let r = client::mremap(&mut vm, ep, VirtAddr(va), k * PAGE_SIZE, new * PAGE_SIZE, may_move);
+                let refused = |vm: &Vm<F, P>, r: Result<VirtAddr, Errno>, want: Errno| {
+                    prop_assert_eq!(r, Err(want), "step {}: {:?} on {:?}", step, op, pg);
+                    assert_same(&vm.snapshot(), &before, "a refused mremap changed the state");
+                    Ok(())
+                };
+                if new <= k {
+                    // Shrinking (any mapping) unmaps the tail and stays in place.
+                    prop_assert_eq!(r, Ok(VirtAddr(va)), "step {}: {:?}", step, op);
+                    for j in new..k {
+                        m.procs[i].pages.remove(&(va + j * PAGE_SIZE));
+                    }
+                } else if pg.shared {
+                    refused(&vm, r, Errno::EINVAL)?;
+                } else if m.free(i, old_end, new_end) {
+                    // The pages above are free (so the region ends here): grows in place.
+                    prop_assert_eq!(r, Ok(VirtAddr(va)), "step {}: {:?}", step, op);
+                    for j in k..new {
+                        let cell = m.cell(0);
+                        m.procs[i].pages.insert(va + j * PAGE_SIZE, Page { cell, ..pg });
+                    }
+                } else if !may_move {
+                    refused(&vm, r, Errno::ENOMEM)?;
+                } else {
+                    // Moves: the old pages' contents at the new place, zero above them.
+                    let to = r.map_err(|e| fail(step, op, e))?.0;
+                    prop_assert_eq!(to % PAGE_SIZE, 0, "unaligned mremap address");
+                    prop_assert!(to != va, "step {}: {:?} did not move", step, op);
+                    let id = m.id();
+                    let moved: Vec<Page> = (0..k)
+                        .map(|j| m.procs[i].pages.remove(&(va + j * PAGE_SIZE)).expect("page"))
+                        .collect();
+                    prop_assert!(
+                        m.free(i, to, to + new * PAGE_SIZE),
+                        "mremap to {:#x} overlaps a mapping",
+                        to
+                    );
+                    for j in 0..new {
+                        let cell = match moved.get(j as usize) {
+                            Some(old) => old.cell,
+                            None => m.cell(0),
+                        };
+                        let prot = moved.get(j as usize).map_or(pg.prot, |old| old.prot);
+                        m.procs[i].pages.insert(to + j * PAGE_SIZE, Page { prot, cell, id, ..pg });
+                    }
+                    let mut probe = [0u8; 1];
+                    let r = client::read_user(&mut vm, ep, VirtAddr(va), &mut probe);
+                    if !m.procs[i].pages.contains_key(&va) {
+                        expect_signalled(r, "read of a page moved away")?;
+                    }
+                }
+            }
+            Op::Remap { from, to, at } => {
+                let (s, d) = (from as usize % n, to as usize % n);
+                let Some(va) = m.pick_shared(s, at) else { continue };
+                let (start, len) = m.mapping_at(s, va);
+                let mut msg = Message::new(ipc, VM_REMAP);
+                msg.set_m1_i1(m.procs[d].ep.0)
+                    .set_m1_i2(m.procs[s].ep.0)
+                    .set_m1_p1(0)
+                    .set_m1_p2(start)
+                    .set_m1_i3((len * PAGE_SIZE) as i32);
+                let at = client::call(&mut vm, &msg).map_err(|e| fail(step, op, e))?.m1_p3();
+                prop_assert_eq!(at % PAGE_SIZE, 0, "unaligned VM_REMAP address");
+                prop_assert!(m.free(d, at, at + len * PAGE_SIZE), "VM_REMAP to {:#x} overlaps a mapping", at);
+                let id = m.id();
+                for j in 0..len {
+                    let src = m.procs[s].pages[&(start + j * PAGE_SIZE)];
+                    m.procs[d].pages.insert(at + j * PAGE_SIZE, Page { id, ..src });
+                }
+            }
+            Op::ShmUnmap { p, at } => {
+                let i = p as usize % n;
+                let Some(va) = m.pick_shared(i, at) else { continue };
+                let (start, len) = m.mapping_at(i, va);
+                let mut msg = Message::new(ipc, VM_SHM_UNMAP);
+                msg.set_m2_i1(m.procs[i].ep.0).set_m2_l1(start as i64);
+                client::call(&mut vm, &msg).map_err(|e| fail(step, op, e))?;
+                for j in 0..len {
+                    m.procs[i].pages.remove(&(start + j * PAGE_SIZE));
+                }
+                let mut probe = [0u8; 1];
+                let r = client::read_user(&mut vm, m.procs[i].ep, VirtAddr(start), &mut probe);
+                expect_signalled(r, "read of a detached segment")?;
             }
         }
         if let Err(e) = vm.check_invariants(vmstorm_core::SanityLevel::Detail) {
@@ -312,9 +533,8 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
         }
     }
     // Everyone exits, children before the first process; then every frame is free.
-    for pr in m.procs.iter().rev() {
-        client::exit(&mut vm, pr.ep)
-            .map_err(|e| TestCaseError::fail(format!("final exit of {:?}: {e:?}", pr.ep)))?;
+    for ep in m.procs.iter().rev().map(|pr| pr.ep).chain([ipc]) {
+        client::exit(&mut vm, ep).map_err(|e| TestCaseError::fail(format!("final exit of {ep:?}: {e:?}")))?;
     }
     check(&vm);
     prop_assert_eq!(vm.free_frames(), free_at_boot, "frames leaked after every process exited");
@@ -410,3 +630,23 @@ fn cow_survives_protection_changes<F: FrameAllocator, P: PagingFormat>(policy: F
 }
 
 vmstorm_core::every_strategy!(cow_and_mprotect, cow_survives_protection_changes);
+
+/// A fixed sequence through the model: a forked child keeps its contents while the parent
+/// moves a written mapping with mremap and writes through the moved pages (the move found
+/// under shared leaf tables, where a moved page stayed writable on a frame the child's
+/// table still referenced).
+fn mremap_move_after_fork<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy) {
+    let mut ops = vec![Op::Mmap { p: 0, pages: 4, prot: 2, shared: false }];
+    ops.extend((0..4).map(|k| Op::Write { p: 0, at: k, value: 1 + k as u8 }));
+    ops.push(Op::Fork(0));
+    // A mapping right above blocks growth in place: the first one moves.
+    ops.push(Op::Mmap { p: 0, pages: 1, prot: 2, shared: false });
+    ops.push(Op::Mremap { p: 0, at: 0, pages: 4, delta: 3, may_move: true });
+    ops.extend((0..8).map(|k| Op::Write { p: 0, at: k, value: 0x40 + k as u8 }));
+    ops.extend((0..4).map(|k| Op::Read { p: 1, at: k }));
+    if let Err(e) = run::<F, P>(policy, &ops) {
+        panic!("{e}");
+    }
+}
+
+vmstorm_core::every_strategy!(mremap_move_isolation, mremap_move_after_fork);

@@ -92,7 +92,10 @@ fn oom_exec<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy) {
     vm.write_process(PM_PROC_NR, BOOT_DATA_VA, &args.to_bytes()).unwrap();
     let (failures, l) = sweep(&mut vm, |vm| client::exec(vm, p, &img), enomem);
     assert!(failures >= 9, "exec preallocates text and data: {failures}");
-    assert!(client::touch(&mut vm, p, a, Access { write: false, user: true }).is_err());
+    assert_eq!(
+        client::touch(&mut vm, p, a, Access { write: false, user: true }),
+        Err(TouchError::Signalled(FaultCode(FaultCode::USER)))
+    );
     assert_eq!(get(&mut vm, p, l.data, 4), [0; 4]);
     client::exit(&mut vm, p).unwrap();
     check(&vm);

@@ -148,20 +148,28 @@ fn stale_endpoints_are_refused_after_exit_and_slot_reuse() {
         let r = call(&mut vm, PM_PROC_NR, mtype, |m| {
             m.set_m1_i1(old.0).set_m1_i2(63).set_m1_p1(va.0 + PAGE_SIZE);
         });
-        assert!(r < 0, "{mtype:#x} on a stale endpoint answered {r}");
+        let want = match mtype {
+            VM_EXEC_NEWMEM => Errno::ESRCH.code(),
+            VM_PUSH_SIG => Errno::EDEADSRCDST.code(),
+            _ => Errno::EINVAL.code(),
+        };
+        assert_eq!(r, want, "{mtype:#x} on a stale endpoint");
     }
     let r = call(&mut vm, RS_PROC_NR, VM_RS_UPDATE, |m| {
         m.set_m1_i1(old.0).set_m1_i2(new.0);
     });
-    assert!(r < 0, "RS_UPDATE with a stale endpoint answered {r}");
+    assert_eq!(r, Errno::EINVAL.code(), "RS_UPDATE with a stale endpoint");
     let r = call(&mut vm, RS_PROC_NR, VM_RS_SET_PRIV, |m| {
         m.set_m2_i1(old.0);
     });
-    assert!(r < 0, "RS_SET_PRIV on a stale endpoint answered {r}");
+    assert_eq!(r, Errno::EINVAL.code(), "RS_SET_PRIV on a stale endpoint");
     assert_same(&vm.snapshot(), &before, "calls naming a stale endpoint changed the state");
 
     // Nor can the stale endpoint touch memory, or see what the new process has.
-    assert!(vm.mmu_translate(old, va, vmstorm_core::Access { write: false, user: true }).is_err());
+    assert_eq!(
+        vm.mmu_translate(old, va, vmstorm_core::Access { write: false, user: true }),
+        Err(vmstorm_core::FaultCode(vmstorm_core::FaultCode::USER))
+    );
     let mut buf = [0u8; 10];
     assert!(matches!(client::read_user(&mut vm, old, va, &mut buf), Err(TouchError::BadEndpoint)));
     // The new process in the reused slot does not inherit the old one's memory.
@@ -215,19 +223,19 @@ fn a_process_cannot_reach_another_ones_memory() {
         let r = call(&mut vm, b, VM_MAP_PHYS, |m| {
             m.set_m1_i1(SELF.0).set_m1_p2(phys).set_m1_i2(PAGE_SIZE as i32);
         });
-        assert!(r < 0, "VM_MAP_PHYS of RAM at {phys:#x} answered {r}");
+        assert_eq!(r, Errno::EPERM.code(), "VM_MAP_PHYS of RAM at {phys:#x}");
     }
     // TTY may map device memory for others (the console), but never RAM.
     for phys in [0, 8 * MIB] {
         let r = call(&mut vm, TTY_PROC_NR, VM_MAP_PHYS, |m| {
             m.set_m1_i1(b.0).set_m1_p2(phys).set_m1_i2(PAGE_SIZE as i32);
         });
-        assert!(r < 0, "TTY's VM_MAP_PHYS of RAM at {phys:#x} for another process answered {r}");
+        assert_eq!(r, Errno::EPERM.code(), "TTY's VM_MAP_PHYS of RAM at {phys:#x} for another process");
     }
     let r = call(&mut vm, b, VM_UNMAP_PHYS, |m| {
         m.set_m1_i1(a.0).set_m1_p1(va.0);
     });
-    assert!(r < 0, "VM_UNMAP_PHYS against another process answered {r}");
+    assert_eq!(r, Errno::EPERM.code(), "VM_UNMAP_PHYS against another process");
     // IPC's calls without IPC's privileges.
     for mtype in [VM_REMAP, VM_SHM_UNMAP, VM_GETPHYS, VM_GETREF, VM_INFO, VM_QUERY_EXIT] {
         let r = call(&mut vm, b, mtype, |m| {
@@ -262,7 +270,7 @@ fn remap_by_a_privileged_ipc_server_shares_only_shared_regions() {
     let r = call(&mut vm, ipc, VM_REMAP, |m| {
         m.set_m1_i1(SELF.0).set_m1_i2(owner.0).set_m1_p2(private.0).set_m1_i3(2 * PAGE_SIZE as i32);
     });
-    assert!(r < 0, "remap of a private region answered {r}");
+    assert_eq!(r, Errno::EFAULT.code(), "remap of a private region");
     // A shared one can: IPC now sees the owner's bytes and writes through.
     let reply = send(&mut vm, ipc, VM_REMAP, |m| {
         m.set_m1_i1(SELF.0).set_m1_i2(owner.0).set_m1_p2(shared.0).set_m1_i3(2 * PAGE_SIZE as i32);
@@ -315,11 +323,13 @@ fn rs_calls_work_only_from_rs() {
         let r = call(&mut vm, caller, VM_RS_SET_PRIV, |m| {
             m.set_m2_i1(user.0).set_m2_l1(mask_buf.0 as i64);
         });
-        assert!(r < 0, "RS_SET_PRIV from {caller:?} answered {r}");
+        // RS's calls are not in the others' masks; RS's child has the mask but is not RS.
+        let want = if caller == rs_child { Errno::EPERM } else { Errno::ENOSYS };
+        assert_eq!(r, want.code(), "RS_SET_PRIV from {caller:?}");
         let r = call(&mut vm, caller, VM_RS_UPDATE, |m| {
             m.set_m1_i1(user.0).set_m1_i2(other.0);
         });
-        assert!(r < 0, "RS_UPDATE from {caller:?} answered {r}");
+        assert_eq!(r, want.code(), "RS_UPDATE from {caller:?}");
         assert_same(&vm.snapshot(), &before, &format!("refused RS call from {caller:?} changed the state"));
     }
     // The user still cannot call PM's calls.
@@ -357,7 +367,7 @@ fn faked_page_faults_are_refused_and_counted() {
                     m.set_m1_p1(addr).set_m1_i2(code);
                 });
                 if let Some(r) = reply {
-                    assert!(r.mtype < 0, "faked fault from {source:?} answered {}", r.mtype);
+                    assert_eq!(r.mtype, Errno::EPERM.code(), "faked fault from {source:?}");
                 }
                 assert_eq!(vm.stats().faked_faults, counted + 1, "faked fault not counted");
                 assert_same(

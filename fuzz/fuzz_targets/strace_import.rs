@@ -11,7 +11,14 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     // Small clamps so that fuzzed sizes stay cheap; the first byte picks strictness.
     let strict = data.first().is_some_and(|b| b & 1 == 1);
-    let options = ImportOptions { reserve_clamp_pages: 64, map_clamp_pages: 256, strict, read_elf: false, allow_lost: false };
+    let options = ImportOptions {
+        reserve_clamp_pages: 64,
+        map_clamp_pages: 256,
+        strict,
+        read_elf: false,
+        allow_lost: false,
+        skip_undecoded: false,
+    };
     match import_strace(&text, NAME, &options) {
         Ok((t, report)) => {
             assert_eq!(report.ops, t.ops.len(), "report counts other ops than the trace has");

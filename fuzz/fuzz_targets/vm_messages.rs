@@ -7,7 +7,9 @@
 //! not know: its own writes, and what its parent knew when it was forked (live update
 //! swaps what two processes know). A secret from an exited process showing up in a new
 //! one (a frame reused without zeroing), or a write leaking through a shared copy-on-write
-//! frame, is a crash.
+//! frame, is a crash. The first input byte picks the server (every allocator × paging
+//! format × fork policy × zeroing policy); `VMSTORM_FUZZ_PAIR` pins the allocator × format
+//! pair so a run can be spent on one of them.
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
@@ -336,15 +338,36 @@ fn run<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy, zero: ZeroPolicy, d
     }
 }
 
+/// The allocator × paging format pairs, in the order the first input byte picks them.
+const PAIRS: [&str; 6] =
+    ["bitset-x86_64", "bitset-i386", "buddy-x86_64", "buddy-i386", "holelist-x86_64", "holelist-i386"];
+
+/// The pair `VMSTORM_FUZZ_PAIR` pins (one of [`PAIRS`]), read once; `None` lets the input choose.
+fn pinned_pair() -> Option<usize> {
+    static PINNED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *PINNED.get_or_init(|| {
+        let name = std::env::var("VMSTORM_FUZZ_PAIR").ok()?;
+        let i = PAIRS.iter().position(|p| *p == name);
+        assert!(i.is_some(), "VMSTORM_FUZZ_PAIR={name}: not one of {PAIRS:?}");
+        i
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
+    // The first byte picks the server: allocator × format (6), fork policy (3) and zeroing
+    // policy (2), every one of the 36 reachable.
     let Some((&config, rest)) = data.split_first() else { return };
-    let fork = if config & 1 == 0 { ForkPolicy::Cow } else { ForkPolicy::Copy };
+    let pair = pinned_pair().unwrap_or(config as usize % 6);
+    let fork = [ForkPolicy::Cow, ForkPolicy::Copy, ForkPolicy::Share][(config as usize / 6) % 3];
     // Pre-zeroed frames come from a pool refilled by `idle`: a frame that went back
     // to it unzeroed would leak a secret.
-    let zero = if config & 0x80 == 0 { ZeroPolicy::OnFault } else { ZeroPolicy::Prezeroed };
-    match (config >> 1) % 3 {
+    let zero = if (config as usize / 18) % 2 == 0 { ZeroPolicy::OnFault } else { ZeroPolicy::Prezeroed };
+    match pair {
         0 => run::<Bitset, X86_64>(fork, zero, rest),
-        1 => run::<Buddy, I386>(fork, zero, rest),
-        _ => run::<HoleList, X86_64>(fork, zero, rest),
+        1 => run::<Bitset, I386>(fork, zero, rest),
+        2 => run::<Buddy, X86_64>(fork, zero, rest),
+        3 => run::<Buddy, I386>(fork, zero, rest),
+        4 => run::<HoleList, X86_64>(fork, zero, rest),
+        _ => run::<HoleList, I386>(fork, zero, rest),
     }
 });

@@ -125,6 +125,32 @@ mod refused_fault_tests {
     }
 }
 
+/// Why a heap of `heap_pages` above `base` does not fit the address space of `ep`: what it
+/// runs into, and how much heap the layout leaves. A larger arena cannot help.
+fn heap_room_msg<F: FrameAllocator, P: PagingFormat>(
+    vm: &Vm<F, P>,
+    ep: Endpoint,
+    base: u64,
+    heap_pages: u64,
+) -> String {
+    let mib = |b: u64| b >> 20;
+    let want = format!("brk to a heap of {} MiB: {}", mib(pages(heap_pages)), Errno::ENOMEM);
+    let snap = vm.snapshot();
+    let Some(slot) = snap.slots.iter().find(|s| s.endpoint == ep) else { return want };
+    use vmstorm_core::region::RegionTag;
+    let Some(above) = slot.regions.iter().find(|r| r.start.0 >= base && r.tag != RegionTag::Heap) else {
+        return want;
+    };
+    let (what, gap) = if above.tag == RegionTag::Stack { ("the stack", PAGE_SIZE) } else { ("a mapping", 0) };
+    let room = above.start.0.saturating_sub(gap).saturating_sub(base);
+    format!(
+        "{want} (it would run into {what} at {:#x}: the {} address-space layout leaves {} MiB for the heap; a larger --mem cannot help)",
+        above.start.0,
+        P::NAME,
+        mib(room)
+    )
+}
+
 /// Where a mapping is in one process.
 #[derive(Clone, Copy, Debug)]
 struct MapAddr {
@@ -414,7 +440,17 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let p = self.proc(op, pid)?;
                 let (ep, base, old) = (p.ep, p.layout.brk.0, p.heap);
                 let new_brk = VirtAddr(base + pages(heap_pages));
-                self.call(op, "brk", |vm| client::brk(vm, ep, new_brk))?;
+                let r = self.call(op, "brk", |vm| Ok(client::brk(vm, ep, new_brk)))?;
+                if let Err(e) = r {
+                    // Growing claims no frame: ENOMEM there is the layout, not the arena.
+                    let layout = e == Errno::ENOMEM && heap_pages > old;
+                    let msg = if layout {
+                        heap_room_msg(self.vm, ep, base, heap_pages)
+                    } else {
+                        errno_msg("brk", e)
+                    };
+                    return Err(self.err(op, msg));
+                }
                 self.proc_mut(pid).heap = heap_pages;
                 if heap_pages < old {
                     self.note(|v| v.dropped(pid, new_brk.0, pages(old - heap_pages)));

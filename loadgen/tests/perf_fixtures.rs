@@ -117,7 +117,7 @@ impl VmJob for Verify<'_> {
 #[test]
 fn every_capture_replays_verified_under_every_allocator_format_and_fork_policy() {
     let strategies = matrix("all", "all", "all", "on-fault").unwrap();
-    assert_eq!(strategies.len(), 18);
+    assert_eq!(strategies.len(), vmstorm_core::AllocKind::ALL.len() * 2 * 3);
     for name in FIXTURES {
         let t = import(name);
         for s in &strategies {

@@ -2,10 +2,12 @@
 //!
 //! Replaces `servers/vm/break.c` (`do_brk`, `real_brk`, `adjust`) and `region.c`'s
 //! `map_region_extend`/`map_region_shrink`. The heap is the range `[heap_start,
-//! round_up(brk))`. Growing claims the pages above it as demand-zero memory if they, and a
-//! one-page safety gap above them, are free of other regions (the stack, mmaps); shrinking
-//! unmaps and frees the pages above the new break and shrinks the region (§21.21: the seed
-//! never freed). A refused brk changes nothing.
+//! round_up(brk))`. Growing claims the pages above it as demand-zero memory if they are
+//! free of other regions (mmaps, the stack), and keeps one free page between the heap and
+//! the stack (`adjust`'s `SAFETY_CLICKS`, kept only against the stack: a mapping placed
+//! right above the heap may be reached exactly); shrinking unmaps and frees the pages
+//! above the new break and shrinks the region (§21.21: the seed never freed). A refused
+//! brk changes nothing.
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
 use crate::endpoint::Endpoint;
@@ -30,8 +32,8 @@ call_fields! {
 /// `do_brk`: m1_i1 endpoint, m1_p1 new break.
 ///
 /// # Errors
-/// `EINVAL` for a bad endpoint; `ENOMEM` below the heap start, or when the heap would
-/// run into another region.
+/// `EINVAL` for a bad endpoint; `ENOMEM` below the heap start, when the heap would run
+/// into another region, or come within a page of the stack.
 pub(crate) fn do_brk<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     _caller: usize,
@@ -48,8 +50,13 @@ pub(crate) fn do_brk<F: FrameAllocator, P: PagingFormat>(
     let cur_end = round(s.brk).max(s.heap_start);
     let new_end = round(new);
     if new_end > cur_end {
-        let guard = new_end.0.checked_add(PAGE_SIZE).ok_or(Errno::ENOMEM)?;
-        if !s.regions.is_free(cur_end, VirtAddr(guard)) {
+        // Usually a page above the new end is free too; else the pages up to the new end
+        // must be, and the region starting there must not be the stack.
+        let guard = VirtAddr(new_end.0.checked_add(PAGE_SIZE).ok_or(Errno::ENOMEM)?);
+        if !s.regions.is_free(cur_end, guard)
+            && (!s.regions.is_free(cur_end, new_end)
+                || s.regions.find(new_end).is_some_and(|r| r.tag == RegionTag::Stack))
+        {
             return Err(Errno::ENOMEM);
         }
         let s = vm.slots.get_mut(slot);

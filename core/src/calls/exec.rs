@@ -12,7 +12,7 @@ use crate::addr::VirtAddr;
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::layout::{ImageLayout, VM_STACKTOP};
+use crate::layout::ImageLayout;
 use crate::message::{call_fields, Fields, Message, VM_EXEC_NEWMEM};
 use crate::paging::PagingFormat;
 use crate::server::{CallResult, Reply, Vm};
@@ -67,8 +67,8 @@ impl ExecNewmem {
     ///
     /// # Errors
     /// As [`ImageLayout::compute`].
-    pub fn layout(&self) -> Result<ImageLayout, Errno> {
-        ImageLayout::compute(self.text_bytes, self.data_bytes, self.bss_bytes, self.stack_bytes)
+    pub fn layout<P: PagingFormat>(&self) -> Result<ImageLayout, Errno> {
+        ImageLayout::compute::<P>(self.text_bytes, self.data_bytes, self.bss_bytes, self.stack_bytes)
     }
 }
 
@@ -117,7 +117,7 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     let mut raw = [0u8; EXEC_NEWMEM_BYTES];
     vm.copy_from_user(caller, req.args, &mut raw)?;
     let args = ExecNewmem::from_bytes(&raw);
-    let layout = args.layout()?;
+    let layout = args.layout::<P>()?;
     let root = P::new_root(&mut vm.mem)?;
     // The new image is built beside the old one (whose slot is untouched until the end);
     // the region list is the server's spare buffer, swapped with the old one on success.
@@ -133,7 +133,7 @@ pub(crate) fn do_exec_newmem<F: FrameAllocator, P: PagingFormat>(
     vm.destroy_space(old.root, old.regions.as_slice());
     old.regions.clear();
     vm.spare_regions = old.regions;
-    ExecReply { stack_top: VM_STACKTOP, flags: EXC_NM_RF_LOAD_TEXT }.encode(msg);
+    ExecReply { stack_top: layout.stack.end(), flags: EXC_NM_RF_LOAD_TEXT }.encode(msg);
     Ok(Reply::Now)
 }
 

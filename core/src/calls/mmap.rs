@@ -13,7 +13,7 @@
 use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::layout::{data_top, MMAP_BASE};
+use crate::layout::{data_top, mmap_base};
 use crate::message::{call_fields, FieldValue, Fields, Message, VM_MMAP, VM_MUNMAP};
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MapProt, MemType, Region, RegionTag};
@@ -138,7 +138,7 @@ pub(crate) fn do_mmap<F: FrameAllocator, P: PagingFormat>(
         }
         s
     } else {
-        let min = if hint == 0 { MMAP_BASE.0 } else { hint };
+        let min = if hint == 0 { mmap_base::<P>().0 } else { hint };
         if min >= top {
             return Err(Errno::EINVAL);
         }

@@ -10,7 +10,7 @@
 use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::layout::{data_top, MMAP_BASE};
+use crate::layout::{data_top, mmap_base};
 use crate::message::{call_fields, Fields, Message, VM_MREMAP};
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MemType, Region};
@@ -91,7 +91,7 @@ pub(crate) fn do_mremap<F: FrameAllocator, P: PagingFormat>(
     }
     let old_pages = (old_end.0 - start.0) / PAGE_SIZE;
     let new_pages = old_pages + grow_pages;
-    let to = s.regions.first_fit(MMAP_BASE, VirtAddr(top), new_pages).ok_or(Errno::ENOMEM)?;
+    let to = s.regions.first_fit(mmap_base::<P>(), VirtAddr(top), new_pages).ok_or(Errno::ENOMEM)?;
     let root = s.root;
     let old_span = PageSpan { start, pages: old_pages };
     let new_span = PageSpan { start: to, pages: new_pages };

@@ -11,7 +11,7 @@ use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
 use crate::endpoint::{Endpoint, TTY_PROC_NR};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::layout::{data_top, MMAP_BASE};
+use crate::layout::{data_top, mmap_base};
 use crate::message::{call_fields, Fields, Message, VM_MAP_PHYS, VM_UNMAP_PHYS};
 use crate::paging::PagingFormat;
 use crate::region::{MapProt, MemType, Region, RegionTag};
@@ -83,8 +83,12 @@ pub(crate) fn do_map_phys<F: FrameAllocator, P: PagingFormat>(
     if base.0 < vm.total_frames() {
         return Err(Errno::EPERM);
     }
-    let start =
-        vm.slots.get(target).regions.first_fit(MMAP_BASE, data_top::<P>(), pages).ok_or(Errno::ENOMEM)?;
+    let start = vm
+        .slots
+        .get(target)
+        .regions
+        .first_fit(mmap_base::<P>(), data_top::<P>(), pages)
+        .ok_or(Errno::ENOMEM)?;
     let region =
         Region { start, pages, mem: MemType::DirectPhys { base }, prot: MapProt::RW, tag: RegionTag::None };
     map_direct(vm, target, region)?;

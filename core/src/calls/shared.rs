@@ -23,7 +23,7 @@ use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
 use crate::endpoint::Endpoint;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
-use crate::layout::{data_top, MMAP_BASE};
+use crate::layout::{data_top, mmap_base};
 use crate::message::{call_fields, Fields, Message, VM_GETPHYS, VM_GETREF, VM_REMAP, VM_SHM_UNMAP};
 use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MemType, Region, RegionTag};
@@ -131,7 +131,7 @@ pub(crate) fn do_remap<F: FrameAllocator, P: PagingFormat>(
         return Err(Errno::EFAULT);
     }
     let top = data_top::<P>();
-    let min = if da == 0 { MMAP_BASE } else { VirtAddr(da) };
+    let min = if da == 0 { mmap_base::<P>() } else { VirtAddr(da) };
     if min >= top {
         return Err(Errno::EINVAL);
     }

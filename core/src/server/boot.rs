@@ -8,7 +8,7 @@ use crate::acl::{AclTable, CallMask, ACL_CAPACITY};
 use crate::arena::Arena;
 use crate::endpoint::{Endpoint, MAX_SLOTS, NR_BOOT_PROCS, PM_PROC_NR, RS_PROC_NR, VM_PROC_NR};
 use crate::frames::{FrameAllocator, PhysMem};
-use crate::layout::{ImageLayout, VM_STACKTOP};
+use crate::layout::ImageLayout;
 use crate::paging::PagingFormat;
 use crate::region::RegionMap;
 use crate::server::{DmaTable, ExitQueue};
@@ -67,7 +67,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             sanity_error: None,
             _format: PhantomData,
         };
-        let layout = ImageLayout::boot();
+        let layout = ImageLayout::boot::<P>();
         for slot in 0..NR_BOOT_PROCS {
             let mask = match Endpoint(slot as i32) {
                 PM_PROC_NR => CallMask::PM,
@@ -83,7 +83,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                 root,
                 heap_start: layout.data.start,
                 brk: layout.brk,
-                stack_top: VM_STACKTOP,
+                stack_top: layout.stack.end(),
                 ..Default::default()
             };
             vm.install_image(&mut p, &layout, slot as u8)?;
