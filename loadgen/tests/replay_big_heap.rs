@@ -32,7 +32,7 @@ impl VmJob for Verify<'_> {
 fn a_3_gib_heap_replays_verified_on_x86_64() {
     let trace = load_for_replay(Path::new(FIXTURE), 0.25, 1).unwrap();
     let strategies = matrix("all", "x86-64", "all", "all").unwrap();
-    assert_eq!(strategies.len(), 18);
+    assert_eq!(strategies.len(), vmstorm_core::AllocKind::ALL.len() * 3 * 2);
     for s in &strategies {
         let checked =
             with_vm(s, 64 << 20, Verify(&trace)).unwrap().unwrap_or_else(|e| panic!("under {s}: {e}"));
