@@ -555,7 +555,15 @@ fn storm_group(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 // run_shards plays shard 0's storm alone first: that pass is the one-shard time.
-                let r = run_shards(&traces, &strategy, STORM_MEM, false, true).expect("shards");
+                let r = run_shards(
+                    &traces,
+                    &strategy,
+                    STORM_MEM,
+                    vmstorm_core::slots::DEFAULT_SLOTS,
+                    false,
+                    true,
+                )
+                .expect("shards");
                 total += Duration::from_secs_f64(r.single.seconds);
             }
             total
@@ -565,7 +573,15 @@ fn storm_group(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let r = run_shards(&traces, &strategy, STORM_MEM, false, true).expect("shards");
+                let r = run_shards(
+                    &traces,
+                    &strategy,
+                    STORM_MEM,
+                    vmstorm_core::slots::DEFAULT_SLOTS,
+                    false,
+                    true,
+                )
+                .expect("shards");
                 // The time one storm's worth of ops takes at the two shards' joint rate.
                 let per_storm = r.total.seconds * r.single.ops as f64 / r.total.ops.max(1) as f64;
                 total += Duration::from_secs_f64(per_storm);

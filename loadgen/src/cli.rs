@@ -74,6 +74,11 @@ pub struct StrategyArgs {
     /// Size of the server's physical-memory arena: bytes, or with a K, M or G suffix.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
     pub mem: u64,
+    /// Size of the server's process table (MINIX's NR_PROCS): live processes at once,
+    /// including the boot image's 11. A program with more live processes than this fails
+    /// its fork with "process table full".
+    #[arg(long, default_value_t = vmstorm_core::slots::DEFAULT_SLOTS)]
+    pub slots: usize,
 }
 
 /// Flags shared by `run` and `replay`.

@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::run::{PlayJob, SoakJob};
 use crate::shards::run_shards;
 use crate::storms::{estimated_bytes, generate};
-use crate::strategy::{matrix, with_vm, ReportNames, Strategy};
+use crate::strategy::{matrix, with_vm_sized, ReportNames, Strategy};
 use crate::trace::{self, Format, ImportOptions, RecordOptions, TouchOptions};
 
 /// A command failure: one line, printed after `vmstorm: error: `.
@@ -109,13 +109,14 @@ fn play_and_report(
     for s in &strategies {
         let (report, metrics) = match what {
             Play::Traces(traces) if play.shards > 1 => {
-                let r =
-                    run_shards(traces, s, strat.mem, play.verify, !play.no_warmup).map_err(|e| match e {
+                let r = run_shards(traces, s, strat.mem, strat.slots, play.verify, !play.no_warmup).map_err(
+                    |e| match e {
                         crate::shards::ShardError::Replay(i, re) => {
                             err(format!("shard {i}: {}", located(&re)))
                         }
                         e => CliError::from(e),
-                    })?;
+                    },
+                )?;
                 let mut report = RunReport::new(work, &s.names(), traces.len(), &r.total);
                 report.per_shard = r.per_shard.clone();
                 report.speedup_vs_one_shard = Some(r.speedup);
@@ -132,8 +133,8 @@ fn play_and_report(
                     progress: Some(&progress),
                     repeats: 1,
                 };
-                let m =
-                    with_vm(s, strat.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
+                let m = with_vm_sized(s, strat.mem, strat.slots, job)
+                    .map_err(|e| err(format!("cannot boot the server: {e}")))?;
                 progress.finish();
                 let m = m.map_err(|e| err(located(&e)))?;
                 (RunReport::new(work, &s.names(), 1, &m), m)
@@ -147,8 +148,8 @@ fn play_and_report(
                     verify: play.verify,
                     progress: Some(&progress),
                 };
-                let m =
-                    with_vm(s, strat.mem, job).map_err(|e| err(format!("cannot boot the server: {e}")))?;
+                let m = with_vm_sized(s, strat.mem, strat.slots, job)
+                    .map_err(|e| err(format!("cannot boot the server: {e}")))?;
                 progress.finish();
                 let m = m.map_err(|e| err(format!("soak {}: {e}", a.storm)))?;
                 let mut report = RunReport::new(work, &s.names(), 1, &m);

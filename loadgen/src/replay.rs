@@ -357,7 +357,18 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
         match *op {
             Op::Fork { parent, child, .. } => {
                 let pep = self.proc(op, parent)?.ep;
-                let cep = self.call(op, "fork", |vm| client::fork(vm, pep))?;
+                let cep = match self.call(op, "fork", |vm| Ok(client::fork(vm, pep)))? {
+                    Ok(ep) => ep,
+                    // MINIX's fork answers EAGAIN when the process table is full.
+                    Err(Errno::EAGAIN) => {
+                        let n = self.vm.slot_count();
+                        return Err(self.err(
+                            op,
+                            format!("fork: process table full ({n} slots); replay with a larger --slots"),
+                        ));
+                    }
+                    Err(e) => return Err(self.err(op, errno_msg("fork", e))),
+                };
                 let mut c = self.procs.0[&parent].clone();
                 c.ep = cep;
                 c.parent = Some(parent);

@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, ShardFigures};
 use crate::op::Trace;
 use crate::replay::ReplayError;
 use crate::run::PlayJob;
-use crate::strategy::{with_vm, Strategy};
+use crate::strategy::{with_vm_sized, Strategy};
 
 /// What a sharded run measured.
 #[derive(Clone, Debug)]
@@ -55,16 +55,18 @@ fn one(
     trace: &Trace,
     strategy: &Strategy,
     mem: u64,
+    slots: usize,
     verify: bool,
     warmup: bool,
     barrier: Option<&Barrier>,
 ) -> Result<Result<Metrics, ReplayError>, ShardError> {
     let job = PlayJob { ops: &trace.ops, verify, warmup, barrier, progress: None, repeats: 1 };
-    with_vm(strategy, mem, job).map_err(|e| ShardError::Boot(format!("cannot boot the server: {e}")))
+    with_vm_sized(strategy, mem, slots, job)
+        .map_err(|e| ShardError::Boot(format!("cannot boot the server: {e}")))
 }
 
 /// Runs `traces.len()` shards (trace `i` on shard `i`) under `strategy`, each with `mem`
-/// bytes, after running shard 0's trace alone.
+/// bytes and `slots` process slots, after running shard 0's trace alone.
 ///
 /// # Errors
 /// A boot failure or the first shard's replay error.
@@ -72,12 +74,13 @@ pub fn run_shards(
     traces: &[Trace],
     strategy: &Strategy,
     mem: u64,
+    slots: usize,
     verify: bool,
     warmup: bool,
 ) -> Result<ShardRun, ShardError> {
     let n = traces.len().max(1);
     let single =
-        one(&traces[0], strategy, mem, verify, warmup, None)?.map_err(|e| ShardError::Replay(0, e))?;
+        one(&traces[0], strategy, mem, slots, verify, warmup, None)?.map_err(|e| ShardError::Replay(0, e))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
@@ -87,7 +90,7 @@ pub fn run_shards(
     // are caught by running shard 0 alone first with the same configuration, and replay
     // errors in the warm-up are errors of the same trace the others play.
     let results: Vec<Result<Result<Metrics, ReplayError>, ShardError>> = pool.install(|| {
-        traces.par_iter().map(|t| one(t, strategy, mem, verify, warmup, Some(&barrier))).collect()
+        traces.par_iter().map(|t| one(t, strategy, mem, slots, verify, warmup, Some(&barrier))).collect()
     });
     let mut total = Metrics::new();
     let mut per_shard = Vec::with_capacity(n);

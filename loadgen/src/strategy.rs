@@ -72,7 +72,20 @@ pub fn with_hot(strategies: Vec<Strategy>, hot: &str) -> Result<Vec<Strategy>, S
 /// # Errors
 /// The boot error (arena too small or too large, ...).
 pub fn with_vm<J: VmJob>(strategy: &Strategy, mem: u64, job: J) -> Result<J::Output, BootError> {
-    strategy.with_vm(strategy.config(mem), job)
+    with_vm_sized(strategy, mem, vmstorm_core::slots::DEFAULT_SLOTS, job)
+}
+
+/// [`with_vm`] with a process table of `slots` slots (`--slots`).
+///
+/// # Errors
+/// The boot error (arena too small or too large, a table size out of range, ...).
+pub fn with_vm_sized<J: VmJob>(
+    strategy: &Strategy,
+    mem: u64,
+    slots: usize,
+    job: J,
+) -> Result<J::Output, BootError> {
+    strategy.with_vm(vmstorm_core::VmConfig { slots, ..strategy.config(mem) }, job)
 }
 
 #[cfg(test)]
