@@ -7,6 +7,9 @@
 //! views below (`frame`, `frame_mut`, `table64`, `table32`, …), whose borrows are tied to
 //! the arena so that two live mutable views cannot alias.
 //!
+//! Why one file of ~560 lines (a third of them tests): it is the unsafe fence, and keeping
+//! every `unsafe` block of the crate in one file is the point.
+//!
 //! The mapping is anonymous and lazily backed (`MAP_NORESERVE`), so a 32 GiB arena costs
 //! only the frames that are touched; `huge_pages` asks for transparent huge pages
 //! (`MADV_HUGEPAGE`), and `file` backs the arena with a sparse file instead.

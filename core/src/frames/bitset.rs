@@ -3,6 +3,11 @@
 //! Replaces the free-range AVL tree of `servers/vm/alloc.c` (`alloc_pages`, `free_pages`)
 //! and the hole list behind `alloc_mem`/`free_mem`.
 //!
+//! Why one file of ~800 lines: 650 are the allocator (one data structure whose single,
+//! whole-word and contiguous searches share the two summary levels and must stay in step
+//! with them), the rest its unit tests; splitting the searches would spread one invariant
+//! over several files.
+//!
 //! Layout: `leaf[w]` holds frames `64w..64w+64`; bits past the last frame are 0 (never
 //! free). Two [`Summary`] sets sit above the leaves, each with a level-1 bit per leaf word
 //! and a level-2 bit per level-1 word:
