@@ -100,6 +100,25 @@ pub struct Metrics {
     pub server: ServerCounters,
     /// Verification result, when on.
     pub verify: Option<VerifyCounts>,
+    /// Heaps clamped to what the address-space layout leaves.
+    pub heap_clamp: HeapClamp,
+}
+
+/// Heap growths a replay clamped because the address-space layout leaves less room (a
+/// 64-bit program's heap in an i386 space), and the touched pages past them it skipped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeapClamp {
+    /// brk calls clamped.
+    pub brks: u64,
+    /// Pages of heap touches skipped because they lay past a clamped heap.
+    pub pages_skipped: u64,
+}
+
+impl HeapClamp {
+    /// Nothing was clamped.
+    pub fn is_none(&self) -> bool {
+        self.brks == 0
+    }
 }
 
 impl Default for Metrics {
@@ -118,6 +137,7 @@ impl Metrics {
             per_kind: OpKind::ALL.iter().map(|_| histogram()).collect(),
             server: ServerCounters::default(),
             verify: None,
+            heap_clamp: HeapClamp::default(),
         }
     }
 
@@ -149,6 +169,8 @@ impl Metrics {
         for (a, b) in self.per_kind.iter_mut().zip(&other.per_kind) {
             let _ = a.add(b);
         }
+        self.heap_clamp.brks += other.heap_clamp.brks;
+        self.heap_clamp.pages_skipped += other.heap_clamp.pages_skipped;
         let (s, o) = (&mut self.server, &other.server);
         s.faults += o.faults;
         s.zero_fills += o.zero_fills;
@@ -292,6 +314,10 @@ pub struct RunReport {
     /// Verification, when `--verify` was on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyCounts>,
+    /// Heap growths clamped to what the address-space layout leaves, and the touched pages
+    /// past them skipped (absent when nothing was clamped).
+    #[serde(default, skip_serializing_if = "HeapClamp::is_none")]
+    pub heap_clamp: HeapClamp,
     /// Per-shard figures when `shards > 1`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub per_shard: Vec<ShardFigures>,
@@ -355,6 +381,7 @@ impl RunReport {
             latency_ns: m.latency_summary(),
             per_op: m.per_op(),
             verify: m.verify,
+            heap_clamp: m.heap_clamp,
             per_shard: Vec::new(),
             speedup_vs_one_shard: None,
         }
@@ -398,6 +425,14 @@ impl RunReport {
             self.frames_peak >> 8,
             self.pt_pages_peak
         );
+        if !self.heap_clamp.is_none() {
+            let _ = writeln!(
+                s,
+                "  heap clamped: {} brk calls grew past the room this address-space layout leaves \
+                 (a larger --mem cannot help); {} touched heap pages past it skipped",
+                self.heap_clamp.brks, self.heap_clamp.pages_skipped
+            );
+        }
         if let Some(v) = self.verify {
             let _ = writeln!(
                 s,

@@ -125,6 +125,21 @@ mod refused_fault_tests {
     }
 }
 
+/// What a heap above `base` in the address space of `ep` runs into: its name, its address,
+/// and the heap bytes the layout leaves below it.
+fn heap_room<F: FrameAllocator, P: PagingFormat>(
+    vm: &Vm<F, P>,
+    ep: Endpoint,
+    base: u64,
+) -> Option<(&'static str, u64, u64)> {
+    let snap = vm.snapshot();
+    let slot = snap.slots.iter().find(|s| s.endpoint == ep)?;
+    use vmstorm_core::region::RegionTag;
+    let above = slot.regions.iter().find(|r| r.start.0 >= base && r.tag != RegionTag::Heap)?;
+    let (what, gap) = if above.tag == RegionTag::Stack { ("the stack", PAGE_SIZE) } else { ("a mapping", 0) };
+    Some((what, above.start.0, above.start.0.saturating_sub(gap).saturating_sub(base)))
+}
+
 /// Why a heap of `heap_pages` above `base` does not fit the address space of `ep`: what it
 /// runs into, and how much heap the layout leaves. A larger arena cannot help.
 fn heap_room_msg<F: FrameAllocator, P: PagingFormat>(
@@ -135,17 +150,10 @@ fn heap_room_msg<F: FrameAllocator, P: PagingFormat>(
 ) -> String {
     let mib = |b: u64| b >> 20;
     let want = format!("brk to a heap of {} MiB: {}", mib(pages(heap_pages)), Errno::ENOMEM);
-    let snap = vm.snapshot();
-    let Some(slot) = snap.slots.iter().find(|s| s.endpoint == ep) else { return want };
-    use vmstorm_core::region::RegionTag;
-    let Some(above) = slot.regions.iter().find(|r| r.start.0 >= base && r.tag != RegionTag::Heap) else {
-        return want;
-    };
-    let (what, gap) = if above.tag == RegionTag::Stack { ("the stack", PAGE_SIZE) } else { ("a mapping", 0) };
-    let room = above.start.0.saturating_sub(gap).saturating_sub(base);
+    let Some((what, at, room)) = heap_room(vm, ep, base) else { return want };
     format!(
         "{want} (it would run into {what} at {:#x}: the {} address-space layout leaves {} MiB for the heap; a larger --mem cannot help)",
-        above.start.0,
+        at,
         P::NAME,
         mib(room)
     )
@@ -166,6 +174,9 @@ struct Proc {
     ep: Endpoint,
     layout: ExecLayout,
     heap: u64,
+    /// The heap was clamped to what the address-space layout leaves (a 64-bit program's
+    /// heap replayed into an i386 space): touches past `heap` are skipped and counted.
+    heap_clamped: bool,
     maps: HashMap<MapId, MapAddr>,
     parent: Option<Pid>,
 }
@@ -452,15 +463,31 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let (ep, base, old) = (p.ep, p.layout.brk.0, p.heap);
                 let new_brk = VirtAddr(base + pages(heap_pages));
                 let r = self.call(op, "brk", |vm| Ok(client::brk(vm, ep, new_brk)))?;
+                let mut heap_pages = heap_pages;
                 if let Err(e) = r {
-                    // Growing claims no frame: ENOMEM there is the layout, not the arena.
+                    // Growing claims no frame: ENOMEM there is the layout, not the arena. The
+                    // heap is clamped to the room the layout leaves, and reported, as the
+                    // importer clamps mappings too large for the space.
                     let layout = e == Errno::ENOMEM && heap_pages > old;
-                    let msg = if layout {
-                        heap_room_msg(self.vm, ep, base, heap_pages)
-                    } else {
-                        errno_msg("brk", e)
-                    };
-                    return Err(self.err(op, msg));
+                    if !layout {
+                        return Err(self.err(op, errno_msg("brk", e)));
+                    }
+                    let room = heap_room(self.vm, ep, base).map_or(0, |(_, _, room)| room / PAGE_SIZE);
+                    let clamped = room.min(heap_pages);
+                    if clamped > old {
+                        let to = VirtAddr(base + pages(clamped));
+                        if let Err(e) = client::brk(self.vm, ep, to) {
+                            let msg = if e == Errno::ENOMEM {
+                                heap_room_msg(self.vm, ep, base, heap_pages)
+                            } else {
+                                errno_msg("brk", e)
+                            };
+                            return Err(self.err(op, msg));
+                        }
+                    }
+                    heap_pages = clamped.max(old);
+                    self.metrics.heap_clamp.brks += 1;
+                    self.proc_mut(pid).heap_clamped = true;
                 }
                 self.proc_mut(pid).heap = heap_pages;
                 if heap_pages < old {
@@ -515,12 +542,27 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             }
         };
         let parent = self.procs.0.get(&pid).and_then(|p| p.parent);
-        self.procs.0.insert(pid, Proc { ep, layout, heap: 0, maps: HashMap::new(), parent });
+        self.procs
+            .0
+            .insert(pid, Proc { ep, layout, heap: 0, heap_clamped: false, maps: HashMap::new(), parent });
         self.note(|v| v.exec(pid));
         Ok(())
     }
 
     fn touch(&mut self, op: &Op, pid: Pid, place: Place, n: u64, write: bool) -> Result<(), ReplayError> {
+        let proc = self.proc(op, pid)?;
+        // Pages past a clamped heap are not there to touch: skip and count them.
+        let n = match place {
+            Place::Heap(k) if proc.heap_clamped && k + n > proc.heap => {
+                let kept = proc.heap.saturating_sub(k);
+                self.metrics.heap_clamp.pages_skipped += n - kept;
+                if kept == 0 {
+                    return Ok(());
+                }
+                kept
+            }
+            _ => n,
+        };
         let proc = self.proc(op, pid)?;
         let ep = proc.ep;
         let l = &proc.layout;

@@ -42,26 +42,26 @@ fn a_3_gib_heap_replays_verified_on_x86_64() {
 }
 
 #[test]
-fn a_3_gib_heap_is_refused_on_i386_without_blaming_the_arena() {
+fn a_3_gib_heap_is_clamped_on_i386_replayed_verified_and_reported() {
     let trace = load_for_replay(Path::new(FIXTURE), 0.25, 1).unwrap();
-    for s in &matrix("all", "i386", "all", "on-fault").unwrap() {
-        let e = with_vm(s, 64 << 20, Verify(&trace)).unwrap().unwrap_err();
-        assert_eq!(
-            e,
-            "op 5 `brk p1 heap=786432`: brk to a heap of 3072 MiB: ENOMEM (not enough memory, -12) (it would \
-             run into the stack at 0x7c000000: the i386 address-space layout leaves 1979 MiB for the heap; a \
-             larger --mem cannot help)",
-            "under {s}"
-        );
+    let strategies = matrix("all", "i386", "all", "all").unwrap();
+    assert_eq!(strategies.len(), vmstorm_core::AllocKind::ALL.len() * 3 * 2);
+    for s in &strategies {
+        let checked =
+            with_vm(s, 64 << 20, Verify(&trace)).unwrap().unwrap_or_else(|e| panic!("under {s}: {e}"));
+        assert!(checked >= 20, "under {s}: {checked} checks");
     }
-    // The CLI says the same in one line, even with a large arena.
+    // The CLI replays it and says what was clamped, even with a large arena.
     let out = Command::new(env!("CARGO_BIN_EXE_vmstorm"))
         .args(["replay", FIXTURE, "--paging", "i386", "--verify", "--mem", "8G", "--no-warmup"])
         .output()
         .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("leaves 1979 MiB for the heap; a larger --mem cannot help"), "{err}");
-    assert!(!err.contains("try a larger --mem"), "{err}");
+    assert!(out.status.success(), "{text}{err}");
+    assert!(
+        text.contains("heap clamped: 1 brk calls") && text.contains("a larger --mem cannot help"),
+        "{text}"
+    );
+    assert!(!text.contains("try a larger --mem"), "{text}");
 }
