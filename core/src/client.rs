@@ -51,6 +51,7 @@ pub fn call<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &Message
 ///
 /// # Errors
 /// The reply's error.
+#[inline(always)]
 pub fn send<F: FrameAllocator, P: PagingFormat, R: Fields>(
     vm: &mut Vm<F, P>,
     from: Endpoint,
