@@ -26,7 +26,7 @@ use crate::frames::FrameAllocator;
 use crate::layout::BOOT_DATA_VA;
 use crate::message::{Fields, Message, VM_PAGEFAULT};
 use crate::mmu::walk_pages;
-use crate::paging::{Access, FaultCode, PagingFormat};
+use crate::paging::{Access, FaultCode, Mapping, PagingFormat};
 use crate::server::Vm;
 use core::fmt;
 
@@ -37,6 +37,7 @@ pub use crate::region::MapProt;
 ///
 /// # Errors
 /// The reply's error; `ENOSYS` if no reply came (cannot happen for a request).
+#[inline(always)]
 pub fn call<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &Message) -> Result<Message, Errno> {
     let reply = vm.handle(msg, false).ok_or(Errno::ENOSYS)?;
     if reply.mtype < 0 {
@@ -50,6 +51,7 @@ pub fn call<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &Message
 ///
 /// # Errors
 /// The reply's error.
+#[inline(always)]
 pub fn send<F: FrameAllocator, P: PagingFormat, R: Fields>(
     vm: &mut Vm<F, P>,
     from: Endpoint,
@@ -318,18 +320,29 @@ pub fn touch<F: FrameAllocator, P: PagingFormat>(
     va: VirtAddr,
     access: Access,
 ) -> Result<Touch, TouchError> {
+    touch_mapping(vm, proc, va, access).map(|(t, _)| t)
+}
+
+/// [`touch`], also returning the mapping the (retried) access hit.
+#[inline]
+fn touch_mapping<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    proc: Endpoint,
+    va: VirtAddr,
+    access: Access,
+) -> Result<(Touch, Mapping), TouchError> {
     let Ok(slot) = vm.check_endpoint(proc) else {
         return Err(TouchError::BadEndpoint);
     };
     match vm.mmu_translate_slot(slot, va, access) {
-        Ok(_) => Ok(Touch::Hit),
+        Ok(m) => Ok((Touch::Hit, m)),
         Err(code) => {
             let mut m = Message::new(proc, VM_PAGEFAULT);
             PagefaultRequest { addr: va, code: code.0 as i32 }.encode(&mut m);
             vm.handle_mut(&mut m, true);
             // Handling a fault never ends or replaces a process: the slot still holds it.
             match vm.mmu_translate_slot(slot, va, access) {
-                Ok(_) => Ok(Touch::Faulted),
+                Ok(m) => Ok((Touch::Faulted, m)),
                 Err(code) => Err(TouchError::Signalled(code)),
             }
         }
@@ -346,8 +359,7 @@ fn user_frame<F: FrameAllocator, P: PagingFormat>(
     at: VirtAddr,
     access: Access,
 ) -> Result<Frame, TouchError> {
-    touch(vm, proc, at, access)?;
-    let m = vm.mmu_translate(proc, at, access).map_err(TouchError::Signalled)?;
+    let (_, m) = touch_mapping(vm, proc, at, access)?;
     if !vm.arena().contains(m.frame) {
         return Err(TouchError::NotMemory(at));
     }

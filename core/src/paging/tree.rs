@@ -33,7 +33,7 @@ impl<F: FrameAllocator> HasArena for PhysMem<F> {
 }
 
 // The walk keeps one bit per run of entries.
-const _: () = assert!(1024 / RUN <= 64);
+const _: () = assert!(1024 / RUN <= 64 && RUN <= 64);
 
 /// What a visitor wants after [`TreeVisitor::enter`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -107,18 +107,29 @@ pub(crate) fn walk_tree<L: Layout, C: HasArena, V: TreeVisitor<L, C>>(
                 v.empty(ctx, t, level, first, RUN);
                 continue;
             }
-            let mut run = [L::Pte::ZERO; RUN];
-            run.copy_from_slice(&L::table(ctx.tables(), t)[first..first + RUN]);
-            for (k, e) in run.iter().enumerate() {
-                let (i, e) = (first + k, e.raw());
-                if e & PRESENT == 0 {
-                    v.empty(ctx, t, level, i, 1);
-                    continue;
+            // One bit per present entry of the run, then each present entry read where it
+            // is (no copy of the run: the visitor changes no entry of this table).
+            let mut present = 0u64;
+            for (k, e) in L::table(ctx.tables(), t)[first..first + RUN].iter().enumerate() {
+                present |= u64::from(e.raw() & PRESENT != 0) << k;
+            }
+            let mut k = 0;
+            while present != 0 {
+                let gap = present.trailing_zeros() as usize;
+                if gap > 0 {
+                    v.empty(ctx, t, level, first + k, gap);
                 }
+                let i = first + k + gap;
+                let e = L::table(ctx.tables(), t)[i].raw();
                 let sub_va = va + ((i as u64) << shift::<L>(level));
                 if v.link(ctx, t, level, i, e, sub_va)? {
                     walk_tree::<L, C, V>(ctx, v, entry_frame::<L>(e), level - 1, sub_va)?;
                 }
+                present = (present >> gap) >> 1;
+                k += gap + 1;
+            }
+            if k < RUN {
+                v.empty(ctx, t, level, first + k, RUN - k);
             }
         }
     }

@@ -115,7 +115,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// (arithmetic and one slot read), ACL bit test, call, result into `mtype`. Refusals,
     /// page faults and notifications leave that path early; peaks are sampled only after
     /// work that can change them.
-    #[inline]
+    #[inline(always)]
     pub fn handle_mut(&mut self, msg: &mut Message, from_kernel: bool) -> bool {
         self.stats.calls += 1;
         let replied = match call_index(msg.mtype) {
