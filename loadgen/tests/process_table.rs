@@ -68,3 +68,43 @@ fn a_full_process_table_says_so_and_names_its_size() {
     assert!(err.contains("process table full (256 slots)") && err.contains("--slots"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// The recorded shell with 300 live `sleep` children (see the fixtures README).
+const FAN300: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real/fan300.vmtrace");
+
+#[test]
+fn a_real_program_with_300_live_children_replays_verified_under_every_strategy() {
+    let ok = vmstorm(&[
+        "replay",
+        FAN300,
+        "--touch-fraction",
+        "0.01",
+        "--alloc",
+        "all",
+        "--paging",
+        "all",
+        "--fork",
+        "all",
+        "--mem",
+        "256M",
+        "--no-warmup",
+        "--verify",
+    ]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{}{}", text, String::from_utf8_lossy(&ok.stderr));
+    let runs = vmstorm_core::AllocKind::ALL.len() * 2 * 3;
+    assert_eq!(text.matches("all passed").count(), runs, "{text}");
+    let full = vmstorm(&[
+        "replay",
+        FAN300,
+        "--touch-fraction",
+        "0.01",
+        "--slots",
+        "256",
+        "--mem",
+        "256M",
+        "--no-warmup",
+    ]);
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert!(!full.status.success() && err.contains("process table full (256 slots)"), "{err}");
+}

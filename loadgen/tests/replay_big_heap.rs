@@ -65,3 +65,15 @@ fn a_3_gib_heap_is_clamped_on_i386_replayed_verified_and_reported() {
     );
     assert!(!text.contains("try a larger --mem"), "{text}");
 }
+
+#[test]
+fn a_real_3_gib_sbrk_replays_verified_under_every_strategy() {
+    let real = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real/bigheap.vmtrace");
+    let trace = load_for_replay(Path::new(real), 0.25, 1).unwrap();
+    let strategies = matrix("all", "all", "all", "on-fault").unwrap();
+    for s in &strategies {
+        let checked =
+            with_vm(s, 64 << 20, Verify(&trace)).unwrap().unwrap_or_else(|e| panic!("under {s}: {e}"));
+        assert!(checked >= 20, "under {s}: {checked} checks");
+    }
+}
