@@ -93,7 +93,7 @@ fn play_and_report(
     sources: Option<&trace::Sources>,
 ) -> Result<(), CliError> {
     let located = |e: &crate::replay::ReplayError| match sources {
-        Some(s) => s.describe(e),
+        Some(s) => e.located(s),
         None => format!("{}: {e}", work.label()),
     };
     // A perf capture's recorded faults, to set beside the replayed ones.

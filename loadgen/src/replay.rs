@@ -58,6 +58,16 @@ pub struct ReplayError {
     pub message: String,
 }
 
+impl ReplayError {
+    /// The error told by the trace's own position first: `FILE:LINE: op N ...: why`.
+    pub fn located(&self, sources: &crate::trace::Sources) -> String {
+        match self.index {
+            Some(i) => format!("{}: {self}", sources.locate(i)),
+            None => format!("{}: {self}", sources.file),
+        }
+    }
+}
+
 impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.index, &self.op) {

@@ -23,7 +23,6 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::op::{Trace, TRACE_PAGE_SIZE};
-use crate::replay::ReplayError;
 
 pub use binary::{decode_binary, encode_binary, BINARY_MAGIC};
 pub use perf::{import_perf, PerfReport, PERF_MAGIC};
@@ -204,14 +203,6 @@ impl Sources {
             Some(Position::Line(n)) => format!("{}:{n}", self.file),
             Some(Position::Offset(n)) => format!("{}: byte {n}", self.file),
             _ => self.file.clone(),
-        }
-    }
-
-    /// A replay error told by the trace's own position first: `FILE:LINE: op N ...: why`.
-    pub fn describe(&self, e: &ReplayError) -> String {
-        match e.index {
-            Some(i) => format!("{}: {e}", self.locate(i)),
-            None => format!("{}: {e}", self.file),
         }
     }
 }
