@@ -166,6 +166,12 @@ fn a_page_size_other_than_4k_is_refused() {
     );
     let o = vmstorm(&["replay", s(&t), "--mem", "16M", "--no-warmup"]);
     one_line_error(&o, &["page8k.vmtrace:1:", "page size 8192"]);
+    // The binary format says where its page-size field is, too.
+    let parsed = trace::parse_text(&std::fs::read_to_string(&t).unwrap(), "page8k").unwrap();
+    let b = scratch("page8k.vmtb");
+    std::fs::write(&b, trace::encode_binary(&parsed)).unwrap();
+    let o = vmstorm(&["replay", s(&b), "--mem", "16M", "--no-warmup"]);
+    one_line_error(&o, &["page8k.vmtb: byte 9:", "page size 8192"]);
 }
 
 #[test]

@@ -264,11 +264,20 @@ impl<'a> Reader<'a> {
 /// Decodes a binary trace; `file` names it in errors (`file: byte N: message`). Checks the
 /// encoding only; [`crate::trace::validate`] checks that the ops are consistent.
 pub fn decode_binary(bytes: &[u8], file: &str) -> Result<Trace, TraceError> {
-    decode_binary_positions(bytes, file).map(|(t, _)| t)
+    decode_binary_positions(bytes, file).map(|d| d.trace)
 }
 
-/// [`decode_binary`] that also returns the byte offset of every op.
-pub(crate) fn decode_binary_positions(bytes: &[u8], file: &str) -> Result<(Trace, Vec<u64>), TraceError> {
+/// A decoded binary trace with the byte offsets its later checks report errors at.
+pub(crate) struct Decoded {
+    pub trace: Trace,
+    /// Offset of every op, in order.
+    pub ops_at: Vec<u64>,
+    /// Offset of the header's page-size field.
+    pub page_size_at: u64,
+}
+
+/// [`decode_binary`] that also returns where the header fields and every op start.
+pub(crate) fn decode_binary_positions(bytes: &[u8], file: &str) -> Result<Decoded, TraceError> {
     if !bytes.starts_with(&BINARY_MAGIC) {
         return Err(TraceError::offset(file, 0, "not a binary vmtrace (bad magic)"));
     }
@@ -290,6 +299,7 @@ pub(crate) fn decode_binary_positions(bytes: &[u8], file: &str) -> Result<(Trace
     }
     trace.header.version = version;
     let at = r.at;
+    let page_size_at = at as u64;
     let page = r.u32("page size")?;
     if !page.is_power_of_two() || !(512..=1 << 30).contains(&page) {
         return Err(r.err(at, format!("page size {page} is not a power of two in 512..=1G")));
@@ -358,7 +368,7 @@ pub(crate) fn decode_binary_positions(bytes: &[u8], file: &str) -> Result<(Trace
     if fnv1a(&bytes[..body_end]) != want {
         return Err(TraceError::offset(file, body_end as u64, "checksum mismatch: the file is corrupted"));
     }
-    Ok((trace, offsets))
+    Ok(Decoded { trace, ops_at: offsets, page_size_at })
 }
 
 fn decode_op(r: &mut Reader<'_>) -> Result<Op, TraceError> {

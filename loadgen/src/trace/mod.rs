@@ -242,10 +242,10 @@ pub fn load(path: &Path) -> Result<Trace, TraceError> {
 pub fn load_bytes(bytes: &[u8], name: &str, import: &ImportOptions) -> Result<Loaded, TraceError> {
     let format = detect(bytes);
     if format == Format::Binary {
-        let (trace, offsets) = binary::decode_binary_positions(bytes, name)?;
-        page_size(&trace, name, Position::File)?;
-        check(&trace, name, |i| Position::Offset(offsets[i]))?;
-        let positions = offsets.iter().map(|&o| Position::Offset(o)).collect();
+        let binary::Decoded { trace, ops_at, page_size_at } = binary::decode_binary_positions(bytes, name)?;
+        page_size(&trace, name, Position::Offset(page_size_at))?;
+        check(&trace, name, |i| Position::Offset(ops_at[i]))?;
+        let positions = ops_at.iter().map(|&o| Position::Offset(o)).collect();
         return Ok(Loaded { trace, format, report: None, positions, perf: None });
     }
     if format == Format::Perf {
