@@ -205,9 +205,17 @@ impl<P: PagingFormat> World<P> {
                     let code = FaultCode(FaultCode::PRESENT | FaultCode::WRITE | FaultCode::USER);
                     assert_eq!(r, Err(CopyError::Fault { va: at, code }));
                     // The fault path's job, done by hand here: first make a shared leaf
-                    // table this space's own, then break copy-on-write.
-                    let cur =
-                        P::unshare(&mut self.mem, root, va(page)).expect("frames for an unshare").unwrap();
+                    // table this space's own, then break copy-on-write. An odd byte takes
+                    // the steps on one kept walk, as the fault path does; an even one the
+                    // calls that walk from the root.
+                    let cur = if byte & 1 == 1 {
+                        let mut w = P::walk(&self.mem, root, va(page));
+                        P::unshare_at(&mut self.mem, &mut w).expect("frames for an unshare");
+                        assert_eq!(w, P::walk(&self.mem, root, va(page)), "the walk followed the change");
+                        w.mapping.unwrap()
+                    } else {
+                        P::unshare(&mut self.mem, root, va(page)).expect("frames for an unshare").unwrap()
+                    };
                     assert_eq!(Some(cur), P::translate(self.mem.arena(), root, va(page)));
                     r = write_bytes::<P>(self.mem.arena_mut(), root, at, &data);
                 }
@@ -219,7 +227,14 @@ impl<P: PagingFormat> World<P> {
                     let new = self.mem.alloc_frame().expect("frames for a COW copy");
                     self.mem.arena_mut().copy_frame(cur.frame, new);
                     let fl = cur.flags.difference(PageFlags::COW) | PageFlags::WRITE;
-                    P::replace(&mut self.mem, root, va(page), Mapping { frame: new, flags: fl }).unwrap();
+                    let copy = Mapping { frame: new, flags: fl };
+                    if byte & 1 == 1 {
+                        let mut w = P::walk(&self.mem, root, va(page));
+                        assert_eq!(P::replace_at(&mut self.mem, &mut w, copy).unwrap(), cur);
+                        assert_eq!(w, P::walk(&self.mem, root, va(page)), "the walk followed the change");
+                    } else {
+                        P::replace(&mut self.mem, root, va(page), copy).unwrap();
+                    }
                     let obj = self.model.objects[mp.obj];
                     self.model.objects.push(obj);
                     let new_obj = self.model.objects.len() - 1;

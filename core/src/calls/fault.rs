@@ -9,12 +9,11 @@
 //! running out of memory on the fault path is signalled the same way. Nothing here
 //! asserts on input (§21.1, §21.4).
 
-use crate::addr::{PageSpan, VirtAddr, PAGE_SIZE};
+use crate::addr::{VirtAddr, PAGE_SIZE};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::{call_fields, Fields, Message, VM_PAGEFAULT};
-use crate::paging::ForkPolicy;
-use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
+use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PageWalk, PagingFormat};
 use crate::region::{MemType, Region, RegionMap};
 use crate::server::Vm;
 
@@ -73,78 +72,10 @@ pub(crate) fn do_pagefault<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>
         return;
     };
     let req = PagefaultRequest::decode(msg);
-    let va = req.addr;
-    let code = req.code as u32;
-    let write = code & FaultCode::WRITE != 0;
-    let result = if code & FaultCode::PRESENT == 0 {
-        resolve_missing(vm, slot, va, write)
-    } else {
-        resolve_fault(vm, slot, va, write)
-    };
-    if result.is_err() {
+    let write = req.code as u32 & FaultCode::WRITE != 0;
+    // The error code's present bit is not needed: the one walk below reads the entry.
+    if resolve_fault(vm, slot, req.addr, write).is_err() {
         vm.stats.signalled_faults += 1;
-    }
-}
-
-/// A fault the kernel reports as "not present": the region check, then straight to
-/// [`fault_in`] without looking the page up first (the kernel's error code says it is
-/// missing). Should the page be present after all (a stale report), the mapping attempt
-/// changes nothing and the fault is resolved the general way.
-///
-/// # Errors
-/// See [`FaultError`]; the state is unchanged then.
-#[inline]
-fn resolve_missing<F: FrameAllocator, P: PagingFormat>(
-    vm: &mut Vm<F, P>,
-    slot: usize,
-    va: VirtAddr,
-    write: bool,
-) -> Result<(), FaultError> {
-    let s = vm.slots.get(slot);
-    let root = s.root;
-    let region = *fault_region(&s.regions, va, write)?;
-    match fault_in(vm, root, va.page_floor(), &region) {
-        Err(MapFailure::Present) => resolve_fault(vm, slot, va, write),
-        r => {
-            r.map_err(|_| FaultError::OutOfMemory)?;
-            open_link_for_write(vm, root, va.page_floor(), write)
-        }
-    }
-}
-
-/// After a write fault mapped its page: under on-demand fork the leaf table may still be
-/// linked read-only (it is this space's own after the map, so no frame is needed to let
-/// writes through). The other policies never link a table read-only.
-#[inline]
-fn open_link_for_write<F: FrameAllocator, P: PagingFormat>(
-    vm: &mut Vm<F, P>,
-    root: crate::addr::Frame,
-    page: VirtAddr,
-    write: bool,
-) -> Result<(), FaultError> {
-    if write && vm.fork_policy == ForkPolicy::Share && P::leaf_link(&vm.mem, root, page) != LeafLink::Writable
-    {
-        P::unshare(&mut vm.mem, root, page).map_err(|_| FaultError::OutOfMemory)?;
-    }
-    Ok(())
-}
-
-/// Why [`fault_in`] mapped nothing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum MapFailure {
-    /// No frame for the page or a page table.
-    OutOfMemory,
-    /// The page is mapped already.
-    Present,
-}
-
-impl From<PagingError> for MapFailure {
-    #[inline]
-    fn from(e: PagingError) -> MapFailure {
-        match e {
-            PagingError::AlreadyMapped(_) => MapFailure::Present,
-            _ => MapFailure::OutOfMemory,
-        }
     }
 }
 
@@ -162,10 +93,12 @@ fn fault_region(regions: &RegionMap, va: VirtAddr, write: bool) -> Result<&Regio
     Ok(region)
 }
 
-/// Resolves one fault of the process in `slot` at `va` (`map_pf`).
+/// Resolves one fault of the process in `slot` at `va` (`map_pf`): the region check, one
+/// walk to the page ([`PageWalk`]), and the steps the entry calls for, each on that walk.
 ///
 /// # Errors
 /// See [`FaultError`]; the state is unchanged then.
+#[inline]
 pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     slot: usize,
@@ -175,31 +108,23 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     let s = vm.slots.get(slot);
     let root = s.root;
     let region = *fault_region(&s.regions, va, write)?;
-    let page = va.page_floor();
-    // Only on-demand fork links leaf tables read-only: the other policies skip the check.
-    let shares = vm.fork_policy == ForkPolicy::Share;
-    let found = P::translate(vm.mem.arena(), root, page);
-    let link = match found {
-        Some(_) if write && shares => P::leaf_link(&vm.mem, root, page),
-        _ => LeafLink::Writable,
-    };
-    match found {
+    let mut w = P::walk(&vm.mem, root, va);
+    match w.mapping {
         None => {
-            fault_in(vm, root, page, &region).map_err(|_| FaultError::OutOfMemory)?;
-            open_link_for_write(vm, root, page, write)
+            fault_in(vm, &mut w, &region)?;
+            // Under a read-only link (on-demand fork) the map found the table this space's
+            // own, or copied it: a write needs the link opened, which takes no frame.
+            if write {
+                P::unshare_at(&mut vm.mem, &mut w).map_err(|_| FaultError::OutOfMemory)?;
+            }
+            Ok(())
         }
-        Some(m) if link != LeafLink::Writable => unshare_and_write(vm, root, page, m, link),
-        Some(m) if write && !m.flags.contains(PageFlags::WRITE) => break_cow(vm, root, page, m),
+        Some(m) if write && w.link != LeafLink::Writable => unshare_and_write(vm, &mut w, m),
+        Some(m) if write && !m.flags.contains(PageFlags::WRITE) => break_cow(vm, &mut w, m),
         Some(m) if !m.flags.contains(PageFlags::USER) => {
             // Protection raised again after a PROT_NONE period: restore user access.
-            P::protect_range(
-                &mut vm.mem,
-                root,
-                PageSpan { start: page, pages: 1 },
-                PageFlags::USER,
-                PageFlags::EMPTY,
-            )
-            .map_err(|_| FaultError::OutOfMemory)?;
+            P::reflag_at(&mut vm.mem, &mut w, PageFlags::USER, PageFlags::EMPTY)
+                .map_err(|_| FaultError::OutOfMemory)?;
             Ok(())
         }
         Some(_) => {
@@ -209,24 +134,24 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     }
 }
 
-/// Maps a missing page of `region`: a zeroed frame, or the region's device frame. On
-/// failure nothing changed (a frame taken from the pre-zeroed pool goes back to it).
+/// Maps the missing page of `w` in `region`: a zeroed frame, or the region's device
+/// frame. On failure nothing changed (a frame taken from the pre-zeroed pool goes back
+/// to it).
 #[inline]
 fn fault_in<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
-    root: crate::addr::Frame,
-    page: VirtAddr,
+    w: &mut PageWalk,
     region: &Region,
-) -> Result<(), MapFailure> {
+) -> Result<(), FaultError> {
     let flags = page_flags(region);
     if let MemType::DirectPhys { base } = region.mem {
-        let frame = base.add((page.0 - region.start.0) / PAGE_SIZE);
-        return Ok(P::map(&mut vm.mem, root, page, Mapping { frame, flags })?);
+        let frame = base.add((w.page.0 - region.start.0) / PAGE_SIZE);
+        return P::map_at(&mut vm.mem, w, Mapping { frame, flags }).map_err(|_| FaultError::OutOfMemory);
     }
-    let z = vm.pool.take_zeroed(&mut vm.mem).ok_or(MapFailure::OutOfMemory)?;
-    if let Err(e) = P::map(&mut vm.mem, root, page, Mapping { frame: z.frame, flags }) {
+    let z = vm.pool.take_zeroed(&mut vm.mem).ok_or(FaultError::OutOfMemory)?;
+    if P::map_at(&mut vm.mem, w, Mapping { frame: z.frame, flags }).is_err() {
         vm.pool.give_back(&mut vm.mem, z);
-        return Err(e.into());
+        return Err(FaultError::OutOfMemory);
     }
     if z.pooled {
         vm.stats.prezeroed_fills += 1;
@@ -235,76 +160,72 @@ fn fault_in<F: FrameAllocator, P: PagingFormat>(
     Ok(())
 }
 
-/// A write to a present page under a leaf table linked read-only (on-demand fork; `link`
-/// says how): make the table this space's own (a copy while another space links it),
-/// then proceed as for any write. Allocate-then-commit: the page's copy is allocated
-/// before anything changes whenever the write will need one — when the table is copied
-/// (every private frame in it becomes shared), or when the page's frame is shared
-/// already (a sharer copied the table away, and opening the link turns such pages
-/// copy-on-write) — so a refused fault leaves entries and link as they were.
+/// A write to a present page under a leaf table linked read-only (on-demand fork): make
+/// the table this space's own (a copy while another space links it), then proceed as for
+/// any write. Allocate-then-commit: the page's copy is allocated before anything changes
+/// whenever the write will need one — when the table is copied (every private frame in it
+/// becomes shared), or when the page's frame is shared already (a sharer copied the table
+/// away, and opening the link turns such pages copy-on-write) — so a refused fault leaves
+/// entries and link as they were.
 fn unshare_and_write<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
-    root: crate::addr::Frame,
-    page: VirtAddr,
+    w: &mut PageWalk,
     m: Mapping,
-    link: LeafLink,
 ) -> Result<(), FaultError> {
     let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
-    let spare = if private && (link == LeafLink::Shared || vm.mem.refs().get(m.frame) > 1) {
+    let spare = if private && (w.link == LeafLink::Shared || vm.mem.refs().get(m.frame) > 1) {
         Some(vm.alloc_any().ok_or(FaultError::OutOfMemory)?)
     } else {
         None
     };
-    let m = match P::unshare(&mut vm.mem, root, page) {
-        Ok(Some(m)) => m,
-        _ => {
-            if let Some(f) = spare {
-                vm.mem.unref(f);
-            }
-            return Err(FaultError::OutOfMemory);
+    if P::unshare_at(&mut vm.mem, w).is_err() {
+        if let Some(f) = spare {
+            vm.mem.unref(f);
         }
-    };
+        return Err(FaultError::OutOfMemory);
+    }
+    let Some(m) = w.mapping else { unreachable!("unsharing keeps the walked page mapped") };
     if m.flags.contains(PageFlags::WRITE) {
         debug_assert!(spare.is_none());
         return Ok(());
     }
     match spare {
-        Some(copy) => {
-            vm.mem.arena_mut().copy_frame(m.frame, copy);
-            let flags = m.flags.difference(PageFlags::COW | PageFlags::ACCESSED | PageFlags::DIRTY)
-                | PageFlags::WRITE;
-            // The table is this space's own now: replace needs no frame.
-            if P::replace(&mut vm.mem, root, page, Mapping { frame: copy, flags }).is_err() {
-                vm.mem.unref(copy);
-                return Err(FaultError::OutOfMemory);
-            }
-            vm.stats.cow_copies += 1;
-            Ok(())
-        }
-        None => break_cow(vm, root, page, m),
+        Some(copy) => write_copy(vm, w, m, copy),
+        None => break_cow(vm, w, m),
     }
 }
 
-/// A write to a present read-only page of a writable region: copy-on-write.
+/// A write to a present read-only page of a writable region: copy-on-write. A frame that
+/// is this space's alone (or not counted) just becomes writable again.
 fn break_cow<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
-    root: crate::addr::Frame,
-    page: VirtAddr,
+    w: &mut PageWalk,
     m: Mapping,
 ) -> Result<(), FaultError> {
-    let one = PageSpan { start: page, pages: 1 };
     let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
     if !private || vm.mem.refs().get(m.frame) == 1 {
-        P::protect_range(&mut vm.mem, root, one, PageFlags::WRITE, PageFlags::COW)
+        P::reflag_at(&mut vm.mem, w, PageFlags::WRITE, PageFlags::COW)
             .map_err(|_| FaultError::OutOfMemory)?;
         vm.stats.cow_reuses += 1;
         return Ok(());
     }
     let copy = vm.alloc_any().ok_or(FaultError::OutOfMemory)?;
+    write_copy(vm, w, m, copy)
+}
+
+/// Copies the page of `w` (mapping `m`) into `copy`, a frame the caller holds, and maps
+/// the copy writable in its place. The leaf table is this space's own by now, so the
+/// replacement needs no frame.
+fn write_copy<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    w: &mut PageWalk,
+    m: Mapping,
+    copy: crate::addr::Frame,
+) -> Result<(), FaultError> {
     vm.mem.arena_mut().copy_frame(m.frame, copy);
     let flags =
         m.flags.difference(PageFlags::COW | PageFlags::ACCESSED | PageFlags::DIRTY) | PageFlags::WRITE;
-    if P::replace(&mut vm.mem, root, page, Mapping { frame: copy, flags }).is_err() {
+    if P::replace_at(&mut vm.mem, w, Mapping { frame: copy, flags }).is_err() {
         vm.mem.unref(copy);
         return Err(FaultError::OutOfMemory);
     }
@@ -344,14 +265,12 @@ pub(crate) fn handle_memory<F: FrameAllocator, P: PagingFormat>(
     let root = vm.slots.get(slot).root;
     let mut page = start;
     while page.0 < end {
-        let ok = match P::translate(vm.mem.arena(), root, page) {
+        let w = P::walk(&vm.mem, root, page);
+        let ok = match w.mapping {
             None => false,
             Some(m) => {
                 m.flags.contains(PageFlags::USER)
-                    && (!write
-                        || (m.flags.contains(PageFlags::WRITE)
-                            && (vm.fork_policy != ForkPolicy::Share
-                                || P::leaf_link(&vm.mem, root, page) == LeafLink::Writable)))
+                    && (!write || (m.flags.contains(PageFlags::WRITE) && w.link == LeafLink::Writable))
             }
         };
         if !ok {

@@ -162,14 +162,8 @@ impl<L: Layout> Cursor<L> {
         va: u64,
         undo: &mut Unshares,
     ) -> Result<Frame, PagingError> {
-        let leaf = self.path[0];
-        let copy = alloc_table_uninit::<L, F>(mem).ok_or(PagingError::OutOfFrames)?;
-        copy_leaf_private::<L, F>(mem, leaf, copy);
-        mem.unref(leaf);
-        let (dir, idx) = (self.path[1], index::<L>(va, 1));
-        let link = L::table(mem.arena(), dir)[idx].raw();
-        L::table_mut(mem.arena_mut(), dir)[idx] =
-            L::Pte::from_raw((link & !L::ADDR_MASK) | copy.start_address().0 | WRITE);
+        let (leaf, dir, idx) = (self.path[0], self.path[1], index::<L>(va, 1));
+        let copy = copy_shared_leaf::<L, F>(mem, dir, idx, leaf)?;
         self.path[0] = copy;
         undo.0.push(Unshared { dir, idx, old: leaf, new: copy });
         Ok(copy)
@@ -195,6 +189,28 @@ impl<L: Layout> Cursor<L> {
             l += 1;
         }
     }
+}
+
+/// Copies the shared leaf table `leaf`, linked from entry `idx` of `dir`, out of sharing
+/// for this space: one 4 KiB pass (private writable pages become COW in the copy, every
+/// counted frame gains a reference), the shared table loses this space's reference, and
+/// the link points at the copy, writable. Returns the copy.
+///
+/// # Errors
+/// [`PagingError::OutOfFrames`] for the copy; nothing has changed then.
+pub(crate) fn copy_shared_leaf<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    dir: Frame,
+    idx: usize,
+    leaf: Frame,
+) -> Result<Frame, PagingError> {
+    let copy = alloc_table_uninit::<L, F>(mem).ok_or(PagingError::OutOfFrames)?;
+    copy_leaf_private::<L, F>(mem, leaf, copy);
+    mem.unref(leaf);
+    let link = L::table(mem.arena(), dir)[idx].raw();
+    L::table_mut(mem.arena_mut(), dir)[idx] =
+        L::Pte::from_raw((link & !L::ADDR_MASK) | copy.start_address().0 | WRITE);
+    Ok(copy)
 }
 
 /// Whether the table `t` is linked by several directories (on-demand fork): the sharing

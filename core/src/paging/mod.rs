@@ -60,9 +60,11 @@ mod ops;
 mod range;
 mod spans;
 mod tree;
+mod walk;
 mod x86_64;
 
 pub use i386::I386;
+pub use walk::PageWalk;
 pub use x86_64::X86_64;
 
 use crate::addr::{Frame, PageSpan, VirtAddr};
@@ -300,6 +302,54 @@ pub trait PagingFormat {
     /// How the leaf table holding `va` is linked (a read-only walk; [`LeafLink::Writable`]
     /// when there is none).
     fn leaf_link<F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> LeafLink;
+
+    /// One walk to `va`'s page: its leaf entry, how its table is linked, and where both
+    /// are, for the steps below (the fault path walks from the root once).
+    fn walk<F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> PageWalk;
+
+    /// Maps the walked page, which must be absent (consumes one reference the caller
+    /// holds on `m.frame`), and updates `w`. Without a leaf table, or under a shared one,
+    /// this builds or copies it as [`PagingFormat::map`] does and walks again.
+    ///
+    /// # Errors
+    /// As [`PagingFormat::map`]; nothing has changed then.
+    fn map_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        m: Mapping,
+    ) -> Result<(), PagingError>;
+
+    /// [`PagingFormat::unshare`] at the walked page; `w` follows (its link is
+    /// [`LeafLink::Writable`] afterwards, its mapping as the entry now is).
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`] for the copy; nothing has changed then.
+    fn unshare_at<F: FrameAllocator>(mem: &mut PhysMem<F>, w: &mut PageWalk) -> Result<(), PagingError>;
+
+    /// [`PagingFormat::replace`] at the walked page (a shared leaf table is copied first);
+    /// `w` follows. Returns the old mapping.
+    ///
+    /// # Errors
+    /// As [`PagingFormat::replace`], and [`PagingError::OutOfFrames`] for a table copy.
+    fn replace_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        m: Mapping,
+    ) -> Result<Mapping, PagingError>;
+
+    /// Sets `set` and clears `clear` in the walked page's present entry, as given (unlike
+    /// [`PagingFormat::protect_range`], granting WRITE does not look at the frame's
+    /// sharing: the caller has decided). A shared leaf table is copied first; `w` follows.
+    /// Returns the new mapping.
+    ///
+    /// # Errors
+    /// [`PagingError::NotMapped`]; [`PagingError::OutOfFrames`] for a table copy.
+    fn reflag_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        set: PageFlags,
+        clear: PageFlags,
+    ) -> Result<Mapping, PagingError>;
 
     /// Calls `f` for every present page in `span`, in address order (leaf entries as
     /// stored, as [`PagingFormat::translate`]).

@@ -21,7 +21,8 @@ use crate::paging::range::{check_frames, clear_range, clip, own_spans, span_free
 use crate::paging::spans::{walk_spans, Allocating, Existing};
 use crate::paging::tree::{walk_space, Enter, TreeVisitor};
 use crate::paging::{
-    fork, Access, FaultCode, ForkPolicy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat,
+    fork, walk, Access, FaultCode, ForkPolicy, LeafLink, Mapping, PageFlags, PageWalk, PagingError,
+    PagingFormat,
 };
 use core::convert::Infallible;
 
@@ -228,54 +229,51 @@ impl<L: Layout> PagingFormat for L {
         root: Frame,
         va: VirtAddr,
     ) -> Result<Option<Mapping>, PagingError> {
-        if va.0 >= L::VA_END {
-            return Ok(None);
-        }
-        let mut cur = Cursor::<L>::new(root);
-        let Ok(mut leaf) = cur.find(mem.arena(), va.0) else {
-            return Ok(None);
-        };
-        let (dir, idx) = (cur.table_at(1), index::<L>(va.0, 1));
-        let link = L::table(mem.arena(), dir)[idx].raw();
-        if link & WRITE == 0 {
-            if cur.leaf_shared(mem) {
-                leaf = cur.writable_leaf(mem, va.0, &mut Unshares::new())?;
-            } else {
-                // Ours alone now: frames still shared with a former sharer's copy turn COW
-                // before the link lets writes through.
-                let (arena, counts) = mem.split();
-                for slot in L::table_mut(arena, leaf) {
-                    let e = slot.raw();
-                    if e & (PRESENT | WRITE) == PRESENT | WRITE
-                        && entry::is_private(e)
-                        && counts.get(entry_frame::<L>(e)) > 1
-                    {
-                        *slot = L::Pte::from_raw((e & !WRITE) | COW);
-                    }
-                }
-                L::table_mut(mem.arena_mut(), dir)[idx] = L::Pte::from_raw(link | WRITE);
-            }
-        }
-        let e = L::table(mem.arena(), leaf)[index::<L>(va.0, 0)].raw();
-        Ok((e & PRESENT != 0).then(|| Mapping { frame: entry_frame::<L>(e), flags: entry::from_raw(e) }))
+        let mut w = walk::walk::<L, F>(mem, root, va);
+        walk::unshare_at::<L, F>(mem, &mut w)?;
+        Ok(w.mapping)
     }
 
     fn leaf_link<F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> LeafLink {
-        if va.0 >= L::VA_END {
-            return LeafLink::Writable;
-        }
-        let mut cur = Cursor::<L>::new(root);
-        if cur.find(mem.arena(), va.0).is_err() {
-            return LeafLink::Writable;
-        }
-        let link = L::table(mem.arena(), cur.table_at(1))[index::<L>(va.0, 1)].raw();
-        if link & WRITE != 0 {
-            LeafLink::Writable
-        } else if cur.leaf_shared(mem) {
-            LeafLink::Shared
-        } else {
-            LeafLink::ReadOnlyPrivate
-        }
+        walk::walk::<L, F>(mem, root, va).link
+    }
+
+    #[inline(always)]
+    fn walk<F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> PageWalk {
+        walk::walk::<L, F>(mem, root, va)
+    }
+
+    #[inline(always)]
+    fn map_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        m: Mapping,
+    ) -> Result<(), PagingError> {
+        walk::map_at::<L, F>(mem, w, m)
+    }
+
+    #[inline(always)]
+    fn unshare_at<F: FrameAllocator>(mem: &mut PhysMem<F>, w: &mut PageWalk) -> Result<(), PagingError> {
+        walk::unshare_at::<L, F>(mem, w)
+    }
+
+    #[inline(always)]
+    fn replace_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        m: Mapping,
+    ) -> Result<Mapping, PagingError> {
+        walk::replace_at::<L, F>(mem, w, m)
+    }
+
+    #[inline(always)]
+    fn reflag_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        set: PageFlags,
+        clear: PageFlags,
+    ) -> Result<Mapping, PagingError> {
+        walk::reflag_at::<L, F>(mem, w, set, clear)
     }
 
     /// The walk works on arena byte offsets, as [`leaf_of`] (kept apart here: the
