@@ -13,6 +13,11 @@ use vmstorm_core::{Frame, FrameAllocator};
 pub const POOL_FRAMES: u64 = 262_144;
 
 /// A frame allocator as the workloads drive it: frame numbers in `0..frames`.
+///
+/// Every implementation's four operations are `#[inline(never)]`: each row then counts the
+/// allocator's own code plus one call, the same for every candidate, instead of whatever
+/// LLVM chose to inline into the benchmark loop (which moved with unrelated changes: one
+/// row by 15 %, then 34 %, between builds of the same allocator source).
 pub trait Frames {
     /// Short name used in benchmark ids.
     fn name(&self) -> &'static str;
@@ -37,19 +42,19 @@ impl<F: FrameAllocator> Frames for F {
     fn with_frames(frames: u64) -> Self {
         <F as FrameAllocator>::with_frames(frames)
     }
-    #[inline]
+    #[inline(never)]
     fn alloc(&mut self) -> Option<u64> {
         FrameAllocator::alloc(self).map(|f| f.0)
     }
-    #[inline]
+    #[inline(never)]
     fn free(&mut self, frame: u64) {
         FrameAllocator::free(self, Frame(frame));
     }
-    #[inline]
+    #[inline(never)]
     fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<u64> {
         FrameAllocator::alloc_contiguous(self, count, align).map(|f| f.0)
     }
-    #[inline]
+    #[inline(never)]
     fn free_contiguous(&mut self, first: u64, count: u64) {
         FrameAllocator::free_contiguous(self, Frame(first), count);
     }
@@ -105,7 +110,9 @@ impl<A: Frames> Fragmented<A> {
     ///
     /// # Panics
     /// If the allocator finds no free frame (it just got one back).
-    #[inline]
+    // Always inlined: whether LLVM inlined it varied with unrelated changes (a call per
+    // step moved a row by 15 %), and the harness rows must cost the same in every build.
+    #[inline(always)]
     pub fn step(&mut self) {
         let i = self.rng.below(self.live.len() as u64) as usize;
         let f = self.live[i];
@@ -153,7 +160,9 @@ impl<A: Frames> Contiguous<A> {
     ///
     /// # Panics
     /// If the allocator cannot find the run (the pool always has one).
-    #[inline]
+    // Always inlined: whether LLVM inlined it varied with unrelated changes (a call per
+    // step moved a row by 15 %), and the harness rows must cost the same in every build.
+    #[inline(always)]
     pub fn step(&mut self) {
         let f = self.alloc.alloc_contiguous(self.count, self.align).expect("the pool has free blocks");
         self.alloc.free_contiguous(f, self.count);
@@ -175,7 +184,7 @@ impl Frames for Harness {
     fn with_frames(frames: u64) -> Self {
         Harness { next: 0, frames }
     }
-    #[inline]
+    #[inline(never)]
     fn alloc(&mut self) -> Option<u64> {
         if self.next < self.frames {
             self.next += 1;
@@ -184,15 +193,15 @@ impl Frames for Harness {
             None
         }
     }
-    #[inline]
+    #[inline(never)]
     fn free(&mut self, frame: u64) {
         self.next = std::hint::black_box(frame);
     }
-    #[inline]
+    #[inline(never)]
     fn alloc_contiguous(&mut self, count: u64, _align: u64) -> Option<u64> {
         Some(std::hint::black_box(count))
     }
-    #[inline]
+    #[inline(never)]
     fn free_contiguous(&mut self, first: u64, _count: u64) {
         std::hint::black_box(first);
     }

@@ -27,23 +27,23 @@ impl Frames for BitmapAllocator {
         BitmapAllocator { bits }
     }
 
-    #[inline]
+    #[inline(never)]
     fn alloc(&mut self) -> Option<u64> {
         self.bits.alloc().map(|f| f as u64)
     }
 
-    #[inline]
+    #[inline(never)]
     fn free(&mut self, frame: u64) {
         self.bits.dealloc(frame as usize);
     }
 
-    #[inline]
+    #[inline(never)]
     fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<u64> {
         let align_log2 = align.max(1).trailing_zeros() as usize;
         self.bits.alloc_contiguous(None, count as usize, align_log2).map(|f| f as u64)
     }
 
-    #[inline]
+    #[inline(never)]
     fn free_contiguous(&mut self, first: u64, count: u64) {
         self.bits.dealloc_contiguous(first as usize, count as usize);
     }

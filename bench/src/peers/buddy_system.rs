@@ -29,18 +29,18 @@ impl Frames for BuddySystem {
         BuddySystem { inner }
     }
 
-    #[inline]
+    #[inline(never)]
     fn alloc(&mut self) -> Option<u64> {
         self.inner.alloc(1).map(|f| f as u64)
     }
 
-    #[inline]
+    #[inline(never)]
     fn free(&mut self, frame: u64) {
         self.inner.dealloc(frame as usize, 1);
     }
 
     /// The crate aligns a block to its rounded size; an alignment above that is refused.
-    #[inline]
+    #[inline(never)]
     fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<u64> {
         if count == 0 || align > count.next_power_of_two() {
             return None;
@@ -49,7 +49,7 @@ impl Frames for BuddySystem {
         self.inner.alloc_aligned(layout).map(|f| f as u64)
     }
 
-    #[inline]
+    #[inline(never)]
     fn free_contiguous(&mut self, first: u64, count: u64) {
         self.inner.dealloc(first as usize, count as usize);
     }

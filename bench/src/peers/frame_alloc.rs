@@ -85,13 +85,13 @@ impl Frames for SummaryBuddy {
         SummaryBuddy { inner, base, _pool: pool }
     }
 
-    #[inline]
+    #[inline(never)]
     fn alloc(&mut self) -> Option<u64> {
         let p = self.inner.allocate_physical(BASE, NonZeroUsize::MIN).ok()?;
         Some(self.frame_of(p))
     }
 
-    #[inline]
+    #[inline(never)]
     fn free(&mut self, frame: u64) {
         let p = self.phys_of(frame);
         // SAFETY: the workloads free only frames this allocator returned, once each.
@@ -99,7 +99,7 @@ impl Frames for SummaryBuddy {
     }
 
     /// Blocks are naturally aligned to their rounded size; a larger alignment is refused.
-    #[inline]
+    #[inline(never)]
     fn alloc_contiguous(&mut self, count: u64, align: u64) -> Option<u64> {
         let n = NonZeroUsize::new(count as usize)?;
         if align > count.next_power_of_two() {
@@ -109,7 +109,7 @@ impl Frames for SummaryBuddy {
         Some(self.frame_of(p))
     }
 
-    #[inline]
+    #[inline(never)]
     fn free_contiguous(&mut self, first: u64, count: u64) {
         let Some(n) = NonZeroUsize::new(count as usize) else { return };
         let p = self.phys_of(first);
