@@ -26,6 +26,13 @@ pub struct VmStats {
     pub zero_fills: u64,
     /// Demand-zero faults served from the pre-zeroed pool.
     pub prezeroed_fills: u64,
+    /// Demand-zero faults that mapped a large folio (counted in `zero_fills` too).
+    pub folio_faults: u64,
+    /// Pages those faults mapped (each zeroed on the fault; 4 KiB pages).
+    pub folio_pages: u64,
+    /// Write faults whose large folio could not be had (no aligned contiguous run of free
+    /// frames) and fell back to 4 KiB.
+    pub folio_fallbacks: u64,
     /// Copy-on-write faults that copied the page.
     pub cow_copies: u64,
     /// Copy-on-write faults that found the page private and just made it writable.
@@ -56,6 +63,9 @@ impl Default for VmStats {
             spurious_faults: 0,
             zero_fills: 0,
             prezeroed_fills: 0,
+            folio_faults: 0,
+            folio_pages: 0,
+            folio_fallbacks: 0,
             cow_copies: 0,
             cow_reuses: 0,
             signalled_faults: 0,

@@ -10,12 +10,13 @@
 //! asserts on input (§21.1, §21.4).
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
+use crate::calls::folio;
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::{call_fields, Fields, Message, VM_PAGEFAULT};
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PageWalk, PagingFormat};
 use crate::region::{MemType, Region, RegionMap};
-use crate::server::Vm;
+use crate::server::{FolioSize, Vm};
 
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -34,23 +35,6 @@ impl From<FaultError> for Errno {
             FaultError::NoRegion | FaultError::Protection => Errno::EFAULT,
             FaultError::OutOfMemory => Errno::ENOMEM,
         }
-    }
-}
-
-/// The leaf flags a page of `region` gets when first mapped.
-#[inline]
-pub(crate) fn page_flags(region: &Region) -> PageFlags {
-    let mut f = PageFlags::EMPTY;
-    if region.prot.accessible() {
-        f |= PageFlags::USER;
-    }
-    if region.prot.writable() {
-        f |= PageFlags::WRITE;
-    }
-    match region.mem {
-        MemType::Shared => f | PageFlags::SHARED,
-        MemType::DirectPhys { .. } => f | PageFlags::DIRECT | PageFlags::NOCACHE,
-        MemType::Anon | MemType::AnonContig => f,
     }
 }
 
@@ -111,6 +95,9 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     let mut w = P::walk(&vm.mem, root, va);
     match w.mapping {
         None => {
+            if write && vm.folio != FolioSize::K4 && folio::fault_in_folio(vm, root, &w, &region) {
+                return Ok(());
+            }
             fault_in(vm, &mut w, &region)?;
             // Under a read-only link (on-demand fork) the map found the table this space's
             // own, or copied it: a write needs the link opened, which takes no frame.
@@ -143,7 +130,7 @@ fn fault_in<F: FrameAllocator, P: PagingFormat>(
     w: &mut PageWalk,
     region: &Region,
 ) -> Result<(), FaultError> {
-    let flags = page_flags(region);
+    let flags = region.leaf_flags();
     if let MemType::DirectPhys { base } = region.mem {
         let frame = base.add((w.page.0 - region.start.0) / PAGE_SIZE);
         return P::map_at(&mut vm.mem, w, Mapping { frame, flags }).map_err(|_| FaultError::OutOfMemory);

@@ -19,7 +19,6 @@ use crate::paging::{Mapping, PageFlags, PagingFormat};
 use crate::region::{MapProt, MemType, Region, RegionTag};
 use crate::server::{CallResult, Reply, Vm};
 
-use super::fault::page_flags;
 use super::user_range;
 
 bitflags::bitflags! {
@@ -175,7 +174,7 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
 ) -> Result<(), Errno> {
     let span = region.span();
     let root = vm.slots.get(slot).root;
-    let flags = page_flags(&region);
+    let flags = region.leaf_flags();
     // 1. Frames.
     let mut frames: Vec<Frame> = Vec::new();
     let mut first = None;

@@ -23,6 +23,7 @@ pub mod dma;
 pub mod exec;
 pub mod exit;
 pub mod fault;
+pub mod folio;
 pub mod fork;
 pub mod info;
 pub mod mmap;

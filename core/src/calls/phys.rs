@@ -103,7 +103,7 @@ fn map_direct<F: FrameAllocator, P: PagingFormat>(
 ) -> Result<(), Errno> {
     let MemType::DirectPhys { base } = region.mem else { return Err(Errno::EINVAL) };
     let root = vm.slots.get(slot).root;
-    P::map_range(&mut vm.mem, root, region.span(), base, super::fault::page_flags(&region))?;
+    P::map_range(&mut vm.mem, root, region.span(), base, region.leaf_flags())?;
     vm.slots.get_mut(slot).regions.insert_unmerged(region);
     Ok(())
 }

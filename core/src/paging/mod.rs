@@ -319,6 +319,11 @@ pub trait PagingFormat {
         m: Mapping,
     ) -> Result<(), PagingError>;
 
+    /// Whether every entry of the naturally aligned block of `pages` pages (a power of two)
+    /// holding the walked page is absent: true without a leaf table (the walk found a
+    /// table on the way missing), false when the block is larger than one leaf table.
+    fn block_absent<F: FrameAllocator>(mem: &PhysMem<F>, w: &PageWalk, pages: u64) -> bool;
+
     /// [`PagingFormat::unshare`] at the walked page; `w` follows (its link is
     /// [`LeafLink::Writable`] afterwards, its mapping as the entry now is).
     ///

@@ -252,6 +252,11 @@ impl<L: Layout> PagingFormat for L {
         walk::map_at::<L, F>(mem, w, m)
     }
 
+    #[inline]
+    fn block_absent<F: FrameAllocator>(mem: &PhysMem<F>, w: &PageWalk, pages: u64) -> bool {
+        walk::block_absent::<L, F>(mem, w, pages)
+    }
+
     #[inline(always)]
     fn unshare_at<F: FrameAllocator>(mem: &mut PhysMem<F>, w: &mut PageWalk) -> Result<(), PagingError> {
         walk::unshare_at::<L, F>(mem, w)

@@ -15,7 +15,7 @@ use crate::addr::{Frame, VirtAddr};
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::{copy_shared_leaf, table_shared};
 use crate::paging::entry::{self, Pte, COW, DIRECT, PRESENT, WRITE};
-use crate::paging::layout::{entry_frame, index, Layout};
+use crate::paging::layout::{entries, entry_frame, index, Layout};
 use crate::paging::range::check_frames;
 use crate::paging::{LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 
@@ -140,6 +140,17 @@ fn map_building<L: Layout, F: FrameAllocator>(
     L::map(mem, w.root, w.page, m)?;
     *w = walk::<L, F>(mem, w.root, w.page);
     Ok(())
+}
+
+/// [`PagingFormat::block_absent`]: a non-present entry is 0, so one vectorised test.
+#[inline]
+pub(crate) fn block_absent<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, w: &PageWalk, pages: u64) -> bool {
+    if pages == 0 || !pages.is_power_of_two() || pages > entries::<L>() as u64 {
+        return false;
+    }
+    let Some(leaf) = w.leaf else { return w.page.0 < L::VA_END };
+    let first = index::<L>(w.page.0, 0) & !(pages as usize - 1);
+    L::Pte::all_zero(&L::table(mem.arena(), leaf)[first..first + pages as usize])
 }
 
 /// [`PagingFormat::unshare_at`]: nothing to do under a writable link (every space but

@@ -14,6 +14,7 @@ pub use map::RegionMap;
 
 use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
 use crate::message::FieldValue;
+use crate::paging::PageFlags;
 use core::fmt;
 
 bitflags::bitflags! {
@@ -120,6 +121,25 @@ pub struct Region {
 }
 
 impl Region {
+    /// The leaf flags a page of this region gets when first mapped (MINIX's
+    /// `map_ph_writept` choice of PTE bits): user when accessible, writable when the
+    /// protection allows it, and the software bits of its memory type.
+    #[inline]
+    pub fn leaf_flags(&self) -> PageFlags {
+        let mut f = PageFlags::EMPTY;
+        if self.prot.accessible() {
+            f |= PageFlags::USER;
+        }
+        if self.prot.writable() {
+            f |= PageFlags::WRITE;
+        }
+        match self.mem {
+            MemType::Shared => f | PageFlags::SHARED,
+            MemType::DirectPhys { .. } => f | PageFlags::DIRECT | PageFlags::NOCACHE,
+            MemType::Anon | MemType::AnonContig => f,
+        }
+    }
+
     /// The first byte past the region.
     #[inline]
     pub const fn end(&self) -> VirtAddr {

@@ -60,6 +60,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             dma: DmaTable::default(),
             exits: ExitQueue::new(config.slots),
             fork_policy: config.fork,
+            folio: config.folio,
             pool: ZeroPool::new(config.zero),
             spare_regions: RegionMap::new(),
             stats: VmStats::default(),

@@ -1,4 +1,4 @@
-//! The server's boot configuration and policies: [`VmConfig`], [`ZeroPolicy`] and the
+//! The server's boot configuration and policies: [`VmConfig`], [`ZeroPolicy`], [`FolioSize`] and the
 //! boot errors ([`BootError`]), and the per-message invariant checking level with what
 //! it reports ([`SanityLevel`], [`SanityError`]; the checks are in `crate::sanity`).
 //!
@@ -23,6 +23,93 @@ pub enum ZeroPolicy {
     Prezeroed,
 }
 
+/// The anonymous folio size a demand-zero write fault tries first, as one enabled size
+/// of Linux's multi-size THP (`/sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/
+/// enabled`): the naturally aligned block of this size around the faulting page is
+/// allocated contiguous, zeroed and mapped by ordinary leaf entries in one fault when the
+/// rules of [`crate::calls::folio`] allow it, else the fault falls back to one 4 KiB page.
+/// `4k` (the default, and MINIX's only size) turns large folios off.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub enum FolioSize {
+    /// 4 KiB: one page per fault (large folios off).
+    #[default]
+    K4,
+    /// 16 KiB (4 pages).
+    K16,
+    /// 32 KiB (8 pages).
+    K32,
+    /// 64 KiB (16 pages).
+    K64,
+    /// 128 KiB (32 pages).
+    K128,
+    /// 256 KiB (64 pages).
+    K256,
+    /// 512 KiB (128 pages).
+    K512,
+    /// 1 MiB (256 pages).
+    M1,
+}
+
+impl FolioSize {
+    /// Every size, smallest first.
+    pub const ALL: [FolioSize; 8] = [
+        FolioSize::K4,
+        FolioSize::K16,
+        FolioSize::K32,
+        FolioSize::K64,
+        FolioSize::K128,
+        FolioSize::K256,
+        FolioSize::K512,
+        FolioSize::M1,
+    ];
+
+    /// log2 of the pages in a folio (Linux's folio order).
+    #[inline]
+    pub const fn order(self) -> u32 {
+        match self {
+            FolioSize::K4 => 0,
+            FolioSize::K16 => 2,
+            FolioSize::K32 => 3,
+            FolioSize::K64 => 4,
+            FolioSize::K128 => 5,
+            FolioSize::K256 => 6,
+            FolioSize::K512 => 7,
+            FolioSize::M1 => 8,
+        }
+    }
+
+    /// 4 KiB pages in a folio.
+    #[inline]
+    pub const fn pages(self) -> u64 {
+        1 << self.order()
+    }
+
+    /// The name used on the command line (`4k` … `1m`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            FolioSize::K4 => "4k",
+            FolioSize::K16 => "16k",
+            FolioSize::K32 => "32k",
+            FolioSize::K64 => "64k",
+            FolioSize::K128 => "128k",
+            FolioSize::K256 => "256k",
+            FolioSize::K512 => "512k",
+            FolioSize::M1 => "1m",
+        }
+    }
+
+    /// The size named `s` (as [`FolioSize::name`], any case).
+    pub fn parse(s: &str) -> Option<FolioSize> {
+        FolioSize::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for FolioSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How to boot a server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmConfig {
@@ -34,6 +121,8 @@ pub struct VmConfig {
     pub fork: ForkPolicy,
     /// Zeroing policy.
     pub zero: ZeroPolicy,
+    /// Anonymous folio size of demand-zero write faults (4 KiB: large folios off).
+    pub folio: FolioSize,
     /// Run [`Vm::check_invariants`] at this level after every message (off by default).
     pub sanity: Option<SanityLevel>,
 }
@@ -45,6 +134,7 @@ impl Default for VmConfig {
             slots: DEFAULT_SLOTS,
             fork: ForkPolicy::Cow,
             zero: ZeroPolicy::OnFault,
+            folio: FolioSize::K4,
             sanity: None,
         }
     }

@@ -26,6 +26,8 @@ pub struct Vm<F: FrameAllocator, P: PagingFormat> {
     pub(crate) dma: DmaTable,
     pub(crate) exits: ExitQueue,
     pub(crate) fork_policy: ForkPolicy,
+    /// The anonymous folio size of demand-zero write faults.
+    pub(crate) folio: crate::server::FolioSize,
     /// The pre-zeroed frames and the zeroing policy.
     pub(crate) pool: ZeroPool,
     /// A cleared region list whose buffer exec reuses for the image it builds.
@@ -196,6 +198,11 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// The fork policy.
     pub fn fork_policy(&self) -> ForkPolicy {
         self.fork_policy
+    }
+
+    /// The anonymous folio size of demand-zero write faults.
+    pub fn folio_size(&self) -> crate::server::FolioSize {
+        self.folio
     }
 
     /// The zeroing policy.
