@@ -30,6 +30,7 @@
 # Run as root from anywhere inside the repository, with perf, gcc, mawk and python3:
 #   sudo bash bench/mthp-host.sh                 # RUNS=5 SIZES="4k 16k 64k 2M"
 #   sudo RUNS=9 SIZES="16k 64k" bash bench/mthp-host.sh
+#   sudo PROBE=1 bash bench/mthp-host.sh         # also runs bench/mthp-probe.c at each size
 # Output: results/folio/host-faults.tsv (one row per program and size; page_faults_ratio is
 # the 4k median divided by this size's median) and results/folio/host.tsv (host facts).
 # Address-space randomization stays on: at 2M the count depends on where each large mapping
@@ -153,6 +154,7 @@ while IFS=$'\t' read -r name src cmd; do
     CMDS+=("$cmd")
 done < "$FIX/programs.tsv"
 [ ${#NAMES[@]} -gt 0 ] || die "no programs in $FIX/programs.tsv"
+if [ -n "${PROBE:-}" ]; then gcc -O1 -o "$BIN/mthp-probe" "$ROOT/bench/mthp-probe.c"; fi
 
 # One counted run: prints "page-faults minor-faults".
 count() { # command
@@ -188,6 +190,10 @@ for size in $SIZES; do
         printf '  %-10s page-faults median/min/max %s   folios/run %s fallbacks/run %s\n' \
             "$name" "$(tr '\t' / <<< "$pfs")" "$alloc" "$fallback"
     done
+    if [ -n "${PROBE:-}" ]; then
+        "$BIN/mthp-probe" > "$OUTDIR/probe-$size.txt"
+        sed 's/^/  probe: /' "$OUTDIR/probe-$size.txt"
+    fi
 done
 
 {
