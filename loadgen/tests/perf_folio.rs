@@ -121,3 +121,168 @@ fn bufs_facts_show_the_kernel_rules_its_buffers_exercise() {
     assert!(facts.iter().any(|f| f.kind == AreaKind::Map(MapKind::File)));
     assert!(facts.iter().filter(|f| f.kind == AreaKind::Map(MapKind::File)).all(|f| !f.folio_candidate(4)));
 }
+
+/// A page's state in the reference model below.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PageState {
+    /// Mapped writable: a later access takes no fault.
+    Writable,
+    /// Mapped read-only (the zero page, a file page, or shared after a fork): a write faults.
+    ReadOnly,
+    /// Part of a 2 MiB range mapped to the huge zero page: a write takes one fault for it all.
+    HugeZero,
+}
+
+/// Page faults the host would take for a capture's faults with anonymous folios of `pages`
+/// pages (1 = 4 KiB only; 512 = PMD THP only), by the rules of `docs/large-folios.md` §9:
+/// recorded faults replayed in order against a per-process model of which pages are mapped,
+/// a missing-page anonymous write taking a whole aligned block when the facts say the block
+/// lies in the area and the model says it is empty (for 2 MiB: and no page table exists yet
+/// for it). It checks that the facts carry what a prediction needs; the placement of each
+/// mapping is the recorded one.
+fn reference_model(name: &str, pages: u64) -> u64 {
+    use std::collections::{HashMap, HashSet};
+    use vmstorm_loadgen::op::{MapId, Pid};
+    let (l, report) = load(name);
+    let mut state: HashMap<Pid, HashMap<u64, PageState>> = HashMap::new();
+    let mut tables: HashMap<Pid, HashSet<u64>> = HashMap::new();
+    let mut base: HashMap<(Pid, MapId), u64> = HashMap::new();
+    let mut facts = report.touch_faults.iter();
+    let mut faults = 0;
+    for op in &l.trace.ops {
+        match *op {
+            Op::Fork { parent, child, .. } => {
+                let p = state.entry(parent).or_default();
+                p.values_mut().for_each(|s| {
+                    if *s == PageState::Writable {
+                        *s = PageState::ReadOnly
+                    }
+                });
+                let copy = p.clone();
+                state.insert(child, copy);
+                let t = tables.entry(parent).or_default().clone();
+                tables.insert(child, t);
+                let inherited: Vec<_> =
+                    base.iter().filter(|((q, _), _)| *q == parent).map(|((_, id), b)| (*id, *b)).collect();
+                base.extend(inherited.into_iter().map(|(id, b)| ((child, id), b)));
+            }
+            Op::Exec { pid, .. } => {
+                state.insert(pid, HashMap::new());
+                tables.insert(pid, HashSet::new());
+            }
+            Op::Munmap { pid, id, offset, pages: n } | Op::Discard { pid, id, offset, pages: n } => {
+                if let Some(&b) = base.get(&(pid, id)) {
+                    let m = state.entry(pid).or_default();
+                    (b + offset..b + offset + n).for_each(|p| {
+                        m.remove(&p);
+                    });
+                }
+            }
+            Op::Touch { pid, place, .. } => {
+                let f = facts.next().expect("one fact per touch");
+                if let Place::Map(id, off) = place {
+                    base.insert((pid, id), f.page - off);
+                }
+                let m = state.entry(pid).or_default();
+                let t = tables.entry(pid).or_default();
+                let block = f.page & !(pages - 1);
+                let cur = m.get(&f.page).copied();
+                if pages == 512 {
+                    let pmd = f.page / 512;
+                    if cur == Some(PageState::HugeZero) {
+                        if f.write() {
+                            faults += 1;
+                            (block..block + 512).for_each(|p| {
+                                m.insert(p, PageState::Writable);
+                            });
+                        }
+                        continue;
+                    }
+                    let whole = f.anon_private() && !f.no_huge && f.window == (block, block + 512);
+                    if cur.is_none() && !f.present() && whole && !t.contains(&pmd) {
+                        faults += 1;
+                        let s = if f.write() { PageState::Writable } else { PageState::HugeZero };
+                        (block..block + 512).for_each(|p| {
+                            m.insert(p, s);
+                        });
+                        continue;
+                    }
+                    if cur.is_none() {
+                        t.insert(pmd);
+                    }
+                }
+                match (cur, f.present(), f.write()) {
+                    (Some(PageState::Writable), _, _) => {}
+                    (Some(_), _, false) => {}
+                    (Some(_), _, true) | (None, true, _) => {
+                        faults += 1;
+                        m.insert(f.page, PageState::Writable);
+                    }
+                    (None, false, false) => {
+                        faults += 1;
+                        m.insert(f.page, PageState::ReadOnly);
+                    }
+                    (None, false, true) => {
+                        faults += 1;
+                        let empty = (block..block + pages).all(|p| !m.contains_key(&p));
+                        if pages > 1 && pages < 512 && f.folio_candidate(pages) && empty {
+                            (block..block + pages).for_each(|p| {
+                                m.insert(p, PageState::Writable);
+                            });
+                        } else {
+                            m.insert(f.page, PageState::Writable);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    faults
+}
+
+/// The measured medians of `results/folio/host-faults.tsv` (`bench/mthp-host.sh`), by
+/// program and size.
+fn measured() -> Option<std::collections::HashMap<(String, String), u64>> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/folio/host-faults.tsv");
+    let text = std::fs::read_to_string(p).ok()?;
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        out.insert((f[0].to_string(), f[1].to_string()), f[3].parse().ok()?);
+    }
+    Some(out)
+}
+
+#[test]
+fn the_facts_suffice_to_predict_the_host_at_16k_and_64k() {
+    let Some(host) = measured() else {
+        eprintln!("results/folio/host-faults.tsv not found: run bench/mthp-host.sh");
+        return;
+    };
+    for name in programs() {
+        for (size, pages) in [("4k", 1), ("16k", 4), ("64k", 16)] {
+            let want = host[&(name.clone(), size.to_string())] as f64;
+            let got = reference_model(&name, pages) as f64;
+            let err = (got - want) / want;
+            // The target for a prediction; this model was seen within 3.5 %.
+            assert!(
+                err.abs() <= 0.15,
+                "{name} at {size}: model {got}, host median {want} ({:+.1} %)",
+                err * 100.0
+            );
+        }
+    }
+}
+
+#[test]
+fn the_2mib_model_follows_the_recorded_placement() {
+    // At 2 MiB the count depends on where each large mapping landed in the recorded run: no
+    // tolerance against another run's median is asserted, only the rules (see
+    // docs/large-folios.md §7). bufs: its 4 MiB buffer is 2 MiB-aligned whatever the
+    // placement, so the model must save at least those 1024 - 2 faults over 4 KiB.
+    assert!(reference_model("bufs", 1) - reference_model("bufs", 512) >= 1022);
+    // awkarray grows its heap in small steps: no whole 2 MiB block is in the heap when it
+    // faults, so nothing is saved.
+    assert_eq!(reference_model("awkarray", 512), reference_model("awkarray", 1));
+}
