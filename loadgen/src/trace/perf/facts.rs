@@ -124,8 +124,8 @@ pub fn clip_to_block(page: u64, start: u64, end: u64) -> (u64, u64) {
 }
 
 /// The run of adjacent ranges `[start, end)` (in address order, as `Space::pieces`
-/// returns them) around `page` whose `same` predicate holds, as one range. `ranges` must
-/// hold `page`.
+/// returns them) around `page`, as one range: the range holding `page`, extended over
+/// touching neighbours whose flag says they are alike it. `None` when no range holds `page`.
 pub fn run_around(page: u64, ranges: &[(u64, u64, bool)]) -> Option<(u64, u64)> {
     let at = ranges.iter().position(|&(s, e, _)| s <= page && page < e)?;
     let (mut start, mut end, _) = ranges[at];
@@ -219,7 +219,10 @@ mod tests {
         assert_eq!(run_around(35, &r), Some((31, 40)), "a gap ends the run");
         let r = [(0, 10, true), (10, 20, false), (20, 30, true), (30, 40, true)];
         assert_eq!(run_around(25, &r), Some((20, 40)), "an unlike neighbour ends the run");
-        assert_eq!(run_around(15, &r), Some((10, 20)), "the faulting range itself always counts");
         assert_eq!(run_around(50, &r), None);
+        // The flags say whether each range is alike the faulting one; the faulting range's
+        // own flag does not matter.
+        let r = [(0, 10, false), (10, 20, false), (20, 30, false)];
+        assert_eq!(run_around(15, &r), Some((10, 20)), "the faulting range itself always counts");
     }
 }
