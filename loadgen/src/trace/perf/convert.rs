@@ -27,8 +27,9 @@
 use hashbrown::HashMap;
 
 use super::decode::{Call, Rec, RecKind};
+use super::facts::{self, AreaKind, TouchFault};
 use super::report::Placement;
-use crate::op::{ImageSize, Op, Place};
+use crate::op::{ImageSize, MapId, MapKind, Op, Place, Prot};
 use crate::trace::strace::args::{CloneKind, Sys};
 use crate::trace::strace::emit::Emitter;
 use crate::trace::strace::join::{EvKind, Event};
@@ -42,6 +43,7 @@ const MAP_SHARED: u64 = 1;
 const MAP_PRIVATE: u64 = 2;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_STACK: u64 = 0x2_0000;
 /// Deepest stack page placed below the top (8 MiB, Linux's default stack limit).
 const STACK_MAX_PAGES: u64 = 2048;
 
@@ -50,7 +52,11 @@ const STACK_MAX_PAGES: u64 = 2048;
 struct Image {
     text: (u64, u64),
     data: (u64, u64),
+    /// The anonymous bss mapping after the data (empty when there is none).
+    bss: (u64, u64),
     stack_top: Option<u64>,
+    /// Lowest page of the stack VMA so far: Linux grows it down to each fault below.
+    stack_low: u64,
     /// Index of the exec op, enlarged when the stack grows.
     exec_op: usize,
 }
@@ -76,6 +82,10 @@ pub(crate) struct Converter<'a> {
     execing: HashMap<u32, ExecBuf>,
     images: HashMap<usize, Image>,
     pub placed: Placement,
+    /// Kind, protection and `MAP_STACK` of every mapping id emitted so far.
+    maps: HashMap<MapId, (MapKind, Prot, bool)>,
+    /// One per touch emitted, in order.
+    pub touch_faults: Vec<TouchFault>,
 }
 
 fn failed(ret: i64) -> bool {
@@ -96,12 +106,30 @@ impl<'a> Converter<'a> {
             execing: HashMap::new(),
             images: HashMap::new(),
             placed: Placement::default(),
+            maps: HashMap::new(),
+            touch_faults: Vec::new(),
         }
     }
 
     fn emit(&mut self, line: usize, tid: u32, kind: EvKind) {
         self.e.line = line;
+        let stack = matches!(kind, EvKind::Sys(Sys::Mmap { flags, .. }) if flags & MAP_STACK != 0);
+        let before = self.e.ops.len();
         self.e.event(&Event { line, tid, kind });
+        // What the ops say of each mapping id, for the facts of later faults.
+        for op in &self.e.ops[before..] {
+            match *op {
+                Op::Mmap { id, spec, .. } | Op::MmapOver { id, spec, .. } => {
+                    self.maps.insert(id, (spec.kind, spec.prot, stack));
+                }
+                Op::Mprotect { id, prot, .. } => {
+                    if let Some(m) = self.maps.get_mut(&id) {
+                        m.1 = prot;
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn known(&mut self, tid: u32) -> Option<usize> {
@@ -282,11 +310,13 @@ impl<'a> Converter<'a> {
         self.e.line = line;
         let page = addr >> PAGE_SHIFT;
         let mut write = code & 2 != 0;
+        let mut area = (AreaKind::Heap, Prot::RW, false, (page, page + 1));
         let place = if let Some(p) = self.e.procs[g].space.pieces(page, page + 1).first().copied() {
             self.e.use_window(p.id, p.off);
             match self.e.translate(p.id, p.off, 1) {
                 Some((off, _)) => {
                     self.placed.map += 1;
+                    area = self.map_area(g, page, p.id);
                     Place::Map(p.id, off)
                 }
                 None => {
@@ -302,16 +332,28 @@ impl<'a> Converter<'a> {
                     write = false;
                 }
                 self.placed.text += 1;
+                area = (AreaKind::Text, Prot::RX, false, facts::clip_to_block(page, img.text.0, img.text.1));
                 Place::Text(page - img.text.0)
             } else if (img.data.0..img.data.1).contains(&page) {
                 self.placed.data += 1;
+                area = if (img.bss.0..img.bss.1).contains(&page) {
+                    (AreaKind::Bss, Prot::RW, false, facts::clip_to_block(page, img.bss.0, img.bss.1))
+                } else {
+                    (AreaKind::Data, Prot::RW, false, facts::clip_to_block(page, img.data.0, img.bss.0))
+                };
                 Place::Data(page - img.data.0)
             } else if let Some(h) = heap {
                 self.placed.heap += 1;
+                area.3 = self.heap_window(g, page);
                 h
-            } else if let Some(n) =
-                img.stack_top.filter(|&t| page < t && t - page <= STACK_MAX_PAGES).map(|t| t - 1 - page)
+            } else if let Some((n, top)) =
+                img.stack_top.filter(|&t| page < t && t - page <= STACK_MAX_PAGES).map(|t| (t - 1 - page, t))
             {
+                let low = img.stack_low.min(page);
+                if let Some(i) = self.images.get_mut(&g) {
+                    i.stack_low = low;
+                }
+                area = (AreaKind::Stack, Prot::RW, false, facts::clip_to_block(page, low, top));
                 if let Some(Op::Exec { image, .. }) = self.e.ops.get_mut(img.exec_op) {
                     if image.stack_pages <= n {
                         image.stack_pages = n + 1;
@@ -326,6 +368,7 @@ impl<'a> Converter<'a> {
             }
         } else if let Some(h) = self.heap_place(g, page) {
             self.placed.heap += 1;
+            area.3 = self.heap_window(g, page);
             h
         } else {
             self.placed.unplaced += 1;
@@ -333,6 +376,32 @@ impl<'a> Converter<'a> {
         };
         let pid = self.e.procs[g].pid;
         self.e.ops.push(Op::Touch { pid, place, pages: 1, write });
+        let (kind, prot, no_huge, window) = area;
+        self.touch_faults.push(TouchFault { page, code: code as u8, kind, prot, no_huge, window });
+    }
+
+    /// The mapping `id` holding `page` of process `g`: its kind, protection, `MAP_STACK`
+    /// flag, and the run of alike mappings around the page inside its 2 MiB block.
+    fn map_area(&self, g: usize, page: u64, id: MapId) -> (AreaKind, Prot, bool, (u64, u64)) {
+        let me = self.maps.get(&id).copied().unwrap_or((MapKind::File, Prot::NONE, false));
+        let (bs, be) = facts::pmd_block(page);
+        let ranges: Vec<(u64, u64, bool)> = self.e.procs[g]
+            .space
+            .pieces(bs, be)
+            .iter()
+            .map(|q| (q.start, q.end, self.maps.get(&q.id) == Some(&me)))
+            .collect();
+        let window = facts::run_around(page, &ranges).unwrap_or((page, page + 1));
+        (AreaKind::Map(me.0), me.1, me.2, window)
+    }
+
+    /// The heap of process `g` around `page`, clipped to its 2 MiB block.
+    fn heap_window(&self, g: usize, page: u64) -> (u64, u64) {
+        let p = &self.e.procs[g];
+        match p.brk_base {
+            Some(b) => facts::clip_to_block(page, b >> PAGE_SHIFT, (b >> PAGE_SHIFT) + p.heap_pages),
+            None => (page, page + 1),
+        }
     }
 
     fn heap_place(&self, g: usize, page: u64) -> Option<Place> {
@@ -376,6 +445,7 @@ fn image_layout(maps: &[MapRec]) -> Option<(ImageSize, Image, Vec<usize>)> {
     let data_pages = data.1 - data.0;
     // bss: the anonymous mapping the loader put right after the data.
     let mut bss_pages = 0;
+    let mut bss = (data.1, data.1);
     if let Some((k, m)) = maps
         .iter()
         .enumerate()
@@ -383,20 +453,23 @@ fn image_layout(maps: &[MapRec]) -> Option<(ImageSize, Image, Vec<usize>)> {
     {
         let e = (m.addr.saturating_add(m.len)).div_ceil(1 << PAGE_SHIFT);
         bss_pages = e - data.1;
+        bss = (data.1, e);
         data.1 = e;
         used.push(k);
     }
     let mut stack_top = None;
+    let mut stack_low = u64::MAX;
     let mut stack_pages = ImageSize::DEFAULT.stack_pages;
     if let Some((k, m)) = maps.iter().enumerate().find(|(_, m)| m.path == "[stack]") {
         let s = m.addr >> PAGE_SHIFT;
         let e = (m.addr.saturating_add(m.len)).div_ceil(1 << PAGE_SHIFT);
         stack_top = Some(e);
+        stack_low = s;
         stack_pages = (e - s).max(1);
         used.push(k);
     }
     let size = ImageSize { text_pages: text.1 - text.0, data_pages, bss_pages, stack_pages };
-    Some((size, Image { text, data, stack_top, exec_op: 0 }, used))
+    Some((size, Image { text, data, bss, stack_top, stack_low, exec_op: 0 }, used))
 }
 
 #[cfg(test)]

@@ -29,11 +29,13 @@
 pub(crate) mod convert;
 pub(crate) mod decode;
 pub mod explain;
+pub mod facts;
 pub(crate) mod formats;
 pub mod layout;
 pub mod report;
 
 pub use decode::USER_LIMIT;
+pub use facts::{AreaKind, TouchFault};
 pub use layout::PERF_MAGIC;
 pub use report::{PerfReport, Placement};
 
@@ -80,7 +82,7 @@ pub fn import_perf(
     let mut import = ImportReport::default();
     let stem = std::path::Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
     let stem = stem.strip_suffix(".perf").unwrap_or(stem);
-    let (decoded, mut trace, mut placed, leftover) = {
+    let (decoded, mut trace, mut placed, leftover, mut touch_faults) = {
         let mut emitter = Emitter::new(options, &mut import);
         emitter.stack_window_at_top = true;
         let mut conv = convert::Converter::new(emitter);
@@ -89,10 +91,11 @@ pub fn import_perf(
         let decoded = decode::decode(bytes, name, &layout, |r| conv.rec(&r))?;
         let leftover = conv.leftover_faults();
         let placed = conv.placed;
-        (decoded, finish(conv.e, &format!("perf:{stem}")), placed, leftover)
+        let touch_faults = std::mem::take(&mut conv.touch_faults);
+        (decoded, finish(conv.e, &format!("perf:{stem}")), placed, leftover, touch_faults)
     };
     placed.unplaced += leftover;
-    placed.refused = drop_refused(&mut trace);
+    placed.refused = drop_refused(&mut trace, &mut touch_faults);
     import.lines = decoded.records as usize;
     import.ops = trace.ops.len();
     let h = &mut trace.header;
@@ -114,22 +117,44 @@ pub fn import_perf(
         lost_records: layout.lost,
         kernel_address_faults: decoded.kernel_address_faults,
         undecodable: decoded.undecodable,
+        touch_faults,
     };
     Ok((trace, report))
 }
 
 /// Removes touches the state before them refuses (a protection the capture could not see
-/// change); every other op is kept for the validator to judge. Returns how many.
-fn drop_refused(trace: &mut Trace) -> u64 {
+/// change), with their facts (`facts` holds one per touch, in order); every other op is kept
+/// for the validator to judge. Returns how many.
+fn drop_refused(trace: &mut Trace, facts: &mut Vec<facts::TouchFault>) -> u64 {
     let mut s = Shadow::new();
-    let mut dropped = 0;
+    let mut dropped = Vec::new();
+    let mut touch = 0;
     trace.ops.retain(|op| {
         let ok = s.apply(op).is_ok();
-        if !ok && matches!(op, Op::Touch { .. }) {
-            dropped += 1;
-            return false;
+        if matches!(op, Op::Touch { .. }) {
+            touch += 1;
+            if !ok {
+                dropped.push(touch - 1);
+                return false;
+            }
         }
         true
     });
-    dropped
+    if facts.len() != touch {
+        // Cannot happen (the converter records one per touch it emits); facts that do not
+        // line up with the touches would mislead, so none are kept.
+        facts.clear();
+    } else {
+        let mut k = 0;
+        let mut next = dropped.iter().peekable();
+        facts.retain(|_| {
+            let keep = next.peek() != Some(&&k);
+            if !keep {
+                next.next();
+            }
+            k += 1;
+            keep
+        });
+    }
+    dropped.len() as u64
 }

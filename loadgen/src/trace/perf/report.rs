@@ -55,6 +55,9 @@ pub struct PerfReport {
     pub kernel_address_faults: u64,
     /// Samples of a modelled event whose payload could not be decoded.
     pub undecodable: u64,
+    /// One per touch of the trace, in the same order: the fault's address, error code and
+    /// area, which the address-independent trace does not keep ([`super::facts`]).
+    pub touch_faults: Vec<super::facts::TouchFault>,
 }
 
 impl fmt::Display for PerfReport {
@@ -81,6 +84,17 @@ impl fmt::Display for PerfReport {
         }
         if self.undecodable > 0 {
             writeln!(f, "  {} samples could not be decoded", self.undecodable)?;
+        }
+        let anon = self.touch_faults.iter().filter(|t| t.folio_candidate(1)).count();
+        if anon > 0 {
+            let fit = |pages| self.touch_faults.iter().filter(|t| t.folio_candidate(pages)).count();
+            writeln!(
+                f,
+                "  {anon} missing-page writes in private anonymous memory; their aligned block lies in the area for {} at 16 KiB, {} at 64 KiB, {} at 2 MiB",
+                fit(4),
+                fit(16),
+                fit(512)
+            )?;
         }
         write!(f, "{}", self.import)
     }
