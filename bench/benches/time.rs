@@ -16,6 +16,7 @@
 //! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW and shared leaf tables); x86_64 OffsetPageTable (its tables iterated level by level into a child whose table frames are already backed: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
 //! | `vm_*` | server `Vm` over bitset (and `HotList<Bitset>`) × {x86-64, i386} | dispatch+ACL+reply; demand-zero faults zeroing in the fault, and pre-zeroed with the pool's refill timed (amortized per fault), each touch writing a byte into its page; refaults right after a free, hot list vs cold frames; COW faults; first write under a shared leaf table; fork 1k/100k (cow, share: warm loop, fork+exit, cold caches; copy), exec, mmap+munmap, brk |
 //! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
+//! | `folio_fault` | server over bitset/x86-64 at 4, 16, 64 KiB anonymous folios; zeroing 4 KiB; the host at 16 and 64 KiB mTHP (only with `VMSTORM_MTHP=1` as root; knobs restored) | one 4 KiB page touched by a write (a folio fault maps the block, the other touches hit) |
 //! | `linux` | the host kernel through libc | a null system call (the price of one kernel entry, shown beside every Linux ratio), page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
 //!
 //! Set-up happens outside the timed part (`iter_custom`); sizes are small enough that
@@ -27,15 +28,16 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use vmstorm_bench::frame_workload::{Contiguous, Fragmented, Frames, POOL_FRAMES};
 use vmstorm_bench::linux;
+use vmstorm_bench::mthp::MthpSetting;
 use vmstorm_bench::ours_paging::Ours;
 use vmstorm_bench::paging_workload::{PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START};
 use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
-use vmstorm_bench::vm_workload::{self as vmw, boot};
+use vmstorm_bench::vm_workload::{self as vmw, boot, boot_folio};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::frames::AllocJob;
 use vmstorm_core::paging::layout::{entries, Layout};
-use vmstorm_core::server::{Vm, ZeroPolicy};
+use vmstorm_core::server::{FolioSize, Vm, ZeroPolicy};
 use vmstorm_core::{AllocKind, Bitset, ForkPolicy, FrameAllocator, HotList, PagingFormat, I386, X86_64};
 use vmstorm_loadgen::shards::run_shards;
 use vmstorm_loadgen::storms::{generate, StormKind};
@@ -593,6 +595,59 @@ fn storm_group(c: &mut Criterion) {
 }
 
 /// The host kernel, first in the run while this process is still small (fork copies it).
+/// Demand-zero write faults with large anonymous folios of `folio`, timed per 4 KiB page
+/// touched (a fault maps a whole block, so most touches hit): the server's side of the
+/// `folio_fault` group. Mapping and unmapping are not timed.
+fn vm_fault_folio(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, folio: FolioSize) {
+    let mut vm: Vm<Bitset, X86_64> = boot_folio(512 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true, folio);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let (mut total, mut done) = (Duration::ZERO, 0);
+            while done < iters {
+                let n = (iters - done).min(16_384);
+                let va = vmw::map_untouched(&mut vm, INIT, n);
+                let t = Instant::now();
+                vmw::touch_pages(&mut vm, INIT, va, n);
+                total += t.elapsed();
+                client::munmap(&mut vm, INIT, va, n << 12).expect("munmap");
+                done += n;
+            }
+            total
+        })
+    });
+}
+
+/// Large folios: the server's write fault per 4 KiB page touched at 4, 16 and 64 KiB
+/// folios, zeroing 4 KiB alone (the floor a folio fault approaches), and — when asked
+/// (`VMSTORM_MTHP=1`, root) — the host's page_fault1 per page with the same size enabled
+/// (knobs restored after each row), else a message saying why those rows are skipped.
+fn folio_group(c: &mut Criterion) {
+    let mut g = c.benchmark_group("folio_fault");
+    g.throughput(Throughput::Elements(1));
+    let mut arena = vmstorm_core::Arena::with_frames(1).expect("arena");
+    g.bench_function("zero_4k", |b| b.iter(|| arena.zero_frame(black_box(vmstorm_core::Frame(0)))));
+    for folio in [FolioSize::K4, FolioSize::K16, FolioSize::K64] {
+        vm_fault_folio(&mut g, &format!("ours-bitset-x86-64-{folio}"), folio);
+    }
+    match MthpSetting::allowed() {
+        Ok(()) => {
+            for kib in [16u64, 64] {
+                match MthpSetting::only(kib) {
+                    Ok(setting) => {
+                        g.bench_function(format!("linux-page_fault1-{kib}k"), |b| {
+                            b.iter_custom(linux::demand_zero_faults)
+                        });
+                        drop(setting);
+                    }
+                    Err(e) => eprintln!("folio_fault: linux rows at {kib} KiB skipped: {e}"),
+                }
+            }
+        }
+        Err(why) => eprintln!("folio_fault: linux rows skipped: {why}"),
+    }
+    g.finish();
+}
+
 fn linux_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("linux");
     g.bench_function("null_syscall", |b| b.iter_custom(linux::null_syscalls));
@@ -608,6 +663,6 @@ fn linux_group(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = linux_group, vm_groups, storm_group, frame_groups, paging_groups, fork_table_groups
+    targets = linux_group, folio_group, vm_groups, storm_group, frame_groups, paging_groups, fork_table_groups
 }
 criterion_main!(benches);

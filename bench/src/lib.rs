@@ -5,6 +5,7 @@
 
 pub mod frame_workload;
 pub mod linux;
+pub mod mthp;
 pub mod ours_paging;
 pub mod paging_workload;
 pub mod peers;
