@@ -10,6 +10,13 @@
 //! Each benchmark runs a fixed number of operations (`OPS`, or the count in its id), so a
 //! per-operation figure is the total divided by that count; `harness` runs the workload
 //! over an allocator that does nothing, to subtract the workload's own instructions.
+//!
+//! The one-page rows (`*_map_one`, `*_unmap_one`, `*_translate_one`, x86-64 both sides)
+//! are one call each on a boxed space whose tables for the page exist: map one page
+//! beside a mapped neighbour, unmap it again (the table keeps the neighbour; the frame
+//! stays allocated on both sides: the workload holds a reference on ours, the caller owns
+//! it on the peer's), translate it. `harness_*_one` is the same call over tables that do
+//! nothing: a row minus its harness row is the operation alone.
 
 use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 use std::hint::black_box;
