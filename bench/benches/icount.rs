@@ -10,6 +10,13 @@
 //! Each benchmark runs a fixed number of operations (`OPS`, or the count in its id), so a
 //! per-operation figure is the total divided by that count; `harness` runs the workload
 //! over an allocator that does nothing, to subtract the workload's own instructions.
+//!
+//! The one-page rows (`*_map_one`, `*_unmap_one`, `*_translate_one`, x86-64 both sides)
+//! are one call each on a boxed space whose tables for the page exist: map one page
+//! beside a mapped neighbour, unmap it again (the table keeps the neighbour; the frame
+//! stays allocated on both sides: the workload holds a reference on ours, the caller owns
+//! it on the peer's), translate it. `harness_*_one` is the same call over tables that do
+//! nothing: a row minus its harness row is the operation alone.
 
 use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 use std::hint::black_box;
@@ -136,9 +143,11 @@ macro_rules! paging_benches {
 }
 
 /// A space whose tables for `SEQ_VA` exist (a neighbour page is mapped), as in a fault
-/// storm; with `SEQ_VA` itself mapped too when `mapped`.
-fn one_page_space<P: PageTables>(mapped: bool) -> P {
-    let mut pt = P::new_space();
+/// storm; with `SEQ_VA` itself mapped too when `mapped`. Boxed, so that handing the space
+/// to the measured function and back moves a pointer on every side, not a struct of the
+/// candidate's size.
+fn one_page_space<P: PageTables>(mapped: bool) -> Box<P> {
+    let mut pt = Box::new(P::new_space());
     pt.map(SEQ_VA + 4096, 1);
     if mapped {
         pt.map(SEQ_VA, 0);
@@ -146,35 +155,68 @@ fn one_page_space<P: PageTables>(mapped: bool) -> P {
     pt
 }
 
-/// One-page operations: map one page, unmap one page (its table keeps the neighbour),
-/// translate one page.
+/// [`one_page_space`] with `SEQ_VA` mapped, for the unmap: the workload keeps a second
+/// reference to the page's frame, as a peer's caller owns the frames it maps, so that
+/// our unmap drops a count as theirs returns the address, and neither frees the frame.
+fn one_page_mapped_ours<P: PagingFormat>() -> Box<Ours<P>> {
+    let mut pt = one_page_space::<Ours<P>>(true);
+    let m = P::translate(pt.mem.arena(), pt.root, VirtAddr(SEQ_VA)).expect("the page is mapped");
+    pt.mem.share(m.frame);
+    pt
+}
+
+/// One-page operations, each row one call on a space boxed by the setup: `map_one` maps
+/// one page under an existing leaf table (the tables of the walk all there), `unmap_one`
+/// unmaps one page whose table keeps a neighbour (no table freed, the frame not freed:
+/// see `one_page_mapped_ours`), `translate_one` looks one mapped page up. Every
+/// candidate runs the same calls on the same layout; the `harness` rows run them over
+/// tables that do nothing (the call's argument and result handling alone).
 macro_rules! one_page_benches {
-    ($map:ident, $unmap:ident, $tr:ident, $ty:ty) => {
+    ($map:ident, $unmap:ident, $tr:ident, $ty:ty, $mapped:expr) => {
         #[library_benchmark]
         #[bench::page(one_page_space::<$ty>(false))]
-        fn $map(mut pt: $ty) -> $ty {
+        fn $map(mut pt: Box<$ty>) -> Box<$ty> {
             pt.map(black_box(SEQ_VA), 0);
             pt
         }
 
         #[library_benchmark]
-        #[bench::page(one_page_space::<$ty>(true))]
-        fn $unmap(mut pt: $ty) -> $ty {
+        #[bench::page($mapped)]
+        fn $unmap(mut pt: Box<$ty>) -> Box<$ty> {
             pt.unmap_range(black_box(SEQ_VA), 1);
             pt
         }
 
         #[library_benchmark]
         #[bench::page(one_page_space::<$ty>(true))]
-        fn $tr(mut pt: $ty) -> $ty {
+        fn $tr(mut pt: Box<$ty>) -> Box<$ty> {
             black_box(pt.translate(black_box(SEQ_VA)));
             pt
         }
     };
 }
 
-one_page_benches!(ours_x86_64_map_one, ours_x86_64_unmap_one, ours_x86_64_translate_one, Ours<X86_64>);
-one_page_benches!(multiarch_map_one, multiarch_unmap_one, multiarch_translate_one, Multiarch);
+one_page_benches!(
+    ours_x86_64_map_one,
+    ours_x86_64_unmap_one,
+    ours_x86_64_translate_one,
+    Ours<X86_64>,
+    one_page_mapped_ours::<X86_64>()
+);
+one_page_benches!(
+    multiarch_map_one,
+    multiarch_unmap_one,
+    multiarch_translate_one,
+    Multiarch,
+    one_page_space::<Multiarch>(true)
+);
+one_page_benches!(
+    harness_map_one,
+    harness_unmap_one,
+    harness_translate_one,
+    NullTables,
+    one_page_space::<NullTables>(true)
+);
 
 paging_benches!(ours_x86_64_map64, ours_x86_64_translate_random, Ours<X86_64>);
 paging_benches!(ours_i386_map64, ours_i386_translate_random, Ours<I386>);
@@ -410,7 +452,8 @@ library_benchmark_group!(
         frame_alloc_fragmented, frame_alloc_contig16, frame_alloc_contig512,
         x86_64_map64, x86_64_translate_random,
         multiarch_map64, multiarch_translate_random,
-        multiarch_map_one, multiarch_unmap_one, multiarch_translate_one
+        multiarch_map_one, multiarch_unmap_one, multiarch_translate_one,
+        harness_map_one, harness_unmap_one, harness_translate_one
 );
 
 main!(

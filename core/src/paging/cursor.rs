@@ -227,6 +227,15 @@ pub fn table_shared<F: FrameAllocator>(mem: &PhysMem<F>, t: Frame) -> bool {
 /// arena and one compare tests both "present" and "inside the arena".
 #[inline(always)]
 pub fn leaf_of<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> Option<Frame> {
+    leaf_at::<L>(arena, root, va).map(|t| Frame(t >> 12))
+}
+
+/// [`leaf_of`] as the arena byte offset of the leaf table (a frame's first byte, at most
+/// [`Arena::last_frame_offset`](crate::arena::Arena::last_frame_offset)): the form the
+/// one-page operations use, whose entry loads take that offset, so the walk's last bounds
+/// check is also the leaf load's.
+#[inline(always)]
+pub fn leaf_at<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> Option<u64> {
     let last = arena.last_frame_offset();
     let mut table = root.start_address().0;
     let mut l = L::LEVELS - 1;
@@ -238,7 +247,7 @@ pub fn leaf_of<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> 
         }
         l -= 1;
     }
-    Some(Frame(table >> 12))
+    Some(table)
 }
 
 /// A leaf table that a call copied out of sharing ([`Cursor::writable_leaf`]).

@@ -9,7 +9,7 @@
 use crate::addr::{Frame, PageSpan};
 use crate::arena::Arena;
 use crate::frames::{FrameAllocator, PhysMem};
-use crate::paging::cursor::{leaf_of, table_shared, Cursor, Unshares};
+use crate::paging::cursor::{leaf_at, table_shared, Cursor, Unshares};
 use crate::paging::entry::{Pte, DIRECT, PRESENT};
 use crate::paging::layout::{entry_frame, index, next_boundary, Layout};
 use crate::paging::spans::{walk_spans, Existing, LeafSpan};
@@ -152,36 +152,49 @@ pub(crate) fn clear_range<L: Layout, F: FrameAllocator>(
 /// # Errors
 /// [`PagingError::OutOfFrames`] when the page is under a leaf table shared with another
 /// space and the copy finds no frame; nothing has changed then.
-#[inline]
+#[inline(always)]
 pub(crate) fn unmap_one<L: Layout, F: FrameAllocator>(
     mem: &mut PhysMem<F>,
     root: Frame,
     va: u64,
 ) -> Result<u64, PagingError> {
-    let Some(leaf) = leaf_of::<L>(mem.arena(), root, va) else {
+    let Some(t) = leaf_at::<L>(mem.arena(), root, va) else {
         return Ok(0);
     };
     let i = index::<L>(va, 0);
-    let e = L::table(mem.arena(), leaf)[i].raw();
+    let e = L::entry(mem.arena(), t, i);
     if e & PRESENT == 0 {
         return Ok(0);
     }
     // The common case: the table is this space's own and keeps other pages.
-    if !table_shared(mem, leaf) && mem.live(leaf) > 1 {
-        L::table_mut(mem.arena_mut(), leaf)[i] = L::Pte::ZERO;
-        if e & DIRECT == 0 {
-            mem.unref(entry_frame::<L>(e));
-        }
-        mem.sub_live(leaf, 1);
-        return Ok(1);
+    let leaf = Frame(t >> 12);
+    if table_shared(mem, leaf) || mem.live(leaf) <= 1 {
+        return unmap_last::<L, F>(mem, root, va, e);
     }
-    // Else a walk that keeps its path: the table is copied first, or freed after.
+    L::store(mem.arena_mut(), t + (i * core::mem::size_of::<L::Pte>()) as u64, 0);
+    mem.sub_live(leaf, 1);
+    if e & DIRECT == 0 {
+        mem.unref(entry_frame::<L>(e));
+    }
+    Ok(1)
+}
+
+/// The rest of [`unmap_one`] for the present entry `e` of `va` whose leaf table is
+/// shared (copied first) or holds no other page (freed after, with the tables this
+/// empties): a walk that keeps its path.
+#[inline(never)]
+fn unmap_last<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    va: u64,
+    e: u64,
+) -> Result<u64, PagingError> {
     let mut cur = Cursor::<L>::new(root);
     if cur.find(mem.arena(), va).is_err() {
         return Ok(0);
     }
     let leaf = cur.writable_leaf(mem, va, &mut Unshares::new())?;
-    L::table_mut(mem.arena_mut(), leaf)[i] = L::Pte::ZERO;
+    L::table_mut(mem.arena_mut(), leaf)[index::<L>(va, 0)] = L::Pte::ZERO;
     if e & DIRECT == 0 {
         mem.unref(entry_frame::<L>(e));
     }
