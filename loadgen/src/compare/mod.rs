@@ -16,6 +16,7 @@
 //! system; this is that comparison made one command.
 
 mod charts;
+mod clock;
 mod matrix;
 pub mod report;
 
@@ -25,6 +26,27 @@ use crate::metrics::{Metrics, RunReport};
 
 pub use matrix::{run, CompareOutcome};
 pub use report::{terminal_table, ReportMeta};
+
+/// Copies the default-against-fastest table of the written report `report` into `readme`,
+/// between its summary markers: the README's table is the report's, not typed by hand.
+///
+/// # Errors
+/// An unreadable file, a report without the table, or a README without the markers.
+pub fn publish_summary(report: &std::path::Path, readme: &std::path::Path) -> Result<(), String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()))
+    };
+    let md = read(report)?;
+    let summary = report::summary_of(&md).ok_or_else(|| {
+        format!(
+            "{}: no default-against-fastest table (is the default strategy in the comparison?)",
+            report.display()
+        )
+    })?;
+    let text = read(readme)?;
+    let new = report::splice_summary(&text, summary).map_err(|e| format!("{}: {e}", readme.display()))?;
+    std::fs::write(readme, new).map_err(|e| format!("{}: cannot write: {e}", readme.display()))
+}
 
 /// The percentiles kept for latency charts.
 const QUANTILES: [f64; 12] = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999];
