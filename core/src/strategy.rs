@@ -407,10 +407,14 @@ mod tests {
     #[test]
     fn every_combination_boots_the_named_types() {
         for s in Strategy::matrix("all", "all", "cow", "on-fault").unwrap() {
-            let (alloc, paging, frames) = s.with_vm(VmConfig::with_bytes(16 << 20), Describe).unwrap();
-            assert_eq!(alloc, s.alloc.name());
-            assert_eq!(paging, s.paging.name());
-            assert_eq!(frames, 4096);
+            for hot in [false, true] {
+                let s = Strategy { hot, ..s };
+                let (alloc, paging, frames) = s.with_vm(VmConfig::with_bytes(16 << 20), Describe).unwrap();
+                let want = if hot { format!("hot+{}", s.alloc.name()) } else { s.alloc.name().to_string() };
+                assert_eq!(alloc, want);
+                assert_eq!(paging, s.paging.name());
+                assert_eq!(frames, 4096);
+            }
         }
         assert_eq!(PagingKind::X86_64.name(), X86_64::NAME);
         assert_eq!(PagingKind::I386.name(), I386::NAME);
