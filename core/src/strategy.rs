@@ -185,16 +185,16 @@ impl Strategy {
     /// i386 tables, forking copy-on-write and zeroing in the fault.
     ///
     /// Chosen by `vmstorm compare --quick` (every storm and the `make` trace, 16 strategies,
-    /// median of 5 to 9 rounds): with a hot list, no allocator hands out a frame that has
-    /// left the caches while a recently freed one waits, and the default bitset without one
-    /// (next fit: a fault zeroes a frame not touched for a whole sweep of the arena) came
-    /// 30-50 % behind on the exec, cow and discard storms; behind a 256-frame list it still
-    /// fell 50 % behind on the fault storm, whose 1,200 frames overflow the list into the
-    /// sweep, where buddy hands back the frames just freed. The 2-level format forks,
-    /// execs and faults with half the table levels of x86-64: 20-45 % ahead on the fork,
-    /// exec, shell and mixed storms, so no x86-64 default could come within 5 % of the
-    /// fastest there. `--paging x86-64` remains the choice for 64-bit address spaces, and
-    /// `--hot off` the cold variant the reports set beside it.
+    /// median of 5 to 9 rounds): without a hot list the next-fit bitset (the earlier
+    /// default) zeroes and copies into frames that have left the caches, 30-60 % behind the
+    /// fastest on the exec and cow storms and in some runs on the fault storm; a 256-frame
+    /// hot list mends exec and cow, but the fault storm's 1,200 frames overflow it into the
+    /// sweep (p50 up to 370 ns against 140 ns), where buddy hands back the frames just
+    /// freed. The 2-level format forks and execs with
+    /// half the table levels of x86-64: 20-30 % ahead there and up to 15 % on most other
+    /// storms, so no x86-64 default could come within 5 % of the fastest on every row.
+    /// `--paging x86-64` remains the choice for 64-bit address spaces, and `--hot off` the
+    /// cold variant the reports set beside it.
     pub const DEFAULT: Strategy = Strategy {
         alloc: AllocKind::Buddy,
         paging: PagingKind::I386,

@@ -53,7 +53,11 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Some(Command::Import(a)) => import_cmd(a),
         Some(Command::Record(a)) => record_cmd(a),
         Some(Command::Compare(a)) => {
-            let line = std::env::args().collect::<Vec<_>>().join(" ");
+            // The program by its name, not by the path it was started from.
+            let line = std::iter::once("vmstorm".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
             compare_cmd(a, &line)
         }
     }
