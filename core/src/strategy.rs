@@ -14,8 +14,8 @@ use crate::frames::{AllocJob, AllocKind, FrameAllocator, HotList};
 use crate::paging::{ForkPolicy, PagingFormat, I386, X86_64};
 use crate::server::{BootError, Vm, VmConfig, ZeroPolicy};
 
-/// The registry of page-table formats, one line each: `[Type module "cli-name"]`, default
-/// first. Calls `$cb! { {args} [Type module "name"] ... }` like [`crate::with_allocators`].
+/// The registry of page-table formats, one line each: `[Type module "cli-name"]` (the
+/// default strategy's format is [`Strategy::DEFAULT`]'s). Calls `$cb! { {args} [Type module "name"] ... }` like [`crate::with_allocators`].
 #[macro_export]
 macro_rules! with_formats {
     ([$($cb:tt)*] { $($args:tt)* }) => {
@@ -39,7 +39,7 @@ macro_rules! declare_paging_kinds {
         }
 
         impl PagingKind {
-            /// Every format, default first.
+            /// Every format, in registry order.
             pub const ALL: &'static [PagingKind] = &[$(PagingKind::$ty),*];
 
             /// The command-line names, in the order of [`PagingKind::ALL`].
@@ -104,7 +104,7 @@ impl ZeroPolicy {
 pub trait Choice: Copy + 'static {
     /// What is being chosen, for messages (`frame allocator`).
     const WHAT: &'static str;
-    /// Every value, default first.
+    /// Every value, in registry order (for fork and zero policies, default first).
     fn all() -> &'static [Self];
     /// The command-line name of this value.
     fn choice_name(self) -> &'static str;
@@ -147,8 +147,9 @@ choice!(PagingKind, "paging format");
 choice!(ForkPolicy, "fork policy");
 choice!(ZeroPolicy, "zero policy");
 
-/// One server configuration.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// One server configuration. The default is [`Strategy::DEFAULT`]: `hot+buddy/i386`, `cow`,
+/// `on-fault`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Strategy {
     /// Frame allocator.
     pub alloc: AllocKind,
@@ -160,18 +161,51 @@ pub struct Strategy {
     pub zero: ZeroPolicy,
     /// A hot list of recently freed (cache-hot) frames in front of the allocator
     /// ([`HotList`]), as Linux's per-cpu page lists sit in front of its buddy allocator.
+    /// On in [`Strategy::DEFAULT`].
     pub hot: bool,
 }
 
-impl Default for PagingKind {
+impl Default for Strategy {
     fn default() -> Self {
-        PagingKind::ALL[0]
+        Strategy::DEFAULT
+    }
+}
+
+impl Default for PagingKind {
+    /// The default strategy's format.
+    fn default() -> Self {
+        Strategy::DEFAULT.paging
     }
 }
 
 impl Strategy {
+    /// The default strategy, the one place it is chosen (the command line's defaults follow
+    /// it): a hot list of recently freed frames in front of the buddy allocator, as Linux's
+    /// per-cpu page lists sit in front of its buddy allocator, over MINIX 3's own 2-level
+    /// i386 tables, forking copy-on-write and zeroing in the fault.
+    ///
+    /// Chosen by `vmstorm compare --quick` (every storm and the `make` trace, 16 strategies,
+    /// median of 5 to 9 rounds): without a hot list the next-fit bitset (the earlier
+    /// default) zeroes and copies into frames that have left the caches, 30-60 % behind the
+    /// fastest on the exec and cow storms and in some runs on the fault storm; a 256-frame
+    /// hot list mends exec and cow, but the fault storm's 1,200 frames overflow it into the
+    /// sweep (p50 up to 370 ns against 140 ns), where buddy hands back the frames just
+    /// freed. The 2-level format forks and execs with
+    /// half the table levels of x86-64: 20-30 % ahead there and up to 15 % on most other
+    /// storms, so no x86-64 default could come within 5 % of the fastest on every row.
+    /// `--paging x86-64` remains the choice for 64-bit address spaces, and `--hot off` the
+    /// cold variant the reports set beside it.
+    pub const DEFAULT: Strategy = Strategy {
+        alloc: AllocKind::Buddy,
+        paging: PagingKind::I386,
+        fork: ForkPolicy::Cow,
+        zero: ZeroPolicy::OnFault,
+        hot: true,
+    };
+
     /// Every combination of the named choices (`all` expands to every value), in report
-    /// order: fork, zero, paging, then allocator innermost.
+    /// order: fork, zero, paging, then allocator innermost; each with the default strategy's
+    /// hot-list setting.
     ///
     /// # Errors
     /// A name that is not a choice, with the accepted ones.
@@ -185,7 +219,7 @@ impl Strategy {
             for &zero in &zeros {
                 for &paging in &pagings {
                     for &alloc in &allocs {
-                        out.push(Strategy { alloc, paging, fork, zero, hot: false });
+                        out.push(Strategy { alloc, paging, fork, zero, hot: Strategy::DEFAULT.hot });
                     }
                 }
             }
@@ -351,8 +385,12 @@ mod tests {
         assert_eq!(Strategy::matrix("all", "all", "all", "all").unwrap().len(), n);
         let one = Strategy::matrix("buddy", "i386", "copy", "prezeroed").unwrap();
         assert_eq!(one.len(), 1);
-        assert_eq!(one[0].label(), "buddy/i386/copy/prezeroed");
-        assert_eq!(Strategy::default().label(), "bitset/x86-64");
+        assert_eq!(one[0].label(), "hot+buddy/i386/copy/prezeroed");
+        assert_eq!(Strategy { hot: false, ..one[0] }.label(), "buddy/i386/copy/prezeroed");
+        assert_eq!(Strategy::default().label(), "hot+buddy/i386");
+        assert_eq!(Strategy::matrix("buddy", "i386", "cow", "on-fault").unwrap(), [Strategy::default()]);
+        assert_eq!(Strategy::default().config(1 << 20).fork, ForkPolicy::default());
+        assert_eq!(Strategy::default().config(1 << 20).zero, ZeroPolicy::default());
         let e = Strategy::matrix("slab", "all", "cow", "on-fault").unwrap_err();
         assert_eq!(
             e,
@@ -369,10 +407,14 @@ mod tests {
     #[test]
     fn every_combination_boots_the_named_types() {
         for s in Strategy::matrix("all", "all", "cow", "on-fault").unwrap() {
-            let (alloc, paging, frames) = s.with_vm(VmConfig::with_bytes(16 << 20), Describe).unwrap();
-            assert_eq!(alloc, s.alloc.name());
-            assert_eq!(paging, s.paging.name());
-            assert_eq!(frames, 4096);
+            for hot in [false, true] {
+                let s = Strategy { hot, ..s };
+                let (alloc, paging, frames) = s.with_vm(VmConfig::with_bytes(16 << 20), Describe).unwrap();
+                let want = if hot { format!("hot+{}", s.alloc.name()) } else { s.alloc.name().to_string() };
+                assert_eq!(alloc, want);
+                assert_eq!(paging, s.paging.name());
+                assert_eq!(frames, 4096);
+            }
         }
         assert_eq!(PagingKind::X86_64.name(), X86_64::NAME);
         assert_eq!(PagingKind::I386.name(), I386::NAME);

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use vmstorm_core::{ForkPolicy, ZeroPolicy};
 
 use crate::storms::StormKind;
-use crate::strategy::{alloc_help, choice_parser, AllocKind, PagingKind};
+use crate::strategy::{alloc_help, choice_parser, AllocKind, PagingKind, Strategy};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -56,21 +56,27 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct StrategyArgs {
     /// Frame allocator (see the registry in `vmstorm_core::strategy`), or `all`.
-    #[arg(long, default_value = AllocKind::NAMES[0], value_parser = choice_parser::<AllocKind>(), help = alloc_help())]
+    #[arg(long, default_value = Strategy::DEFAULT.alloc.name(), value_parser = choice_parser::<AllocKind>(), help = alloc_help())]
     pub alloc: String,
-    /// Page-table format: `x86-64` (4-level, 48-bit) or `i386` (2-level, 32-bit), or `all`.
+    /// Page-table format: `i386` (2-level, 32-bit, MINIX 3's; the default) or `x86-64`
+    /// (4-level, 48-bit), or `all`.
     /// Traces are address-independent, so a 64-bit Linux trace replays under i386 too.
-    #[arg(long, default_value = PagingKind::NAMES[0], value_parser = choice_parser::<PagingKind>())]
+    #[arg(long, default_value = Strategy::DEFAULT.paging.name(), value_parser = choice_parser::<PagingKind>())]
     pub paging: String,
     /// Fork policy: `cow` (per-page copy-on-write), `share` (on-demand fork: leaf page
     /// tables shared until first written), `copy` (eager copy of every page, the
     /// baseline), or `all`.
-    #[arg(long, default_value = "cow", value_parser = choice_parser::<ForkPolicy>())]
+    #[arg(long, default_value = Strategy::DEFAULT.fork.name(), value_parser = choice_parser::<ForkPolicy>())]
     pub fork: String,
     /// When demand-zero frames are zeroed: `on-fault` (inside the fault) or `prezeroed` (from a
     /// pool zeroed off the fault path), or `all`.
-    #[arg(long, default_value = "on-fault", value_parser = choice_parser::<ZeroPolicy>())]
+    #[arg(long, default_value = Strategy::DEFAULT.zero.name(), value_parser = choice_parser::<ZeroPolicy>())]
     pub zero: String,
+    /// A hot list of recently freed (cache-hot) frames in front of the allocator, handed out
+    /// first, as Linux's per-cpu page lists sit in front of its buddy allocator: `on` (the
+    /// default), `off` (the allocator alone, the cold variant), or `all`.
+    #[arg(long, default_value = if Strategy::DEFAULT.hot { "on" } else { "off" }, value_parser = ["on", "off", "all"])]
+    pub hot: String,
     /// Size of the server's physical-memory arena: bytes, or with a K, M or G suffix.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
     pub mem: u64,
@@ -260,20 +266,21 @@ pub struct CompareArgs {
     /// Zeroing policy (or all).
     #[arg(long, default_value = "on-fault", value_parser = choice_parser::<ZeroPolicy>())]
     pub zero: String,
-    /// A hot list of recently freed (cache-hot) frames in front of the allocator: off, on,
-    /// or all (each strategy without and with one).
+    /// A hot list of recently freed (cache-hot) frames in front of the allocator: off, on
+    /// (the default strategy has one), or all (each strategy without and with one, so the
+    /// effect stays visible).
     #[arg(long, default_value = "all", value_parser = ["off", "on", "all"])]
     pub hot: String,
     /// Arena size of every server (every free frame is touched once before timing, so a
-    /// smaller arena makes the comparison faster). Default: 128M with --quick, else 256M.
+    /// smaller arena makes the comparison faster). Default: 64M with --quick, else 256M.
     #[arg(long, value_parser = parse_size)]
     pub mem: Option<u64>,
-    /// Small storms (a tenth of the default rounds) and fewer timing rounds per cell: the
+    /// Small storms (a quarter of the default rounds) and fewer timing rounds per cell: the
     /// whole matrix in about a minute.
     #[arg(long)]
     pub quick: bool,
-    /// Timing rounds per cell (each on a freshly booted server; default 3 with --quick,
-    /// else 5). The report gives the median and the spread of the rounds.
+    /// Timing rounds per cell (each on a freshly booted server; default 5 with --quick,
+    /// else 9). The report gives the median and the spread of the rounds.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: Option<u32>,
     /// Seed of every storm.
@@ -295,8 +302,9 @@ pub struct CompareArgs {
     /// `target/vmstorm-compare` (ignored by git); see --publish.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Write the report into `results/compare/`, the committed reference (run from the
-    /// repository root): refreshing it is a deliberate act.
+    /// Write the report into `results/compare/`, the committed reference, and copy its
+    /// default-against-fastest table into README.md (run from the repository root):
+    /// refreshing them is a deliberate act.
     #[arg(long, conflicts_with = "out")]
     pub publish: bool,
 }
@@ -305,16 +313,18 @@ pub struct CompareArgs {
 pub const COMPARE_OUT: &str = "target/vmstorm-compare";
 /// The committed reference report, written only with `--publish`.
 pub const COMPARE_PUBLISHED: &str = "results/compare";
+/// The README whose compare table `--publish` regenerates from the published report.
+pub const PUBLISHED_README: &str = "README.md";
 
 impl CompareArgs {
     /// The arena size to use.
     pub fn mem_bytes(&self) -> u64 {
-        self.mem.unwrap_or(if self.quick { 128 << 20 } else { 256 << 20 })
+        self.mem.unwrap_or(if self.quick { 64 << 20 } else { 256 << 20 })
     }
 
     /// Timing rounds per cell.
     pub fn rounds(&self) -> u32 {
-        self.rounds.unwrap_or(if self.quick { 3 } else { 5 })
+        self.rounds.unwrap_or(if self.quick { 5 } else { 9 })
     }
 
     /// The report directory.

@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::run::{PlayJob, SoakJob};
 use crate::shards::run_shards;
 use crate::storms::{estimated_bytes, generate};
-use crate::strategy::{matrix, with_vm_sized, ReportNames, Strategy};
+use crate::strategy::{matrix, with_hot, with_vm_sized, ReportNames, Strategy};
 use crate::trace::{self, Format, ImportOptions, RecordOptions, TouchOptions};
 
 /// A command failure: one line, printed after `vmstorm: error: `.
@@ -53,7 +53,11 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
         Some(Command::Import(a)) => import_cmd(a),
         Some(Command::Record(a)) => record_cmd(a),
         Some(Command::Compare(a)) => {
-            let line = std::env::args().collect::<Vec<_>>().join(" ");
+            // The program by its name, not by the path it was started from.
+            let line = std::iter::once("vmstorm".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
             compare_cmd(a, &line)
         }
     }
@@ -71,7 +75,9 @@ enum Play<'a> {
 /// The strategies named on the command line, once the host is known to hold `--mem` ×
 /// `--shards` (a one-line error otherwise); warns when the shards exceed the cores.
 fn preamble(strat: &StrategyArgs, play: &PlayArgs) -> Result<Vec<Strategy>, CliError> {
-    let strategies = matrix(&strat.alloc, &strat.paging, &strat.fork, &strat.zero).map_err(CliError)?;
+    let strategies = matrix(&strat.alloc, &strat.paging, &strat.fork, &strat.zero)
+        .and_then(|m| with_hot(m, &strat.hot))
+        .map_err(CliError)?;
     let host = Host::current();
     let what = format!("--mem {} × --shards {}", Bytes(strat.mem), play.shards);
     host.check_memory(strat.mem.saturating_mul(play.shards), &what, "use a smaller --mem or fewer --shards")
@@ -309,8 +315,13 @@ fn record_cmd(a: RecordArgs) -> Result<(), CliError> {
 fn compare_cmd(a: CompareArgs, command: &str) -> Result<(), CliError> {
     let out = compare::run(&a, command).map_err(CliError)?;
     print!("{}", out.table);
-    if let Some(r) = out.report {
+    if let Some(r) = &out.report {
         println!("{}: {}", if a.cell.is_some() { "cell" } else { "report" }, r.display());
+        if a.publish && a.cell.is_none() {
+            let readme = std::path::Path::new(crate::cli::PUBLISHED_README);
+            compare::publish_summary(r, readme).map_err(CliError)?;
+            println!("README: {} (its compare table, from the report)", readme.display());
+        }
     }
     Ok(())
 }

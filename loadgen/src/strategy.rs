@@ -52,8 +52,9 @@ pub fn matrix(alloc: &str, paging: &str, fork: &str, zero: &str) -> Result<Vec<S
     Strategy::matrix(alloc, paging, fork, zero)
 }
 
-/// `strategies` with the hot-list axis applied: `off` keeps them as they are, `on` puts a
-/// hot list in front of every allocator, `all` gives each without and then with one.
+/// `strategies` with the hot-list axis applied: `off` takes the hot list away from every
+/// allocator, `on` puts one in front of each (the default), `all` gives each without and
+/// then with one.
 ///
 /// # Errors
 /// A name other than `off`, `on` or `all`.
@@ -96,7 +97,8 @@ mod tests {
     fn names_and_help_follow_the_registry() {
         let s = matrix("lifo", "i386", "share", "prezeroed").unwrap()[0];
         let n = s.names();
-        assert_eq!((n.alloc.as_str(), n.paging.as_str()), ("lifo", "i386"));
+        assert_eq!((n.alloc.as_str(), n.paging.as_str()), ("hot+lifo", "i386"));
+        assert_eq!(Strategy { hot: false, ..s }.names().alloc, "lifo");
         assert_eq!((n.fork.as_str(), n.zero.as_str()), ("share", "prezeroed"));
         for name in AllocKind::NAMES {
             assert!(alloc_help().contains(&format!("`{name}`")), "{name}");
@@ -108,8 +110,12 @@ mod tests {
         let base = matrix("all", "x86-64", "cow", "on-fault").unwrap();
         let both = with_hot(base.clone(), "all").unwrap();
         assert_eq!(both.len(), 2 * base.len());
-        assert_eq!(with_hot(base.clone(), "off").unwrap(), base);
-        let hot = with_hot(base, "on").unwrap();
+        let cold = with_hot(base.clone(), "off").unwrap();
+        assert!(cold.iter().all(|s| !s.hot && !s.label().contains("hot")), "{cold:?}");
+        assert_eq!(both.iter().filter(|s| s.hot).count(), base.len());
+        // The default has a hot list: `on` is what the matrix gives.
+        let hot = with_hot(base.clone(), "on").unwrap();
+        assert_eq!(hot, base);
         assert!(hot.iter().all(|s| s.hot && s.label().starts_with("hot+")), "{hot:?}");
         assert_eq!(hot[0].names().alloc, format!("hot+{}", hot[0].alloc.name()));
         assert!(with_hot(Vec::new(), "maybe").unwrap_err().contains("off, on"));

@@ -1,4 +1,4 @@
-//! The default frame allocator: a hierarchical bitset, one bit per frame (1 = free).
+//! A frame allocator: a hierarchical bitset, one bit per frame (1 = free).
 //!
 //! Replaces the free-range AVL tree of `servers/vm/alloc.c` (`alloc_pages`, `free_pages`)
 //! and the hole list behind `alloc_mem`/`free_mem`.

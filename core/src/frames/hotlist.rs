@@ -101,6 +101,7 @@ impl<A: FrameAllocator> FrameAllocator for HotList<A> {
             "bitset" => "hot+bitset",
             "buddy" => "hot+buddy",
             "holelist" => "hot+holelist",
+            "lifo" => "hot+lifo",
             _ => "hot",
         }
     }

@@ -26,8 +26,8 @@ macro_rules! with_allocators {
     ([$($cb:tt)*] { $($args:tt)* }) => {
         $($cb)*! {
             { $($args)* }
-            [Bitset bitset "bitset" "hierarchical bitset with summary words, the default"]
-            [Buddy buddy "buddy" "binary buddy system"]
+            [Bitset bitset "bitset" "hierarchical bitset with summary words"]
+            [Buddy buddy "buddy" "binary buddy system; the default, behind a hot list"]
             [HoleList holelist "holelist" "MINIX 3.1's first-fit hole list, the baseline"]
             [Lifo lifo "lifo" "LIFO free stack: the most recently freed frame is reused first"]
         }

@@ -16,6 +16,7 @@
 //! system; this is that comparison made one command.
 
 mod charts;
+mod clock;
 mod matrix;
 pub mod report;
 
@@ -25,6 +26,27 @@ use crate::metrics::{Metrics, RunReport};
 
 pub use matrix::{run, CompareOutcome};
 pub use report::{terminal_table, ReportMeta};
+
+/// Copies the default-against-fastest table of the written report `report` into `readme`,
+/// between its summary markers: the README's table is the report's, not typed by hand.
+///
+/// # Errors
+/// An unreadable file, a report without the table, or a README without the markers.
+pub fn publish_summary(report: &std::path::Path, readme: &std::path::Path) -> Result<(), String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", p.display()))
+    };
+    let md = read(report)?;
+    let summary = report::summary_of(&md).ok_or_else(|| {
+        format!(
+            "{}: no default-against-fastest table (is the default strategy in the comparison?)",
+            report.display()
+        )
+    })?;
+    let text = read(readme)?;
+    let new = report::splice_summary(&text, summary).map_err(|e| format!("{}: {e}", readme.display()))?;
+    std::fs::write(readme, new).map_err(|e| format!("{}: cannot write: {e}", readme.display()))
+}
 
 /// The percentiles kept for latency charts.
 const QUANTILES: [f64; 12] = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999];
@@ -108,6 +130,7 @@ mod tests {
     use super::*;
     use crate::metrics::{StrategyNames, Workload};
     use crate::op::OpKind;
+    use crate::strategy::Strategy;
 
     fn cell(w: &str, s: &str, base: u64) -> Cell {
         let mut m = Metrics::new();
@@ -124,6 +147,61 @@ mod tests {
         };
         let r = RunReport::new(&Workload::Storm { name: w.into(), seed: 1, scale: 1 }, &names, 1, &m);
         Cell::new(w.into(), s.into(), r, &m)
+    }
+
+    fn rounds(mut c: Cell, r: &[f64]) -> Cell {
+        c.rounds = r.to_vec();
+        c
+    }
+
+    #[test]
+    fn the_default_is_set_beside_the_fastest_and_the_readme_gets_the_reports_table() {
+        let d = Strategy::default().label();
+        let cells = vec![
+            rounds(cell("fork", &d, 100), &[100.0, 110.0, 120.0]),
+            rounds(cell("fork", "buddy/x86-64", 100), &[200.0, 210.0, 220.0]),
+            rounds(cell("exec", &d, 100), &[97.0, 98.0, 99.0]),
+            rounds(cell("exec", "buddy/x86-64", 100), &[100.0, 101.0, 102.0]),
+            rounds(cell("cow", &d, 100), &[80.0, 90.0, 100.0]),
+            rounds(cell("cow", "buddy/x86-64", 100), &[95.0, 100.0, 105.0]),
+            rounds(cell("brk", &d, 100), &[300.0, 300.0, 300.0]),
+            rounds(cell("brk", "buddy/x86-64", 100), &[100.0, 100.0, 100.0]),
+        ];
+        let verdicts: Vec<String> = report::standings(&cells)
+            .iter()
+            .map(|(w, s)| format!("{w}: {}", report::Standing::verdict(s.default, s.best)))
+            .collect();
+        assert_eq!(
+            verdicts,
+            ["fork: -48 %", "exec: -3 % (within 5 %)", "cow: -10 % (tie: inside the spread)", "brk: fastest"]
+        );
+        let table = terminal_table(&cells);
+        assert!(table.contains(&format!("default {d} against the fastest")), "{table}");
+        assert!(table.contains("-48 % of buddy/x86-64"), "{table}");
+
+        let dir = std::env::temp_dir().join(format!("vmstorm-summary-test-{}", std::process::id()));
+        let meta =
+            ReportMeta { command: "vmstorm compare --quick".into(), rounds: 3, ..ReportMeta::default() };
+        let files = report::write(&dir, &cells, &meta).unwrap();
+        let md = std::fs::read_to_string(&files[0]).unwrap();
+        let summary = report::summary_of(&md).unwrap();
+        assert!(summary.contains("| `fork` | 110 ±9% | buddy/x86-64 210 ±5% | -48 % |"), "{summary}");
+        let readme = dir.join("README.md");
+        std::fs::write(
+            &readme,
+            format!("intro\n{}old\n{}\nafter\n", report::SUMMARY_BEGIN, report::SUMMARY_END),
+        )
+        .unwrap();
+        publish_summary(&files[0], &readme).unwrap();
+        let text = std::fs::read_to_string(&readme).unwrap();
+        assert_eq!(text, format!("intro\n{summary}after\n"));
+        // Publishing twice changes nothing; a README without the markers is one error.
+        publish_summary(&files[0], &readme).unwrap();
+        assert_eq!(std::fs::read_to_string(&readme).unwrap(), text);
+        std::fs::write(&readme, "no markers\n").unwrap();
+        let e = publish_summary(&files[0], &readme).unwrap_err();
+        assert!(e.contains("README.md") && e.contains("compare-summary") && !e.contains('\n'), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -155,7 +233,9 @@ mod tests {
         assert_eq!(json.as_array().map(|a| a.len()), Some(4));
         assert_eq!(files.len(), 5);
         let table = terminal_table(&cells);
+        // Header, two rows, the legend; no default strategy in these cells, so no summary.
         assert!(table.lines().count() == 4 && table.contains("*"), "{table}");
+        assert!(!md.contains(report::SUMMARY_BEGIN));
         if std::env::var_os("VMSTORM_KEEP_REPORT").is_none() {
             let _ = std::fs::remove_dir_all(&dir);
         }

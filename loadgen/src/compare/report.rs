@@ -64,6 +64,139 @@ fn mark(c: &Cell, best: Option<&Cell>, strategies: usize) -> &'static str {
     }
 }
 
+/// How the default strategy stands in one row: against the fastest cell, and against the
+/// fastest of its own page-table format (an i386 space is a different machine, not a
+/// setting one picks for speed).
+#[derive(Clone, Copy, Debug)]
+pub struct Standing<'a> {
+    /// The default strategy's cell of the row.
+    pub default: &'a Cell,
+    /// The fastest cell of the row (by median).
+    pub best: &'a Cell,
+    /// The fastest cell of the row whose page-table format is the default's.
+    pub best_same_format: &'a Cell,
+}
+
+/// Within this fraction of the fastest median, the default counts as level with it.
+pub const LEVEL: f64 = 0.05;
+
+impl Standing<'_> {
+    /// `fastest`, `-3 % (within 5 %)`, `-12 % (tie: inside the spread)` or `-30 %`: the
+    /// default's median against `best`'s.
+    pub fn verdict(default: &Cell, best: &Cell) -> String {
+        if std::ptr::eq(default, best) {
+            return "fastest".into();
+        }
+        let ratio = default.ops_per_sec() / best.ops_per_sec();
+        let pct = (ratio - 1.0) * 100.0;
+        if ratio >= 1.0 - LEVEL {
+            format!("{pct:+.0} % (within {:.0} %)", LEVEL * 100.0)
+        } else if default.ties(best) {
+            format!("{pct:+.0} % (tie: inside the spread)")
+        } else {
+            format!("{pct:+.0} %")
+        }
+    }
+}
+
+/// The default strategy's standing in every row that has a cell of it (none when the
+/// comparison left the default out).
+pub fn standings(cells: &[Cell]) -> Vec<(String, Standing<'_>)> {
+    let default = crate::strategy::Strategy::default();
+    let label = default.label();
+    let (workloads, strategies) = axes(cells);
+    let same: Vec<String> = strategies
+        .iter()
+        .filter(|s| {
+            s.ends_with(&format!("/{}", default.paging.name()))
+                || s.contains(&format!("/{}/", default.paging.name()))
+        })
+        .cloned()
+        .collect();
+    workloads
+        .iter()
+        .filter_map(|w| {
+            let d = find(cells, w, &label)?;
+            let best = fastest(cells, w, &strategies)?;
+            let best_same_format = fastest(cells, w, &same)?;
+            Some((w.clone(), Standing { default: d, best, best_same_format }))
+        })
+        .collect()
+}
+
+/// Markers around the default-against-fastest table in `REPORT.md` (and in the README,
+/// which `compare --publish` fills from the report).
+pub const SUMMARY_BEGIN: &str = "<!-- compare-summary:begin -->";
+/// See [`SUMMARY_BEGIN`].
+pub const SUMMARY_END: &str = "<!-- compare-summary:end -->";
+
+/// The default-against-fastest table in Markdown, between [`SUMMARY_BEGIN`] and
+/// [`SUMMARY_END`] (empty when the comparison has no cell of the default).
+pub fn summary_markdown(cells: &[Cell], meta: &ReportMeta) -> String {
+    let rows = standings(cells);
+    let Some((_, first)) = rows.first() else {
+        return String::new();
+    };
+    let default = &first.default.strategy;
+    let fmt = crate::strategy::Strategy::default().paging.name();
+    let mut md = String::new();
+    let _ = writeln!(md, "{SUMMARY_BEGIN}");
+    let _ = writeln!(
+        md,
+        "| workload | default: {default} | fastest | default vs fastest | fastest {fmt} | default vs fastest {fmt} |"
+    );
+    let _ = writeln!(md, "|---|---:|---|---|---|---|");
+    for (w, st) in &rows {
+        let _ = writeln!(
+            md,
+            "| `{w}` | {} | {} {} | {} | {} {} | {} |",
+            rate(st.default),
+            st.best.strategy,
+            rate(st.best),
+            Standing::verdict(st.default, st.best),
+            st.best_same_format.strategy,
+            rate(st.best_same_format),
+            Standing::verdict(st.default, st.best_same_format),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nMedian ops/s of {} rounds per cell `±` half their range (`{}`, {} cells). \"within 5 %\": the \
+         default's median is at least 95 % of the fastest; \"tie\": further behind, but the two \
+         cells' rounds overlap, so the difference is inside the spread.",
+        meta.rounds.max(1),
+        meta.command,
+        cells.len()
+    );
+    let _ = writeln!(md, "{SUMMARY_END}");
+    md
+}
+
+/// `text` with the part between [`SUMMARY_BEGIN`] and [`SUMMARY_END`] (markers included)
+/// replaced by `summary` (which carries its own markers).
+///
+/// # Errors
+/// When `text` lacks either marker, or has them out of order.
+pub fn splice_summary(text: &str, summary: &str) -> Result<String, String> {
+    let (Some(b), Some(e)) = (text.find(SUMMARY_BEGIN), text.find(SUMMARY_END)) else {
+        return Err(format!("no {SUMMARY_BEGIN} ... {SUMMARY_END} section"));
+    };
+    if e < b {
+        return Err(format!("{SUMMARY_END} comes before {SUMMARY_BEGIN}"));
+    }
+    let end = e + SUMMARY_END.len();
+    let end = if text[end..].starts_with('\n') { end + 1 } else { end };
+    Ok(format!("{}{summary}{}", &text[..b], &text[end..]))
+}
+
+/// The summary section of a written `REPORT.md` (markers included), if it has one.
+pub fn summary_of(report: &str) -> Option<&str> {
+    let b = report.find(SUMMARY_BEGIN)?;
+    let e = report[b..].find(SUMMARY_END)? + b + SUMMARY_END.len();
+    let e = if report[e..].starts_with('\n') { e + 1 } else { e };
+    Some(&report[b..e])
+}
+
 /// `median ±spread%` of a cell.
 fn rate(c: &Cell) -> String {
     if c.rounds.len() > 1 {
@@ -114,6 +247,24 @@ pub fn terminal_table(cells: &[Cell]) -> String {
     out.push_str(
         "* fastest in its row (median of the rounds); = a tie with it (the rounds' ranges overlap)\n",
     );
+    let rows = standings(cells);
+    if let Some((_, first)) = rows.first() {
+        let _ = writeln!(out, "default {} against the fastest of each row:", first.default.strategy);
+        for (w, st) in &rows {
+            let _ = write!(out, "  {w:<wcol$} {}", Standing::verdict(st.default, st.best));
+            if !std::ptr::eq(st.default, st.best) {
+                let _ = write!(out, " of {}", st.best.strategy);
+            }
+            if !std::ptr::eq(st.best, st.best_same_format) {
+                let _ = write!(out, "; {}", Standing::verdict(st.default, st.best_same_format));
+                if !std::ptr::eq(st.default, st.best_same_format) {
+                    let _ = write!(out, " of {}", st.best_same_format.strategy);
+                }
+                let _ = write!(out, " in its format");
+            }
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -165,21 +316,27 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
     let _ = writeln!(
         md,
         "How the numbers were taken: each cell (workload × strategy) is timed in {} rounds. A \
-         round boots its own server, has it hand out and write every free frame once and plays the \
-         workload once, untimed (the host's first touch of each arena page is a Linux page fault, \
-         which would otherwise be charged to whichever allocator reaches new frames first), then \
-         plays it again, timed, pass after pass until at least {} ms of timed play have passed; \
-         the round's throughput is all its ops over all its time. Rounds of all cells are \
-         interleaved (round 1 of every cell, then round 2, ...), so a burst of other load on the \
-         machine lands on every strategy alike. A cell's figure is the median of its rounds, \
-         `±` half their range; a strategy whose range overlaps the fastest one's is a tie (`=`): \
-         the difference is smaller than the spread. Cells are measured one at a time, never side \
-         by side; the traces are generated in parallel beforehand. Latency is per op (a storm's touch op is \
-         one page, a trace's may cover several), from the median round, measured with the monotonic clock around each op, \
-         so it includes about 20–40 ns of timer overhead. `faults` are `VM_PAGEFAULT`s the server \
-         handled, `cow` the frames copied on write, `peak frames` and `peak PT` the most frames \
-         (and page-table frames) in use at once. `hot+` strategies put a LIFO list of recently \
-         freed frames in front of the allocator.\n",
+         round boots its own server over an arena advised to use transparent huge pages (a kernel \
+         reaches RAM through a direct map of large pages; a host that refuses gets 4 KiB pages), \
+         plays the workload once untimed, and has the server hand out and write every free frame \
+         of the arena (the host's first touch of an arena page is a Linux page fault, which \
+         would otherwise be charged to whichever allocator reaches new frames first); then it \
+         plays the workload again, timed, pass after pass until at least {} ms of timed play \
+         have passed. Time is the server thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so time \
+         spent descheduled while other work had the cores is not counted; the round's \
+         throughput is all its ops over all its time. Rounds of all cells are interleaved (round \
+         1 of every cell, then round 2, ...), so a burst of other load on the machine lands on \
+         every strategy alike. A cell's figure is the median of its rounds, `±` half their \
+         range; a strategy whose range overlaps the fastest one's is a tie (`=`): the difference \
+         is smaller than the spread. Cells are measured one at a time, never side by side; the \
+         traces are generated in parallel beforehand. Latency is per op (a storm's touch op is \
+         one page, a trace's may cover several), from the median round, measured with the \
+         monotonic clock around each op, so it includes about 20–40 ns of timer overhead. \
+         `faults` are `VM_PAGEFAULT`s the server handled, `cow` the frames copied on write, \
+         `peak frames` and `peak PT` the most frames (and page-table frames) in use at once. \
+         `hot+` strategies put a LIFO list of the 256 most recently freed frames in front of the \
+         allocator (the default strategy has one); the others hand out what the allocator \
+         finds.\n",
         meta.rounds.max(1),
         if meta.quick { 15 } else { 50 }
     );
@@ -204,6 +361,12 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
         md,
         "\nBold: fastest in its row; `=`: a tie with it (ranges overlap).\n\n![throughput](throughput.svg)\n"
     );
+    let summary = summary_markdown(cells, meta);
+    if !summary.is_empty() {
+        let _ = writeln!(md, "## The default strategy against the fastest\n");
+        md.push_str(&summary);
+        md.push('\n');
+    }
 
     let _ = writeln!(md, "## Latency per op (p50 / p99 / max)\n");
     md.push_str(&md_header("workload", &strategies));
