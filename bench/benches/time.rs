@@ -16,7 +16,7 @@
 //! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW and shared leaf tables); x86_64 OffsetPageTable (its tables iterated level by level into a child whose table frames are already backed: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
 //! | `vm_*` | server `Vm` over bitset (and `HotList<Bitset>`) × {x86-64, i386} | dispatch+ACL+reply; demand-zero faults zeroing in the fault, and pre-zeroed with the pool's refill timed (amortized per fault), each touch writing a byte into its page; refaults right after a free, hot list vs cold frames; COW faults; first write under a shared leaf table; fork 1k/100k (cow, share: warm loop, fork+exit, cold caches; copy), exec, mmap+munmap, brk |
 //! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
-//! | `folio_fault` | server over bitset/x86-64 at 4, 16, 64 KiB anonymous folios; zeroing 4 KiB; the host at 16 and 64 KiB mTHP (only with `VMSTORM_MTHP=1` as root; knobs restored) | one 4 KiB page touched by a write (a folio fault maps the block, the other touches hit) |
+//! | `folio_fault` | server over bitset/x86-64 at 4, 16, 64 KiB anonymous folios; zeroing 4 KiB (one frame, hot; frames in turn over 512 MiB, cold); the host at 16 and 64 KiB mTHP (only with `VMSTORM_MTHP=1` as root; knobs restored) | one 4 KiB page touched by a write (a folio fault maps the block, the other touches hit) |
 //! | `linux` | the host kernel through libc | a null system call (the price of one kernel entry, shown beside every Linux ratio), page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
 //!
 //! Set-up happens outside the timed part (`iter_custom`); sizes are small enough that
@@ -624,8 +624,21 @@ fn vm_fault_folio(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, folio: FolioSi
 fn folio_group(c: &mut Criterion) {
     let mut g = c.benchmark_group("folio_fault");
     g.throughput(Throughput::Elements(1));
+    // Zeroing one frame over and over (it stays in L1), and zeroing frames in turn over a
+    // 512 MiB arena (each has left the caches, as the frames a fault storm hands out have):
+    // the two floors a fault's zeroing lies between.
     let mut arena = vmstorm_core::Arena::with_frames(1).expect("arena");
-    g.bench_function("zero_4k", |b| b.iter(|| arena.zero_frame(black_box(vmstorm_core::Frame(0)))));
+    g.bench_function("zero_4k_hot", |b| b.iter(|| arena.zero_frame(black_box(vmstorm_core::Frame(0)))));
+    let frames = (512u64 << 20) / 4096;
+    let mut big = vmstorm_core::Arena::with_frames(frames).expect("arena");
+    (0..frames).for_each(|f| big.zero_frame(vmstorm_core::Frame(f)));
+    let mut next = 0;
+    g.bench_function("zero_4k_cold", |b| {
+        b.iter(|| {
+            big.zero_frame(black_box(vmstorm_core::Frame(next)));
+            next = (next + 1) % frames;
+        })
+    });
     for folio in [FolioSize::K4, FolioSize::K16, FolioSize::K64] {
         vm_fault_folio(&mut g, &format!("ours-bitset-x86-64-{folio}"), folio);
     }
