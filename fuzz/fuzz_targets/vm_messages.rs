@@ -23,8 +23,8 @@ use vmstorm_core::message::{
 };
 use vmstorm_core::Errno;
 use vmstorm_core::{
-    Access, ArenaConfig, Bitset, Buddy, ForkPolicy, FrameAllocator, HoleList, PagingFormat, SanityLevel,
-    VirtAddr, Vm, VmConfig, ZeroPolicy, I386, PAGE_SIZE, X86_64,
+    Access, ArenaConfig, Bitset, Buddy, FolioSize, ForkPolicy, FrameAllocator, HoleList, PagingFormat,
+    SanityLevel, VirtAddr, Vm, VmConfig, ZeroPolicy, I386, PAGE_SIZE, X86_64,
 };
 
 /// Totals over a fuzzing process, printed after each input when `VMSTORM_FUZZ_STATS` is
@@ -311,9 +311,15 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
     }
 }
 
-fn run<F: FrameAllocator, P: PagingFormat>(fork: ForkPolicy, zero: ZeroPolicy, data: &[u8]) {
+fn run<F: FrameAllocator, P: PagingFormat>(
+    fork: ForkPolicy,
+    zero: ZeroPolicy,
+    folio: FolioSize,
+    data: &[u8],
+) {
     let config = VmConfig {
         zero,
+        folio,
         arena: ArenaConfig { bytes: 4 << 20, ..Default::default() },
         slots: 24,
         fork,
@@ -354,20 +360,22 @@ fn pinned_pair() -> Option<usize> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // The first byte picks the server: allocator × format (6), fork policy (3) and zeroing
-    // policy (2), every one of the 36 reachable.
+    // The first byte picks the server: allocator × format (6), fork policy (3), zeroing
+    // policy (2) and anonymous folio size (4), every one of the 144 reachable.
     let Some((&config, rest)) = data.split_first() else { return };
     let pair = pinned_pair().unwrap_or(config as usize % 6);
     let fork = [ForkPolicy::Cow, ForkPolicy::Copy, ForkPolicy::Share][(config as usize / 6) % 3];
     // Pre-zeroed frames come from a pool refilled by `idle`: a frame that went back
     // to it unzeroed would leak a secret.
     let zero = if (config as usize / 18) % 2 == 0 { ZeroPolicy::OnFault } else { ZeroPolicy::Prezeroed };
+    // A large folio's pages are zeroed on the fault too: one left unzeroed would leak.
+    let folio = [FolioSize::K4, FolioSize::K16, FolioSize::K64, FolioSize::M1][(config as usize / 36) % 4];
     match pair {
-        0 => run::<Bitset, X86_64>(fork, zero, rest),
-        1 => run::<Bitset, I386>(fork, zero, rest),
-        2 => run::<Buddy, X86_64>(fork, zero, rest),
-        3 => run::<Buddy, I386>(fork, zero, rest),
-        4 => run::<HoleList, X86_64>(fork, zero, rest),
-        _ => run::<HoleList, I386>(fork, zero, rest),
+        0 => run::<Bitset, X86_64>(fork, zero, folio, rest),
+        1 => run::<Bitset, I386>(fork, zero, folio, rest),
+        2 => run::<Buddy, X86_64>(fork, zero, folio, rest),
+        3 => run::<Buddy, I386>(fork, zero, folio, rest),
+        4 => run::<HoleList, X86_64>(fork, zero, folio, rest),
+        _ => run::<HoleList, I386>(fork, zero, folio, rest),
     }
 });
