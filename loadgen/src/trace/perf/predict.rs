@@ -3,32 +3,42 @@
 //!
 //! MINIX has no counterpart (4 KiB pages only). The prediction cannot come from the replay
 //! itself: the trace names memory by mapping and page offset and replays into vmstorm's own
-//! addresses, so the server's fault path never sees the alignment Linux decided with. It is
-//! computed instead from the capture's recorded faults and the facts the importer kept for
-//! each ([`TouchFault`]: virtual page, error code, area kind, `MAP_STACK`, the area's extent
-//! in the fault's 2 MiB block), by the same rules the server's large-folio fault path
-//! applies (`vmstorm_core::calls::folio`; Linux's, `docs/large-folios.md`):
+//! addresses, so the replay's server never sees the alignment Linux decided with. Instead
+//! the capture's recorded faults are replayed a second time, with the facts the importer
+//! kept for each ([`TouchFault`]: virtual page, error code, area kind, `MAP_STACK`, the
+//! area's extent in the fault's 2 MiB block):
 //!
-//! - every recorded fault on memory that is not private anonymous (file text and data,
-//!   shared mappings), every read fault, every write to a present page (copy-on-write,
-//!   the copy of a zero page) and every fault in a `MAP_STACK` mapping is counted as it was
-//!   recorded, unless an earlier folio made its page present and writable;
-//! - a missing-page write in private anonymous memory takes one fault and maps the whole
-//!   naturally aligned block of the folio size when the block lies inside the area (the
-//!   fact's window) and none of its pages is present in the model (the core's "inside the
-//!   region" and "none of its entries is present"); later recorded faults on the block's
-//!   other pages then do not happen;
-//! - fork makes every writable page read-only in parent and child (a later write faults),
-//!   exec empties the process, munmap and discard remove pages; a mapping's address is
-//!   learnt from its first recorded fault.
+//! - **The folio decision is the server's.** A server is booted with the folio size on; each
+//!   traced process gets a process of its own (forked from INIT, or from its parent's), and
+//!   every fault in private anonymous memory (not `MAP_STACK`, which Linux keeps at 4 KiB) is
+//!   touched there at its **recorded virtual address**, after the process's region inside the
+//!   fault's 2 MiB block has been made exactly the fact's window (`MAP_FIXED` maps of the
+//!   missing runs, which the server merges as Linux merges VMAs; unmaps of the rest). A
+//!   missing-page write takes a folio when the server's fault path maps one
+//!   (`folio_faults` moves): by `vmstorm_core::calls::folio`'s rules, the same code a replay
+//!   runs, not a copy of them.
+//! - **The count is the model's.** The server has no zero page and no file pages, so the
+//!   faults Linux takes are counted by a per-process model of which pages are present and
+//!   how (writable, read-only, huge zero page): every recorded fault counts as it was
+//!   recorded unless an earlier folio made its page present and writable; a read of a
+//!   missing page maps it read-only (a later write faults again); fork makes writable pages
+//!   read-only in both; exec empties the process; munmap and discard remove pages (a
+//!   mapping's address is learnt from its first recorded fault). Every anonymous page the
+//!   model makes present is touched in the server too, so the server's "none of the block's
+//!   entries is present" sees what Linux had.
 //!
-//! The model keeps per process which virtual pages are mapped and how. At 2 MiB
-//! ([`PMD_PAGES`], the PMD path, which the server does not have yet) it also models the
-//! huge zero page and the rule that a PMD fault needs the block's page table absent.
+//! At 2 MiB ([`PMD_PAGES`]: PMD-mapped THP, which the server does not have yet) the model's
+//! own rule decides: a whole 2 MiB window, no page table yet for the block, the huge zero
+//! page on a read. `docs/large-folios.md` §9–10 give Linux's rules and this design.
 
 use std::collections::{HashMap, HashSet};
 
-use vmstorm_core::FolioSize;
+use vmstorm_core::client::{self, MapFlags, MapProt, MmapArgs};
+use vmstorm_core::endpoint::INIT_PROC_NR;
+use vmstorm_core::{
+    Access, Endpoint, FolioSize, FrameAllocator, PagingFormat, Strategy, VirtAddr, Vm, VmConfig, VmJob,
+    PAGE_SIZE,
+};
 
 use super::facts::{TouchFault, PMD_PAGES};
 use crate::op::{MapId, Op, Pid, Place};
@@ -56,6 +66,9 @@ pub enum NoPrediction {
     },
     /// A folio size the model does not take (a power of two of pages up to [`PMD_PAGES`]).
     BadSize(u64),
+    /// The server the anonymous faults are replayed into refused a step (or had no aligned
+    /// run of frames for a folio, which Linux would have had).
+    Server(String),
 }
 
 impl std::fmt::Display for NoPrediction {
@@ -65,6 +78,7 @@ impl std::fmt::Display for NoPrediction {
                 write!(f, "the capture's {facts} fault facts do not pair with its {touches} touches")
             }
             NoPrediction::BadSize(p) => write!(f, "{p} pages is not a folio size"),
+            NoPrediction::Server(m) => write!(f, "replaying the anonymous faults into the server: {m}"),
         }
     }
 }
@@ -80,10 +94,13 @@ pub fn predict_host_faults(ops: &[Op], facts: &[TouchFault], folio: FolioSize) -
 }
 
 /// [`predict_host_faults`] for a folio of `pages` pages: 1 (4 KiB), a power of two up to
-/// 256 (mTHP), or [`PMD_PAGES`] (PMD-mapped THP with the huge zero page).
+/// 256 (mTHP: the server decides each anonymous write fault), or [`PMD_PAGES`]
+/// (PMD-mapped THP with the huge zero page: this module's own rule, the server has no PMD
+/// folios yet).
 ///
 /// # Errors
-/// Facts that do not pair with the touches, or a size that is not a folio size.
+/// Facts that do not pair with the touches, a size that is not a folio size, or a server
+/// step that failed.
 pub fn predict_with_pages(ops: &[Op], facts: &[TouchFault], pages: u64) -> Result<u64, NoPrediction> {
     if !pages.is_power_of_two() || pages > PMD_PAGES {
         return Err(NoPrediction::BadSize(pages));
@@ -92,21 +109,42 @@ pub fn predict_with_pages(ops: &[Op], facts: &[TouchFault], pages: u64) -> Resul
     if touches != facts.len() {
         return Err(NoPrediction::FactsDoNotMatch { touches, facts: facts.len() });
     }
+    let Some(size) = FolioSize::ALL.into_iter().find(|f| f.pages() == pages && pages > 1) else {
+        return run(ops, facts, pages, &mut NoServer);
+    };
+    let strategy = Strategy { folio: size, ..Strategy::default() };
+    strategy
+        .with_vm(VmConfig::with_bytes(ARENA_BYTES), Job { ops, facts, pages })
+        .map_err(|e| NoPrediction::Server(format!("cannot boot: {e}")))?
+}
+
+/// The arena of the prediction's server: the anonymous pages a capture touches, with their
+/// folios (host memory is taken only as frames are used).
+const ARENA_BYTES: u64 = 1 << 30;
+
+/// The replay of the ops and facts through the model, the anonymous faults through `anon`.
+fn run(ops: &[Op], facts: &[TouchFault], pages: u64, anon: &mut dyn Anon) -> Result<u64, NoPrediction> {
     let mut m = Model { pages, ..Model::default() };
     let mut facts = facts.iter();
     for op in ops {
         match *op {
-            Op::Fork { parent, child, .. } => m.fork(parent, child),
+            Op::Fork { parent, child, .. } => {
+                m.fork(parent, child);
+                anon.fork(parent, child)?;
+            }
             Op::Exec { pid, .. } => {
                 m.state.insert(pid, HashMap::new());
                 m.tables.insert(pid, HashSet::new());
+                anon.gone(pid)?;
             }
+            Op::Exit { pid } => anon.gone(pid)?,
             Op::Munmap { pid, id, offset, pages: n } | Op::Discard { pid, id, offset, pages: n } => {
                 if let Some(&b) = m.base.get(&(pid, id)) {
                     let s = m.state.entry(pid).or_default();
                     (b + offset..b + offset + n).for_each(|p| {
                         s.remove(&p);
                     });
+                    anon.dropped(pid, b + offset, n, matches!(op, Op::Discard { .. }))?;
                 }
             }
             Op::Touch { pid, place, .. } => {
@@ -115,12 +153,210 @@ pub fn predict_with_pages(ops: &[Op], facts: &[TouchFault], pages: u64) -> Resul
                 if let Place::Map(id, off) = place {
                     m.base.insert((pid, id), f.page.wrapping_sub(off));
                 }
-                m.touch(pid, f);
+                m.touch(pid, f, anon)?;
             }
             _ => {}
         }
     }
     Ok(m.faults)
+}
+
+/// Where the model's private anonymous pages are mirrored, and who decides whether a
+/// missing-page write takes a folio.
+trait Anon {
+    /// `child` is a fork of `parent`.
+    fn fork(&mut self, parent: Pid, child: Pid) -> Result<(), NoPrediction>;
+    /// `pid` exited or replaced its image.
+    fn gone(&mut self, pid: Pid) -> Result<(), NoPrediction>;
+    /// `pid`'s pages `[page, page + n)` were unmapped (or discarded).
+    fn dropped(&mut self, pid: Pid, page: u64, n: u64, discard: bool) -> Result<(), NoPrediction>;
+    /// `pid` accessed the page of `f` (private anonymous, not `MAP_STACK`) and the model
+    /// made it present; returns whether the access mapped a large folio around it.
+    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<bool, NoPrediction>;
+}
+
+/// No mirror: no large folio is ever taken (4 KiB), or the model's PMD rule decides.
+struct NoServer;
+
+impl Anon for NoServer {
+    fn fork(&mut self, _: Pid, _: Pid) -> Result<(), NoPrediction> {
+        Ok(())
+    }
+    fn gone(&mut self, _: Pid) -> Result<(), NoPrediction> {
+        Ok(())
+    }
+    fn dropped(&mut self, _: Pid, _: u64, _: u64, _: bool) -> Result<(), NoPrediction> {
+        Ok(())
+    }
+    fn touch(&mut self, _: Pid, _: &TouchFault, _: bool) -> Result<bool, NoPrediction> {
+        Ok(false)
+    }
+}
+
+/// The prediction on a booted server with the folio size on.
+struct Job<'a> {
+    ops: &'a [Op],
+    facts: &'a [TouchFault],
+    pages: u64,
+}
+
+impl VmJob for Job<'_> {
+    type Output = Result<u64, NoPrediction>;
+    fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
+        let mut server = Server { vm, procs: HashMap::new(), covered: HashMap::new() };
+        let n = run(self.ops, self.facts, self.pages, &mut server)?;
+        let fallbacks = server.vm.stats().folio_fallbacks;
+        if fallbacks > 0 {
+            return Err(NoPrediction::Server(format!("{fallbacks} folio faults found no free aligned run")));
+        }
+        Ok(n)
+    }
+}
+
+/// The traced processes' private anonymous memory at its recorded virtual addresses, in
+/// the server: one process per traced process (forked from INIT, or from its parent), a
+/// private anonymous region over each fault's window, and the model's anonymous pages
+/// touched in order. The server's large-folio fault path makes the folio decision.
+struct Server<'v, F: FrameAllocator, P: PagingFormat> {
+    vm: &'v mut Vm<F, P>,
+    procs: HashMap<Pid, Endpoint>,
+    /// Pages of each process's 2 MiB blocks covered by a region the prediction mapped
+    /// (bit `i` of block `b`: page `b * 512 + i`).
+    covered: HashMap<(Pid, u64), [u64; 8]>,
+}
+
+fn server_err(what: &str, e: impl std::fmt::Display) -> NoPrediction {
+    NoPrediction::Server(format!("{what}: {e}"))
+}
+
+impl<F: FrameAllocator, P: PagingFormat> Server<'_, F, P> {
+    fn endpoint(&mut self, pid: Pid) -> Result<Endpoint, NoPrediction> {
+        if let Some(&ep) = self.procs.get(&pid) {
+            return Ok(ep);
+        }
+        let ep = client::fork(self.vm, INIT_PROC_NR).map_err(|e| server_err("fork from INIT", e))?;
+        self.procs.insert(pid, ep);
+        Ok(ep)
+    }
+
+    /// Makes the region inside `f`'s 2 MiB block exactly its window: maps the window's
+    /// uncovered runs (`MAP_FIXED`, merged with their neighbours by the server as Linux
+    /// merges the VMAs) and unmaps covered pages outside it.
+    fn shape(&mut self, pid: Pid, ep: Endpoint, f: &TouchFault) -> Result<(), NoPrediction> {
+        let block = f.page / PMD_PAGES;
+        let bits = self.covered.entry((pid, block)).or_insert([0; 8]);
+        let base = block * PMD_PAGES;
+        let want = |i: u64| (f.window.0..f.window.1).contains(&(base + i));
+        let has = |bits: &[u64; 8], i: u64| bits[(i / 64) as usize] & (1 << (i % 64)) != 0;
+        let mut runs: Vec<(u64, u64, bool)> = Vec::new();
+        let mut i = 0;
+        while i < PMD_PAGES {
+            let (w, h) = (want(i), has(bits, i));
+            if w == h {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < PMD_PAGES && want(i) == w && has(bits, i) == h {
+                i += 1;
+            }
+            runs.push((start, i, w));
+        }
+        for &(s, e, map) in &runs {
+            (s..e).for_each(|i| {
+                let w = &mut bits[(i / 64) as usize];
+                if map {
+                    *w |= 1 << (i % 64)
+                } else {
+                    *w &= !(1 << (i % 64))
+                }
+            });
+        }
+        for (s, e, map) in runs {
+            let va = VirtAddr((base + s) * PAGE_SIZE);
+            let len = (e - s) * PAGE_SIZE;
+            if map {
+                let args = MmapArgs {
+                    addr: Some(va),
+                    len,
+                    prot: MapProt::RW,
+                    flags: MapFlags::ANON | MapFlags::PRIVATE | MapFlags::FIXED,
+                };
+                client::mmap(self.vm, ep, &args)
+                    .map_err(|e| server_err(&format!("mmap at {:#x}", va.0), e))?;
+            } else {
+                client::munmap(self.vm, ep, va, len)
+                    .map_err(|e| server_err(&format!("munmap at {:#x}", va.0), e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: FrameAllocator, P: PagingFormat> Anon for Server<'_, F, P> {
+    fn fork(&mut self, parent: Pid, child: Pid) -> Result<(), NoPrediction> {
+        let pep = self.endpoint(parent)?;
+        let cep = client::fork(self.vm, pep).map_err(|e| server_err("fork", e))?;
+        if let Some(old) = self.procs.insert(child, cep) {
+            client::exit(self.vm, old).map_err(|e| server_err("exit", e))?;
+        }
+        let inherited: Vec<_> =
+            self.covered.iter().filter(|((q, _), _)| *q == parent).map(|((_, b), v)| (*b, *v)).collect();
+        self.covered.retain(|(q, _), _| *q != child);
+        self.covered.extend(inherited.into_iter().map(|(b, v)| ((child, b), v)));
+        Ok(())
+    }
+
+    fn gone(&mut self, pid: Pid) -> Result<(), NoPrediction> {
+        if let Some(ep) = self.procs.remove(&pid) {
+            client::exit(self.vm, ep).map_err(|e| server_err("exit", e))?;
+        }
+        self.covered.retain(|(q, _), _| *q != pid);
+        Ok(())
+    }
+
+    fn dropped(&mut self, pid: Pid, page: u64, n: u64, discard: bool) -> Result<(), NoPrediction> {
+        let Some(&ep) = self.procs.get(&pid) else { return Ok(()) };
+        // Only the covered pages are the prediction's to drop; others were never mapped.
+        let mut p = page;
+        while p < page + n {
+            let block = p / PMD_PAGES;
+            let end = ((block + 1) * PMD_PAGES).min(page + n);
+            if let Some(bits) = self.covered.get_mut(&(pid, block)) {
+                let mut q = p;
+                while q < end {
+                    let i = q % PMD_PAGES;
+                    if bits[(i / 64) as usize] & (1 << (i % 64)) == 0 {
+                        q += 1;
+                        continue;
+                    }
+                    let s = q;
+                    while q < end && bits[((q % PMD_PAGES) / 64) as usize] & (1 << (q % 64)) != 0 {
+                        q += 1;
+                    }
+                    let (va, len) = (VirtAddr(s * PAGE_SIZE), (q - s) * PAGE_SIZE);
+                    if discard {
+                        client::discard(self.vm, ep, va, len).map_err(|e| server_err("discard", e))?;
+                    } else {
+                        (s..q).for_each(|x| bits[((x % PMD_PAGES) / 64) as usize] &= !(1 << (x % 64)));
+                        client::munmap(self.vm, ep, va, len).map_err(|e| server_err("munmap", e))?;
+                    }
+                }
+            }
+            p = end;
+        }
+        Ok(())
+    }
+
+    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<bool, NoPrediction> {
+        let ep = self.endpoint(pid)?;
+        self.shape(pid, ep, f)?;
+        let before = self.vm.stats().folio_faults;
+        let va = VirtAddr(f.page * PAGE_SIZE);
+        client::touch(self.vm, ep, va, Access { write, user: true })
+            .map_err(|e| server_err(&format!("touch of {:#x}", va.0), e))?;
+        Ok(self.vm.stats().folio_faults != before)
+    }
 }
 
 /// Per-process page states and the predicted count.
@@ -160,7 +396,7 @@ impl Model {
         });
     }
 
-    fn touch(&mut self, pid: Pid, f: &TouchFault) {
+    fn touch(&mut self, pid: Pid, f: &TouchFault, anon: &mut dyn Anon) -> Result<(), NoPrediction> {
         let pages = self.pages;
         let block = f.page & !(pages - 1);
         let cur = self.state.entry(pid).or_default().get(&f.page).copied();
@@ -171,7 +407,7 @@ impl Model {
                     self.faults += 1;
                     self.set(pid, block, pages, PageState::Writable);
                 }
-                return;
+                return Ok(());
             }
             let t = self.tables.entry(pid).or_default();
             let whole = f.anon_private() && !f.no_huge && f.window == (block, block + pages);
@@ -179,33 +415,43 @@ impl Model {
                 self.faults += 1;
                 let s = if f.write() { PageState::Writable } else { PageState::HugeZero };
                 self.set(pid, block, pages, s);
-                return;
+                return Ok(());
             }
             if cur.is_none() {
                 t.insert(pmd);
             }
         }
+        // Private anonymous memory a folio may cover: mirrored in the server, so that its
+        // "none of the block's entries is present" sees what the model has present.
+        let mirrored = f.anon_private() && !f.no_huge;
         match (cur, f.present(), f.write()) {
             (Some(PageState::Writable), _, _) | (Some(_), _, false) => {}
             (Some(_), _, true) | (None, true, _) => {
                 self.faults += 1;
                 self.set(pid, f.page, 1, PageState::Writable);
+                if mirrored && cur.is_none() {
+                    anon.touch(pid, f, false)?;
+                }
             }
             (None, false, false) => {
                 self.faults += 1;
                 self.set(pid, f.page, 1, PageState::ReadOnly);
+                if mirrored {
+                    anon.touch(pid, f, false)?;
+                }
             }
             (None, false, true) => {
                 self.faults += 1;
-                let m = self.state.entry(pid).or_default();
-                let empty = (block..block + pages).all(|p| !m.contains_key(&p));
-                if pages > 1 && pages < PMD_PAGES && f.folio_candidate(pages) && empty {
+                // The server's fault path decides: a whole aligned folio when the block
+                // lies inside the region (the window) and none of its pages is present.
+                if mirrored && anon.touch(pid, f, true)? {
                     self.set(pid, block, pages, PageState::Writable);
                 } else {
                     self.set(pid, f.page, 1, PageState::Writable);
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -227,6 +473,8 @@ mod tests {
 
     #[test]
     fn a_folio_absorbs_the_faults_of_its_block_only_when_it_fits() {
+        // Only the server maps folios here (the model has no mTHP rule of its own), so the
+        // counts below 8 are its decisions.
         // 8 writes to consecutive heap pages, the heap 16 KiB-aligned and 8 pages long.
         let facts: Vec<TouchFault> = (0..8).map(|k| heap_write(0x1000 + k, (0x1000, 0x1008))).collect();
         let ops = touches(8);
