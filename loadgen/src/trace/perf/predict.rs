@@ -112,6 +112,9 @@ pub fn predict_with_pages(ops: &[Op], facts: &[TouchFault], pages: u64) -> Resul
     let Some(size) = FolioSize::ALL.into_iter().find(|f| f.pages() == pages && pages > 1) else {
         return run(ops, facts, pages, &mut NoServer);
     };
+    // The default strategy whatever the replay's: the recorded addresses need x86-64's
+    // 47-bit user space, and the allocator and fork policy do not change a folio decision
+    // while the arena has aligned runs (a fallback fails the prediction, below).
     let strategy = Strategy { folio: size, ..Strategy::default() };
     strategy
         .with_vm(VmConfig::with_bytes(ARENA_BYTES), Job { ops, facts, pages })
@@ -140,11 +143,12 @@ fn run(ops: &[Op], facts: &[TouchFault], pages: u64, anon: &mut dyn Anon) -> Res
             Op::Exit { pid } => anon.gone(pid)?,
             Op::Munmap { pid, id, offset, pages: n } | Op::Discard { pid, id, offset, pages: n } => {
                 if let Some(&b) = m.base.get(&(pid, id)) {
-                    let s = m.state.entry(pid).or_default();
-                    (b + offset..b + offset + n).for_each(|p| {
-                        s.remove(&p);
-                    });
-                    anon.dropped(pid, b + offset, n, matches!(op, Op::Discard { .. }))?;
+                    // A bogus capture may name ranges past the address space: clip, and
+                    // visit the pages the model holds rather than the range.
+                    let start = b.saturating_add(offset);
+                    let end = start.saturating_add(n);
+                    m.state.entry(pid).or_default().retain(|p, _| !(start..end).contains(p));
+                    anon.dropped(pid, start, end - start, matches!(op, Op::Discard { .. }))?;
                 }
             }
             Op::Touch { pid, place, .. } => {
@@ -317,33 +321,39 @@ impl<F: FrameAllocator, P: PagingFormat> Anon for Server<'_, F, P> {
 
     fn dropped(&mut self, pid: Pid, page: u64, n: u64, discard: bool) -> Result<(), NoPrediction> {
         let Some(&ep) = self.procs.get(&pid) else { return Ok(()) };
+        let end = page.saturating_add(n);
         // Only the covered pages are the prediction's to drop; others were never mapped.
-        let mut p = page;
-        while p < page + n {
-            let block = p / PMD_PAGES;
-            let end = ((block + 1) * PMD_PAGES).min(page + n);
-            if let Some(bits) = self.covered.get_mut(&(pid, block)) {
-                let mut q = p;
-                while q < end {
-                    let i = q % PMD_PAGES;
-                    if bits[(i / 64) as usize] & (1 << (i % 64)) == 0 {
-                        q += 1;
-                        continue;
-                    }
-                    let s = q;
-                    while q < end && bits[((q % PMD_PAGES) / 64) as usize] & (1 << (q % 64)) != 0 {
-                        q += 1;
-                    }
-                    let (va, len) = (VirtAddr(s * PAGE_SIZE), (q - s) * PAGE_SIZE);
-                    if discard {
-                        client::discard(self.vm, ep, va, len).map_err(|e| server_err("discard", e))?;
-                    } else {
-                        (s..q).for_each(|x| bits[((x % PMD_PAGES) / 64) as usize] &= !(1 << (x % 64)));
-                        client::munmap(self.vm, ep, va, len).map_err(|e| server_err("munmap", e))?;
-                    }
+        let mut blocks: Vec<u64> = self
+            .covered
+            .keys()
+            .filter(|(q, b)| *q == pid && b * PMD_PAGES < end && (b + 1) * PMD_PAGES > page)
+            .map(|&(_, b)| b)
+            .collect();
+        blocks.sort_unstable();
+        let bit = |i: u64| ((i / 64) as usize, 1u64 << (i % 64));
+        for block in blocks {
+            let base = block * PMD_PAGES;
+            let Some(bits) = self.covered.get_mut(&(pid, block)) else { continue };
+            let (from, to) = (page.max(base) - base, end.min(base + PMD_PAGES) - base);
+            let mut i = from;
+            while i < to {
+                let (w, m) = bit(i);
+                if bits[w] & m == 0 {
+                    i += 1;
+                    continue;
+                }
+                let s = i;
+                while i < to && bits[bit(i).0] & bit(i).1 != 0 {
+                    i += 1;
+                }
+                let (va, len) = (VirtAddr((base + s) * PAGE_SIZE), (i - s) * PAGE_SIZE);
+                if discard {
+                    client::discard(self.vm, ep, va, len).map_err(|e| server_err("discard", e))?;
+                } else {
+                    (s..i).for_each(|x| bits[bit(x).0] &= !bit(x).1);
+                    client::munmap(self.vm, ep, va, len).map_err(|e| server_err("munmap", e))?;
                 }
             }
-            p = end;
         }
         Ok(())
     }
@@ -501,6 +511,30 @@ mod tests {
             })
             .collect();
         assert_eq!(predict_host_faults(&touches(4), &stack, FolioSize::K16), Ok(4));
+    }
+
+    #[test]
+    fn an_unmapped_block_takes_a_folio_again_and_bogus_ranges_are_clipped() {
+        let map = |page: u64| TouchFault {
+            kind: AreaKind::Map(MapKind::Private),
+            ..heap_write(page, (0x4000, 0x4010))
+        };
+        let (pid, id) = (Pid(1), MapId(1));
+        let touch = |k: u64| Op::Touch { pid, place: Place::Map(id, k), pages: 1, write: true };
+        let ops = vec![
+            touch(0),
+            touch(1),
+            Op::Munmap { pid, id, offset: 0, pages: 4 },
+            touch(1),
+            touch(2),
+            // Past the end of any address space: clipped, not a panic or a long loop.
+            Op::Munmap { pid, id, offset: u64::MAX - 2, pages: u64::MAX },
+            Op::Discard { pid, id, offset: 8, pages: 1 << 40 },
+        ];
+        let facts = [map(0x4000), map(0x4001), map(0x4001), map(0x4002)];
+        // One folio, then (the block unmapped and empty again) one more.
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K16), Ok(2));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4), Ok(4));
     }
 
     #[test]
