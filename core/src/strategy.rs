@@ -12,7 +12,7 @@ use core::fmt;
 use crate::arena::ArenaConfig;
 use crate::frames::{AllocJob, AllocKind, FrameAllocator, HotList};
 use crate::paging::{ForkPolicy, PagingFormat, I386, X86_64};
-use crate::server::{BootError, Vm, VmConfig, ZeroPolicy};
+use crate::server::{BootError, FolioSize, Vm, VmConfig, ZeroPolicy};
 
 /// The registry of page-table formats, one line each: `[Type module "cli-name"]` (the
 /// default strategy's format is [`Strategy::DEFAULT`]'s). Calls `$cb! { {args} [Type module "name"] ... }` like [`crate::with_allocators`].
@@ -146,6 +146,15 @@ choice!(AllocKind, "frame allocator");
 choice!(PagingKind, "paging format");
 choice!(ForkPolicy, "fork policy");
 choice!(ZeroPolicy, "zero policy");
+impl Choice for FolioSize {
+    const WHAT: &'static str = "folio size";
+    fn all() -> &'static [Self] {
+        &FolioSize::ALL
+    }
+    fn choice_name(self) -> &'static str {
+        self.name()
+    }
+}
 
 /// One server configuration. The default is [`Strategy::DEFAULT`]: `hot+buddy/i386`, `cow`,
 /// `on-fault`.
@@ -163,6 +172,8 @@ pub struct Strategy {
     /// ([`HotList`]), as Linux's per-cpu page lists sit in front of its buddy allocator.
     /// On in [`Strategy::DEFAULT`].
     pub hot: bool,
+    /// Anonymous folio size of demand-zero write faults (`4k`: large folios off).
+    pub folio: FolioSize,
 }
 
 impl Default for Strategy {
@@ -201,6 +212,7 @@ impl Strategy {
         fork: ForkPolicy::Cow,
         zero: ZeroPolicy::OnFault,
         hot: true,
+        folio: FolioSize::K4,
     };
 
     /// Every combination of the named choices (`all` expands to every value), in report
@@ -219,7 +231,7 @@ impl Strategy {
             for &zero in &zeros {
                 for &paging in &pagings {
                     for &alloc in &allocs {
-                        out.push(Strategy { alloc, paging, fork, zero, hot: Strategy::DEFAULT.hot });
+                        out.push(Strategy { alloc, paging, fork, zero, ..Strategy::default() });
                     }
                 }
             }
@@ -229,10 +241,15 @@ impl Strategy {
 
     /// A short label: `alloc/paging`, plus the fork and zero policies when they are not the
     /// defaults (`buddy/i386/copy/prezeroed`); `hot+` before the allocator when a hot list
-    /// sits in front of it (`hot+bitset/x86-64`).
+    /// sits in front of it (`hot+bitset/x86-64`); `+<size>` after the format when large
+    /// folios are on (`bitset/x86-64+64k`).
     pub fn label(&self) -> String {
         let hot = if self.hot { "hot+" } else { "" };
         let mut s = format!("{hot}{}/{}", self.alloc.name(), self.paging.name());
+        if self.folio != FolioSize::K4 {
+            s.push('+');
+            s.push_str(self.folio.name());
+        }
         if self.fork != ForkPolicy::default() {
             s.push('/');
             s.push_str(self.fork.name());
@@ -250,6 +267,7 @@ impl Strategy {
             arena: ArenaConfig { bytes: mem, ..ArenaConfig::default() },
             fork: self.fork,
             zero: self.zero,
+            folio: self.folio,
             ..VmConfig::default()
         }
     }
@@ -278,8 +296,8 @@ impl Strategy {
         self.alloc.dispatch(ByAlloc(self.paging, self.hot, job))
     }
 
-    /// Boots the server this strategy names with `config` (its `fork` and `zero` are
-    /// replaced by the strategy's) and runs `job` on it.
+    /// Boots the server this strategy names with `config` (its `fork`, `zero` and `folio`
+    /// are replaced by the strategy's) and runs `job` on it.
     ///
     /// # Errors
     /// The boot error (arena too small or too large, ...).
@@ -292,7 +310,7 @@ impl Strategy {
                 Ok(self.1.run(&mut vm))
             }
         }
-        let config = VmConfig { fork: self.fork, zero: self.zero, ..config };
+        let config = VmConfig { fork: self.fork, zero: self.zero, folio: self.folio, ..config };
         self.dispatch(Boot(config, job))
     }
 }
@@ -402,6 +420,13 @@ mod tests {
         assert!(Strategy::matrix("all", "all", "cow", "never").is_err());
         assert_eq!(ForkPolicy::choices(), ["cow", "share", "copy", "all"]);
         assert_eq!(PagingKind::choices(), ["x86-64", "i386", "all"]);
+        assert_eq!(FolioSize::select("all").unwrap().len(), FolioSize::ALL.len());
+        assert!(FolioSize::select("8k")
+            .unwrap_err()
+            .starts_with("unknown folio size '8k' (expected 4k, 16k"));
+        let big = Strategy { folio: FolioSize::K64, ..Strategy::default() };
+        assert_eq!(big.label(), "hot+buddy/i386+64k");
+        assert_eq!(big.config(16 << 20).folio, FolioSize::K64);
     }
 
     #[test]

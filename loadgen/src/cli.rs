@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use vmstorm_core::{ForkPolicy, ZeroPolicy};
 
 use crate::storms::StormKind;
-use crate::strategy::{alloc_help, choice_parser, AllocKind, PagingKind, Strategy};
+use crate::strategy::{alloc_help, choice_parser, AllocKind, FolioSize, PagingKind, Strategy};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -77,6 +77,12 @@ pub struct StrategyArgs {
     /// default), `off` (the allocator alone, the cold variant), or `all`.
     #[arg(long, default_value = if Strategy::DEFAULT.hot { "on" } else { "off" }, value_parser = ["on", "off", "all"])]
     pub hot: String,
+    /// Anonymous folio size a demand-zero write fault maps at once when the naturally
+    /// aligned block lies inside a private anonymous region and none of its pages is
+    /// present (Linux's multi-size THP), else 4 KiB: `4k` (off), `16k`, `32k`, `64k`,
+    /// `128k`, `256k`, `512k`, `1m`, or `all`.
+    #[arg(long, default_value = "4k", value_parser = choice_parser::<FolioSize>())]
+    pub folio: String,
     /// Size of the server's physical-memory arena: bytes, or with a K, M or G suffix.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
     pub mem: u64,
@@ -271,6 +277,9 @@ pub struct CompareArgs {
     /// effect stays visible).
     #[arg(long, default_value = "all", value_parser = ["off", "on", "all"])]
     pub hot: String,
+    /// Anonymous folio size(s) of demand-zero write faults (`4k` = off; or all).
+    #[arg(long, default_value = "4k", value_parser = choice_parser::<FolioSize>())]
+    pub folio: String,
     /// Arena size of every server (every free frame is touched once before timing, so a
     /// smaller arena makes the comparison faster). Default: 64M with --quick, else 256M.
     #[arg(long, value_parser = parse_size)]
@@ -346,6 +355,7 @@ impl CompareArgs {
             fork: "cow".into(),
             zero: "on-fault".into(),
             hot: "all".into(),
+            folio: "4k".into(),
             mem: None,
             quick: true,
             rounds: None,

@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::run::{PlayJob, SoakJob};
 use crate::shards::run_shards;
 use crate::storms::{estimated_bytes, generate};
-use crate::strategy::{matrix, with_hot, with_vm_sized, ReportNames, Strategy};
+use crate::strategy::{matrix, with_folio, with_hot, with_vm_sized, ReportNames, Strategy};
 use crate::trace::{self, Format, ImportOptions, RecordOptions, TouchOptions};
 
 /// A command failure: one line, printed after `vmstorm: error: `.
@@ -77,6 +77,7 @@ enum Play<'a> {
 fn preamble(strat: &StrategyArgs, play: &PlayArgs) -> Result<Vec<Strategy>, CliError> {
     let strategies = matrix(&strat.alloc, &strat.paging, &strat.fork, &strat.zero)
         .and_then(|m| with_hot(m, &strat.hot))
+        .and_then(|s| with_folio(s, &strat.folio))
         .map_err(CliError)?;
     let host = Host::current();
     let what = format!("--mem {} × --shards {}", Bytes(strat.mem), play.shards);
@@ -88,6 +89,30 @@ fn preamble(strat: &StrategyArgs, play: &PlayArgs) -> Result<Vec<Strategy>, CliE
     Ok(strategies)
 }
 
+/// What a replayed file says about the host's own faults, for `predicted_host_faults`.
+#[derive(Clone, Copy)]
+enum HostFacts<'a> {
+    /// A perf capture: its ops and the importer's fact of each recorded fault.
+    Perf(&'a [crate::op::Op], &'a [trace::perf::TouchFault]),
+    /// A file without recorded faults, and why.
+    None(&'static str),
+}
+
+impl HostFacts<'_> {
+    /// The prediction for `strategy`'s folio size (× `shards`), or why there is none.
+    fn predict(self, strategy: &Strategy, shards: u64) -> (Option<u64>, Option<String>) {
+        match self {
+            HostFacts::Perf(ops, facts) => {
+                match trace::perf::predict::predict_host_faults(ops, facts, strategy.folio) {
+                    Ok(n) => (Some(n * shards), None),
+                    Err(e) => (None, Some(e.to_string())),
+                }
+            }
+            HostFacts::None(why) => (None, Some(why.to_string())),
+        }
+    }
+}
+
 /// Plays `what` under each strategy, prints each report (and a table for several), and
 /// writes them to `--json`. `sources` says where each op of a trace file came from, for
 /// errors.
@@ -97,6 +122,7 @@ fn play_and_report(
     strat: &StrategyArgs,
     play: &PlayArgs,
     sources: Option<&trace::Sources>,
+    host: Option<HostFacts<'_>>,
 ) -> Result<(), CliError> {
     let located = |e: &crate::replay::ReplayError| match sources {
         Some(s) => e.located(s),
@@ -165,6 +191,9 @@ fn play_and_report(
         };
         let mut report = report;
         report.recorded_faults = recorded.map(|r| r.faults * shards);
+        if let Some(h) = host {
+            (report.predicted_host_faults, report.host_prediction) = h.predict(s, shards);
+        }
         print!("{}", report.summary());
         if let (Some(r), Some(mix)) = (recorded, mix) {
             print!("{}", trace::perf::explain::recorded_vs_replayed(&r, &mix, &report));
@@ -194,7 +223,7 @@ fn run_cmd(a: RunArgs) -> Result<(), CliError> {
             return Err(err("--duration runs one server; drop --shards"));
         }
         let work = Workload::Storm { name: a.storm.name().to_string(), seed: a.seed, scale: 0 };
-        return play_and_report(&work, Play::Soak(&a, duration), &a.strategy, &a.play, None);
+        return play_and_report(&work, Play::Soak(&a, duration), &a.strategy, &a.play, None, None);
     }
     let scale = a.scale.unwrap_or(a.storm.default_scale());
     if scale == 0 {
@@ -219,7 +248,7 @@ fn run_cmd(a: RunArgs) -> Result<(), CliError> {
     if let Some(path) = &a.save_trace {
         trace::save(&traces[0], path)?;
     }
-    play_and_report(&work, Play::Traces(&traces), &a.strategy, &a.play, None)
+    play_and_report(&work, Play::Traces(&traces), &a.strategy, &a.play, None, None)
 }
 
 /// Loads a trace file of any format and adds touches when it has none.
@@ -256,8 +285,15 @@ fn replay_cmd(a: ReplayArgs) -> Result<(), CliError> {
     }
     let name = a.trace.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let work = Workload::Trace(name);
-    let traces = vec![p.trace; a.play.shards as usize];
-    play_and_report(&work, Play::Traces(&traces), &a.strategy, &a.play, Some(&p.sources))
+    let host = match (&p.perf, &p.report) {
+        (Some(r), _) => HostFacts::Perf(&p.trace.ops, &r.touch_faults),
+        (None, Some(_)) => {
+            HostFacts::None("an strace log records no page faults; record with perf to predict")
+        }
+        (None, None) => HostFacts::None("a vmstorm trace keeps no host fault facts; replay the perf capture"),
+    };
+    let traces = vec![p.trace.clone(); a.play.shards as usize];
+    play_and_report(&work, Play::Traces(&traces), &a.strategy, &a.play, Some(&p.sources), Some(host))
 }
 
 fn import_cmd(a: ImportArgs) -> Result<(), CliError> {

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bloat;
 pub mod cli;
 pub mod commands;
 pub mod compare;

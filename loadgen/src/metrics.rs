@@ -41,6 +41,24 @@ pub struct ServerCounters {
     pub frames_peak: u64,
     /// Most frames used as page tables at once.
     pub pt_pages_peak: u64,
+    /// Demand-zero write faults that mapped a large folio (counted in `zero_fills` too).
+    #[serde(default)]
+    pub folio_faults: u64,
+    /// Pages those folios mapped.
+    #[serde(default)]
+    pub folio_pages: u64,
+    /// Write faults that could have taken a folio but found no aligned run of free frames
+    /// (or no page-table frame) and fell back to 4 KiB.
+    #[serde(default)]
+    pub folio_fallbacks: u64,
+}
+
+impl ServerCounters {
+    /// Frames the demand-zero faults allocated and zeroed: one per 4 KiB fill, every page of
+    /// each folio.
+    pub fn frames_zeroed(&self) -> u64 {
+        self.zero_fills.saturating_sub(self.folio_faults) + self.folio_pages
+    }
 }
 
 /// A replay's page faults by how the server resolved them.
@@ -102,6 +120,13 @@ pub struct Metrics {
     pub verify: Option<VerifyCounts>,
     /// Heaps clamped to what the address-space layout leaves.
     pub heap_clamp: HeapClamp,
+    /// Wall nanoseconds of the touch ops (the faults they raised included).
+    pub touch_ns: u64,
+    /// 4 KiB pages the touch ops named (a page touched twice counts twice).
+    pub pages_touched: u64,
+    /// Pages a large folio mapped that the process never touched before they were unmapped,
+    /// discarded, replaced, or the process exited or the run ended: the folio's bloat.
+    pub folio_untouched: u64,
 }
 
 /// Heap growths a replay clamped because the address-space layout leaves less room (a
@@ -138,6 +163,9 @@ impl Metrics {
             server: ServerCounters::default(),
             verify: None,
             heap_clamp: HeapClamp::default(),
+            touch_ns: 0,
+            pages_touched: 0,
+            folio_untouched: 0,
         }
     }
 
@@ -148,6 +176,9 @@ impl Metrics {
         self.ops += 1;
         self.latency.saturating_record(ns);
         self.per_kind[kind as usize].saturating_record(ns);
+        if kind == OpKind::Touch {
+            self.touch_ns += ns;
+        }
     }
 
     /// Ops per second over the measured wall time.
@@ -171,6 +202,9 @@ impl Metrics {
         }
         self.heap_clamp.brks += other.heap_clamp.brks;
         self.heap_clamp.pages_skipped += other.heap_clamp.pages_skipped;
+        self.touch_ns += other.touch_ns;
+        self.pages_touched += other.pages_touched;
+        self.folio_untouched += other.folio_untouched;
         let (s, o) = (&mut self.server, &other.server);
         s.faults += o.faults;
         s.zero_fills += o.zero_fills;
@@ -180,6 +214,9 @@ impl Metrics {
         s.signalled += o.signalled;
         s.frames_peak = s.frames_peak.max(o.frames_peak);
         s.pt_pages_peak = s.pt_pages_peak.max(o.pt_pages_peak);
+        s.folio_faults += o.folio_faults;
+        s.folio_pages += o.folio_pages;
+        s.folio_fallbacks += o.folio_fallbacks;
         self.verify = match (self.verify, other.verify) {
             (Some(a), Some(b)) => Some(VerifyCounts {
                 checked: a.checked + b.checked,
@@ -259,6 +296,64 @@ pub struct StrategyNames {
     pub fork: String,
     /// Zeroing policy (`on-fault`, `prezeroed`).
     pub zero: String,
+    /// Anonymous folio size (`4k` = large folios off, `16k` … `1m`).
+    pub folio: String,
+}
+
+/// What a run's folio size did: faults and their cost, memory zeroed, and the bloat
+/// (`--json` object `folio`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FolioFigures {
+    /// Demand-zero write faults that mapped a large folio.
+    pub folio_faults: u64,
+    /// Pages those folios mapped.
+    pub folio_pages: u64,
+    /// Write faults that fell back to 4 KiB for want of an aligned run of free frames.
+    pub fallbacks: u64,
+    /// 4 KiB pages the workload's touches named (a page touched twice counts twice).
+    pub pages_touched: u64,
+    /// Frames the demand-zero faults allocated and zeroed.
+    pub frames_zeroed: u64,
+    /// Bytes zeroed by them (`frames_zeroed` × 4 KiB).
+    pub bytes_zeroed: u64,
+    /// Frames a folio mapped that the workload never touched (the bloat).
+    pub untouched_folio_pages: u64,
+    /// Wall nanoseconds of the touch ops per page fault (0 without faults).
+    pub ns_per_fault: f64,
+    /// Wall nanoseconds of the touch ops per 4 KiB page touched (0 without touches).
+    pub ns_per_page_touched: f64,
+}
+
+impl FolioFigures {
+    /// The figures of `m`.
+    pub fn of(m: &Metrics) -> FolioFigures {
+        let per = |n: u64| if n > 0 { m.touch_ns as f64 / n as f64 } else { 0.0 };
+        let frames_zeroed = m.server.frames_zeroed();
+        FolioFigures {
+            folio_faults: m.server.folio_faults,
+            folio_pages: m.server.folio_pages,
+            fallbacks: m.server.folio_fallbacks,
+            pages_touched: m.pages_touched,
+            frames_zeroed,
+            bytes_zeroed: frames_zeroed * 4096,
+            untouched_folio_pages: m.folio_untouched,
+            ns_per_fault: per(m.server.faults),
+            ns_per_page_touched: per(m.pages_touched),
+        }
+    }
+
+    /// Untouched folio pages as a share of the frames zeroed (0 when nothing was zeroed).
+    pub fn bloat(&self) -> f64 {
+        if self.frames_zeroed > 0 {
+            self.untouched_folio_pages as f64 / self.frames_zeroed as f64
+        } else {
+            0.0
+        }
+    }
+}
+
+fn default_folio() -> String {
+    "4k".into()
 }
 
 /// The `--json FILE` object (DESIGN §4): one per run.
@@ -278,6 +373,9 @@ pub struct RunReport {
     pub fork: String,
     /// Zeroing policy.
     pub zero: String,
+    /// Anonymous folio size of demand-zero write faults (`4k`: large folios off).
+    #[serde(default = "default_folio")]
+    pub folio: String,
     /// Independent servers run side by side.
     pub shards: usize,
     /// Seed of a storm.
@@ -303,6 +401,19 @@ pub struct RunReport {
     /// captures only), to compare with `faults`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recorded_faults: Option<u64>,
+    /// What the folio size did: folio faults, fallbacks, pages touched, frames zeroed, the
+    /// bloat, ns per fault and per page touched.
+    #[serde(default)]
+    pub folio_figures: FolioFigures,
+    /// Page faults the host kernel is predicted to take for the captured program with
+    /// anonymous folios of `folio` (perf captures only; see
+    /// [`crate::trace::perf::predict`]), all shards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_host_faults: Option<u64>,
+    /// Why a trace has no `predicted_host_faults` (an strace log or a vmstorm trace records
+    /// no host faults).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_prediction: Option<String>,
     /// Most frames in use at once (largest of the shards).
     pub frames_peak: u64,
     /// Most page-table frames at once (largest of the shards).
@@ -366,6 +477,7 @@ impl RunReport {
             paging: strategy.paging.clone(),
             fork: strategy.fork.clone(),
             zero: strategy.zero.clone(),
+            folio: strategy.folio.clone(),
             shards,
             seed,
             scale,
@@ -376,6 +488,9 @@ impl RunReport {
             cow_copies: m.server.cow_copies,
             faults_by_kind: FaultKinds::of(&m.server),
             recorded_faults: None,
+            folio_figures: FolioFigures::of(m),
+            predicted_host_faults: None,
+            host_prediction: None,
             frames_peak: m.server.frames_peak,
             pt_pages_peak: m.server.pt_pages_peak,
             latency_ns: m.latency_summary(),
@@ -403,8 +518,8 @@ impl RunReport {
             .unwrap_or_else(|| format!("trace {}", self.trace.as_deref().unwrap_or("?")));
         let _ = writeln!(
             s,
-            "{what}  alloc={} paging={} fork={} zero={} shards={}",
-            self.alloc, self.paging, self.fork, self.zero, self.shards
+            "{what}  alloc={} paging={} fork={} zero={} folio={} shards={}",
+            self.alloc, self.paging, self.fork, self.zero, self.folio, self.shards
         );
         let _ = writeln!(
             s,
@@ -425,6 +540,38 @@ impl RunReport {
             self.frames_peak >> 8,
             self.pt_pages_peak
         );
+        let f = &self.folio_figures;
+        let _ = writeln!(
+            s,
+            "  folio {}: {} folio faults mapping {} pages, {} fallbacks; {} pages touched, {} frames \
+             zeroed ({} MiB), {} never touched ({:.1} % bloat); {:.0} ns per fault, {:.0} ns per page \
+             touched",
+            self.folio,
+            f.folio_faults,
+            f.folio_pages,
+            f.fallbacks,
+            f.pages_touched,
+            f.frames_zeroed,
+            f.bytes_zeroed >> 20,
+            f.untouched_folio_pages,
+            f.bloat() * 100.0,
+            f.ns_per_fault,
+            f.ns_per_page_touched
+        );
+        match (self.predicted_host_faults, &self.host_prediction) {
+            (Some(p), _) => {
+                let _ = writeln!(
+                    s,
+                    "  predicted host faults with {} anonymous folios: {p}{}",
+                    self.folio,
+                    self.recorded_faults.map(|r| format!(" (recorded: {r})")).unwrap_or_default()
+                );
+            }
+            (None, Some(why)) => {
+                let _ = writeln!(s, "  predicted host faults: none ({why})");
+            }
+            (None, None) => {}
+        }
         if !self.heap_clamp.is_none() {
             let _ = writeln!(
                 s,
@@ -534,6 +681,7 @@ mod tests {
             paging: "x86-64".into(),
             fork: "cow".into(),
             zero: "on-fault".into(),
+            folio: "4k".into(),
         };
         let r = RunReport::new(&Workload::Storm { name: "mmap".into(), seed: 1, scale: 2 }, &names, 1, &m);
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
@@ -549,6 +697,8 @@ mod tests {
             "ops_per_sec",
             "faults",
             "cow_copies",
+            "folio",
+            "folio_figures",
             "frames_peak",
             "pt_pages_peak",
             "latency_ns",

@@ -21,8 +21,11 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use vmstorm_core::client::{self, ExecImage, ExecLayout, MapFlags, MapProt, MmapArgs, TouchError};
 use vmstorm_core::endpoint::INIT_PROC_NR;
-use vmstorm_core::{Access, Endpoint, Errno, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE};
+use vmstorm_core::{
+    Access, Endpoint, Errno, FolioSize, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE,
+};
 
+use crate::bloat::Bloat;
 use crate::metrics::{Metrics, ServerCounters};
 use crate::op::{MapId, MapKind, MapSpec, Op, Pid, Place, Prot};
 use crate::progress::Progress;
@@ -219,6 +222,10 @@ pub struct Replayer<'v, F: FrameAllocator, P: PagingFormat> {
     /// Most frames (and page-table frames) in use after any op of this replay.
     peak_frames: u64,
     peak_pt: u64,
+    /// Bytes of the server's large folios (0 when they are off).
+    folio_bytes: u64,
+    /// Folio pages not yet touched.
+    bloat: Bloat,
 }
 
 impl<F: FrameAllocator, P: PagingFormat> fmt::Debug for Replayer<'_, F, P> {
@@ -238,6 +245,9 @@ fn counters<F: FrameAllocator, P: PagingFormat>(vm: &Vm<F, P>) -> ServerCounters
         signalled: s.signalled_faults,
         frames_peak: s.frames_peak,
         pt_pages_peak: s.pt_pages_peak,
+        folio_faults: s.folio_faults,
+        folio_pages: s.folio_pages,
+        folio_fallbacks: s.folio_fallbacks,
     }
 }
 
@@ -254,6 +264,10 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
     /// free again when every process has exited).
     pub fn new(vm: &'v mut Vm<F, P>, boot_free: u64, opts: ReplayOptions) -> Self {
         let start = counters(vm);
+        let folio_bytes = match vm.folio_size() {
+            FolioSize::K4 => 0,
+            f => f.pages() * PAGE_SIZE,
+        };
         Replayer {
             vm,
             opts,
@@ -266,6 +280,8 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             wall: Duration::ZERO,
             peak_frames: 0,
             peak_pt: 0,
+            folio_bytes,
+            bloat: Bloat::default(),
         }
     }
 
@@ -400,6 +416,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             Op::Exit { pid } => {
                 let ep = self.proc(op, pid)?.ep;
                 self.call(op, "exit", |vm| client::exit(vm, ep))?;
+                self.bloat.gone(pid);
                 let parent = self.procs.0.remove(&pid).and_then(|p| p.parent);
                 self.observe(Some(op), |v, vm, procs| v.exited(vm, procs, pid, parent))?;
             }
@@ -418,6 +435,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 args.flags |= MapFlags::FIXED;
                 let va = self.call(op, "mmap over", |vm| client::mmap(vm, ep, &args))?;
                 debug_assert_eq!(va.0, at, "MAP_FIXED places at the address asked for");
+                self.bloat.dropped(pid, at, pages(spec.pages));
                 self.note(|v| {
                     v.dropped(pid, at, pages(spec.pages));
                     // Part of a shared mapping is gone from this process: stop modelling it
@@ -432,6 +450,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let (ep, m) = self.map(op, pid, id)?;
                 let at = m.base + pages(offset);
                 self.call(op, "munmap", |vm| client::munmap(vm, ep, VirtAddr(at), pages(n)))?;
+                self.bloat.dropped(pid, at, pages(n));
                 // The whole mapping, or (shared) a hole that leaves the object's pages apart.
                 let gone = (offset == 0 && offset + n >= m.live) || (m.shared && offset + n < m.live);
                 if let Some(m) = self.proc_mut(pid).maps.get_mut(&id) {
@@ -462,6 +481,8 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let va = self
                     .call(op, "mremap", |vm| client::mremap(vm, ep, VirtAddr(old), old_len, new_len, true))?;
                 self.proc_mut(pid).maps.insert(id, MapAddr { base: va.0, live: new_pages, ..m });
+                // Pages that moved are counted where they were: a folio is not followed.
+                self.bloat.dropped(pid, old, old_len);
                 let keep = old_len.min(new_len);
                 self.note(|v| {
                     v.dropped(pid, old + keep, old_len.saturating_sub(keep));
@@ -501,6 +522,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 }
                 self.proc_mut(pid).heap = heap_pages;
                 if heap_pages < old {
+                    self.bloat.dropped(pid, new_brk.0, pages(old - heap_pages));
                     self.note(|v| v.dropped(pid, new_brk.0, pages(old - heap_pages)));
                 }
             }
@@ -508,6 +530,9 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 let (ep, m) = self.map(op, pid, id)?;
                 let at = m.base + pages(offset);
                 self.call(op, "discard", |vm| client::discard(vm, ep, VirtAddr(at), pages(n)))?;
+                if !m.shared {
+                    self.bloat.dropped(pid, at, pages(n));
+                }
                 // Shared pages keep their contents (the object holds them); private ones are
                 // zero on the next touch.
                 if !m.shared {
@@ -551,6 +576,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
                 return Err(e);
             }
         };
+        self.bloat.gone(pid);
         let parent = self.procs.0.get(&pid).and_then(|p| p.parent);
         self.procs
             .0
@@ -592,14 +618,42 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
         let down = matches!(place, Place::Stack(_));
         let va_of = |k: u64| if down { first - pages(k) } else { first + pages(k) };
         let access = Access { write, user: true };
+        self.metrics.pages_touched += n;
+        let folio_bytes = self.folio_bytes;
+        let mut folios = Vec::new();
         let r = self.call(op, "touch", |vm| {
-            for k in 0..n {
-                if let Err(e) = client::touch(vm, ep, VirtAddr(va_of(k)), access) {
-                    return Ok(Err((k, e)));
+            if folio_bytes == 0 {
+                for k in 0..n {
+                    if let Err(e) = client::touch(vm, ep, VirtAddr(va_of(k)), access) {
+                        return Ok(Err((k, e)));
+                    }
+                }
+            } else {
+                // Note the pages whose fault mapped a folio, for the bloat.
+                for k in 0..n {
+                    let before = vm.stats().folio_faults;
+                    if let Err(e) = client::touch(vm, ep, VirtAddr(va_of(k)), access) {
+                        return Ok(Err((k, e)));
+                    }
+                    if vm.stats().folio_faults != before {
+                        folios.push(va_of(k) & !(folio_bytes - 1));
+                    }
                 }
             }
             Ok(Ok(()))
         })?;
+        if folio_bytes != 0 {
+            for &block in &folios {
+                self.bloat.folio_mapped(pid, block, folio_bytes / PAGE_SIZE);
+            }
+            let done = match r {
+                Ok(()) => n,
+                Err((k, _)) => k + 1,
+            };
+            for k in 0..done {
+                self.bloat.touched(pid, va_of(k));
+            }
+        }
         if let Err((k, e)) = r {
             let what = match e {
                 TouchError::Signalled(code) => {
@@ -656,7 +710,11 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             // The server's own peaks count from boot (warm-up included): use this replay's.
             frames_peak: self.peak_frames.min(end.frames_peak),
             pt_pages_peak: self.peak_pt.min(end.pt_pages_peak),
+            folio_faults: end.folio_faults - self.start.folio_faults,
+            folio_pages: end.folio_pages - self.start.folio_pages,
+            folio_fallbacks: end.folio_fallbacks - self.start.folio_fallbacks,
         };
+        m.folio_untouched = self.bloat.total();
         m.verify = verified;
         Ok(m)
     }

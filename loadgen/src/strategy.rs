@@ -1,6 +1,6 @@
 //! The command line's view of the core's strategy registry ([`vmstorm_core::strategy`]):
-//! the `--alloc`/`--paging`/`--fork`/`--zero` choices and help, the names reports carry,
-//! and booting a strategy's server over `--mem` bytes.
+//! the `--alloc`/`--paging`/`--fork`/`--zero`/`--folio` choices and help, the names reports
+//! carry, and booting a strategy's server over `--mem` bytes.
 //!
 //! Nothing here lists strategies: the registry in the core does, so a new allocator shows up
 //! in `--alloc`, `all`, reports and `compare` without a change to this file.
@@ -10,7 +10,7 @@ use vmstorm_core::strategy::Choice;
 use vmstorm_core::BootError;
 
 pub use vmstorm_core::strategy::{PagingKind, Strategy, VmJob};
-pub use vmstorm_core::AllocKind;
+pub use vmstorm_core::{AllocKind, FolioSize};
 
 use crate::metrics::StrategyNames;
 
@@ -27,6 +27,7 @@ impl ReportNames for Strategy {
             paging: self.paging.name().to_string(),
             fork: self.fork.name().to_string(),
             zero: self.zero.name().to_string(),
+            folio: self.folio.name().to_string(),
         }
     }
 }
@@ -66,6 +67,16 @@ pub fn with_hot(strategies: Vec<Strategy>, hot: &str) -> Result<Vec<Strategy>, S
         other => return Err(format!("unknown hot-list setting '{other}' (expected off, on or all)")),
     };
     Ok(strategies.into_iter().flat_map(|s| choices.iter().map(move |&hot| Strategy { hot, ..s })).collect())
+}
+
+/// `strategies` with the folio axis applied: each strategy once per size `folio` names
+/// (`4k` … `1m`, or `all`), sizes innermost.
+///
+/// # Errors
+/// A name that is not a folio size.
+pub fn with_folio(strategies: Vec<Strategy>, folio: &str) -> Result<Vec<Strategy>, String> {
+    let sizes = FolioSize::select(folio)?;
+    Ok(strategies.into_iter().flat_map(|s| sizes.iter().map(move |&folio| Strategy { folio, ..s })).collect())
 }
 
 /// Boots the server `strategy` names over `mem` bytes and runs `job` on it.
@@ -119,5 +130,18 @@ mod tests {
         assert!(hot.iter().all(|s| s.hot && s.label().starts_with("hot+")), "{hot:?}");
         assert_eq!(hot[0].names().alloc, format!("hot+{}", hot[0].alloc.name()));
         assert!(with_hot(Vec::new(), "maybe").unwrap_err().contains("off, on"));
+    }
+
+    #[test]
+    fn folio_axis_multiplies_the_matrix_and_labels_it() {
+        let base = matrix("bitset", "all", "cow", "on-fault").unwrap();
+        let all = with_folio(base.clone(), "all").unwrap();
+        assert_eq!(all.len(), base.len() * FolioSize::ALL.len());
+        assert_eq!(with_folio(base.clone(), "4k").unwrap(), base);
+        let big = with_folio(base, "64k").unwrap();
+        assert!(big.iter().all(|s| s.folio == FolioSize::K64 && s.label().ends_with("+64k")), "{big:?}");
+        assert_eq!(big[0].names().folio, "64k");
+        assert_eq!(big[0].config(16 << 20).folio, FolioSize::K64);
+        assert!(with_folio(Vec::new(), "8k").unwrap_err().contains("folio size"));
     }
 }

@@ -287,3 +287,50 @@ fn more_shards_than_cores_warn() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("vmstorm: warning: --shards 256 exceeds the"), "{err}");
 }
+
+#[test]
+fn folio_axis_reports_its_accounting_and_says_when_it_cannot_predict() {
+    // A fault storm at 64 KiB folios: every fault maps a folio, the bloat is counted.
+    let json = scratch("folio.json");
+    let out = vmstorm(&[
+        "run",
+        "fault",
+        "--scale",
+        "2",
+        "--mem",
+        "64M",
+        "--folio",
+        "64k",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("folio=64k") && stdout.contains("folio 64k: "), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["folio"], "64k");
+    let f = &v["folio_figures"];
+    let (faults, folio_faults) = (v["faults"].as_u64().unwrap(), f["folio_faults"].as_u64().unwrap());
+    assert!(folio_faults > 0 && folio_faults <= faults, "{v}");
+    assert_eq!(f["folio_pages"].as_u64().unwrap(), 16 * folio_faults);
+    assert_eq!(f["bytes_zeroed"].as_u64().unwrap(), 4096 * f["frames_zeroed"].as_u64().unwrap());
+    assert!(f["pages_touched"].as_u64().unwrap() >= faults);
+    assert!(f["ns_per_fault"].as_f64().unwrap() > 0.0, "{f}");
+    // A storm is not a capture: no prediction and no note.
+    assert!(v.get("predicted_host_faults").is_none() && v.get("host_prediction").is_none());
+    // An strace log records no page faults: the replay says so instead of predicting.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/forkloop.strace");
+    let json = scratch("folio-strace.json");
+    let out =
+        vmstorm(&["replay", fixture, "--folio", "16k", "--mem", "64M", "--json", json.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("predicted host faults: none (an strace log records no page faults"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v.get("predicted_host_faults").is_none(), "{v}");
+    assert!(v["host_prediction"].as_str().unwrap().contains("strace"), "{v}");
+    // An unknown size is refused with the accepted ones.
+    let out = vmstorm(&["run", "fault", "--folio", "8k"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--folio"));
+}

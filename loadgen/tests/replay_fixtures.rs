@@ -1,5 +1,6 @@
 //! Every strace fixture (and its expected .vmtrace) replayed with verification under every
-//! allocator × paging format: 64-bit Linux traces land in i386 spaces too.
+//! allocator × paging format (and every large-folio size): 64-bit Linux traces land in i386
+//! spaces too.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +8,7 @@ use vmstorm_core::{FrameAllocator, PagingFormat, Vm};
 use vmstorm_loadgen::commands::load_for_replay;
 use vmstorm_loadgen::op::Trace;
 use vmstorm_loadgen::replay::{ReplayOptions, Replayer};
-use vmstorm_loadgen::strategy::{matrix, with_vm, VmJob};
+use vmstorm_loadgen::strategy::{matrix, with_folio, with_vm, FolioSize, VmJob};
 
 struct Verify<'a>(&'a Trace);
 
@@ -59,6 +60,24 @@ fn fixtures_replay_under_eager_fork_and_prezeroed_frames() {
             with_vm(s, 256 << 20, Verify(&trace))
                 .unwrap()
                 .unwrap_or_else(|e| panic!("{} under {s}: {e}", path.display()));
+        }
+    }
+}
+
+#[test]
+fn fixtures_replay_verified_under_every_folio_size() {
+    let strategies: Vec<_> = with_folio(matrix("all", "all", "cow", "on-fault").unwrap(), "all")
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.folio != FolioSize::K4)
+        .collect();
+    for path in fixtures() {
+        let trace = load_for_replay(&path, 0.3, 3).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for s in &strategies {
+            let checked = with_vm(s, 256 << 20, Verify(&trace))
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{} under {s}: {e}", path.display()));
+            assert!(checked > 0, "{} under {s}", path.display());
         }
     }
 }

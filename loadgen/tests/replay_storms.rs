@@ -1,11 +1,11 @@
 //! Every storm, with verification, under every allocator × paging format × fork policy (and
-//! both zeroing policies), at a small scale.
+//! both zeroing policies), and under every large-folio size, at a small scale.
 
 use vmstorm_core::{FrameAllocator, PagingFormat, Vm};
 use vmstorm_loadgen::op::Trace;
 use vmstorm_loadgen::replay::{ReplayOptions, Replayer};
 use vmstorm_loadgen::storms::{generate, StormKind};
-use vmstorm_loadgen::strategy::{matrix, with_vm, VmJob};
+use vmstorm_loadgen::strategy::{matrix, with_folio, with_vm, FolioSize, VmJob};
 
 struct Verify<'a>(&'a Trace);
 
@@ -26,6 +26,30 @@ impl VmJob for Verify<'_> {
 #[test]
 fn every_storm_verifies_under_every_strategy() {
     let strategies = matrix("all", "all", "all", "on-fault").unwrap();
+    for kind in StormKind::ALL {
+        let trace = generate(kind, 7, 6);
+        for s in &strategies {
+            let (ops, checked) = with_vm(s, 64 << 20, Verify(&trace))
+                .unwrap()
+                .unwrap_or_else(|e| panic!("storm {kind} under {s}: {e}"));
+            assert_eq!(ops, trace.ops.len() as u64, "{kind} {s}");
+            assert!(checked > 0, "{kind} {s}: nothing checked");
+        }
+    }
+}
+
+#[test]
+fn every_storm_verifies_under_every_folio_size() {
+    // Every size above 4 KiB under every allocator and format (copy-on-write fork), and the
+    // other fork policies at 64 KiB.
+    let mut strategies: Vec<_> = with_folio(matrix("all", "all", "cow", "on-fault").unwrap(), "all")
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.folio != FolioSize::K4)
+        .collect();
+    for fork in ["share", "copy"] {
+        strategies.extend(with_folio(matrix("all", "all", fork, "on-fault").unwrap(), "64k").unwrap());
+    }
     for kind in StormKind::ALL {
         let trace = generate(kind, 7, 6);
         for s in &strategies {

@@ -121,6 +121,101 @@ pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], p
     Ok(())
 }
 
+/// Grouped bars of a per-cell figure: one group per workload, one bar per strategy.
+fn bars(
+    cells: &[Cell],
+    workloads: &[String],
+    strategies: &[String],
+    path: &Path,
+    (caption, y_desc): (&str, &str),
+    value: &dyn Fn(&Cell) -> Option<f64>,
+) -> ChartResult {
+    let n = strategies.len().max(1) as f64;
+    let at = |w: &str, s: &str| cells.iter().find(|c| c.workload == w && c.strategy == s).and_then(value);
+    let top = cells.iter().filter_map(value).fold(0.0f64, f64::max).max(1e-9) * (1.15 + 0.08 * n);
+    let width = (200 + 110 * workloads.len() as u32).clamp(640, 1400);
+    let root = SVGBackend::new(path, (width, 460)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..workloads.len() as f64, 0f64..top)?;
+    let names = workloads.to_vec();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(workloads.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 0.01 {
+                names.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc(y_desc)
+        .draw()?;
+    for (si, s) in strategies.iter().enumerate() {
+        let c = colour(si);
+        let rects: Vec<Rectangle<(f64, f64)>> = workloads
+            .iter()
+            .enumerate()
+            .filter_map(|(wi, w)| {
+                let v = at(w, s)?;
+                let x0 = wi as f64 + 0.1 + 0.8 * si as f64 / n;
+                let x1 = x0 + 0.8 / n * 0.9;
+                Some(Rectangle::new([(x0, 0.0), (x1, v)], c.filled()))
+            })
+            .collect();
+        chart
+            .draw_series(rects)?
+            .label(s.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The large-folio charts: page faults per workload as a fraction of its most (lower is
+/// better), to `faults`, and the bloat (folio pages never touched, % of the frames zeroed),
+/// to `bloat`; one bar per strategy (folio size).
+pub fn folio(
+    cells: &[Cell],
+    workloads: &[String],
+    strategies: &[String],
+    faults: &Path,
+    bloat: &Path,
+) -> ChartResult {
+    let most = |w: &str| cells.iter().filter(|c| c.workload == w).map(|c| c.report.faults).max().unwrap_or(0);
+    bars(
+        cells,
+        workloads,
+        strategies,
+        faults,
+        ("Page faults as a fraction of the most per workload (lower is better)", "faults / most"),
+        &|c| {
+            let m = most(&c.workload);
+            (m > 0).then(|| c.report.faults as f64 / m as f64)
+        },
+    )?;
+    bars(
+        cells,
+        workloads,
+        strategies,
+        bloat,
+        ("Folio pages never touched, % of the frames zeroed (lower is better)", "bloat %"),
+        &|c| Some(c.report.folio_figures.bloat() * 100.0),
+    )
+}
+
 /// Width of a latency chart in pixels.
 const LATENCY_WIDTH: u32 = 760;
 
@@ -220,6 +315,7 @@ mod tests {
             paging: "x86-64".into(),
             fork: "cow".into(),
             zero: "on-fault".into(),
+            folio: "4k".into(),
         };
         let r = RunReport::new(&Workload::Storm { name: "w".into(), seed: 1, scale: 1 }, &names, 1, &m);
         let mut cell = Cell::new("w".into(), "s".into(), r, &m);

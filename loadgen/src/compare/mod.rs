@@ -144,6 +144,7 @@ mod tests {
             paging: "x86-64".into(),
             fork: "cow".into(),
             zero: "on-fault".into(),
+            folio: "4k".into(),
         };
         let r = RunReport::new(&Workload::Storm { name: w.into(), seed: 1, scale: 1 }, &names, 1, &m);
         Cell::new(w.into(), s.into(), r, &m)

@@ -32,6 +32,7 @@ pub mod explain;
 pub mod facts;
 pub(crate) mod formats;
 pub mod layout;
+pub mod predict;
 pub mod report;
 
 pub use decode::USER_LIMIT;
