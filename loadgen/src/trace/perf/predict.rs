@@ -36,8 +36,8 @@ use std::collections::{HashMap, HashSet};
 use vmstorm_core::client::{self, MapFlags, MapProt, MmapArgs};
 use vmstorm_core::endpoint::INIT_PROC_NR;
 use vmstorm_core::{
-    Access, Endpoint, FolioSize, FrameAllocator, PagingFormat, Strategy, VirtAddr, Vm, VmConfig, VmJob,
-    PAGE_SIZE,
+    Access, Endpoint, FolioSize, FrameAllocator, PagingFormat, PagingKind, Strategy, VirtAddr, Vm, VmConfig,
+    VmJob, PAGE_SIZE,
 };
 
 use super::facts::{TouchFault, PMD_PAGES};
@@ -112,10 +112,11 @@ pub fn predict_with_pages(ops: &[Op], facts: &[TouchFault], pages: u64) -> Resul
     let Some(size) = FolioSize::ALL.into_iter().find(|f| f.pages() == pages && pages > 1) else {
         return run(ops, facts, pages, &mut NoServer);
     };
-    // The default strategy whatever the replay's: the recorded addresses need x86-64's
-    // 47-bit user space, and the allocator and fork policy do not change a folio decision
-    // while the arena has aligned runs (a fallback fails the prediction, below).
-    let strategy = Strategy { folio: size, ..Strategy::default() };
+    // The default strategy in x86-64 tables whatever the replay's: the recorded addresses
+    // need x86-64's 47-bit user space, and the allocator and fork policy do not change a
+    // folio decision while the arena has aligned runs (a fallback fails the prediction,
+    // below).
+    let strategy = Strategy { folio: size, paging: PagingKind::X86_64, ..Strategy::default() };
     strategy
         .with_vm(VmConfig::with_bytes(ARENA_BYTES), Job { ops, facts, pages })
         .map_err(|e| NoPrediction::Server(format!("cannot boot: {e}")))?
