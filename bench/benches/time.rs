@@ -303,8 +303,9 @@ fn vm_fault_zero<F: FrameAllocator, P: PagingFormat>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     zero: ZeroPolicy,
+    folio: FolioSize,
 ) {
-    let mut vm: Vm<F, P> = boot(512 << 20, ForkPolicy::Cow, zero, true);
+    let mut vm: Vm<F, P> = boot_folio(512 << 20, ForkPolicy::Cow, zero, true, folio);
     let chunk =
         if zero == ZeroPolicy::Prezeroed { vmstorm_core::server::PREZERO_POOL as u64 } else { 16_384 };
     g.bench_function(id, |b| {
@@ -469,10 +470,20 @@ fn vm_groups(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_zero");
-    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault);
-    vm_fault_zero::<HotList<Bitset>, X86_64>(&mut g, "ours-hot+bitset-x86-64", ZeroPolicy::OnFault);
-    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64-prezeroed-refill", ZeroPolicy::Prezeroed);
-    vm_fault_zero::<Bitset, I386>(&mut g, "ours-bitset-i386", ZeroPolicy::OnFault);
+    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault, FolioSize::K4);
+    vm_fault_zero::<HotList<Bitset>, X86_64>(
+        &mut g,
+        "ours-hot+bitset-x86-64",
+        ZeroPolicy::OnFault,
+        FolioSize::K4,
+    );
+    vm_fault_zero::<Bitset, X86_64>(
+        &mut g,
+        "ours-bitset-x86-64-prezeroed-refill",
+        ZeroPolicy::Prezeroed,
+        FolioSize::K4,
+    );
+    vm_fault_zero::<Bitset, I386>(&mut g, "ours-bitset-i386", ZeroPolicy::OnFault, FolioSize::K4);
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_refault");
@@ -595,28 +606,6 @@ fn storm_group(c: &mut Criterion) {
 }
 
 /// The host kernel, first in the run while this process is still small (fork copies it).
-/// Demand-zero write faults with large anonymous folios of `folio`, timed per 4 KiB page
-/// touched (a fault maps a whole block, so most touches hit): the server's side of the
-/// `folio_fault` group. Mapping and unmapping are not timed.
-fn vm_fault_folio(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, folio: FolioSize) {
-    let mut vm: Vm<Bitset, X86_64> = boot_folio(512 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true, folio);
-    g.bench_function(id, |b| {
-        b.iter_custom(|iters| {
-            let (mut total, mut done) = (Duration::ZERO, 0);
-            while done < iters {
-                let n = (iters - done).min(16_384);
-                let va = vmw::map_untouched(&mut vm, INIT, n);
-                let t = Instant::now();
-                vmw::touch_pages(&mut vm, INIT, va, n);
-                total += t.elapsed();
-                client::munmap(&mut vm, INIT, va, n << 12).expect("munmap");
-                done += n;
-            }
-            total
-        })
-    });
-}
-
 /// Large folios: the server's write fault per 4 KiB page touched at 4, 16 and 64 KiB
 /// folios, zeroing 4 KiB alone (the floor a folio fault approaches), and — when asked
 /// (`VMSTORM_MTHP=1`, root) — the host's page_fault1 per page with the same size enabled
@@ -640,7 +629,12 @@ fn folio_group(c: &mut Criterion) {
         })
     });
     for folio in [FolioSize::K4, FolioSize::K16, FolioSize::K64] {
-        vm_fault_folio(&mut g, &format!("ours-bitset-x86-64-{folio}"), folio);
+        vm_fault_zero::<Bitset, X86_64>(
+            &mut g,
+            &format!("ours-bitset-x86-64-{folio}"),
+            ZeroPolicy::OnFault,
+            folio,
+        );
     }
     match MthpSetting::allowed() {
         Ok(()) => {

@@ -5,7 +5,7 @@ use vmstorm_core::{FrameAllocator, PagingFormat, Vm};
 use vmstorm_loadgen::op::Trace;
 use vmstorm_loadgen::replay::{ReplayOptions, Replayer};
 use vmstorm_loadgen::storms::{generate, StormKind};
-use vmstorm_loadgen::strategy::{matrix, with_folio, with_vm, FolioSize, VmJob};
+use vmstorm_loadgen::strategy::{matrix, with_folio, with_vm, FolioSize, Strategy, VmJob};
 
 struct Verify<'a>(&'a Trace);
 
@@ -26,16 +26,7 @@ impl VmJob for Verify<'_> {
 #[test]
 fn every_storm_verifies_under_every_strategy() {
     let strategies = matrix("all", "all", "all", "on-fault").unwrap();
-    for kind in StormKind::ALL {
-        let trace = generate(kind, 7, 6);
-        for s in &strategies {
-            let (ops, checked) = with_vm(s, 64 << 20, Verify(&trace))
-                .unwrap()
-                .unwrap_or_else(|e| panic!("storm {kind} under {s}: {e}"));
-            assert_eq!(ops, trace.ops.len() as u64, "{kind} {s}");
-            assert!(checked > 0, "{kind} {s}: nothing checked");
-        }
-    }
+    verify_every_storm(&strategies);
 }
 
 #[test]
@@ -50,9 +41,14 @@ fn every_storm_verifies_under_every_folio_size() {
     for fork in ["share", "copy"] {
         strategies.extend(with_folio(matrix("all", "all", fork, "on-fault").unwrap(), "64k").unwrap());
     }
+    verify_every_storm(&strategies);
+}
+
+/// Plays every storm under each of `strategies` with contents checked after every op.
+fn verify_every_storm(strategies: &[Strategy]) {
     for kind in StormKind::ALL {
         let trace = generate(kind, 7, 6);
-        for s in &strategies {
+        for s in strategies {
             let (ops, checked) = with_vm(s, 64 << 20, Verify(&trace))
                 .unwrap()
                 .unwrap_or_else(|e| panic!("storm {kind} under {s}: {e}"));

@@ -59,66 +59,14 @@ type ChartResult = Result<(), Box<dyn std::error::Error>>;
 /// Grouped bars: one group per workload, one bar per strategy, height = throughput as a
 /// fraction of the fastest strategy on that workload (1.0 = the fastest; higher is better).
 pub fn throughput(cells: &[Cell], workloads: &[String], strategies: &[String], path: &Path) -> ChartResult {
-    let n = strategies.len().max(1) as f64;
-    let rel = |w: &str, s: &str| -> Option<f64> {
-        let base = cells.iter().filter(|c| c.workload == w).map(Cell::ops_per_sec).fold(0.0, f64::max);
-        let v = cells.iter().find(|c| c.workload == w && c.strategy == s)?.ops_per_sec();
-        (base > 0.0).then(|| v / base)
+    let fastest =
+        |w: &str| cells.iter().filter(|c| c.workload == w).map(Cell::ops_per_sec).fold(0.0, f64::max);
+    let relative = |c: &Cell| {
+        let base = fastest(&c.workload);
+        (base > 0.0).then(|| c.ops_per_sec() / base)
     };
-    let top = 1.15 + 0.08 * strategies.len() as f64;
-    let width = (200 + 110 * workloads.len() as u32).clamp(640, 1400);
-    let root = SVGBackend::new(path, (width, 460)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Throughput as a fraction of the fastest strategy per workload (higher is better)",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0f64..workloads.len() as f64, 0f64..top)?;
-    let names = workloads.to_vec();
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(workloads.len() * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - i as f64 - 0.5).abs() < 0.01 {
-                names.get(i).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .y_desc("ops/s / fastest")
-        .draw()?;
-    for (si, s) in strategies.iter().enumerate() {
-        let c = colour(si);
-        let bars: Vec<Rectangle<(f64, f64)>> = workloads
-            .iter()
-            .enumerate()
-            .filter_map(|(wi, w)| {
-                let v = rel(w, s)?;
-                let x0 = wi as f64 + 0.1 + 0.8 * si as f64 / n;
-                let x1 = x0 + 0.8 / n * 0.9;
-                Some(Rectangle::new([(x0, 0.0), (x1, v)], c.filled()))
-            })
-            .collect();
-        chart
-            .draw_series(bars)?
-            .label(s.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
-    }
-    chart.draw_series(LineSeries::new(vec![(0.0, 1.0), (workloads.len() as f64, 1.0)], BLACK.mix(0.4)))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()?;
-    root.present()?;
-    Ok(())
+    let caption = "Throughput as a fraction of the fastest strategy per workload (higher is better)";
+    bars(cells, workloads, strategies, path, (caption, "ops/s / fastest"), &relative, true)
 }
 
 /// Grouped bars of a per-cell figure: one group per workload, one bar per strategy.
@@ -129,6 +77,7 @@ fn bars(
     path: &Path,
     (caption, y_desc): (&str, &str),
     value: &dyn Fn(&Cell) -> Option<f64>,
+    unit_line: bool,
 ) -> ChartResult {
     let n = strategies.len().max(1) as f64;
     let at = |w: &str, s: &str| cells.iter().find(|c| c.workload == w && c.strategy == s).and_then(value);
@@ -174,6 +123,10 @@ fn bars(
             .label(s.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
     }
+    if unit_line {
+        chart
+            .draw_series(LineSeries::new(vec![(0.0, 1.0), (workloads.len() as f64, 1.0)], BLACK.mix(0.4)))?;
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -205,6 +158,7 @@ pub fn folio(
             let m = most(&c.workload);
             (m > 0).then(|| c.report.faults as f64 / m as f64)
         },
+        true,
     )?;
     bars(
         cells,
@@ -213,6 +167,7 @@ pub fn folio(
         bloat,
         ("Folio pages never touched, % of the frames zeroed (lower is better)", "bloat %"),
         &|c| Some(c.report.folio_figures.bloat() * 100.0),
+        false,
     )
 }
 
