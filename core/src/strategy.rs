@@ -6,6 +6,10 @@
 //! MINIX fixed its allocator and page-table code at build time. Here the command line, the
 //! tests ([`crate::every_strategy`]) and the benches name strategies through this module;
 //! the allocators themselves are listed once, in [`crate::with_allocators`].
+//!
+//! About 450 lines because each axis (format, fork, zeroing, hot list, folio size) needs
+//! its names, parsing and a line of the dispatch, and the tests that every combination
+//! boots the types it names live beside them.
 
 use core::fmt;
 

@@ -9,6 +9,11 @@
 //! operation that writes a leaf entry first makes the leaf table this space's own
 //! ([`Cursor::writable_leaf`]); the hardware walk and `translate` read shared tables as
 //! they are.
+//!
+//! Why this file is over 450 lines: it is the one `impl PagingFormat` (23 methods; the
+//! walk steps of one fault forward to [`super::walk`]) plus the cold halves of the
+//! one-page `map` and its checks, which must sit beside the hot halves they were split
+//! from to be read together.
 
 use crate::addr::{Frame, PageSpan, VirtAddr};
 use crate::arena::{Arena, MAX_ARENA_BYTES};
