@@ -133,7 +133,7 @@ impl VmJob for SoakJob<'_> {
 const WARM_MARGIN: u64 = 1024;
 
 /// The untimed warm-up: `ops` played once, then twice the frames they used at once (plus
-/// [`WARM_MARGIN`]) written by the server; returns the frames [`warm_arena`] wrote.
+/// `WARM_MARGIN`) written by the server; returns the frames [`warm_arena`] wrote.
 ///
 /// # Errors
 /// A refused call or a failed op.

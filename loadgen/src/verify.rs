@@ -9,7 +9,7 @@
 //! last write — after a write, the other processes mapping the page are probed too. After a
 //! fork a sample of the child's pages is checked against the parent's, and after an exit a
 //! sample of the parent's pages that the child overwrote (the child's writes must not show
-//! through). The server's invariants are checked every [`Verifier::new`]`(check_every)` ops
+//! through). The server's invariants are checked every `Verifier::new(check_every)` ops
 //! and at the end, and when every process has exited the free-frame count must equal the one
 //! after boot. The time spent here is kept apart and not counted in the run's throughput.
 //!

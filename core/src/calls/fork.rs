@@ -2,8 +2,8 @@
 //!
 //! Replaces `servers/vm/fork.c` (`do_fork`) and `region.c`'s `map_proc_copy`. The page
 //! tables are copied by the format's `fork_copy` (copy-on-write per page for
-//! [`ForkPolicy::Cow`], an eager copy for [`ForkPolicy::Copy`], shared leaf tables for
-//! [`ForkPolicy::Share`]); shared and direct regions
+//! [`crate::paging::ForkPolicy::Cow`], an eager copy for [`crate::paging::ForkPolicy::Copy`], shared leaf tables for
+//! [`crate::paging::ForkPolicy::Share`]); shared and direct regions
 //! stay shared and writable in the child. The child inherits the parent's regions, break
 //! and call mask (one more reference to the interned mask) and gets the slot's next
 //! generation. Fixes of §21: the child slot must be free (the seed did not check), and a

@@ -13,9 +13,9 @@
 //! decodes its request with [`Fields::decode`](crate::message::Fields) (plain field reads,
 //! inlined) and encodes its reply; [`crate::client`] encodes the same types. Where MINIX used
 //! an `int` for an address or a length, the 64-bit field of the same layout is used.
-//! Endpoint fields become process slots through one function, [`Vm::proc_slot`]
+//! Endpoint fields become process slots through one function, `Vm::proc_slot`
 //! (`vm_isokendpt`; a bad endpoint is `EINVAL`, as MINIX's handlers answer), or
-//! [`target_slot`] where `SELF` is allowed.
+//! `target_slot` where `SELF` is allowed.
 
 pub mod brk;
 pub mod discard;

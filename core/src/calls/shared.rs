@@ -12,7 +12,7 @@
 //! the number of mappings. Here a frame's count is one per leaf entry, and under
 //! on-demand fork a leaf table linked by several directories holds one entry for all of
 //! them (that is what keeps that fork O(tables)). The number of mappings of a frame is
-//! therefore derived, by one function, [`sharer_counts`]: the sum, over the leaf entries
+//! therefore derived, by one function, `sharer_counts`: the sum, over the leaf entries
 //! mapping it, of the number of directory links to the entry's table (that table's
 //! reference count). VM_GETREF, VM_INFO's usage figures and the invariant checks (which
 //! compare it with a walk of every process) all use it, so it is right under every fork

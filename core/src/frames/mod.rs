@@ -5,7 +5,7 @@
 //! the free-range AVL tree) and the `refcount` field of `struct phys_block` (a u8 in 2010,
 //! which wrapped past 255 sharers: here it is a u32 per frame, §21.9).
 //!
-//! Strategies live one per file, listed once in the registry of [`kind`]
+//! Strategies live one per file, listed once in the registry of `kind.rs`
 //! ([`crate::with_allocators`]), and are compared by the benches: `bitset` (hierarchical
 //! bitset with summary words, the default), `buddy`, `holelist` (MINIX 3.1's first-fit hole
 //! list, the baseline) and `lifo` (a free stack). `hotlist` puts a LIFO list of recently

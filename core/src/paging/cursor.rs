@@ -4,7 +4,7 @@
 //!
 //! Replaces the per-page `pt_writemap` loop of MINIX (`arch/i386/pagetable.c`), which
 //! recomputed the directory entry for every page. Range operations in `ops` step through
-//! their span one leaf table at a time with a cursor ([`super::spans`]).
+//! their span one leaf table at a time with a cursor (`spans`).
 //!
 //! The sharing rule of on-demand fork ("is this leaf table shared? then copy it before
 //! changing it") is said once, as [`Cursor::writable_leaf`]; a call that may fail after

@@ -136,7 +136,7 @@ impl<L: Layout> PagingFormat for L {
 
     /// The common case is one walk and one entry: the leaf table there and this space's
     /// own. The address and the frame are checked once, one compare each; a table to build
-    /// or to copy takes [`map_build`]'s walk.
+    /// or to copy takes `map_build`'s walk.
     #[inline(always)]
     fn map<F: FrameAllocator>(
         mem: &mut PhysMem<F>,

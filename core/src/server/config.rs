@@ -19,7 +19,7 @@ pub enum ZeroPolicy {
     /// Zero the frame inside the fault.
     #[default]
     OnFault,
-    /// Take a frame from a pool zeroed off the fault path (refilled by [`Vm::idle`]).
+    /// Take a frame from a pool zeroed off the fault path (refilled by [`crate::Vm::idle`]).
     Prezeroed,
 }
 
@@ -123,7 +123,7 @@ pub struct VmConfig {
     pub zero: ZeroPolicy,
     /// Anonymous folio size of demand-zero write faults (4 KiB: large folios off).
     pub folio: FolioSize,
-    /// Run [`Vm::check_invariants`] at this level after every message (off by default).
+    /// Run [`crate::Vm::check_invariants`] at this level after every message (off by default).
     pub sanity: Option<SanityLevel>,
 }
 

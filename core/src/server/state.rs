@@ -91,7 +91,7 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         &self.stats
     }
 
-    /// The first sanity failure seen by per-message checking ([`VmConfig::sanity`]).
+    /// The first sanity failure seen by per-message checking ([`crate::VmConfig::sanity`]).
     pub fn sanity_failure(&self) -> Option<&SanityError> {
         self.sanity_error.as_ref()
     }

@@ -1,6 +1,6 @@
 //! Copies between the server and a process's memory, as the kernel's `sys_datacopy` does
 //! for VM: the range is made present (and writable) first, then copied page by page
-//! through [`crate::mmu::walk_pages`], the one virtual-address page walker.
+//! through `mmu::walk_pages`, the one virtual-address page walker.
 //!
 //! Replaces `sys_datacopy` from and to user space in `servers/vm/{exec,rs,utility}.c`
 //! and the kernel's memory request (`SIGKMEM` → `do_memory` → `handle_memory`).

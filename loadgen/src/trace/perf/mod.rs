@@ -14,12 +14,12 @@
 //! (field order, symbol columns, `-F` defaults) and costs a process and a text round trip
 //! per event. The crate gives access to the `TRACING_DATA` section, so tracepoint payloads
 //! are decoded with the field offsets of the recording kernel's own format strings
-//! ([`formats`]) rather than an assumed layout; a capture whose section says 4-byte longs
+//! (`formats`) rather than an assumed layout; a capture whose section says 4-byte longs
 //! or a big-endian kernel is refused, as is one whose `ARCH` is not `x86_64`.
 //!
 //! The passes: [`layout`] checks every size in the file against its length (byte offsets
-//! in errors, lost-event records found), [`decode`] reads the time-ordered records,
-//! [`convert`] feeds them to the strace importer's emitter and places faults, and a last
+//! in errors, lost-event records found), `decode` reads the time-ordered records,
+//! `convert` feeds them to the strace importer's emitter and places faults, and a last
 //! check drops touches the replayed state would refuse (counted). The capture to make:
 //! ```text
 //! perf record -d -e exceptions:page_fault_user -e exceptions:page_fault_kernel \
