@@ -236,18 +236,37 @@ pub fn leaf_of<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> 
 /// check is also the leaf load's.
 #[inline(always)]
 pub fn leaf_at<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> Option<u64> {
+    leaf_path::<L>(arena, root, va).map(|p| p.leaf)
+}
+
+/// Where [`leaf_path`] found `va`'s leaf table, as arena byte offsets.
+#[derive(Clone, Copy, Debug)]
+pub struct LeafPath {
+    /// The table holding the leaf table's link (level 1).
+    pub dir: u64,
+    /// The link entry itself (its WRITE bit says whether the link is read-only).
+    pub link: u64,
+    /// The leaf table.
+    pub leaf: u64,
+}
+
+/// The walk of [`leaf_at`], also noting the directory and the link on the way (the fault
+/// path's [`super::PageWalk`] needs both; a caller that does not read them pays nothing).
+#[inline(always)]
+pub fn leaf_path<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> Option<LeafPath> {
     let last = arena.last_frame_offset();
-    let mut table = root.start_address().0;
+    let mut p = LeafPath { dir: 0, link: 0, leaf: root.start_address().0 };
     let mut l = L::LEVELS - 1;
     while l > 0 {
-        let e = L::entry(arena, table, index::<L>(va, l));
-        table = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
-        if table > last {
+        let e = L::entry(arena, p.leaf, index::<L>(va, l));
+        (p.dir, p.link) = (p.leaf, e);
+        p.leaf = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
+        if p.leaf > last {
             return None;
         }
         l -= 1;
     }
-    Some(table)
+    Some(p)
 }
 
 /// A leaf table that a call copied out of sharing ([`Cursor::writable_leaf`]).

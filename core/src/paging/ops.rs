@@ -19,7 +19,7 @@ use crate::addr::{Frame, PageSpan, VirtAddr};
 use crate::arena::{Arena, MAX_ARENA_BYTES};
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::{leaf_at, table_shared, Cursor, Unshares};
-use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRECT, DIRTY, PRESENT, USER, WRITE};
+use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRTY, PRESENT, USER, WRITE};
 use crate::paging::layout::{alloc_table, entry_frame, entry_offset, index, next_boundary, Layout};
 use crate::paging::leaf::{destroy_table, fill};
 use crate::paging::range::{check_frames, clear_range, clip, own_spans, span_free, unmap_one};
@@ -368,21 +368,12 @@ impl<L: Layout> PagingFormat for L {
         if va.0 >= L::VA_END {
             return Err(PagingError::AddressOutOfRange(va));
         }
-        check_frames::<L>(mem.arena(), m.frame, 1, m.flags)?;
-        let mut cur = Cursor::<L>::new(root);
-        let leaf = cur.find(mem.arena(), va.0).map_err(|_| PagingError::NotMapped(va))?;
-        if L::table(mem.arena(), leaf)[index::<L>(va.0, 0)].raw() & PRESENT == 0 {
-            return Err(PagingError::NotMapped(va));
-        }
-        let leaf = cur.writable_leaf(mem, va.0, &mut Unshares::new())?;
-        let slot = &mut L::table_mut(mem.arena_mut(), leaf)[index::<L>(va.0, 0)];
-        let old = slot.raw();
-        *slot = L::Pte::from_raw(PRESENT | entry::to_raw(m.flags) | m.frame.start_address().0);
-        let old_frame = entry_frame::<L>(old);
-        if old & DIRECT == 0 {
-            mem.unref(old_frame);
-        }
-        Ok(Mapping { frame: old_frame, flags: entry::from_raw(old) })
+        // The fault path's step on a fresh walk (which names the page; the error names `va`).
+        let mut w = walk::walk::<L, F>(mem, root, va);
+        walk::replace_at::<L, F>(mem, &mut w, m).map_err(|e| match e {
+            PagingError::NotMapped(_) => PagingError::NotMapped(va),
+            e => e,
+        })
     }
 
     fn for_each_mapping(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping)) {

@@ -13,7 +13,7 @@
 
 use crate::addr::{Frame, VirtAddr};
 use crate::frames::{FrameAllocator, PhysMem};
-use crate::paging::cursor::{copy_shared_leaf, table_shared};
+use crate::paging::cursor::{copy_shared_leaf, leaf_path, table_shared};
 use crate::paging::entry::{self, Pte, COW, DIRECT, PRESENT, WRITE};
 use crate::paging::layout::{entries, entry_frame, index, Layout};
 use crate::paging::range::check_frames;
@@ -38,8 +38,7 @@ pub struct PageWalk {
     dir: Frame,
 }
 
-/// The walk: down to the leaf entry as the hardware goes (arena offsets, one compare per
-/// level for "present and inside the arena", as [`super::cursor::leaf_of`]), noting the
+/// The walk: down to the leaf entry as the hardware goes ([`leaf_path`]), noting the
 /// directory and the link on the way.
 #[inline]
 pub(crate) fn walk<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> PageWalk {
@@ -50,26 +49,13 @@ pub(crate) fn walk<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, 
         return w;
     }
     let arena = mem.arena();
-    let last = arena.last_frame_offset();
-    let mut table = root.start_address().0;
-    let mut link = 0;
-    let mut l = L::LEVELS - 1;
-    while l > 0 {
-        let e = L::entry(arena, table, index::<L>(va, l));
-        let next = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
-        if next > last {
-            return w;
-        }
-        if l == 1 {
-            w.dir = Frame(table >> 12);
-            link = e;
-        }
-        table = next;
-        l -= 1;
-    }
-    let leaf = Frame(table >> 12);
+    let Some(path) = leaf_path::<L>(arena, root, va) else {
+        return w;
+    };
+    let (table, leaf) = (path.leaf, Frame(path.leaf >> 12));
+    w.dir = Frame(path.dir >> 12);
     w.leaf = Some(leaf);
-    if link & WRITE == 0 {
+    if path.link & WRITE == 0 {
         w.link = if table_shared(mem, leaf) { LeafLink::Shared } else { LeafLink::ReadOnlyPrivate };
     }
     w.mapping = decode::<L>(L::entry(arena, table, index::<L>(va, 0)));
@@ -215,10 +201,10 @@ pub(crate) fn replace_at<L: Layout, F: FrameAllocator>(
     w: &mut PageWalk,
     m: Mapping,
 ) -> Result<Mapping, PagingError> {
+    check_frames::<L>(mem.arena(), m.frame, 1, m.flags)?;
     if w.mapping.is_none() {
         return Err(PagingError::NotMapped(w.page));
     }
-    check_frames::<L>(mem.arena(), m.frame, 1, m.flags)?;
     let leaf = own_leaf::<L, F>(mem, w)?;
     let slot = &mut L::table_mut(mem.arena_mut(), leaf)[index::<L>(w.page.0, 0)];
     let old = slot.raw();
