@@ -54,7 +54,7 @@ pub use paging::{
     Access, FaultCode, ForkPolicy, LeafLink, Mapping, PageFlags, PagingError, PagingFormat, I386, X86_64,
 };
 pub use sanity::{SanityError, SanityLevel};
-pub use server::{BootError, FolioSize, Vm, VmConfig, ZeroPolicy};
+pub use server::{BootError, FolioSize, HugePolicy, Vm, VmConfig, ZeroPolicy};
 pub use snapshot::VmSnapshot;
 pub use stats::VmStats;
 pub use strategy::{PagingKind, Strategy, StrategyJob, VmJob};

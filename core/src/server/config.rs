@@ -1,4 +1,5 @@
-//! The server's boot configuration and policies: [`VmConfig`], [`ZeroPolicy`], [`FolioSize`] and the
+//! The server's boot configuration and policies: [`VmConfig`], [`ZeroPolicy`], [`FolioSize`],
+//! [`HugePolicy`] and the
 //! boot errors ([`BootError`]), and the per-message invariant checking level with what
 //! it reports ([`SanityLevel`], [`SanityError`]; the checks are in `crate::sanity`).
 //!
@@ -110,6 +111,43 @@ impl fmt::Display for FolioSize {
     }
 }
 
+/// Whether a demand-zero fault may map a whole page-directory entry's span with one huge
+/// page (2 MiB with the x86-64 `PS` bit, 4 MiB with i386's `PSE`), as Linux's PMD-sized
+/// THP (`/sys/kernel/mm/transparent_hugepage/enabled`). `never` (the default, and MINIX's
+/// only choice) maps 4 KiB pages (or folios of [`FolioSize`]) only.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub enum HugePolicy {
+    /// No huge pages.
+    #[default]
+    Never,
+    /// A huge page wherever the rules of the fault path allow one.
+    Always,
+}
+
+impl HugePolicy {
+    /// Both policies, `never` first.
+    pub const ALL: [HugePolicy; 2] = [HugePolicy::Never, HugePolicy::Always];
+
+    /// The name used on the command line (`never`, `always`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            HugePolicy::Never => "never",
+            HugePolicy::Always => "always",
+        }
+    }
+
+    /// The policy named `s` (as [`HugePolicy::name`], any case).
+    pub fn parse(s: &str) -> Option<HugePolicy> {
+        HugePolicy::ALL.into_iter().find(|h| h.name().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for HugePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How to boot a server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmConfig {
@@ -123,6 +161,8 @@ pub struct VmConfig {
     pub zero: ZeroPolicy,
     /// Anonymous folio size of demand-zero write faults (4 KiB: large folios off).
     pub folio: FolioSize,
+    /// Huge (page-directory-level) pages on demand-zero faults (off by default).
+    pub huge: HugePolicy,
     /// Run [`crate::Vm::check_invariants`] at this level after every message (off by default).
     pub sanity: Option<SanityLevel>,
 }
@@ -135,6 +175,7 @@ impl Default for VmConfig {
             fork: ForkPolicy::Cow,
             zero: ZeroPolicy::OnFault,
             folio: FolioSize::K4,
+            huge: HugePolicy::Never,
             sanity: None,
         }
     }

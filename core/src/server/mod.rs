@@ -20,7 +20,7 @@ pub mod pool;
 pub mod state;
 pub mod usercopy;
 
-pub use self::config::{BootError, FolioSize, SanityError, SanityLevel, VmConfig, ZeroPolicy};
+pub use self::config::{BootError, FolioSize, HugePolicy, SanityError, SanityLevel, VmConfig, ZeroPolicy};
 pub use self::dma_table::{DmaEntry, DmaTable, NR_DMA};
 pub use self::exits::ExitQueue;
 pub(crate) use self::handler::{CallResult, Handler, Reply};
