@@ -6,7 +6,7 @@
 //!
 //! | group | candidates | one iteration |
 //! |---|---|---|
-//! | `frames_fragmented` | every allocator of the registry (bitset, buddy, holelist, lifo); bitmap-allocator, buddy_system_allocator, frame-alloc | free a random live frame + alloc one (262,144 frames, half free) |
+//! | `frames_fragmented` | every allocator of the registry (bitset, buddy, holelist, lifo) and the default's hot list in front of buddy (`hot+buddy`); bitmap-allocator, buddy_system_allocator, frame-alloc | free a random live frame + alloc one (262,144 frames, half free) |
 //! | `frames_contig16` | same | alloc 16 contiguous + free (lower half fragmented, upper 75 % free 512-blocks) |
 //! | `frames_contig512` | same | alloc 512 contiguous, 2 MiB-aligned + free |
 //! | `map_seq` | x86-64, i386; x86_64 OffsetPageTable, page_table_multiarch | map_range of 512 pages (per-page time = /512) |
@@ -14,9 +14,9 @@
 //! | `translate_random` | same | translate one random page of 65,536 spread over 1,024 leaf tables (tables beyond L2) |
 //! | `unmap_seq` | same | unmap_range of 512 pages |
 //! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW and shared leaf tables); x86_64 OffsetPageTable (its tables iterated level by level into a child whose table frames are already backed: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
-//! | `vm_*` | server `Vm` over bitset (and `HotList<Bitset>`) × {x86-64, i386} | dispatch+ACL+reply; demand-zero faults zeroing in the fault, and pre-zeroed with the pool's refill timed (amortized per fault), each touch writing a byte into its page; refaults right after a free, hot list vs cold frames; COW faults; first write under a shared leaf table; fork 1k/100k (cow, share: warm loop, fork+exit, cold caches; copy), exec, mmap+munmap, brk |
+//! | `vm_*` | server `Vm` over the default strategy's allocator (`hot+buddy`: a hot list in front of buddy) × {x86-64, i386}; bitset (next-fit, cold frames) and `hot+bitset` where locality is the question | dispatch+ACL+reply; demand-zero faults zeroing in the fault, and pre-zeroed with the pool's refill timed (amortized per fault), each touch writing a byte into its page; refaults right after a free (hot lists vs cold frames); COW faults; first write under a shared leaf table; fork 1k/100k (cow, share: warm loop, fork+exit, cold caches; copy), exec, mmap+munmap, brk, fork+exit |
 //! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
-//! | `folio_fault` | server over bitset/x86-64 at 4, 16, 64 KiB anonymous folios; zeroing 4 KiB (one frame, hot; frames in turn over 512 MiB, cold); the host at 16 and 64 KiB mTHP (only with `VMSTORM_MTHP=1` as root; knobs restored) | one 4 KiB page touched by a write (a folio fault maps the block, the other touches hit) |
+//! | `folio_fault` | server over hot+buddy/x86-64 at 4, 16, 64 KiB anonymous folios; zeroing 4 KiB (one frame, hot; frames in turn over 512 MiB, cold); the host at 16 and 64 KiB mTHP (only with `VMSTORM_MTHP=1` as root; knobs restored) | one 4 KiB page touched by a write (a folio fault maps the block, the other touches hit) |
 //! | `linux` | the host kernel through libc | a null system call (the price of one kernel entry, shown beside every Linux ratio), page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
 //!
 //! Set-up happens outside the timed part (`iter_custom`); sizes are small enough that
@@ -38,7 +38,9 @@ use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::frames::AllocJob;
 use vmstorm_core::paging::layout::{entries, Layout};
 use vmstorm_core::server::{FolioSize, Vm, ZeroPolicy};
-use vmstorm_core::{AllocKind, Bitset, ForkPolicy, FrameAllocator, HotList, PagingFormat, I386, X86_64};
+use vmstorm_core::{
+    AllocKind, Bitset, Buddy, ForkPolicy, FrameAllocator, HotList, PagingFormat, I386, X86_64,
+};
 use vmstorm_loadgen::shards::run_shards;
 use vmstorm_loadgen::storms::{generate, StormKind};
 use vmstorm_loadgen::strategy::Strategy;
@@ -101,6 +103,7 @@ fn frame_groups(c: &mut Criterion) {
     for &kind in AllocKind::ALL {
         kind.dispatch(OurFrames(&mut g, kind, None));
     }
+    fragmented::<DefaultFrames>(&mut g, "ours-hot+buddy");
     fragmented::<BitmapAllocator>(&mut g, "peer-bitmap-allocator");
     fragmented::<BuddySystem>(&mut g, "peer-buddy_system_allocator");
     fragmented::<SummaryBuddy>(&mut g, "peer-frame-alloc");
@@ -111,6 +114,7 @@ fn frame_groups(c: &mut Criterion) {
         for &kind in AllocKind::ALL {
             kind.dispatch(OurFrames(&mut g, kind, Some((count, align))));
         }
+        contiguous::<DefaultFrames>(&mut g, "ours-hot+buddy", count, align);
         contiguous::<BitmapAllocator>(&mut g, "peer-bitmap-allocator", count, align);
         contiguous::<BuddySystem>(&mut g, "peer-buddy_system_allocator", count, align);
         contiguous::<SummaryBuddy>(&mut g, "peer-frame-alloc", count, align);
@@ -281,14 +285,27 @@ fn paging_groups(c: &mut Criterion) {
     g.finish();
 }
 
-type BenchVm<P> = Vm<Bitset, P>;
+/// The default strategy's frame allocator ([`Strategy::DEFAULT`]: a hot list in front of
+/// buddy). The `vm_*` rows named `hot+buddy` run it; [`check_default`] stops the bench if
+/// the default moves on without this alias.
+type DefaultFrames = HotList<Buddy>;
 
-fn small_vm<P: PagingFormat>() -> BenchVm<P> {
+/// Panics when [`Strategy::DEFAULT`]'s allocator is no longer [`DefaultFrames`].
+fn check_default() {
+    let d = Strategy::DEFAULT;
+    assert!(
+        d.hot && d.alloc == AllocKind::Buddy,
+        "the default strategy is {}: update DefaultFrames in benches/time.rs",
+        d.label()
+    );
+}
+
+fn small_vm<F: FrameAllocator, P: PagingFormat>() -> Vm<F, P> {
     boot(256 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true)
 }
 
-fn vm_dispatch<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
-    let mut vm = small_vm::<P>();
+fn vm_dispatch<F: FrameAllocator, P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut vm = small_vm::<F, P>();
     let msg = vmw::trivial_call();
     g.bench_function(id, |b| b.iter(|| vmw::dispatch(&mut vm, black_box(&msg))));
 }
@@ -357,8 +374,8 @@ fn vm_fault_refault<F: FrameAllocator>(g: &mut BenchmarkGroup<'_, WallTime>, id:
 }
 
 /// Copy-on-write faults: INIT maps present pages and forks; the child's writes are timed.
-fn vm_fault_cow<P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
-    let mut vm: BenchVm<P> = boot(512 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true);
+fn vm_fault_cow<F: FrameAllocator, P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut vm: Vm<F, P> = boot(512 << 20, ForkPolicy::Cow, ZeroPolicy::OnFault, true);
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let (mut total, mut done) = (Duration::ZERO, 0);
@@ -384,8 +401,8 @@ const UNSHARE_TABLES: u64 = 64;
 /// First write under a shared leaf table: INIT holds `UNSHARE_TABLES` full leaf tables of
 /// present pages and forks with shared leaf tables; the child writes one page under each
 /// table (each write copies that table, then the page). Fork and exit are not timed.
-fn vm_fault_unshare<L: Layout>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
-    let mut vm: BenchVm<L> = boot(1 << 30, ForkPolicy::Share, ZeroPolicy::OnFault, true);
+fn vm_fault_unshare<F: FrameAllocator, L: Layout>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
+    let mut vm: Vm<F, L> = boot(1 << 30, ForkPolicy::Share, ZeroPolicy::OnFault, true);
     let stride = entries::<L>() as u64;
     let va = vmw::map_present(&mut vm, INIT, UNSHARE_TABLES * stride);
     g.bench_function(id, |b| {
@@ -431,14 +448,14 @@ fn evict(buf: &mut [u8], round: u8) {
 }
 
 /// Fork of INIT holding `pages` present pages, timed as `timing` says.
-fn vm_fork<P: PagingFormat>(
+fn vm_fork<F: FrameAllocator, P: PagingFormat>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     fork: ForkPolicy,
     pages: u64,
     timing: ForkTiming,
 ) {
-    let mut vm: BenchVm<P> = boot(1 << 30, fork, ZeroPolicy::OnFault, true);
+    let mut vm: Vm<F, P> = boot(1 << 30, fork, ZeroPolicy::OnFault, true);
     vmw::map_present(&mut vm, INIT, pages);
     let mut evict_buf = if timing == ForkTiming::Cold { vec![0u8; EVICT_BYTES] } else { Vec::new() };
     g.bench_function(id, |b| {
@@ -464,36 +481,34 @@ fn vm_fork<P: PagingFormat>(
 }
 
 fn vm_groups(c: &mut Criterion) {
+    check_default();
+    type D = DefaultFrames;
     let mut g = c.benchmark_group("vm_dispatch");
-    vm_dispatch::<X86_64>(&mut g, "ours-bitset-x86-64");
-    vm_dispatch::<I386>(&mut g, "ours-bitset-i386");
+    vm_dispatch::<D, X86_64>(&mut g, "ours-hot+buddy-x86-64");
+    vm_dispatch::<D, I386>(&mut g, "ours-hot+buddy-i386");
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_zero");
-    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault, FolioSize::K4);
-    vm_fault_zero::<HotList<Bitset>, X86_64>(
+    vm_fault_zero::<D, X86_64>(&mut g, "ours-hot+buddy-x86-64", ZeroPolicy::OnFault, FolioSize::K4);
+    vm_fault_zero::<D, I386>(&mut g, "ours-hot+buddy-i386", ZeroPolicy::OnFault, FolioSize::K4);
+    vm_fault_zero::<D, X86_64>(
         &mut g,
-        "ours-hot+bitset-x86-64",
-        ZeroPolicy::OnFault,
-        FolioSize::K4,
-    );
-    vm_fault_zero::<Bitset, X86_64>(
-        &mut g,
-        "ours-bitset-x86-64-prezeroed-refill",
+        "ours-hot+buddy-x86-64-prezeroed-refill",
         ZeroPolicy::Prezeroed,
         FolioSize::K4,
     );
-    vm_fault_zero::<Bitset, I386>(&mut g, "ours-bitset-i386", ZeroPolicy::OnFault, FolioSize::K4);
+    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault, FolioSize::K4);
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_refault");
+    vm_fault_refault::<D>(&mut g, "ours-hot+buddy-x86-64");
     vm_fault_refault::<HotList<Bitset>>(&mut g, "ours-hot+bitset-x86-64");
     vm_fault_refault::<Bitset>(&mut g, "ours-cold-bitset-x86-64");
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_cow");
-    vm_fault_cow::<X86_64>(&mut g, "ours-bitset-x86-64");
-    vm_fault_cow::<I386>(&mut g, "ours-bitset-i386");
+    vm_fault_cow::<D, X86_64>(&mut g, "ours-hot+buddy-x86-64");
+    vm_fault_cow::<D, I386>(&mut g, "ours-hot+buddy-i386");
     g.finish();
 
     for (name, pages) in [("vm_fork_1k", 1_000), ("vm_fork_100k", 100_000)] {
@@ -502,51 +517,50 @@ fn vm_groups(c: &mut Criterion) {
             for (suffix, timing) in
                 [("", ForkTiming::Warm), ("-with-exit", ForkTiming::WithExit), ("-cold", ForkTiming::Cold)]
             {
-                vm_fork::<X86_64>(&mut g, &format!("ours-{policy}-x86-64{suffix}"), p, pages, timing);
+                vm_fork::<D, X86_64>(&mut g, &format!("ours-{policy}-x86-64{suffix}"), p, pages, timing);
             }
-            vm_fork::<I386>(&mut g, &format!("ours-{policy}-i386"), p, pages, ForkTiming::Warm);
+            vm_fork::<D, I386>(&mut g, &format!("ours-{policy}-i386"), p, pages, ForkTiming::Warm);
         }
-        vm_fork::<X86_64>(&mut g, "ours-copy-x86-64", ForkPolicy::Copy, pages, ForkTiming::Warm);
+        vm_fork::<D, X86_64>(&mut g, "ours-copy-x86-64", ForkPolicy::Copy, pages, ForkTiming::Warm);
         g.finish();
     }
 
     let mut g = c.benchmark_group("vm_fault_unshare");
-    vm_fault_unshare::<X86_64>(&mut g, "ours-bitset-x86-64");
-    vm_fault_unshare::<I386>(&mut g, "ours-bitset-i386");
+    vm_fault_unshare::<D, X86_64>(&mut g, "ours-hot+buddy-x86-64");
+    vm_fault_unshare::<D, I386>(&mut g, "ours-hot+buddy-i386");
     g.finish();
 
     let mut g = c.benchmark_group("vm_fork_exit");
-    let mut vm = small_vm::<X86_64>();
-    g.bench_function("ours-bitset-x86-64", |b| {
-        b.iter(|| {
-            let child = client::fork(&mut vm, INIT).expect("fork");
-            client::exit(&mut vm, child).expect("exit");
-        })
-    });
+    let mut vm = small_vm::<D, X86_64>();
+    g.bench_function("ours-hot+buddy-x86-64", |b| b.iter(|| vmw::fork_exit(&mut vm, INIT)));
+    let mut vm = small_vm::<D, I386>();
+    g.bench_function("ours-hot+buddy-i386", |b| b.iter(|| vmw::fork_exit(&mut vm, INIT)));
     g.finish();
 
     let mut g = c.benchmark_group("vm_exec");
-    let mut vm = small_vm::<X86_64>();
-    g.bench_function("ours-bitset-x86-64", |b| b.iter(|| vmw::fork_exec_exit(&mut vm, INIT)));
-    let mut vm = small_vm::<I386>();
-    g.bench_function("ours-bitset-i386", |b| b.iter(|| vmw::fork_exec_exit(&mut vm, INIT)));
+    let mut vm = small_vm::<D, X86_64>();
+    g.bench_function("ours-hot+buddy-x86-64", |b| b.iter(|| vmw::fork_exec_exit(&mut vm, INIT)));
+    let mut vm = small_vm::<D, I386>();
+    g.bench_function("ours-hot+buddy-i386", |b| b.iter(|| vmw::fork_exec_exit(&mut vm, INIT)));
     g.finish();
 
     let mut g = c.benchmark_group("vm_mmap");
-    let mut vm = small_vm::<X86_64>();
     let args = client::MmapArgs::anon(128 << 20);
-    g.bench_function("ours-bitset-x86-64", |b| {
-        b.iter(|| {
-            let va = client::mmap(&mut vm, INIT, black_box(&args)).expect("mmap");
-            client::munmap(&mut vm, INIT, va, args.len).expect("munmap");
-        })
+    let mut vm = small_vm::<D, X86_64>();
+    g.bench_function("ours-hot+buddy-x86-64", |b| {
+        b.iter(|| vmw::mmap_munmap(&mut vm, INIT, black_box(&args)))
     });
+    let mut vm = small_vm::<D, I386>();
+    g.bench_function("ours-hot+buddy-i386", |b| b.iter(|| vmw::mmap_munmap(&mut vm, INIT, black_box(&args))));
     g.finish();
 
     let mut g = c.benchmark_group("vm_brk");
-    let mut vm = small_vm::<X86_64>();
+    let mut vm = small_vm::<D, X86_64>();
     let base = vm.brk_of(INIT).expect("INIT's break");
-    g.bench_function("ours-bitset-x86-64", |b| b.iter(|| vmw::brk_pair(&mut vm, INIT, base)));
+    g.bench_function("ours-hot+buddy-x86-64", |b| b.iter(|| vmw::brk_pair(&mut vm, INIT, base)));
+    let mut vm = small_vm::<D, I386>();
+    let base = vm.brk_of(INIT).expect("INIT's break");
+    g.bench_function("ours-hot+buddy-i386", |b| b.iter(|| vmw::brk_pair(&mut vm, INIT, base)));
     g.finish();
 }
 
@@ -629,9 +643,9 @@ fn folio_group(c: &mut Criterion) {
         })
     });
     for folio in [FolioSize::K4, FolioSize::K16, FolioSize::K64] {
-        vm_fault_zero::<Bitset, X86_64>(
+        vm_fault_zero::<DefaultFrames, X86_64>(
             &mut g,
-            &format!("ours-bitset-x86-64-{folio}"),
+            &format!("ours-hot+buddy-x86-64-{folio}"),
             ZeroPolicy::OnFault,
             folio,
         );

@@ -147,6 +147,24 @@ pub fn fork_exec_exit<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, par
     client::exit(vm, child).expect("exit");
 }
 
+/// fork + exit of a small process (will-it-scale's fork without the exec).
+///
+/// # Panics
+/// If a step is refused.
+pub fn fork_exit<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, parent: Endpoint) {
+    let child = client::fork(vm, parent).expect("fork");
+    client::exit(vm, child).expect("exit");
+}
+
+/// mmap of an untouched private anonymous region and its munmap (will-it-scale mmap1).
+///
+/// # Panics
+/// If the server refuses.
+pub fn mmap_munmap<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, proc: Endpoint, args: &MmapArgs) {
+    let va = client::mmap(vm, proc, args).expect("mmap");
+    client::munmap(vm, proc, va, args.len).expect("munmap");
+}
+
 /// A brk grow-by-a-page / shrink-back pair (will-it-scale brk1).
 ///
 /// # Panics
