@@ -252,6 +252,15 @@ fn dispatch_trivial((mut vm, msg): (BenchVm<X86_64>, Message)) -> BenchVm<X86_64
     vm
 }
 
+#[library_benchmark]
+#[bench::ops1000(dispatch_setup())]
+fn dispatch_in_place((mut vm, mut msg): (BenchVm<X86_64>, Message)) -> BenchVm<X86_64> {
+    for _ in 0..OPS {
+        black_box(vmw::dispatch_in_place(&mut vm, black_box(&mut msg)));
+    }
+    vm
+}
+
 fn untouched<P: PagingFormat>(zero: ZeroPolicy, pages: u64) -> (BenchVm<P>, VirtAddr) {
     let mut vm = vm::<P>(zero);
     let va = vmw::map_untouched(&mut vm, INIT, pages);
@@ -403,7 +412,7 @@ fn brk_pairs(mut vm: BenchVm<X86_64>) -> BenchVm<X86_64> {
 library_benchmark_group!(
     name = server;
     benchmarks =
-        dispatch_trivial, fault_zero, fault_prezeroed, fault_zero_i386, fault_refault_hot,
+        dispatch_trivial, dispatch_in_place, fault_zero, fault_prezeroed, fault_zero_i386, fault_refault_hot,
         fault_refault_cold, fault_cow, fault_unshare,
         fork_pages, fork_pages_i386, mmap_munmap, fork_exec_exit, brk_pairs
 );

@@ -14,7 +14,7 @@
 //! | `translate_random` | same | translate one random page of 65,536 spread over 1,024 leaf tables (tables beyond L2) |
 //! | `unmap_seq` | same | unmap_range of 512 pages |
 //! | `fork_tables_1k`, `fork_tables_100k` | x86-64, i386 (`fork_copy`, per-page COW and shared leaf tables); x86_64 OffsetPageTable (its tables iterated level by level into a child whose table frames are already backed: no peer has a copy API) | copy an address space of 1,000 / 100,000 sequential pages |
-//! | `vm_*` | server `Vm` over the default strategy's allocator (`hot+buddy`: a hot list in front of buddy) × {x86-64, i386}; bitset (next-fit, cold frames) and `hot+bitset` where locality is the question | dispatch+ACL+reply; demand-zero faults zeroing in the fault, and pre-zeroed with the pool's refill timed (amortized per fault), each touch writing a byte into its page; refaults right after a free (hot lists vs cold frames); COW faults; first write under a shared leaf table; fork 1k/100k (cow, share: warm loop, fork+exit, cold caches; copy), exec, mmap+munmap, brk, fork+exit |
+//! | `vm_*` | server `Vm` over the default strategy's allocator (`hot+buddy`: a hot list in front of buddy) × {x86-64, i386}; bitset (next-fit, cold frames) and `hot+bitset` where locality is the question | dispatch+ACL+reply in place (the reply in the request's buffer, as MINIX answers); demand-zero faults zeroing in the fault, and pre-zeroed with the pool's refill timed (amortized per fault), each touch writing a byte into its page; refaults right after a free (hot lists vs cold frames); COW faults; first write under a shared leaf table; fork 1k/100k (cow, share: warm loop, fork+exit, cold caches; copy), exec, mmap+munmap, brk, fork+exit |
 //! | `storm_mixed` | the default strategy, 1 shard and 2 shards (rayon threads) | one mixed storm's worth of ops (2 shards: aggregate time per storm) |
 //! | `folio_fault` | server over hot+buddy/x86-64 at 4, 16, 64 KiB anonymous folios; zeroing 4 KiB (one frame, hot; frames in turn over 512 MiB, cold); the host at 16 and 64 KiB mTHP (only with `VMSTORM_MTHP=1` as root; knobs restored) | one 4 KiB page touched by a write (a folio fault maps the block, the other touches hit) |
 //! | `linux` | the host kernel through libc | a null system call (the price of one kernel entry, shown beside every Linux ratio), page_fault1, COW fault after fork, mmap1 (128 MiB), brk1, fork+exit+wait, fork+exec+wait |
@@ -306,8 +306,8 @@ fn small_vm<F: FrameAllocator, P: PagingFormat>() -> Vm<F, P> {
 
 fn vm_dispatch<F: FrameAllocator, P: PagingFormat>(g: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
     let mut vm = small_vm::<F, P>();
-    let msg = vmw::trivial_call();
-    g.bench_function(id, |b| b.iter(|| vmw::dispatch(&mut vm, black_box(&msg))));
+    let mut msg = vmw::trivial_call();
+    g.bench_function(id, |b| b.iter(|| vmw::dispatch_in_place(&mut vm, black_box(&mut msg))));
 }
 
 /// Demand-zero write faults on fresh anonymous memory, `chunk` pages per mapping: each

@@ -137,6 +137,19 @@ pub fn dispatch<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &Mes
     vm.handle(msg, false).map_or(i32::MIN, |r| r.mtype)
 }
 
+/// One dispatch of [`trivial_call`] in place, as MINIX's VM answers from the buffer it
+/// received into ([`Vm::handle_mut`]): the kernel's copy of the next request into the
+/// buffer is the IPC's cost, so only its type is written back; returns the reply type.
+#[inline]
+pub fn dispatch_in_place<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, msg: &mut Message) -> i32 {
+    msg.mtype = VM_GETDMA;
+    if vm.handle_mut(msg, false) {
+        msg.mtype
+    } else {
+        i32::MIN
+    }
+}
+
 /// fork + exec of [`SMALL_IMAGE`] + exit, as PM runs a small program.
 ///
 /// # Panics
