@@ -32,14 +32,14 @@ use vmstorm_bench::mthp::MthpSetting;
 use vmstorm_bench::ours_paging::Ours;
 use vmstorm_bench::paging_workload::{PageTables, RandomTranslate, SEQ_VA, TABLE_FRAMES_START};
 use vmstorm_bench::peers::{BitmapAllocator, BuddySystem, Multiarch, OffsetPt, SummaryBuddy};
-use vmstorm_bench::vm_workload::{self as vmw, boot, boot_folio};
+use vmstorm_bench::vm_workload::{self as vmw, boot, boot_large, Large};
 use vmstorm_core::client;
 use vmstorm_core::endpoint::INIT_PROC_NR as INIT;
 use vmstorm_core::frames::AllocJob;
 use vmstorm_core::paging::layout::{entries, Layout};
-use vmstorm_core::server::{FolioSize, Vm, ZeroPolicy};
+use vmstorm_core::server::{FolioSize, HugePolicy, Vm, ZeroPolicy};
 use vmstorm_core::{
-    AllocKind, Bitset, Buddy, ForkPolicy, FrameAllocator, HotList, PagingFormat, I386, X86_64,
+    AllocKind, Bitset, Buddy, ForkPolicy, FrameAllocator, HotList, PagingFormat, VirtAddr, I386, X86_64,
 };
 use vmstorm_loadgen::shards::run_shards;
 use vmstorm_loadgen::storms::{generate, StormKind};
@@ -320,22 +320,27 @@ fn vm_fault_zero<F: FrameAllocator, P: PagingFormat>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     id: &str,
     zero: ZeroPolicy,
-    folio: FolioSize,
+    large: Large,
 ) {
-    let mut vm: Vm<F, P> = boot_folio(512 << 20, ForkPolicy::Cow, zero, true, folio);
+    let mut vm: Vm<F, P> = boot_large(512 << 20, ForkPolicy::Cow, zero, true, large);
     let chunk =
         if zero == ZeroPolicy::Prezeroed { vmstorm_core::server::PREZERO_POOL as u64 } else { 16_384 };
+    // With huge pages the touches start at a 4 MiB boundary (a huge-page boundary of both
+    // formats) of a region 4 MiB larger, as Linux aligns an anonymous mapping whose length
+    // is a multiple of 2 MiB: every block of the chunk can be one huge page.
+    let slack: u64 = if large.huge == HugePolicy::Always { 1024 } else { 0 };
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let (mut total, mut done) = (Duration::ZERO, 0);
             while done < iters {
                 let n = (iters - done).min(chunk);
-                let va = vmw::map_untouched(&mut vm, INIT, n);
+                let region = vmw::map_untouched(&mut vm, INIT, n + slack);
+                let va = VirtAddr(region.0.next_multiple_of(slack.max(1) << 12));
                 let t = Instant::now();
                 vmw::touch_pages(&mut vm, INIT, va, n);
                 vm.idle();
                 total += t.elapsed();
-                client::munmap(&mut vm, INIT, va, n << 12).expect("munmap");
+                client::munmap(&mut vm, INIT, region, (n + slack) << 12).expect("munmap");
                 done += n;
             }
             total
@@ -489,15 +494,15 @@ fn vm_groups(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_zero");
-    vm_fault_zero::<D, X86_64>(&mut g, "ours-hot+buddy-x86-64", ZeroPolicy::OnFault, FolioSize::K4);
-    vm_fault_zero::<D, I386>(&mut g, "ours-hot+buddy-i386", ZeroPolicy::OnFault, FolioSize::K4);
+    vm_fault_zero::<D, X86_64>(&mut g, "ours-hot+buddy-x86-64", ZeroPolicy::OnFault, Large::default());
+    vm_fault_zero::<D, I386>(&mut g, "ours-hot+buddy-i386", ZeroPolicy::OnFault, Large::default());
     vm_fault_zero::<D, X86_64>(
         &mut g,
         "ours-hot+buddy-x86-64-prezeroed-refill",
         ZeroPolicy::Prezeroed,
-        FolioSize::K4,
+        Large::default(),
     );
-    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault, FolioSize::K4);
+    vm_fault_zero::<Bitset, X86_64>(&mut g, "ours-bitset-x86-64", ZeroPolicy::OnFault, Large::default());
     g.finish();
 
     let mut g = c.benchmark_group("vm_fault_refault");
@@ -647,12 +652,35 @@ fn folio_group(c: &mut Criterion) {
             &mut g,
             &format!("ours-hot+buddy-x86-64-{folio}"),
             ZeroPolicy::OnFault,
-            folio,
+            Large { folio, ..Large::default() },
         );
     }
+    // 2 MiB pages: the fault per 4 KiB page touched (one fault maps 512), and zeroing 2 MiB
+    // (512 frames in a row, blocks in turn over the 512 MiB arena) per 4 KiB: the floor.
+    vm_fault_zero::<DefaultFrames, X86_64>(
+        &mut g,
+        "ours-hot+buddy-x86-64-2m",
+        ZeroPolicy::OnFault,
+        Large { huge: HugePolicy::Always, ..Large::default() },
+    );
+    let mut block = 0;
+    g.bench_function("zero_2m_per_4k", |b| {
+        b.iter_custom(|iters| {
+            // Whole 2 MiB blocks, as many as cover `iters` pages; time per 4 KiB.
+            let blocks = iters.div_ceil(512);
+            let t = Instant::now();
+            for _ in 0..blocks {
+                for f in 0..512 {
+                    big.zero_frame(black_box(vmstorm_core::Frame(block * 512 + f)));
+                }
+                block = (block + 1) % (frames / 512);
+            }
+            t.elapsed().mul_f64(iters as f64 / (blocks * 512) as f64)
+        })
+    });
     match MthpSetting::allowed() {
         Ok(()) => {
-            for kib in [16u64, 64] {
+            for kib in [16u64, 64, 2048] {
                 match MthpSetting::only(kib) {
                     Ok(setting) => {
                         g.bench_function(format!("linux-page_fault1-{kib}k"), |b| {

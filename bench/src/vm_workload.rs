@@ -9,7 +9,7 @@
 use vmstorm_core::client::{self, ExecImage, MapFlags, MmapArgs};
 use vmstorm_core::endpoint::{INIT_PROC_NR, PM_PROC_NR};
 use vmstorm_core::message::{Message, VM_GETDMA};
-use vmstorm_core::server::{FolioSize, Vm, VmConfig, ZeroPolicy};
+use vmstorm_core::server::{FolioSize, HugePolicy, Vm, VmConfig, ZeroPolicy};
 use vmstorm_core::ForkPolicy;
 use vmstorm_core::{Access, ArenaConfig, Endpoint, FrameAllocator, PagingFormat, VirtAddr};
 
@@ -33,19 +33,29 @@ pub fn boot<F: FrameAllocator, P: PagingFormat>(
     zero: ZeroPolicy,
     prefault: bool,
 ) -> Vm<F, P> {
-    boot_folio(bytes, fork, zero, prefault, FolioSize::K4)
+    boot_large(bytes, fork, zero, prefault, Large::default())
 }
 
-/// [`boot`] with large anonymous folios of `folio` on demand-zero write faults.
-pub fn boot_folio<F: FrameAllocator, P: PagingFormat>(
+/// The large-page policies of a bench server: anonymous folio size and huge pages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Large {
+    /// Anonymous folio size of demand-zero write faults.
+    pub folio: FolioSize,
+    /// Page-directory-level (2 MiB / 4 MiB) pages.
+    pub huge: HugePolicy,
+}
+
+/// [`boot`] with large anonymous folios and huge pages as `large` says.
+pub fn boot_large<F: FrameAllocator, P: PagingFormat>(
     bytes: u64,
     fork: ForkPolicy,
     zero: ZeroPolicy,
     prefault: bool,
-    folio: FolioSize,
+    large: Large,
 ) -> Vm<F, P> {
     let arena = ArenaConfig { bytes, huge_pages: true, file: None };
-    let mut vm = Vm::boot(VmConfig { arena, fork, zero, folio, ..VmConfig::default() }).expect("boot");
+    let config = VmConfig { arena, fork, zero, folio: large.folio, huge: large.huge, ..VmConfig::default() };
+    let mut vm = Vm::boot(config).expect("boot");
     if prefault {
         // Leave room for the page tables of the preallocated region itself.
         let pages = vm.free_frames().saturating_sub(vm.free_frames() / 64 + 64);
