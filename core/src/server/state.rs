@@ -55,9 +55,12 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// that left it empty. Pages are mapped only inside regions, so the root is empty then;
     /// should anything be left (a half-built image), the format's full `destroy` frees it.
     /// Under on-demand fork the full `destroy` is used at once: it drops a shared leaf
-    /// table's reference where a region-by-region unmap would first copy the table.
+    /// table's reference where a region-by-region unmap would first copy the table; so
+    /// it is while any huge entry exists (an unmap would split it first).
     pub(crate) fn destroy_space(&mut self, root: Frame, regions: &[Region]) {
-        if self.fork_policy == ForkPolicy::Share {
+        // A huge entry would need a table frame to be split by a range unmap; the full
+        // destroy drops it whole.
+        if self.fork_policy == ForkPolicy::Share || self.mem.huge_entries() != 0 {
             P::destroy(&mut self.mem, root);
             return;
         }
