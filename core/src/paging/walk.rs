@@ -39,6 +39,16 @@ pub struct PageWalk {
     pub(super) dir: Frame,
 }
 
+impl PageWalk {
+    /// Whether the walk found a leaf table for the page (false when a table on the way
+    /// is missing or a huge entry maps the page): with no mapping either, the page's
+    /// directory entry is empty.
+    #[inline(always)]
+    pub fn has_leaf_table(&self) -> bool {
+        self.leaf.is_some()
+    }
+}
+
 /// The walk: down to the leaf entry as the hardware goes ([`leaf_path`]), noting the
 /// directory and the link on the way.
 #[inline]

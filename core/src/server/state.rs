@@ -28,6 +28,12 @@ pub struct Vm<F: FrameAllocator, P: PagingFormat> {
     pub(crate) fork_policy: ForkPolicy,
     /// The anonymous folio size of demand-zero write faults.
     pub(crate) folio: crate::server::FolioSize,
+    /// Whether demand-zero faults may map huge blocks (`crate::calls::huge`).
+    pub(crate) huge: crate::server::HugePolicy,
+    /// The huge zero page, once a read fault has needed it: the first of its
+    /// [`PagingFormat::HUGE_PAGES`] zeroed frames, pinned by one reference each (every
+    /// mapping of it holds its own as well).
+    pub(crate) huge_zero: Option<Frame>,
     /// The pre-zeroed frames and the zeroing policy.
     pub(crate) pool: ZeroPool,
     /// A cleared region list whose buffer exec reuses for the image it builds.
@@ -206,6 +212,16 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// The anonymous folio size of demand-zero write faults.
     pub fn folio_size(&self) -> crate::server::FolioSize {
         self.folio
+    }
+
+    /// Whether demand-zero faults may map huge blocks.
+    pub fn huge_policy(&self) -> crate::server::HugePolicy {
+        self.huge
+    }
+
+    /// The huge zero page's first frame, once allocated (it stays for good).
+    pub fn huge_zero_page(&self) -> Option<Frame> {
+        self.huge_zero
     }
 
     /// The zeroing policy.
