@@ -56,15 +56,17 @@ impl<L: Layout> Cursor<L> {
     #[inline]
     pub fn find(&mut self, arena: &crate::arena::Arena, va: u64) -> Result<Frame, u64> {
         let mut l = self.lowest_valid(va);
+        let last = arena.last_frame_offset();
         while l > 0 {
             let e = L::table(arena, self.path[l])[index::<L>(va, l)].raw();
-            // A huge entry links no leaf table: nothing to find below it (range
-            // operations split huge entries before they change entries).
-            if e & PRESENT == 0 || is_huge_entry(e, l) {
+            // Not present, or a huge entry, which links no leaf table: nothing to find
+            // below it (range operations split huge entries before they change entries).
+            let t = link_offset::<L>(e);
+            if t > last || (L::HUGE_MARK == 0 && is_huge_entry(e, l)) {
                 return Err(crate::paging::layout::next_boundary::<L>(va, l));
             }
             l -= 1;
-            self.path[l] = entry_frame::<L>(e);
+            self.path[l] = Frame(t >> 12);
             self.tag[l] = va >> shift::<L>(l + 1);
         }
         Ok(self.path[0])

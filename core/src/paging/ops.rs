@@ -412,7 +412,7 @@ impl<L: Layout> PagingFormat for L {
             let e = L::entry(arena, table, index::<L>(va, l));
             table = link_offset::<L>(e);
             if table > last || (L::HUGE_MARK == 0 && is_huge_entry(e, l)) {
-                return huge::translate_huge::<L>(arena, root, va);
+                return huge::translate_stop::<L>(e, l, va);
             }
             l -= 1;
         }
