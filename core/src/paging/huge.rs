@@ -88,14 +88,6 @@ pub(crate) fn huge_at<L: Layout>(arena: &Arena, root: Frame, va: u64) -> Option<
     dir_entry::<L>(arena, root, va).filter(|&(_, _, e)| is_huge(e))
 }
 
-/// `translate` where its one-compare walk stopped at the level-`level` entry `e`: the
-/// page of a huge entry, or nothing.
-#[cold]
-#[inline(never)]
-pub(crate) fn translate_stop<L: Layout>(e: u64, level: usize, va: u64) -> Option<Mapping> {
-    (level == 1 && is_huge(e)).then(|| huge_mapping::<L>(e, va))
-}
-
 /// The walk where `leaf_path` found no leaf table: through a huge entry, `w` names the
 /// page's frame in the block and the link [`LeafLink::Huge`]; else `w` is returned as
 /// it is (nothing mapped).
