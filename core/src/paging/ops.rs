@@ -21,8 +21,7 @@ use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::{leaf_at, table_shared, Cursor, Unshares};
 use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRTY, PRESENT, USER, WRITE};
 use crate::paging::layout::{
-    alloc_table, entries, entry_frame, entry_offset, index, is_huge_entry, link_offset, next_boundary, shift,
-    Layout,
+    alloc_table, entry_frame, entry_offset, index, is_huge_entry, link_offset, next_boundary, Layout,
 };
 use crate::paging::leaf::{destroy_table, fill};
 use crate::paging::range::{check_frames, clear_range, clip, own_spans, span_free, unmap_one};
@@ -401,14 +400,7 @@ impl<L: Layout> PagingFormat for L {
     #[inline]
     fn translate(arena: &Arena, root: Frame, va: VirtAddr) -> Option<Mapping> {
         let va = va.0;
-        // Where the root's entries span exactly the format's addresses (i386), the root
-        // index is the range check (and needs no mask); elsewhere the bound is compared.
-        let root_spans_all = L::VA_END == 1 << (shift::<L>(L::LEVELS - 1) + L::INDEX_BITS);
-        if root_spans_all {
-            if va >> shift::<L>(L::LEVELS - 1) >= entries::<L>() as u64 {
-                return None;
-            }
-        } else if va >= L::VA_END {
+        if va >= L::VA_END {
             return None;
         }
         // The walk of `cursor::leaf_at`, kept inline here: going through its `Option`
@@ -417,22 +409,18 @@ impl<L: Layout> PagingFormat for L {
         let mut table = root.start_address().0;
         let mut l = L::LEVELS - 1;
         while l > 0 {
-            let i = if root_spans_all && l == L::LEVELS - 1 {
-                (va >> shift::<L>(l)) as usize
-            } else {
-                index::<L>(va, l)
-            };
-            let e = L::entry(arena, table, i);
-            table = link_offset::<L>(e);
+            let e = L::entry(arena, table, index::<L>(va, l));
             // A huge entry is decoded where the walk stops (no call: a call here would
             // cost the common path its registers). With a HUGE_MARK the one compare
-            // stops there; without one (i386) `PS` is tested on its own.
+            // below stops there; without one (i386) `PS` is tested first, on the entry
+            // as loaded (a non-present entry is 0, so `PS` implies present).
+            if L::HUGE_MARK == 0 && is_huge_entry(e, l) {
+                return Some(huge::huge_mapping::<L>(e, va));
+            }
+            table = link_offset::<L>(e);
             if table > last {
                 return (L::HUGE_MARK != 0 && is_huge_entry(e, l) && e & PRESENT != 0)
                     .then(|| huge::huge_mapping::<L>(e, va));
-            }
-            if L::HUGE_MARK == 0 && is_huge_entry(e, l) {
-                return Some(huge::huge_mapping::<L>(e, va));
             }
             l -= 1;
         }
