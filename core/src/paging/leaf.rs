@@ -48,13 +48,20 @@ pub(crate) fn fill<L: Layout>(t: &mut [L::Pte], base: u64, va: u64) {
 }
 
 /// The on-demand-fork directory pass: the child's directory `child` links the same leaf
-/// tables as `parent`, both links read-only, one more reference per leaf table.
+/// tables as `parent`, both links read-only, one more reference per leaf table. A huge
+/// entry has no leaf table to share: it is forked copy-on-write, as the leaf entries of a
+/// shared table would be when it is first copied (see `paging::huge`).
 #[inline]
 pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
     mem: &mut PhysMem<F>,
     parent: Frame,
     child: Frame,
 ) {
+    let huge = if mem.huge_entries() != 0 {
+        crate::paging::huge::share_huge_entries::<L, F>(mem, parent)
+    } else {
+        Vec::new()
+    };
     let (arena, mut counts) = mem.split();
     let (p, c) = L::tables_both_mut(arena, parent, child);
     for (pr, cr) in p.chunks_exact_mut(RUN).zip(c.chunks_exact_mut(RUN)) {
@@ -75,6 +82,9 @@ pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
         }
     }
     mem.set_live(child, mem.live(parent));
+    if !huge.is_empty() {
+        crate::paging::huge::unshare_huge_links::<L, F>(mem, parent, &huge);
+    }
 }
 
 /// The copy-on-write leaf pass: child entry = parent entry, with private writable pages
@@ -193,6 +203,13 @@ impl<L: Layout, F: FrameAllocator> TreeVisitor<L, PhysMem<F>> for Destroy {
             mem.free_table(t);
         }
         Ok(Enter::Done)
+    }
+
+    #[inline(always)]
+    fn huge(&mut self, mem: &mut PhysMem<F>, _: Frame, _: usize, raw: u64, _: u64) -> Result<(), Infallible> {
+        crate::paging::huge::unref_block::<L, F>(mem, raw);
+        mem.sub_huge(1, false);
+        Ok(())
     }
 
     #[inline(always)]
