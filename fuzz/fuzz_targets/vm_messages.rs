@@ -23,8 +23,8 @@ use vmstorm_core::message::{
 };
 use vmstorm_core::Errno;
 use vmstorm_core::{
-    Access, ArenaConfig, Bitset, Buddy, FolioSize, ForkPolicy, FrameAllocator, HoleList, PagingFormat,
-    SanityLevel, VirtAddr, Vm, VmConfig, ZeroPolicy, I386, PAGE_SIZE, X86_64,
+    Access, ArenaConfig, Bitset, Buddy, FolioSize, ForkPolicy, FrameAllocator, HoleList, HugePolicy,
+    PagingFormat, SanityLevel, VirtAddr, Vm, VmConfig, ZeroPolicy, I386, PAGE_SIZE, X86_64,
 };
 
 /// Totals over a fuzzing process, printed after each input when `VMSTORM_FUZZ_STATS` is
@@ -186,7 +186,8 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
             return;
         }
         let (va, pages) = p.mine[at as usize % p.mine.len()];
-        let page = va + (off as u64 % pages) * PAGE_SIZE;
+        // Spread over a large region (one secret may land in each huge page of it).
+        let page = va + (off as u64 * pages.div_ceil(256) % pages) * PAGE_SIZE;
         let addr = page + (off as u64 * RECORD as u64) % (PAGE_SIZE - RECORD as u64);
         let id = self.next_record;
         self.next_record += 1;
@@ -251,7 +252,13 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
             }
             5 => {
                 let who = self.pick_live(a);
-                let pages = 1 + b as u64 % 4;
+                // Mostly a few pages; with huge pages on, one in eight is 4–10 MiB, large
+                // enough to hold whole 2 MiB (x86-64) or 4 MiB (i386) blocks.
+                let pages = if self.vm.huge_policy() == HugePolicy::Always && b >= 224 {
+                    1024 + (b as u64 % 4) * 512
+                } else {
+                    1 + b as u64 % 4
+                };
                 let args = MmapArgs {
                     addr: None,
                     len: pages * PAGE_SIZE,
@@ -314,13 +321,17 @@ impl<F: FrameAllocator, P: PagingFormat> Harness<F, P> {
 fn run<F: FrameAllocator, P: PagingFormat>(
     fork: ForkPolicy,
     zero: ZeroPolicy,
-    folio: FolioSize,
+    (folio, huge): (FolioSize, HugePolicy),
     data: &[u8],
 ) {
     let config = VmConfig {
         zero,
         folio,
-        arena: ArenaConfig { bytes: 4 << 20, ..Default::default() },
+        huge,
+        arena: ArenaConfig {
+            bytes: if huge == HugePolicy::Always { 12 << 20 } else { 4 << 20 },
+            ..Default::default()
+        },
         slots: 24,
         fork,
         ..Default::default()
@@ -361,7 +372,8 @@ fn pinned_pair() -> Option<usize> {
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the server: allocator × format (6), fork policy (3), zeroing
-    // policy (2) and anonymous folio size (4), every one of the 144 reachable.
+    // policy (2), anonymous folio size (4) and huge pages (values 144 and up: 2 MiB / 4 MiB
+    // pages on, over an arena large enough to hold a block or two), every one of the 288.
     let Some((&config, rest)) = data.split_first() else { return };
     let pair = pinned_pair().unwrap_or(config as usize % 6);
     let fork = [ForkPolicy::Cow, ForkPolicy::Copy, ForkPolicy::Share][(config as usize / 6) % 3];
@@ -370,12 +382,15 @@ fuzz_target!(|data: &[u8]| {
     let zero = if (config as usize / 18) % 2 == 0 { ZeroPolicy::OnFault } else { ZeroPolicy::Prezeroed };
     // A large folio's pages are zeroed on the fault too: one left unzeroed would leak.
     let folio = [FolioSize::K4, FolioSize::K16, FolioSize::K64, FolioSize::M1][(config as usize / 36) % 4];
+    // A huge page (and the huge zero page) is zeroed once for all its 4 KiB pages.
+    let huge = if config >= 144 { HugePolicy::Always } else { HugePolicy::Never };
+    let large = (folio, huge);
     match pair {
-        0 => run::<Bitset, X86_64>(fork, zero, folio, rest),
-        1 => run::<Bitset, I386>(fork, zero, folio, rest),
-        2 => run::<Buddy, X86_64>(fork, zero, folio, rest),
-        3 => run::<Buddy, I386>(fork, zero, folio, rest),
-        4 => run::<HoleList, X86_64>(fork, zero, folio, rest),
-        _ => run::<HoleList, I386>(fork, zero, folio, rest),
+        0 => run::<Bitset, X86_64>(fork, zero, large, rest),
+        1 => run::<Bitset, I386>(fork, zero, large, rest),
+        2 => run::<Buddy, X86_64>(fork, zero, large, rest),
+        3 => run::<Buddy, I386>(fork, zero, large, rest),
+        4 => run::<HoleList, X86_64>(fork, zero, large, rest),
+        _ => run::<HoleList, I386>(fork, zero, large, rest),
     }
 });
