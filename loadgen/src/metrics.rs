@@ -298,6 +298,8 @@ pub struct StrategyNames {
     pub zero: String,
     /// Anonymous folio size (`4k` = large folios off, `16k` … `1m`).
     pub folio: String,
+    /// Huge-page policy (`never`, `always`).
+    pub huge: String,
 }
 
 /// What a run's folio size did: faults and their cost, memory zeroed, and the bloat
@@ -356,6 +358,10 @@ fn default_folio() -> String {
     "4k".into()
 }
 
+fn default_huge() -> String {
+    "never".into()
+}
+
 /// The `--json FILE` object (DESIGN §4): one per run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -376,6 +382,9 @@ pub struct RunReport {
     /// Anonymous folio size of demand-zero write faults (`4k`: large folios off).
     #[serde(default = "default_folio")]
     pub folio: String,
+    /// Huge-page policy of demand-zero faults (`never`: off, `always`).
+    #[serde(default = "default_huge")]
+    pub huge: String,
     /// Independent servers run side by side.
     pub shards: usize,
     /// Seed of a storm.
@@ -410,6 +419,11 @@ pub struct RunReport {
     /// [`crate::trace::perf::predict`]), all shards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted_host_faults: Option<u64>,
+    /// With `huge` `always`: the least and the most page faults the host is predicted to
+    /// take over the placements address-space randomization may give the program's areas
+    /// (`predicted_host_faults` is the one the capture recorded), all shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_host_faults_range: Option<[u64; 2]>,
     /// Why a trace has no `predicted_host_faults` (an strace log or a vmstorm trace records
     /// no host faults).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -478,6 +492,7 @@ impl RunReport {
             fork: strategy.fork.clone(),
             zero: strategy.zero.clone(),
             folio: strategy.folio.clone(),
+            huge: strategy.huge.clone(),
             shards,
             seed,
             scale,
@@ -490,6 +505,7 @@ impl RunReport {
             recorded_faults: None,
             folio_figures: FolioFigures::of(m),
             predicted_host_faults: None,
+            predicted_host_faults_range: None,
             host_prediction: None,
             frames_peak: m.server.frames_peak,
             pt_pages_peak: m.server.pt_pages_peak,
@@ -518,8 +534,8 @@ impl RunReport {
             .unwrap_or_else(|| format!("trace {}", self.trace.as_deref().unwrap_or("?")));
         let _ = writeln!(
             s,
-            "{what}  alloc={} paging={} fork={} zero={} folio={} shards={}",
-            self.alloc, self.paging, self.fork, self.zero, self.folio, self.shards
+            "{what}  alloc={} paging={} fork={} zero={} folio={} huge={} shards={}",
+            self.alloc, self.paging, self.fork, self.zero, self.folio, self.huge, self.shards
         );
         let _ = writeln!(
             s,
@@ -560,9 +576,14 @@ impl RunReport {
         );
         match (self.predicted_host_faults, &self.host_prediction) {
             (Some(p), _) => {
+                let huge = if self.huge == "always" { " and 2 MiB huge pages" } else { "" };
+                let range = self
+                    .predicted_host_faults_range
+                    .map(|[lo, hi]| format!("; {lo} to {hi} over placements"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "  predicted host faults with {} anonymous folios: {p}{}",
+                    "  predicted host faults with {} anonymous folios{huge}: {p}{range}{}",
                     self.folio,
                     self.recorded_faults.map(|r| format!(" (recorded: {r})")).unwrap_or_default()
                 );
@@ -682,6 +703,7 @@ mod tests {
             fork: "cow".into(),
             zero: "on-fault".into(),
             folio: "4k".into(),
+            huge: "never".into(),
         };
         let r = RunReport::new(&Workload::Storm { name: "mmap".into(), seed: 1, scale: 2 }, &names, 1, &m);
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
@@ -698,6 +720,7 @@ mod tests {
             "faults",
             "cow_copies",
             "folio",
+            "huge",
             "folio_figures",
             "frames_peak",
             "pt_pages_peak",

@@ -408,7 +408,7 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
             }
         }
     }
-    if cells.iter().any(|c| c.report.folio != "4k") {
+    if cells.iter().any(|c| c.report.folio != "4k" || c.report.huge != "never") {
         let (fp, bp) = (dir.join("folio-faults.svg"), dir.join("folio-bloat.svg"));
         charts::folio(cells, &workloads, &strategies, &fp, &bp).map_err(|e| chart_err(&fp, e))?;
         files.push(fp);
