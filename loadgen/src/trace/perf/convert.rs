@@ -29,7 +29,7 @@ use hashbrown::{HashMap, HashSet};
 use super::decode::{Call, Rec, RecKind};
 use super::facts::{self, AreaKind, Base, TouchFault, PMD_PAGES};
 use super::report::Placement;
-use crate::op::{ImageSize, MapId, MapKind, Op, Place, Prot};
+use crate::op::{ImageSize, MapId, MapKind, Op, Pid, Place, Prot};
 use crate::trace::strace::args::{CloneKind, Sys};
 use crate::trace::strace::emit::Emitter;
 use crate::trace::strace::join::{EvKind, Event};
@@ -84,9 +84,14 @@ pub(crate) struct Converter<'a> {
     pub placed: Placement,
     /// Kind, protection and `MAP_STACK` of every mapping id emitted so far.
     maps: HashMap<MapId, (MapKind, Prot, bool)>,
-    /// Mapping ids the kernel placed on a 2 MiB boundary whatever the randomization: private
-    /// anonymous, no address hint, a length that is a multiple of 2 MiB.
+    /// Mapping ids whose place on the 2 MiB grid randomization does not change: the kernel
+    /// put them on a 2 MiB boundary (private anonymous, no address hint, a length that is a
+    /// multiple of 2 MiB), or they were placed after such a mapping (top-down, right below
+    /// it: a gap the alignment left is under 2 MiB, too small for a mapping that can hold a
+    /// whole block).
     pmd_aligned: HashSet<MapId>,
+    /// Processes that made a kernel-aligned mapping since their exec.
+    grid_fixed: HashSet<Pid>,
     /// One per touch emitted, in order.
     pub touch_faults: Vec<TouchFault>,
 }
@@ -123,6 +128,7 @@ impl<'a> Converter<'a> {
             placed: Placement::default(),
             maps: HashMap::new(),
             pmd_aligned: HashSet::new(),
+            grid_fixed: HashSet::new(),
             touch_faults: Vec::new(),
         }
     }
@@ -130,20 +136,35 @@ impl<'a> Converter<'a> {
     fn emit(&mut self, line: usize, tid: u32, kind: EvKind) {
         self.e.line = line;
         let stack = matches!(kind, EvKind::Sys(Sys::Mmap { flags, .. }) if flags & MAP_STACK != 0);
-        let aligned = matches!(kind, EvKind::Sys(Sys::Mmap { addr: 0, len, flags, .. })
-            if flags & (MAP_FIXED | MAP_SHARED) == 0 && flags & MAP_ANONYMOUS != 0
+        let placed = matches!(kind, EvKind::Sys(Sys::Mmap { addr: 0, flags, .. }) if flags & MAP_FIXED == 0);
+        let aligned = matches!(kind, EvKind::Sys(Sys::Mmap { len, flags, .. })
+            if placed && flags & MAP_SHARED == 0 && flags & MAP_ANONYMOUS != 0
                 && len > 0 && len % (PMD_PAGES << PAGE_SHIFT) == 0);
         let before = self.e.ops.len();
         self.e.event(&Event { line, tid, kind });
         // What the ops say of each mapping id, for the facts of later faults.
         for op in &self.e.ops[before..] {
             match *op {
-                Op::Mmap { id, spec, .. } | Op::MmapOver { id, spec, .. } => {
+                Op::Mmap { id, spec, pid } | Op::MmapOver { id, spec, pid, .. } => {
                     self.maps.insert(id, (spec.kind, spec.prot, stack));
-                    if aligned && matches!(*op, Op::Mmap { .. }) {
+                    let fresh = placed && matches!(*op, Op::Mmap { .. });
+                    if fresh && (aligned || self.grid_fixed.contains(&pid)) {
                         self.pmd_aligned.insert(id);
                     } else {
                         self.pmd_aligned.remove(&id);
+                    }
+                    if fresh && aligned {
+                        self.grid_fixed.insert(pid);
+                    }
+                }
+                Op::Exec { pid, .. } => {
+                    self.grid_fixed.remove(&pid);
+                }
+                Op::Fork { parent, child, .. } => {
+                    if self.grid_fixed.contains(&parent) {
+                        self.grid_fixed.insert(child);
+                    } else {
+                        self.grid_fixed.remove(&child);
                     }
                 }
                 Op::Mprotect { id, prot, .. } => {

@@ -54,7 +54,8 @@ pub enum Base {
     /// The program's own image (a PIE's text, data and bss), at a randomized load base.
     Image,
     /// Not moved by randomization as far as 2 MiB blocks go: an anonymous mapping whose
-    /// length is a multiple of 2 MiB, which the kernel places on a 2 MiB boundary.
+    /// length is a multiple of 2 MiB, which the kernel places on a 2 MiB boundary, and the
+    /// mappings the process placed after it (top-down below it).
     Aligned,
 }
 
