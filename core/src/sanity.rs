@@ -14,12 +14,16 @@
 //!   several directories counts one reference per link, and its entries' references
 //!   once. The number of mappings of every frame as VM_GETREF and VM_INFO answer it
 //!   (`calls::shared::sharer_counts`, derived from table links) equals the number of
-//!   mappings a walk of every process finds. The references are collected and sorted, so the cost
-//!   follows the frames in use; frames nobody references are covered by one pass summing
-//!   the count array and by the allocator's free count.
+//!   mappings a walk of every process finds. Huge entries (`PS`): each frame of the
+//!   block is referenced once per mapping, the block is aligned, neither shared nor
+//!   direct, the huge zero page is never mapped writable and its pin (one reference per
+//!   frame) is counted, and the number of huge entries is the one counted. The references
+//!   are collected and sorted, so the cost follows the frames in use; frames nobody
+//!   references are covered by one pass summing the count array and by the allocator's
+//!   free count.
 //! * [`SanityLevel::Detail`]: also every present entry lies inside a region of its
 //!   process and agrees with it (user bit, write permission, shared/direct kind, device
-//!   frame).
+//!   frame); a huge entry's block lies inside one private anonymous region.
 
 use crate::addr::{Frame, PageSpan, VirtAddr, PAGE_SIZE};
 use crate::frames::FrameAllocator;
@@ -112,6 +116,11 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             }
         }
         seen.extend(self.pool.iter().map(|f| f.0));
+        // The huge zero page: pinned by the server, one reference per frame.
+        if let Some(z) = self.huge_zero {
+            seen.extend((0..P::HUGE_PAGES).map(|k| z.0 + k));
+        }
+        let mut huge_found = 0u64;
         let mut err: Option<SanityError> = None;
         let mut counted_leaves = std::collections::HashSet::new();
         // Mappings of every counted frame, one per process mapping it.
@@ -122,6 +131,36 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             // the visits below come in address order too.
             let mut leaves = Vec::new();
             P::for_each_leaf_table(self.mem.arena(), s.root, &mut |va, t, w| leaves.push((va, t, w)));
+            // Every huge entry (block address, mapping of its first page), in address order:
+            // its pages are in no leaf table, and are counted here once.
+            let mut huge = Vec::new();
+            P::for_each_huge(self.mem.arena(), s.root, full, &mut |va, m| huge.push((va, m)));
+            huge_found += huge.len() as u64;
+            let block = P::HUGE_PAGES * PAGE_SIZE;
+            for &(va, m) in &huge {
+                let problem = if m.frame.0 % P::HUGE_PAGES != 0 || va.0 % block != 0 {
+                    Some("is not aligned to the block")
+                } else if m.frame.0 + P::HUGE_PAGES > frames {
+                    Some("ends beyond the arena")
+                } else if m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT) {
+                    Some("maps shared or direct memory")
+                } else if Some(m.frame) == self.huge_zero && m.flags.contains(PageFlags::WRITE) {
+                    Some("maps the huge zero page writable")
+                } else if level >= SanityLevel::Detail
+                    && !s
+                        .regions
+                        .find(va)
+                        .is_some_and(|r| r.mem == MemType::Anon && r.end().0 >= va.0 + block)
+                {
+                    Some("is not inside one private anonymous region")
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    return fail(Some(i), format!("huge entry at {va:?} to {:?} {p}", m.frame));
+                }
+            }
+            let mut next_huge = 0;
             let mut next_leaf = 0;
             // Whether the current leaf table's entries are counted here (first space to
             // reach it), and whether its link is writable.
@@ -136,6 +175,11 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
                     link_writable = w;
                     next_leaf += 1;
                 }
+                while next_huge < huge.len() && huge[next_huge].0 .0 + block <= va.0 {
+                    next_huge += 1;
+                }
+                let in_huge = next_huge < huge.len() && huge[next_huge].0 <= va;
+                let (count, link_writable) = if in_huge { (true, true) } else { (count, link_writable) };
                 let direct = m.flags.contains(PageFlags::DIRECT);
                 if !direct {
                     if m.frame.0 >= frames {
@@ -209,6 +253,12 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             if let Some(e) = err {
                 return Err(e);
             }
+        }
+        if huge_found != self.mem.huge_entries() {
+            return fail(
+                None,
+                format!("{huge_found} huge entries found, {} counted", self.mem.huge_entries()),
+            );
         }
         // The sharers figure of the calls agrees with the processes' own mappings.
         let sharers = crate::calls::shared::sharer_counts(self, |_| true);

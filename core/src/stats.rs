@@ -33,6 +33,19 @@ pub struct VmStats {
     /// Write faults whose large folio could not be had (no aligned contiguous run of free
     /// frames) and fell back to 4 KiB.
     pub folio_fallbacks: u64,
+    /// Demand-zero write faults that mapped a whole huge block (`PS` directory entry; a
+    /// write to the huge zero page that replaced it with a block included; counted in
+    /// `zero_fills` too).
+    pub huge_faults: u64,
+    /// Read faults that mapped the huge zero page.
+    pub huge_zero_maps: u64,
+    /// Faults whose huge block could not be had (no aligned contiguous run of free
+    /// frames, or no frame for a table above the directory) and fell back to the smaller
+    /// paths.
+    pub huge_fallbacks: u64,
+    /// Huge entries split into leaf tables (by munmap, mprotect, mremap, discard, brk,
+    /// a fixed mmap, or a copy-on-write fault on a shared block).
+    pub huge_splits: u64,
     /// Copy-on-write faults that copied the page.
     pub cow_copies: u64,
     /// Copy-on-write faults that found the page private and just made it writable.
@@ -66,6 +79,10 @@ impl Default for VmStats {
             folio_faults: 0,
             folio_pages: 0,
             folio_fallbacks: 0,
+            huge_faults: 0,
+            huge_zero_maps: 0,
+            huge_fallbacks: 0,
+            huge_splits: 0,
             cow_copies: 0,
             cow_reuses: 0,
             signalled_faults: 0,

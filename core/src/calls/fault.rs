@@ -10,13 +10,13 @@
 //! asserts on input (§21.1, §21.4).
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
-use crate::calls::folio;
+use crate::calls::{folio, huge};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
 use crate::message::{call_fields, Fields, Message, VM_PAGEFAULT};
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PageWalk, PagingFormat};
 use crate::region::{MemType, Region, RegionMap};
-use crate::server::{FolioSize, Vm};
+use crate::server::{FolioSize, HugePolicy, Vm};
 
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -95,6 +95,9 @@ pub(crate) fn resolve_fault<F: FrameAllocator, P: PagingFormat>(
     let mut w = P::walk(&vm.mem, root, va);
     match w.mapping {
         None => {
+            if vm.huge != HugePolicy::Never && huge::fault_in_huge(vm, root, &w, &region, write) {
+                return Ok(());
+            }
             if write && vm.folio != FolioSize::K4 && folio::fault_in_folio(vm, root, &w, &region) {
                 return Ok(());
             }
@@ -147,7 +150,8 @@ fn fault_in<F: FrameAllocator, P: PagingFormat>(
     Ok(())
 }
 
-/// A write to a present page under a leaf table linked read-only (on-demand fork): make
+/// A write to a page of a huge entry: [`huge::write_fault`]. A write to a present page
+/// under a leaf table linked read-only (on-demand fork): make
 /// the table this space's own (a copy while another space links it), then proceed as for
 /// any write. Allocate-then-commit: the page's copy is allocated before anything changes
 /// whenever the write will need one — when the table is copied (every private frame in it
@@ -159,6 +163,9 @@ fn unshare_and_write<F: FrameAllocator, P: PagingFormat>(
     w: &mut PageWalk,
     m: Mapping,
 ) -> Result<(), FaultError> {
+    if w.link == LeafLink::Huge {
+        return huge::write_fault(vm, w, m);
+    }
     let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
     let spare = if private && (w.link == LeafLink::Shared || vm.mem.refs().get(m.frame) > 1) {
         Some(vm.alloc_any().ok_or(FaultError::OutOfMemory)?)
@@ -203,7 +210,7 @@ fn break_cow<F: FrameAllocator, P: PagingFormat>(
 /// Copies the page of `w` (mapping `m`) into `copy`, a frame the caller holds, and maps
 /// the copy writable in its place. The leaf table is this space's own by now, so the
 /// replacement needs no frame.
-fn write_copy<F: FrameAllocator, P: PagingFormat>(
+pub(super) fn write_copy<F: FrameAllocator, P: PagingFormat>(
     vm: &mut Vm<F, P>,
     w: &mut PageWalk,
     m: Mapping,
@@ -257,7 +264,9 @@ pub(crate) fn handle_memory<F: FrameAllocator, P: PagingFormat>(
             None => false,
             Some(m) => {
                 m.flags.contains(PageFlags::USER)
-                    && (!write || (m.flags.contains(PageFlags::WRITE) && w.link == LeafLink::Writable))
+                    && (!write
+                        || (m.flags.contains(PageFlags::WRITE)
+                            && matches!(w.link, LeafLink::Writable | LeafLink::Huge)))
             }
         };
         if !ok {

@@ -25,6 +25,7 @@ pub mod exit;
 pub mod fault;
 pub mod folio;
 pub mod fork;
+pub mod huge;
 pub mod info;
 pub mod mmap;
 pub mod mprotect;

@@ -157,6 +157,12 @@ pub struct PhysMem<F> {
     /// to 1024 needs eleven), and because a table shared by several directories (on-demand
     /// fork) has one count wherever it is linked from; two bytes per frame.
     live: Vec<u16>,
+    /// Huge entries (a directory entry with `PS`, mapping a whole block) present in
+    /// every address space together, so that a range operation looks for one to split
+    /// only when there is any.
+    huge_entries: u64,
+    /// Huge entries split into leaf tables since boot.
+    huge_splits: u64,
 }
 
 impl<F: FrameAllocator> PhysMem<F> {
@@ -170,7 +176,7 @@ impl<F: FrameAllocator> PhysMem<F> {
     pub fn with_allocator(arena: Arena, alloc: F) -> Self {
         let refs = FrameRefs::new(arena.frames());
         let live = vec![0; arena.frames() as usize];
-        PhysMem { arena, alloc, refs, table_frames: 0, live }
+        PhysMem { arena, alloc, refs, table_frames: 0, live, huge_entries: 0, huge_splits: 0 }
     }
 
     /// The frames' contents.
@@ -236,6 +242,42 @@ impl<F: FrameAllocator> PhysMem<F> {
         debug_assert!(*c >= n, "{table:?} has fewer than {n} present entries");
         *c -= n;
         *c
+    }
+
+    /// Huge entries present in every address space together.
+    #[inline(always)]
+    pub fn huge_entries(&self) -> u64 {
+        self.huge_entries
+    }
+
+    /// Huge entries split into leaf tables since boot.
+    #[inline(always)]
+    pub fn huge_splits(&self) -> u64 {
+        self.huge_splits
+    }
+
+    /// `n` more huge entries (mapped or copied by fork).
+    #[inline]
+    pub(crate) fn add_huge(&mut self, n: u64) {
+        self.huge_entries += n;
+    }
+
+    /// `n` fewer huge entries (split, or dropped with their frames' references); `split`
+    /// counts them as splits too.
+    #[inline]
+    pub(crate) fn sub_huge(&mut self, n: u64, split: bool) {
+        debug_assert!(self.huge_entries >= n, "fewer than {n} huge entries");
+        self.huge_entries -= n;
+        if split {
+            self.huge_splits += n;
+        }
+    }
+
+    /// Undoes one split that its call could not complete (the huge entry is back).
+    #[inline]
+    pub(crate) fn unsplit(&mut self) {
+        self.huge_entries += 1;
+        self.huge_splits -= 1;
     }
 
     /// The arena and the counts borrowed apart (see [`Counts`]).

@@ -13,7 +13,9 @@
 use crate::addr::Frame;
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::entry::{Pte, PRESENT, TABLE_LINK, WRITE};
-use crate::paging::layout::{alloc_table_uninit, entry_frame, index, shift, Layout, MAX_LEVELS};
+use crate::paging::layout::{
+    alloc_table_uninit, entry_frame, index, is_huge_entry, link_offset, shift, Layout, MAX_LEVELS,
+};
 use crate::paging::leaf::{copy_leaf_private, unref_leaves};
 use crate::paging::PagingError;
 use core::marker::PhantomData;
@@ -56,7 +58,9 @@ impl<L: Layout> Cursor<L> {
         let mut l = self.lowest_valid(va);
         while l > 0 {
             let e = L::table(arena, self.path[l])[index::<L>(va, l)].raw();
-            if e & PRESENT == 0 {
+            // A huge entry links no leaf table: nothing to find below it (range
+            // operations split huge entries before they change entries).
+            if e & PRESENT == 0 || is_huge_entry(e, l) {
                 return Err(crate::paging::layout::next_boundary::<L>(va, l));
             }
             l -= 1;
@@ -71,19 +75,48 @@ impl<L: Layout> Cursor<L> {
     ///
     /// # Errors
     /// [`PagingError::OutOfFrames`].
+    /// [`PagingError::AlreadyMapped`] when a huge entry maps `va`.
     #[inline]
     pub fn find_or_alloc<F: FrameAllocator>(
         &mut self,
         mem: &mut PhysMem<F>,
         va: u64,
     ) -> Result<Frame, PagingError> {
-        let mut l = self.lowest_valid(va);
+        self.find_or_alloc_to::<F, 0>(mem, va)
+    }
+
+    /// The directory (level-1 table) for `va`, allocating the missing tables above it,
+    /// as [`Cursor::find_or_alloc`] does.
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`].
+    #[inline]
+    pub fn find_or_alloc_dir<F: FrameAllocator>(
+        &mut self,
+        mem: &mut PhysMem<F>,
+        va: u64,
+    ) -> Result<Frame, PagingError> {
+        self.find_or_alloc_to::<F, 1>(mem, va)
+    }
+
+    /// [`Cursor::find_or_alloc`] down to the table at level `BOTTOM`.
+    #[inline(always)]
+    fn find_or_alloc_to<F: FrameAllocator, const BOTTOM: usize>(
+        &mut self,
+        mem: &mut PhysMem<F>,
+        va: u64,
+    ) -> Result<Frame, PagingError> {
+        let mut l = self.lowest_valid(va).max(BOTTOM);
         // The level of the first table this call linked in, if any.
         let mut first_new: Option<usize> = None;
-        while l > 0 {
+        while l > BOTTOM {
             let idx = index::<L>(va, l);
             let e = L::table(mem.arena(), self.path[l])[idx].raw();
             let next = if e & PRESENT != 0 {
+                if is_huge_entry(e, l) {
+                    // Every table above a present entry was there already: nothing to undo.
+                    return Err(PagingError::AlreadyMapped(crate::addr::VirtAddr(va & !0xfff)));
+                }
                 entry_frame::<L>(e)
             } else {
                 let Some(t) = crate::paging::layout::alloc_table::<L, F>(mem) else {
@@ -102,7 +135,7 @@ impl<L: Layout> Cursor<L> {
             self.path[l] = next;
             self.tag[l] = va >> shift::<L>(l + 1);
         }
-        Ok(self.path[0])
+        Ok(self.path[BOTTOM])
     }
 
     /// Undoes a failed `find_or_alloc`: the tables at levels `bottom..top` on `va`'s path
@@ -252,6 +285,8 @@ pub struct LeafPath {
 
 /// The walk of [`leaf_at`], also noting the directory and the link on the way (the fault
 /// path's [`super::PageWalk`] needs both; a caller that does not read them pays nothing).
+/// `None` also when a huge entry maps `va` (no leaf table there): the callers look for
+/// one off their common path.
 #[inline(always)]
 pub fn leaf_path<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -> Option<LeafPath> {
     let last = arena.last_frame_offset();
@@ -260,8 +295,8 @@ pub fn leaf_path<L: Layout>(arena: &crate::arena::Arena, root: Frame, va: u64) -
     while l > 0 {
         let e = L::entry(arena, p.leaf, index::<L>(va, l));
         (p.dir, p.link) = (p.leaf, e);
-        p.leaf = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
-        if p.leaf > last {
+        p.leaf = link_offset::<L>(e);
+        if p.leaf > last || (L::HUGE_MARK == 0 && is_huge_entry(e, l)) {
             return None;
         }
         l -= 1;

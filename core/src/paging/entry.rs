@@ -33,6 +33,10 @@ pub const COW: u64 = Pt64::USER_9.bits();
 pub const SHARED: u64 = Pt64::USER_10.bits();
 /// AVL bit 11: direct physical memory, not reference counted.
 pub const DIRECT: u64 = Pt64::USER_11.bits();
+/// PS (bit 7) in a page-directory entry: the entry maps a huge page itself (2 MiB on
+/// x86-64, 4 MiB on i386 with CR4.PSE) instead of linking a leaf table. (In a leaf entry
+/// bit 7 is PAT, which this crate never sets.)
+pub const HUGE: u64 = 1 << 7;
 /// The flag bits below the address (bits 0–11).
 pub const FLAG_MASK: u64 = 0xfff;
 
@@ -51,6 +55,10 @@ const _: () = {
     assert!(Pt32::A.bits() as u64 == ACCESSED);
     assert!(Pt32::D.bits() as u64 == DIRTY);
     assert!(COW == 1 << 9 && SHARED == 1 << 10 && DIRECT == 1 << 11);
+    assert!(x86::bits32::paging::PDFlags::PS.bits() as u64 == HUGE);
+    assert!(x86::bits64::paging::PDFlags::PS.bits() == HUGE);
+    // No flag shares PS's bit: decoding a huge entry's flags drops it.
+    assert!(PageFlags::ALL.bits() as u64 & HUGE == 0);
     // `to_raw`/`from_raw` are masks: every flag sits at its entry bit.
     assert!(PageFlags::WRITE.bits() as u64 == WRITE && PageFlags::USER.bits() as u64 == USER);
     assert!(PageFlags::ACCESSED.bits() as u64 == ACCESSED && PageFlags::DIRTY.bits() as u64 == DIRTY);

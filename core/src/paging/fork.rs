@@ -26,7 +26,7 @@ use crate::paging::entry::Pte;
 use crate::paging::layout::{Layout, MAX_LEVELS};
 use crate::paging::leaf::{copy_leaf_cow, copy_leaf_eager, destroy_table, share_leaf_tables};
 use crate::paging::tree::{walk_space, Enter, TreeVisitor};
-use crate::paging::{ForkPolicy, PagingError};
+use crate::paging::{huge, ForkPolicy, PagingError};
 use core::convert::Infallible;
 
 /// End of the chain of pre-allocated tables.
@@ -143,6 +143,26 @@ impl<L: Layout, F: FrameAllocator> TreeVisitor<L, PhysMem<F>> for CopyTables<'_>
             }
         }
         Ok(Enter::Done)
+    }
+
+    /// A huge entry of the parent's directory `t`: copy-on-write, or (eager fork) a copy
+    /// of the block. (On-demand fork's directory pass deals with its own.)
+    #[inline(always)]
+    fn huge(
+        &mut self,
+        mem: &mut PhysMem<F>,
+        t: Frame,
+        i: usize,
+        raw: u64,
+        _: u64,
+    ) -> Result<(), PagingError> {
+        match self.mode {
+            ForkPolicy::Copy => huge::fork_huge_copy::<L, F>(mem, self.child[1], i, raw),
+            ForkPolicy::Cow | ForkPolicy::Share => {
+                huge::fork_huge_cow::<L, F>(mem, t, self.child[1], i, raw);
+                Ok(())
+            }
+        }
     }
 
     #[inline(always)]

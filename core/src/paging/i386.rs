@@ -1,5 +1,6 @@
 //! The i386 format: two levels (page directory, page table) of 1024 32-bit entries,
-//! 32-bit virtual and physical addresses (no PAE, no PSE).
+//! 32-bit virtual and physical addresses (no PAE). A page-directory entry with `PS`
+//! (CR4.PSE) maps a 4 MiB huge page (see `paging::huge`).
 //!
 //! Replaces MINIX 3's own format (`arch/i386/pagetable.c`, `x86::bits32::paging`). A
 //! virtual address at or above 4 GiB is refused with `AddressOutOfRange`, a frame whose
@@ -21,6 +22,7 @@ impl Layout for I386 {
     const VA_END: u64 = 1 << 32;
     const FRAME_END: u64 = 1 << 20;
     const ADDR_MASK: u64 = 0xffff_f000;
+    const HUGE_MARK: u64 = 0;
 
     #[inline(always)]
     fn table(arena: &Arena, frame: Frame) -> &[u32] {

@@ -31,6 +31,12 @@ pub trait Layout: 'static {
     const FRAME_END: u64;
     /// The physical-address bits of an entry.
     const ADDR_MASK: u64;
+    /// A bit the hardware ignores in a huge directory entry that every huge entry of this
+    /// format carries beside `PS`, above [`Layout::ADDR_MASK`], so that the walk's one
+    /// compare ("present, and a table inside the arena") also stops at a huge entry
+    /// ([`link_offset`]); 0 when the format has none (i386: a 32-bit entry has no such
+    /// bit, so its walk tests `PS` itself).
+    const HUGE_MARK: u64;
 
     /// `frame` as a table of this format.
     fn table(arena: &Arena, frame: Frame) -> &[Self::Pte];
@@ -73,6 +79,21 @@ pub fn alloc_table_uninit<L: Layout, F: crate::frames::FrameAllocator>(
         return None;
     }
     Some(t)
+}
+
+/// The arena byte offset of the table the upper-level entry `e` links, or a value past
+/// every arena offset when it links none: not present (such an entry is 0, so the
+/// subtraction wraps), or a huge entry of a format with a [`Layout::HUGE_MARK`].
+#[inline(always)]
+pub const fn link_offset<L: Layout>(e: u64) -> u64 {
+    (e & (L::ADDR_MASK | crate::paging::entry::PRESENT | L::HUGE_MARK))
+        .wrapping_sub(crate::paging::entry::PRESENT)
+}
+
+/// Whether the level-`level` entry `e` is a huge entry (`PS` in a directory entry).
+#[inline(always)]
+pub const fn is_huge_entry(e: u64, level: usize) -> bool {
+    level == 1 && e & crate::paging::entry::HUGE != 0
 }
 
 /// Entries per table.

@@ -48,13 +48,16 @@ pub(crate) fn fill<L: Layout>(t: &mut [L::Pte], base: u64, va: u64) {
 }
 
 /// The on-demand-fork directory pass: the child's directory `child` links the same leaf
-/// tables as `parent`, both links read-only, one more reference per leaf table.
+/// tables as `parent`, both links read-only, one more reference per leaf table. A huge
+/// entry has no leaf table to share: it is forked copy-on-write, as the leaf entries of a
+/// shared table would be when it is first copied (see `paging::huge`).
 #[inline]
 pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
     mem: &mut PhysMem<F>,
     parent: Frame,
     child: Frame,
 ) {
+    let mut huge_entries = Vec::new();
     let (arena, mut counts) = mem.split();
     let (p, c) = L::tables_both_mut(arena, parent, child);
     for (pr, cr) in p.chunks_exact_mut(RUN).zip(c.chunks_exact_mut(RUN)) {
@@ -65,6 +68,13 @@ pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
         for (pe, ce) in pr.iter_mut().zip(cr.iter_mut()) {
             let e = pe.raw();
             if e & PRESENT != 0 {
+                if e & crate::paging::entry::HUGE != 0 {
+                    huge_entries.push(e);
+                    let ne = L::Pte::from_raw(entry::fork_cow(e));
+                    *pe = ne;
+                    *ce = ne;
+                    continue;
+                }
                 let ne = L::Pte::from_raw(e & !WRITE);
                 *pe = ne;
                 *ce = ne;
@@ -75,6 +85,10 @@ pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
         }
     }
     mem.set_live(child, mem.live(parent));
+    for e in huge_entries {
+        crate::paging::huge::share_block::<L, F>(mem, e);
+        mem.add_huge(1);
+    }
 }
 
 /// The copy-on-write leaf pass: child entry = parent entry, with private writable pages
@@ -193,6 +207,13 @@ impl<L: Layout, F: FrameAllocator> TreeVisitor<L, PhysMem<F>> for Destroy {
             mem.free_table(t);
         }
         Ok(Enter::Done)
+    }
+
+    #[inline(always)]
+    fn huge(&mut self, mem: &mut PhysMem<F>, _: Frame, _: usize, raw: u64, _: u64) -> Result<(), Infallible> {
+        crate::paging::huge::unref_block::<L, F>(mem, raw);
+        mem.sub_huge(1, false);
+        Ok(())
     }
 
     #[inline(always)]

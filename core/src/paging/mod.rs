@@ -53,6 +53,7 @@
 pub mod cursor;
 pub mod entry;
 mod fork;
+mod huge;
 mod i386;
 pub mod layout;
 mod leaf;
@@ -141,6 +142,9 @@ pub enum LeafLink {
     ReadOnlyPrivate,
     /// A read-only link to a table other spaces link too: a write copies it first.
     Shared,
+    /// No leaf table: a huge entry in the directory maps the whole block (see
+    /// `paging::huge`); its own flags decide.
+    Huge,
 }
 
 /// What the software MMU was asked to do.
@@ -205,6 +209,9 @@ pub trait PagingFormat {
     const VA_END: u64;
     /// Exclusive upper bound of frame numbers an entry can hold.
     const FRAME_END: u64;
+    /// 4 KiB pages in a huge block, one directory entry's span: 512 (2 MiB) on x86-64,
+    /// 1024 (4 MiB) on i386. See `paging::huge`.
+    const HUGE_PAGES: u64;
 
     /// Allocates an empty root table.
     ///
@@ -356,12 +363,68 @@ pub trait PagingFormat {
         clear: PageFlags,
     ) -> Result<Mapping, PagingError>;
 
+    /// Maps the block at `va` (aligned to [`PagingFormat::HUGE_PAGES`] pages) to the
+    /// frames from `first` (aligned to as many frames) with one huge entry (`PS` in the
+    /// directory entry), building the tables above the directory as needed. Consumes one
+    /// reference per frame.
+    ///
+    /// # Errors
+    /// [`PagingError::AddressOutOfRange`] (beyond the format, or not aligned),
+    /// [`PagingError::FrameOutOfRange`] (beyond reach, or not aligned),
+    /// [`PagingError::AlreadyMapped`] when the directory entry holds a leaf table or a
+    /// huge entry, [`PagingError::OutOfFrames`]. Nothing has changed then.
+    fn map_huge<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+        first: Frame,
+        flags: PageFlags,
+    ) -> Result<(), PagingError>;
+
+    /// Splits every huge entry mapping part of `span` into a leaf table of the same
+    /// frames and flags (all or none). Returns the number split. [`PagingFormat::unmap_range`]
+    /// and [`PagingFormat::protect_range`] do this themselves.
+    ///
+    /// # Errors
+    /// [`PagingError::OutOfFrames`] for a table; nothing has changed then.
+    fn split_huge<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+    ) -> Result<u64, PagingError>;
+
+    /// Splits the huge entry of the walk `w` ([`LeafLink::Huge`]) into a leaf table; `w`
+    /// follows.
+    ///
+    /// # Errors
+    /// [`PagingError::NotMapped`] when `w` is not through a huge entry,
+    /// [`PagingError::OutOfFrames`]; nothing has changed then.
+    fn split_at<F: FrameAllocator>(mem: &mut PhysMem<F>, w: &mut PageWalk) -> Result<(), PagingError>;
+
+    /// Replaces the huge entry of the walk `w` by one mapping the block from `first` with
+    /// `flags` (consuming a reference per new frame, dropping one per old frame); `w`
+    /// follows. Returns the old mapping of the block's first page.
+    ///
+    /// # Errors
+    /// As [`PagingFormat::split_at`] and the frame errors of [`PagingFormat::map_huge`].
+    fn replace_huge_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        first: Frame,
+        flags: PageFlags,
+    ) -> Result<Mapping, PagingError>;
+
+    /// Calls `f(block address, mapping of the block's first page)` for every huge entry
+    /// mapping part of `span`, in address order.
+    fn for_each_huge(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping));
+
     /// Calls `f` for every present page in `span`, in address order (leaf entries as
-    /// stored, as [`PagingFormat::translate`]).
+    /// stored, as [`PagingFormat::translate`]; each page of a huge entry too).
     fn for_each_mapping(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping));
 
     /// As [`PagingFormat::for_each_mapping`], also naming the leaf table that holds each
-    /// entry (a table shared by an on-demand fork is reached from every space linking it).
+    /// entry (a table shared by an on-demand fork is reached from every space linking it;
+    /// for the pages of a huge entry, the directory holding it).
     fn for_each_leaf_mapping(
         arena: &Arena,
         root: Frame,
@@ -400,7 +463,8 @@ pub trait PagingFormat {
     fn destroy<F: FrameAllocator>(mem: &mut PhysMem<F>, root: Frame);
 
     /// The hardware walk: translates `va` for `access` as the MMU would, setting ACCESSED
-    /// (and DIRTY on a write) in the leaf entry, or returns the fault's error code.
+    /// (and DIRTY on a write) in the leaf entry (the huge entry for a page of a huge
+    /// block), or returns the fault's error code.
     ///
     /// # Errors
     /// A [`FaultCode`] with x86 bits: not present, or a protection violation (write to a

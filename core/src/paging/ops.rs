@@ -20,13 +20,15 @@ use crate::arena::{Arena, MAX_ARENA_BYTES};
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::{leaf_at, table_shared, Cursor, Unshares};
 use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRTY, PRESENT, USER, WRITE};
-use crate::paging::layout::{alloc_table, entry_frame, entry_offset, index, next_boundary, Layout};
+use crate::paging::layout::{
+    alloc_table, entry_frame, entry_offset, index, is_huge_entry, link_offset, next_boundary, Layout,
+};
 use crate::paging::leaf::{destroy_table, fill};
 use crate::paging::range::{check_frames, clear_range, clip, own_spans, span_free, unmap_one};
 use crate::paging::spans::{walk_spans, Allocating, Existing};
 use crate::paging::tree::{walk_space, Enter, TreeVisitor};
 use crate::paging::{
-    fork, walk, Access, FaultCode, ForkPolicy, LeafLink, Mapping, PageFlags, PageWalk, PagingError,
+    fork, huge, walk, Access, FaultCode, ForkPolicy, LeafLink, Mapping, PageFlags, PageWalk, PagingError,
     PagingFormat,
 };
 use core::convert::Infallible;
@@ -125,10 +127,62 @@ fn map_build<L: Layout, F: FrameAllocator>(
     Ok(())
 }
 
+/// [`PagingFormat::protect_range`] on `start..end`, huge entries split.
+fn protect<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    start: u64,
+    end: u64,
+    set: PageFlags,
+    clear: PageFlags,
+) -> Result<u64, PagingError> {
+    if next_boundary::<L>(start, 1) < end {
+        own_spans::<L, F>(mem, root, &[(start, end)], false)?;
+    }
+    let (set, mut clear) = (entry::to_raw(set), entry::to_raw(clear));
+    // Taking WRITE away also ends copy-on-write; granting it is decided per page below.
+    if clear & WRITE != 0 {
+        clear |= COW;
+    }
+    let grant_write = set & WRITE != 0;
+    let set = set & !WRITE;
+    let mut cur = Cursor::<L>::new(root);
+    let mut changed = 0;
+    walk_spans::<L, _, Existing, PagingError>(mem, &mut cur, start, end, |mem, cur, s| {
+        if cur.leaf_shared(mem) && span_free::<L>(mem.arena(), &s) {
+            return Ok(());
+        }
+        let leaf = cur.writable_leaf(mem, s.va, &mut Unshares::new())?;
+        let (arena, counts) = mem.split();
+        for slot in &mut L::table_mut(arena, leaf)[s.i0..s.i0 + s.n] {
+            let e = slot.raw();
+            if e & PRESENT == 0 {
+                continue;
+            }
+            let mut ne = (e & !clear) | set;
+            if grant_write {
+                // A private frame still shared with another space stays read-only + COW.
+                ne = if entry::is_private(ne) && counts.get(entry_frame::<L>(e)) > 1 {
+                    (ne & !WRITE) | COW
+                } else {
+                    (ne | WRITE) & !COW
+                };
+            }
+            if ne != e {
+                *slot = L::Pte::from_raw(ne);
+                changed += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(changed)
+}
+
 impl<L: Layout> PagingFormat for L {
     const NAME: &'static str = L::NAME;
     const VA_END: u64 = L::VA_END;
     const FRAME_END: u64 = L::FRAME_END;
+    const HUGE_PAGES: u64 = huge::block_pages::<L>();
 
     fn new_root<F: FrameAllocator>(mem: &mut PhysMem<F>) -> Result<Frame, PagingError> {
         alloc_table::<L, F>(mem).ok_or(PagingError::OutOfFrames)
@@ -219,7 +273,9 @@ impl<L: Layout> PagingFormat for L {
             return unmap_one::<L, F>(mem, root, span.start.0);
         }
         let (start, end) = clip::<L>(span);
-        clear_range::<L, F>(mem, root, start, end, true)
+        huge::split_then::<L, F, _>(mem, root, start, end, |mem| {
+            clear_range::<L, F>(mem, root, start, end, true)
+        })
     }
 
     fn protect_range<F: FrameAllocator>(
@@ -230,46 +286,51 @@ impl<L: Layout> PagingFormat for L {
         clear: PageFlags,
     ) -> Result<u64, PagingError> {
         let (start, end) = clip::<L>(span);
-        if next_boundary::<L>(start, 1) < end {
-            own_spans::<L, F>(mem, root, &[(start, end)], false)?;
+        huge::split_then::<L, F, _>(mem, root, start, end, |mem| {
+            protect::<L, F>(mem, root, start, end, set, clear)
+        })
+    }
+
+    fn map_huge<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        va: VirtAddr,
+        first: Frame,
+        flags: PageFlags,
+    ) -> Result<(), PagingError> {
+        huge::map_huge::<L, F>(mem, root, va, first, flags)
+    }
+
+    fn split_huge<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        root: Frame,
+        span: PageSpan,
+    ) -> Result<u64, PagingError> {
+        if mem.huge_entries() == 0 {
+            return Ok(0);
         }
-        let (set, mut clear) = (entry::to_raw(set), entry::to_raw(clear));
-        // Taking WRITE away also ends copy-on-write; granting it is decided per page below.
-        if clear & WRITE != 0 {
-            clear |= COW;
-        }
-        let grant_write = set & WRITE != 0;
-        let set = set & !WRITE;
-        let mut cur = Cursor::<L>::new(root);
-        let mut changed = 0;
-        walk_spans::<L, _, Existing, PagingError>(mem, &mut cur, start, end, |mem, cur, s| {
-            if cur.leaf_shared(mem) && span_free::<L>(mem.arena(), &s) {
-                return Ok(());
-            }
-            let leaf = cur.writable_leaf(mem, s.va, &mut Unshares::new())?;
-            let (arena, counts) = mem.split();
-            for slot in &mut L::table_mut(arena, leaf)[s.i0..s.i0 + s.n] {
-                let e = slot.raw();
-                if e & PRESENT == 0 {
-                    continue;
-                }
-                let mut ne = (e & !clear) | set;
-                if grant_write {
-                    // A private frame still shared with another space stays read-only + COW.
-                    ne = if entry::is_private(ne) && counts.get(entry_frame::<L>(e)) > 1 {
-                        (ne & !WRITE) | COW
-                    } else {
-                        (ne | WRITE) & !COW
-                    };
-                }
-                if ne != e {
-                    *slot = L::Pte::from_raw(ne);
-                    changed += 1;
-                }
-            }
-            Ok(())
-        })?;
-        Ok(changed)
+        let (start, end) = clip::<L>(span);
+        huge::split_range::<L, F>(mem, root, start, end).map(|s| s.count())
+    }
+
+    fn split_at<F: FrameAllocator>(mem: &mut PhysMem<F>, w: &mut PageWalk) -> Result<(), PagingError> {
+        huge::split_at::<L, F>(mem, w)
+    }
+
+    fn replace_huge_at<F: FrameAllocator>(
+        mem: &mut PhysMem<F>,
+        w: &mut PageWalk,
+        first: Frame,
+        flags: PageFlags,
+    ) -> Result<Mapping, PagingError> {
+        huge::replace_huge_at::<L, F>(mem, w, first, flags)
+    }
+
+    fn for_each_huge(arena: &Arena, root: Frame, span: PageSpan, f: &mut dyn FnMut(VirtAddr, Mapping)) {
+        let (start, end) = clip::<L>(span);
+        huge::for_each_huge::<L>(arena, root, start, end, &mut |_, _, e, va| {
+            f(VirtAddr(va), huge::huge_mapping::<L>(e, va));
+        });
     }
 
     fn unshare<F: FrameAllocator>(
@@ -349,9 +410,9 @@ impl<L: Layout> PagingFormat for L {
         let mut l = L::LEVELS - 1;
         while l > 0 {
             let e = L::entry(arena, table, index::<L>(va, l));
-            table = (e & (L::ADDR_MASK | PRESENT)).wrapping_sub(PRESENT);
-            if table > last {
-                return None;
+            table = link_offset::<L>(e);
+            if table > last || (L::HUGE_MARK == 0 && is_huge_entry(e, l)) {
+                return huge::translate_huge::<L>(arena, root, va);
             }
             l -= 1;
         }
@@ -388,17 +449,34 @@ impl<L: Layout> PagingFormat for L {
     ) {
         let (start, end) = clip::<L>(span);
         let mut cur = Cursor::<L>::new(root);
-        let mut ctx = arena;
-        let _ = walk_spans::<L, _, Existing, PagingError>(&mut ctx, &mut cur, start, end, |arena, _, s| {
-            for (k, e) in L::table(arena, s.leaf)[s.i0..s.i0 + s.n].iter().enumerate() {
+        let mut va = start;
+        while va < end {
+            let leaf = match cur.find(arena, va) {
+                Ok(leaf) => leaf,
+                Err(next) => {
+                    // No leaf table for this directory entry: it may be a huge entry.
+                    if next == next_boundary::<L>(va, 1) {
+                        if let Some((dir, _, e)) = huge::huge_at::<L>(arena, root, va) {
+                            for page in (va..next.min(end)).step_by(4096) {
+                                f(dir, VirtAddr(page), huge::huge_mapping::<L>(e, page));
+                            }
+                        }
+                    }
+                    va = next;
+                    continue;
+                }
+            };
+            let stop = next_boundary::<L>(va, 1).min(end);
+            let i0 = index::<L>(va, 0);
+            for (k, e) in L::table(arena, leaf)[i0..i0 + ((stop - va) >> 12) as usize].iter().enumerate() {
                 let e = e.raw();
                 if e & PRESENT != 0 {
                     let m = Mapping { frame: entry_frame::<L>(e), flags: entry::from_raw(e) };
-                    f(s.leaf, VirtAddr(s.va + ((k as u64) << 12)), m);
+                    f(leaf, VirtAddr(va + ((k as u64) << 12)), m);
                 }
             }
-            Ok(())
-        });
+            va = stop;
+        }
     }
 
     fn present_entries(arena: &Arena, table: Frame) -> u64 {
@@ -450,13 +528,16 @@ impl<L: Layout> PagingFormat for L {
                 return Err(FaultCode(code));
             }
             allow &= e;
-            if l == 0 {
+            if l == 0 || is_huge_entry(e, l) {
                 if need & !allow != 0 {
                     return Err(FaultCode(code | FaultCode::PRESENT));
                 }
                 let ne = e | ACCESSED | (u64::from(access.write) * DIRTY);
                 if ne != e {
                     L::store(arena, at, ne);
+                }
+                if l != 0 {
+                    return Ok(huge::huge_mapping::<L>(ne, va.0));
                 }
                 return Ok(Mapping { frame: entry_frame::<L>(ne), flags: entry::from_raw(ne) });
             }

@@ -159,7 +159,7 @@ pub(crate) fn unmap_one<L: Layout, F: FrameAllocator>(
     va: u64,
 ) -> Result<u64, PagingError> {
     let Some(t) = leaf_at::<L>(mem.arena(), root, va) else {
-        return Ok(0);
+        return unmap_one_huge::<L, F>(mem, root, va);
     };
     let i = index::<L>(va, 0);
     let e = L::entry(mem.arena(), t, i);
@@ -202,4 +202,25 @@ fn unmap_last<L: Layout, F: FrameAllocator>(
         cur.release_empty(mem, va);
     }
     Ok(1)
+}
+
+/// [`unmap_one`] where no leaf table maps `va`: a page of a huge entry is unmapped by
+/// splitting the entry first (a table frame; on failure nothing has changed), else
+/// nothing is mapped there.
+///
+/// # Errors
+/// [`PagingError::OutOfFrames`] for the split.
+#[cold]
+#[inline(never)]
+fn unmap_one_huge<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    va: u64,
+) -> Result<u64, PagingError> {
+    if mem.huge_entries() == 0 || crate::paging::huge::huge_at::<L>(mem.arena(), root, va).is_none() {
+        return Ok(0);
+    }
+    crate::paging::huge::split_range::<L, F>(mem, root, va, va + 4096)?;
+    // A private leaf table of a whole block now: the one-entry path.
+    unmap_one::<L, F>(mem, root, va)
 }

@@ -10,7 +10,7 @@ use crate::addr::Frame;
 use crate::arena::Arena;
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::entry::{Pte, PRESENT};
-use crate::paging::layout::{entries, entry_frame, shift, Layout, RUN};
+use crate::paging::layout::{entries, entry_frame, is_huge_entry, shift, Layout, RUN};
 
 /// What a walk reads the tables from: an arena, or the physical memory holding one.
 pub(crate) trait HasArena {
@@ -69,6 +69,13 @@ pub(crate) trait TreeVisitor<L: Layout, C> {
         Ok(true)
     }
 
+    /// The huge entry `raw` at index `i` of the directory `t`, mapping the block from
+    /// `va` (the walk never descends into one).
+    #[inline(always)]
+    fn huge(&mut self, _ctx: &mut C, _t: Frame, _i: usize, _raw: u64, _va: u64) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// Entries `i .. i + n` of the level-`level` table `t` are empty.
     #[inline(always)]
     fn empty(&mut self, _ctx: &mut C, _t: Frame, _level: usize, _i: usize, _n: usize) {}
@@ -122,7 +129,9 @@ pub(crate) fn walk_tree<L: Layout, C: HasArena, V: TreeVisitor<L, C>>(
                 let i = first + k + gap;
                 let e = L::table(ctx.tables(), t)[i].raw();
                 let sub_va = va + ((i as u64) << shift::<L>(level));
-                if v.link(ctx, t, level, i, e, sub_va)? {
+                if is_huge_entry(e, level) {
+                    v.huge(ctx, t, i, e, sub_va)?;
+                } else if v.link(ctx, t, level, i, e, sub_va)? {
                     walk_tree::<L, C, V>(ctx, v, entry_frame::<L>(e), level - 1, sub_va)?;
                 }
                 present = (present >> gap) >> 1;

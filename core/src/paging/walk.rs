@@ -17,7 +17,7 @@ use crate::paging::cursor::{copy_shared_leaf, leaf_path, table_shared};
 use crate::paging::entry::{self, Pte, COW, DIRECT, PRESENT, WRITE};
 use crate::paging::layout::{entries, entry_frame, index, Layout};
 use crate::paging::range::check_frames;
-use crate::paging::{LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
+use crate::paging::{huge, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 
 /// Where one page's leaf entry lives and what it holds, found by one walk
 /// ([`PagingFormat::walk`]).
@@ -31,11 +31,22 @@ pub struct PageWalk {
     /// How its leaf table is linked ([`LeafLink::Writable`] when there is none).
     pub link: LeafLink,
     /// The address space's root.
-    root: Frame,
+    pub(super) root: Frame,
     /// The leaf table, when every table on the way is present.
-    leaf: Option<Frame>,
-    /// The table holding the leaf table's link (meaningful when `leaf` is).
-    dir: Frame,
+    pub(super) leaf: Option<Frame>,
+    /// The table holding the leaf table's link (meaningful when `leaf` is), or the huge
+    /// entry (when the link is [`LeafLink::Huge`]).
+    pub(super) dir: Frame,
+}
+
+impl PageWalk {
+    /// Whether the walk found a leaf table for the page (false when a table on the way
+    /// is missing or a huge entry maps the page): with no mapping either, the page's
+    /// directory entry is empty.
+    #[inline(always)]
+    pub fn has_leaf_table(&self) -> bool {
+        self.leaf.is_some()
+    }
 }
 
 /// The walk: down to the leaf entry as the hardware goes ([`leaf_path`]), noting the
@@ -50,7 +61,7 @@ pub(crate) fn walk<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, 
     }
     let arena = mem.arena();
     let Some(path) = leaf_path::<L>(arena, root, va) else {
-        return w;
+        return huge::walk_huge::<L, F>(mem, w);
     };
     let (table, leaf) = (path.leaf, Frame(path.leaf >> 12));
     w.dir = Frame(path.dir >> 12);
@@ -134,7 +145,7 @@ pub(crate) fn block_absent<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, w: &P
     if pages == 0 || !pages.is_power_of_two() || pages > entries::<L>() as u64 {
         return false;
     }
-    let Some(leaf) = w.leaf else { return w.page.0 < L::VA_END };
+    let Some(leaf) = w.leaf else { return w.mapping.is_none() && w.page.0 < L::VA_END };
     let first = index::<L>(w.page.0, 0) & !(pages as usize - 1);
     L::Pte::all_zero(&L::table(mem.arena(), leaf)[first..first + pages as usize])
 }
@@ -159,7 +170,8 @@ fn open_link<L: Layout, F: FrameAllocator>(
     w: &mut PageWalk,
 ) -> Result<(), PagingError> {
     match w.link {
-        LeafLink::Writable => Ok(()),
+        // A huge entry is in no leaf table: nothing shared to open.
+        LeafLink::Writable | LeafLink::Huge => Ok(()),
         LeafLink::Shared => own_leaf::<L, F>(mem, w).map(|_| ()),
         LeafLink::ReadOnlyPrivate => {
             let Some(leaf) = w.leaf else { return Ok(()) };
@@ -226,6 +238,9 @@ pub(crate) fn reflag_at<L: Layout, F: FrameAllocator>(
 ) -> Result<Mapping, PagingError> {
     if w.mapping.is_none() {
         return Err(PagingError::NotMapped(w.page));
+    }
+    if w.link == LeafLink::Huge {
+        return Ok(huge::reflag_huge::<L, F>(mem, w, set, clear));
     }
     let leaf = own_leaf::<L, F>(mem, w)?;
     let slot = &mut L::table_mut(mem.arena_mut(), leaf)[index::<L>(w.page.0, 0)];

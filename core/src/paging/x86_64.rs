@@ -2,7 +2,8 @@
 //! virtual addresses of which the lower (user) half is mappable, 52-bit physical addresses.
 //!
 //! MINIX 3 ran i386 only; this is the format its `pagetable.c` would have with long mode
-//! paging (`x86::bits64::paging`). Only 4 KiB leaf pages are used.
+//! paging (`x86::bits64::paging`). Leaf pages are 4 KiB; a page-directory entry with `PS`
+//! maps a 2 MiB huge page (see `paging::huge`).
 
 use crate::addr::Frame;
 use crate::arena::Arena;
@@ -23,6 +24,8 @@ impl Layout for X86_64 {
     /// `MAXPHYADDR` = 52 bits.
     const FRAME_END: u64 = 1 << (x86::bits64::paging::MAXPHYADDR - 12);
     const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+    /// Bit 52, the first of the bits 52–58 a 2 MiB page-directory entry leaves to software.
+    const HUGE_MARK: u64 = 1 << 52;
 
     #[inline(always)]
     fn table(arena: &Arena, frame: Frame) -> &[u64] {

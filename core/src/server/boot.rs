@@ -61,6 +61,8 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
             exits: ExitQueue::new(config.slots),
             fork_policy: config.fork,
             folio: config.folio,
+            huge: config.huge,
+            huge_zero: None,
             pool: ZeroPool::new(config.zero),
             spare_regions: RegionMap::new(),
             stats: VmStats::default(),

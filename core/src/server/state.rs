@@ -28,6 +28,12 @@ pub struct Vm<F: FrameAllocator, P: PagingFormat> {
     pub(crate) fork_policy: ForkPolicy,
     /// The anonymous folio size of demand-zero write faults.
     pub(crate) folio: crate::server::FolioSize,
+    /// Whether demand-zero faults may map huge blocks (`crate::calls::huge`).
+    pub(crate) huge: crate::server::HugePolicy,
+    /// The huge zero page, once a read fault has needed it: the first of its
+    /// [`PagingFormat::HUGE_PAGES`] zeroed frames, pinned by one reference each (every
+    /// mapping of it holds its own as well).
+    pub(crate) huge_zero: Option<Frame>,
     /// The pre-zeroed frames and the zeroing policy.
     pub(crate) pool: ZeroPool,
     /// A cleared region list whose buffer exec reuses for the image it builds.
@@ -55,9 +61,12 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// that left it empty. Pages are mapped only inside regions, so the root is empty then;
     /// should anything be left (a half-built image), the format's full `destroy` frees it.
     /// Under on-demand fork the full `destroy` is used at once: it drops a shared leaf
-    /// table's reference where a region-by-region unmap would first copy the table.
+    /// table's reference where a region-by-region unmap would first copy the table; so
+    /// it is while any huge entry exists (an unmap would split it first).
     pub(crate) fn destroy_space(&mut self, root: Frame, regions: &[Region]) {
-        if self.fork_policy == ForkPolicy::Share {
+        // A huge entry would need a table frame to be split by a range unmap; the full
+        // destroy drops it whole.
+        if self.fork_policy == ForkPolicy::Share || self.mem.huge_entries() != 0 {
             P::destroy(&mut self.mem, root);
             return;
         }
@@ -203,6 +212,16 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
     /// The anonymous folio size of demand-zero write faults.
     pub fn folio_size(&self) -> crate::server::FolioSize {
         self.folio
+    }
+
+    /// Whether demand-zero faults may map huge blocks.
+    pub fn huge_policy(&self) -> crate::server::HugePolicy {
+        self.huge
+    }
+
+    /// The huge zero page's first frame, once allocated (it stays for good).
+    pub fn huge_zero_page(&self) -> Option<Frame> {
+        self.huge_zero
     }
 
     /// The zeroing policy.
