@@ -96,6 +96,9 @@ pub(crate) struct Converter<'a> {
     pub touch_faults: Vec<TouchFault>,
 }
 
+/// What a fault fell in: kind, protection, `MAP_STACK`, window in its 2 MiB block.
+type Area = (AreaKind, Prot, bool, (u64, u64));
+
 /// `[start, end)` clipped to the three 2 MiB blocks centred on `page`'s (see
 /// [`TouchFault::reach`]).
 fn clip_to_reach(page: u64, start: u64, end: u64) -> (u64, u64) {
@@ -449,7 +452,7 @@ impl<'a> Converter<'a> {
     /// The mapping `id` holding `page` of process `g`: its kind, protection, `MAP_STACK`
     /// flag, and the run of alike mappings around the page inside its 2 MiB block; then
     /// the run clipped to the three blocks around it.
-    fn map_area(&self, g: usize, page: u64, id: MapId) -> ((AreaKind, Prot, bool, (u64, u64)), (u64, u64)) {
+    fn map_area(&self, g: usize, page: u64, id: MapId) -> (Area, (u64, u64)) {
         let me = self.maps.get(&id).copied().unwrap_or((MapKind::File, Prot::NONE, false));
         let (bs, be) = facts::pmd_block(page);
         let ranges: Vec<(u64, u64, bool)> = self.e.procs[g]

@@ -223,7 +223,7 @@ fn only(ops: &[Op], facts: &[TouchFault], pids: &HashSet<Pid>) -> (Vec<Op>, Vec<
             _ => false,
         };
         if keep {
-            o.push(op.clone());
+            o.push(*op);
         }
     }
     (o, f)
