@@ -27,9 +27,15 @@
 //!   model makes present is touched in the server too, so the server's "none of the block's
 //!   entries is present" sees what Linux had.
 //!
-//! At 2 MiB ([`PMD_PAGES`]: PMD-mapped THP, which the server does not have yet) the model's
-//! own rule decides: a whole 2 MiB window, no page table yet for the block, the huge zero
-//! page on a read. `docs/large-folios.md` §9–10 give Linux's rules and this design.
+//! At 2 MiB ([`PMD_PAGES`]: PMD-mapped THP, `--huge always`) the model's own rule decides: a
+//! whole 2 MiB window, no page table yet for the block, the huge zero page on a read (the
+//! rules of `vmstorm_core`'s huge-page fault path; the model applies them itself because
+//! [`predict_range`] replays a capture hundreds of times, and the host's blocks are 2 MiB
+//! where the server's i386 blocks are 4 MiB). [`predict_range`] gives the least and most
+//! faults over the placements address-space randomization may choose, with two placement
+//! rules of the kernel the server has no counterpart of (mappings the kernel aligns to
+//! 2 MiB, and those placed after them, keep their place on the grid). `docs/large-folios.md`
+//! §9–11 give Linux's rules and this design.
 
 use hashbrown::{HashMap, HashSet};
 
