@@ -4,7 +4,10 @@
 //! Replaces what the MINIX kernel's `vm_lookup`/`vm_copy` (`arch/i386/memory.c`) and the
 //! hardware page walk do for VM: a walk that checks present/write/user at every level,
 //! sets ACCESSED (and DIRTY on a write), and reports a fault with the x86 error-code bits
-//! ([`FaultCode`]). No fault is handled here: the caller (the server's fault path) does.
+//! ([`FaultCode`]). A page-directory entry with `PS` (a huge page: 2 MiB on x86-64, 4 MiB
+//! on i386) ends the walk as a leaf does: its permissions decide, and ACCESSED and DIRTY
+//! are set in it, for the whole block, as the hardware does. No fault is handled here:
+//! the caller (the server's fault path) does.
 
 use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
 use crate::arena::Arena;

@@ -6,8 +6,8 @@ mod support;
 use support::{phys, VecAlloc};
 use vmstorm_core::mmu::{read_bytes, translate, write_bytes, CopyError};
 use vmstorm_core::{
-    Access, FaultCode, Frame, FrameAllocator, Mapping, PageFlags, PagingFormat, PhysMem, VirtAddr, I386,
-    X86_64,
+    Access, Arena, Bitset, FaultCode, Frame, FrameAllocator, Mapping, PageFlags, PagingFormat, PhysMem,
+    VirtAddr, I386, PAGE_SIZE, X86_64,
 };
 
 const READ_USER: Access = Access { write: false, user: true };
@@ -129,4 +129,36 @@ both_formats! {
     fault_codes_for_not_present_read_only_and_supervisor => fault_codes;
     accessed_and_dirty_bits_are_set => accessed_dirty;
     byte_copies_cross_pages_and_stop_at_faults => copies_across_pages;
+}
+
+/// A huge entry: the MMU checks its permissions, sets ACCESSED and DIRTY in it (for the
+/// whole block), and translates every page of the block to its frame.
+fn huge_entry_translates_and_marks<P: PagingFormat>() {
+    let n = P::HUGE_PAGES;
+    let mut mem: PhysMem<Bitset> = PhysMem::new(Arena::with_frames(3 * n).unwrap());
+    let root = P::new_root(&mut mem).unwrap();
+    let first = mem.alloc_contiguous(n, n).unwrap();
+    let va = VirtAddr(2 * n * PAGE_SIZE);
+    P::map_huge(&mut mem, root, va, first, PageFlags::USER).unwrap();
+    let read = Access { write: false, user: true };
+    let write = Access { write: true, user: true };
+    let m = P::hw_translate(mem.arena_mut(), root, va.add_pages(n - 1), read).unwrap();
+    assert_eq!(m.frame, first.add(n - 1));
+    assert_eq!(m.flags, PageFlags::USER | PageFlags::ACCESSED);
+    let e = P::hw_translate(mem.arena_mut(), root, va.add_pages(3), write).unwrap_err();
+    assert_eq!(e.0, FaultCode::PRESENT | FaultCode::WRITE | FaultCode::USER);
+    let mut w = P::walk(&mem, root, va);
+    P::reflag_at(&mut mem, &mut w, PageFlags::WRITE, PageFlags::EMPTY).unwrap();
+    let m = P::hw_translate(mem.arena_mut(), root, va.add_pages(3), write).unwrap();
+    assert_eq!(m.frame, first.add(3));
+    let all = PageFlags::USER | PageFlags::WRITE | PageFlags::ACCESSED | PageFlags::DIRTY;
+    assert_eq!(P::translate(mem.arena(), root, va).unwrap().flags, all, "D is the block's");
+    P::destroy(&mut mem, root);
+    assert_eq!(mem.free_frames(), 3 * n);
+}
+
+#[test]
+fn huge_entries_translate_through_the_mmu_in_both_formats() {
+    huge_entry_translates_and_marks::<X86_64>();
+    huge_entry_translates_and_marks::<I386>();
 }

@@ -1,4 +1,6 @@
-//! Property test: random sequences of map / map_range / unmap_range / protect_range /
+//! Property test: random sequences of map / map_range / map_huge (a `PS` directory entry;
+//! unmap and protect of part of it split it, a copy-on-write write splits it first) /
+//! unmap_range / protect_range /
 //! writes through the soft MMU (breaking COW by hand, as the fault path does) /
 //! fork_copy (copy-on-write, eager, and on-demand with shared leaf tables, whose first
 //! write goes through `unshare` as the fault path does) / destroy, on both formats,
@@ -14,7 +16,8 @@ use support::{check_refs, phys, VecAlloc};
 use vmstorm_core::mmu::{read_bytes, write_bytes, CopyError};
 use vmstorm_core::paging::PagingError;
 use vmstorm_core::{
-    FaultCode, ForkPolicy, Frame, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr, I386, X86_64,
+    FaultCode, ForkPolicy, Frame, LeafLink, Mapping, PageFlags, PageSpan, PagingFormat, PhysMem, VirtAddr,
+    I386, X86_64,
 };
 
 const MAX_SPACES: usize = 4;
@@ -23,6 +26,7 @@ const MAX_SPACES: usize = 4;
 enum Op {
     Map { space: usize, page: u64, write: bool, shared: bool },
     MapRange { space: usize, page: u64, len: u64, write: bool, shared: bool },
+    MapHuge { space: usize, page: u64, write: bool },
     Unmap { space: usize, page: u64, len: u64 },
     Protect { space: usize, page: u64, len: u64, write: bool },
     Write { space: usize, page: u64, byte: u8 },
@@ -43,6 +47,7 @@ fn op(top: u64) -> impl Strategy<Value = Op> {
             .prop_map(|(space, page, write, shared)| Op::Map { space, page, write, shared }),
         3 => (s.clone(), page(top), 1u64..40, any::<bool>(), any::<bool>())
             .prop_map(|(space, page, len, write, shared)| Op::MapRange { space, page, len, write, shared }),
+        1 => (s.clone(), page(top), any::<bool>()).prop_map(|(space, page, write)| Op::MapHuge { space, page, write }),
         2 => (s.clone(), page(top), 1u64..600).prop_map(|(space, page, len)| Op::Unmap { space, page, len }),
         2 => (s.clone(), page(top), 1u64..60, any::<bool>())
             .prop_map(|(space, page, len, write)| Op::Protect { space, page, len, write }),
@@ -166,6 +171,31 @@ impl<P: PagingFormat> World<P> {
                     }
                 }
             }
+            Op::MapHuge { space, page, write } => {
+                let n = P::HUGE_PAGES;
+                let page = page & !(n - 1);
+                let Some((root, _)) = self.space(space) else { return };
+                let Some(first) = self.mem.alloc_contiguous(n, n) else { return };
+                let objs = self.model.objects.len();
+                for i in 0..n {
+                    let fill = (first.0 + i) as u8 ^ 0xa5;
+                    self.mem.arena_mut().frame_mut(first.add(i)).fill(fill);
+                    self.model.objects.push(fill);
+                }
+                let r = P::map_huge(&mut self.mem, root, va(page), first, flags(write, false));
+                let (_, m) = self.space(space).unwrap();
+                if m.range(page..page + n).next().is_some() {
+                    assert_eq!(r, Err(PagingError::AlreadyMapped(va(page))));
+                    for i in 0..n {
+                        self.mem.unref(first.add(i));
+                    }
+                } else {
+                    r.unwrap();
+                    for i in 0..n {
+                        m.insert(page + i, ModelPage { obj: objs + i as usize, write, shared: false });
+                    }
+                }
+            }
             Op::Unmap { space, page, len } => {
                 let Some((root, _)) = self.space(space) else { return };
                 let n = P::unmap_range(&mut self.mem, root, PageSpan::new(va(page), len).unwrap()).unwrap();
@@ -222,6 +252,15 @@ impl<P: PagingFormat> World<P> {
                 if mp.write && r.is_err() {
                     let code = FaultCode(FaultCode::PRESENT | FaultCode::WRITE | FaultCode::USER);
                     assert_eq!(r, Err(CopyError::Fault { va: at, code }));
+                    // A huge entry is split first (the fault path's fallback for a
+                    // shared block); the split changes no mapping.
+                    let mut w = P::walk(&self.mem, root, va(page));
+                    if w.link == LeafLink::Huge {
+                        let before = P::translate(self.mem.arena(), root, va(page));
+                        P::split_at(&mut self.mem, &mut w).expect("a frame for a split");
+                        assert_eq!(w, P::walk(&self.mem, root, va(page)), "the walk followed the split");
+                        assert_eq!(before, P::translate(self.mem.arena(), root, va(page)));
+                    }
                     let cur = P::translate(self.mem.arena(), root, va(page)).unwrap();
                     assert!(cur.flags.contains(PageFlags::COW), "{cur:?}");
                     let new = self.mem.alloc_frame().expect("frames for a COW copy");
@@ -258,7 +297,13 @@ impl<P: PagingFormat> World<P> {
                 }
                 let Some((root, m)) = self.space(space) else { return };
                 let m = m.clone();
-                let child = P::fork_copy(&mut self.mem, root, mode).unwrap();
+                let child = match P::fork_copy(&mut self.mem, root, mode) {
+                    Ok(c) => c,
+                    // Eager fork copies a huge block into a new aligned block: there may be
+                    // none free (the parent is untouched then).
+                    Err(PagingError::OutOfFrames) if mode == ForkPolicy::Copy => return,
+                    Err(e) => panic!("fork: {e}"),
+                };
                 let mut cm = BTreeMap::new();
                 for (&p, &mp) in &m {
                     let obj = if mp.shared {
@@ -324,6 +369,9 @@ impl<P: PagingFormat> World<P> {
                         "writable private page {p:#x} is shared"
                     );
                 }
+            }
+            // Contents last: a read sets ACCESSED, in a huge entry for its whole block.
+            for (p, mp) in m {
                 let mut b = [0u8; 1];
                 read_bytes::<P>(self.mem.arena_mut(), *root, VirtAddr(va(*p).0 + 0xfff), &mut b).unwrap();
                 assert_eq!(b[0], self.model.objects[mp.obj], "contents of page {p:#x}");

@@ -235,9 +235,17 @@ fn expect_signalled(r: Result<(), TouchError>, what: &str) -> Result<(), TestCas
 fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Result<(), TestCaseError> {
     // Large folios on one case in three (16 KiB, 64 KiB): a write fault then maps pages
     // the model has not touched yet, which must read as zero when it does.
-    use vmstorm_core::{FolioSize, VmConfig};
+    // Huge pages on one case in four, with mmap lengths of half a block per unit (from half
+    // a block to three blocks) so that regions hold whole aligned blocks, and a larger
+    // arena: write faults then map
+    // whole blocks, reads the huge zero page, and munmap, mprotect, mremap, discard, brk
+    // and copy-on-write split them.
+    use vmstorm_core::{FolioSize, HugePolicy, VmConfig};
     let folio = [FolioSize::K4, FolioSize::K16, FolioSize::K64][ops.len() % 3];
-    let cfg = VmConfig { fork: policy, slots: 32, folio, ..VmConfig::with_bytes(32 * MIB) };
+    let huge = if ops.len() % 4 == 3 { HugePolicy::Always } else { HugePolicy::Never };
+    let (scale, bytes) =
+        if huge == HugePolicy::Always { (P::HUGE_PAGES / 2, 128 * MIB) } else { (1, 32 * MIB) };
+    let cfg = VmConfig { fork: policy, slots: 32, folio, huge, ..VmConfig::with_bytes(bytes) };
     let mut vm = Vm::<F, P>::boot(cfg).expect("boot");
     check(&vm);
     let free_at_boot = vm.free_frames();
@@ -295,12 +303,13 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
                 let i = p as usize % n;
                 let prot = PROTS[prot as usize];
                 let flags = MapFlags::ANON | if shared { MapFlags::SHARED } else { MapFlags::PRIVATE };
-                let len = pages as u64 * PAGE_SIZE;
+                let pages = pages as u64 * scale;
+                let len = pages * PAGE_SIZE;
                 let args = MmapArgs { addr: None, len, prot, flags };
                 let va = client::mmap(&mut vm, m.procs[i].ep, &args).map_err(|e| fail(step, op, e))?;
                 prop_assert_eq!(va.0 % PAGE_SIZE, 0, "unaligned mmap address");
                 let id = m.id();
-                for k in 0..pages as u64 {
+                for k in 0..pages {
                     let at = va.0 + k * PAGE_SIZE;
                     prop_assert!(!m.procs[i].pages.contains_key(&at), "mmap at {:#x} overlaps a mapping", at);
                     let hb = m.procs[i].heap_base;
@@ -543,7 +552,9 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
         client::exit(&mut vm, ep).map_err(|e| TestCaseError::fail(format!("final exit of {ep:?}: {e:?}")))?;
     }
     check(&vm);
-    prop_assert_eq!(vm.free_frames(), free_at_boot, "frames leaked after every process exited");
+    // The huge zero page stays once allocated (pinned by the server).
+    let pinned = if vm.huge_zero_page().is_some() { P::HUGE_PAGES } else { 0 };
+    prop_assert_eq!(vm.free_frames() + pinned, free_at_boot, "frames leaked after every process exited");
     Ok(())
 }
 

@@ -59,5 +59,6 @@ pub(crate) fn do_discard<F: FrameAllocator, P: PagingFormat>(
     for span in spans {
         P::unmap_range(&mut vm.mem, root, span)?;
     }
+    vm.note_splits();
     Ok(Reply::Now)
 }

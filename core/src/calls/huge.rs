@@ -72,10 +72,9 @@
 
 use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
 use crate::frames::FrameAllocator;
-use crate::message::Message;
 use crate::paging::{LeafLink, Mapping, PageFlags, PageWalk, PagingFormat};
 use crate::region::{MemType, Region};
-use crate::server::{CallResult, HugePolicy, Vm};
+use crate::server::{HugePolicy, Vm};
 
 use super::fault::FaultError;
 
@@ -208,37 +207,4 @@ pub(crate) fn write_fault<F: FrameAllocator, P: PagingFormat>(
     vm.stats.huge_splits = vm.mem.huge_splits();
     let Some(m) = w.mapping else { unreachable!("a split keeps every page mapped") };
     super::fault::write_copy(vm, w, m, copy)
-}
-
-/// Generates handlers that run a call and then copy the count of huge-entry splits (which
-/// the page-table range operations make) into the statistics: the calls that unmap or
-/// protect ranges. The copy costs those calls two instructions and no other call any.
-macro_rules! counting_splits {
-    ($($(#[$doc:meta])* $name:ident => $inner:path;)*) => {$(
-        $(#[$doc])*
-        pub(crate) fn $name<F: FrameAllocator, P: PagingFormat>(
-            vm: &mut Vm<F, P>,
-            caller: usize,
-            msg: &mut Message,
-        ) -> CallResult {
-            let r = $inner(vm, caller, msg);
-            vm.stats.huge_splits = vm.mem.huge_splits();
-            r
-        }
-    )*};
-}
-
-counting_splits! {
-    /// `VM_BRK` ([`super::brk::do_brk`]), splits counted.
-    do_brk => super::brk::do_brk;
-    /// `VM_MMAP` ([`super::mmap::do_mmap`]; a fixed map over mapped pages), splits counted.
-    do_mmap => super::mmap::do_mmap;
-    /// `VM_MUNMAP` ([`super::mmap::do_munmap`]), splits counted.
-    do_munmap => super::mmap::do_munmap;
-    /// `VM_MPROTECT` ([`super::mprotect::do_mprotect`]), splits counted.
-    do_mprotect => super::mprotect::do_mprotect;
-    /// `VM_MREMAP` ([`super::mremap::do_mremap`]), splits counted.
-    do_mremap => super::mremap::do_mremap;
-    /// `VM_DISCARD` ([`super::discard::do_discard`]), splits counted.
-    do_discard => super::discard::do_discard;
 }

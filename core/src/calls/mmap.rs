@@ -222,6 +222,7 @@ pub(crate) fn map_region<F: FrameAllocator, P: PagingFormat>(
         }
         let unmapped = P::unmap_range(&mut vm.mem, root, span);
         debug_assert!(unmapped.is_ok(), "the range's tables are this space's own");
+        vm.note_splits();
     }
     // 3. Page tables.
     let mapped = if let Some(f) = first {
@@ -298,6 +299,7 @@ pub(crate) fn unmap_range<F: FrameAllocator, P: PagingFormat>(
     // Pages first: that can fail, the regions cannot. Pages are mapped only inside
     // regions, so one walk over the range unmaps exactly theirs.
     P::unmap_range(&mut vm.mem, root, PageSpan { start, pages: (end.0 - start.0) / PAGE_SIZE })?;
+    vm.note_splits();
     let s = vm.slots.get_mut(slot);
     let r = s.regions.isolate(start, end);
     s.regions.remove_indices(r);

@@ -57,6 +57,7 @@ pub(crate) fn do_mprotect<F: FrameAllocator, P: PagingFormat>(
     };
     // Pages first: it can fail (a shared leaf table to copy), the regions cannot.
     P::protect_range(&mut vm.mem, root, span, set, clear)?;
+    vm.note_splits();
     let s = vm.slots.get_mut(caller);
     let range = s.regions.isolate(start, end);
     for i in range.clone() {

@@ -53,14 +53,28 @@ impl<L: Layout> Cursor<L> {
 
     /// The leaf table that maps `va`, or `Err(next)` when a table on the way is missing:
     /// nothing is mapped from `va` up to `next` (the end of the missing table's region).
+    ///
+    /// The range operations call it only on ranges without huge entries (they split them
+    /// first); [`Cursor::find_leaf_or_huge`] is the walk that may meet one.
     #[inline]
     pub fn find(&mut self, arena: &crate::arena::Arena, va: u64) -> Result<Frame, u64> {
+        self.find_at::<false>(arena, va)
+    }
+
+    /// [`Cursor::find`] where a huge entry may map `va`: it links no leaf table, so it
+    /// ends the walk as a missing table does (`Err` with the end of its block).
+    #[inline]
+    pub fn find_leaf_or_huge(&mut self, arena: &crate::arena::Arena, va: u64) -> Result<Frame, u64> {
+        self.find_at::<true>(arena, va)
+    }
+
+    #[inline(always)]
+    fn find_at<const HUGE: bool>(&mut self, arena: &crate::arena::Arena, va: u64) -> Result<Frame, u64> {
         let mut l = self.lowest_valid(va);
         while l > 0 {
             let e = L::table(arena, self.path[l])[index::<L>(va, l)].raw();
-            // A huge entry links no leaf table: nothing to find below it (range
-            // operations split huge entries before they change entries).
-            if e & PRESENT == 0 || is_huge_entry(e, l) {
+            debug_assert!(HUGE || !is_huge_entry(e, l), "a range walk met a huge entry at {va:#x}");
+            if e & PRESENT == 0 || (HUGE && is_huge_entry(e, l)) {
                 return Err(crate::paging::layout::next_boundary::<L>(va, l));
             }
             l -= 1;

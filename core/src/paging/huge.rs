@@ -16,9 +16,9 @@
 //! are those of a leaf entry (WRITE, USER, A, D, COW) plus `PS` and, on formats that have
 //! one, [`Layout::HUGE_MARK`]; SHARED and DIRECT regions never get one.
 //!
-//! Walks: the one-compare walks (`leaf_path`, `translate`) stop at a huge entry as at a
-//! missing table (free on x86-64 through `HUGE_MARK`; one test of `PS` on i386) and look
-//! for it off their common path; a [`PageWalk`] through one has the link
+//! Walks: the one-compare walks (`leaf_path`, `translate`, the cursor's `find`) stop at a
+//! huge entry as at a missing table (free on x86-64 through `HUGE_MARK`; one test of `PS`
+//! on i386) and look at it off their common path; a [`PageWalk`] through one has the link
 //! [`LeafLink::Huge`](crate::paging::LeafLink::Huge). The tree walk hands huge entries to
 //! its visitors' `huge` step and never descends into one. Range operations that change
 //! entries (unmap, protect) split the huge entries their range touches first, all or none
@@ -86,13 +86,6 @@ pub(crate) fn dir_entry<L: Layout>(arena: &Arena, root: Frame, va: u64) -> Optio
 #[inline]
 pub(crate) fn huge_at<L: Layout>(arena: &Arena, root: Frame, va: u64) -> Option<(Frame, usize, u64)> {
     dir_entry::<L>(arena, root, va).filter(|&(_, _, e)| is_huge(e))
-}
-
-/// `translate` where its one-compare walk stopped: the page of a huge entry, or nothing.
-#[cold]
-#[inline(never)]
-pub(crate) fn translate_huge<L: Layout>(arena: &Arena, root: Frame, va: u64) -> Option<Mapping> {
-    huge_at::<L>(arena, root, va).map(|(_, _, e)| huge_mapping::<L>(e, va))
 }
 
 /// The walk where `leaf_path` found no leaf table: through a huge entry, `w` names the
@@ -253,7 +246,7 @@ pub(crate) fn split_range<L: Layout, F: FrameAllocator>(
 ///
 /// # Errors
 /// [`PagingError::OutOfFrames`] for a split, or `op`'s error; nothing has changed then.
-#[inline]
+#[inline(always)]
 pub(crate) fn split_then<L: Layout, F: FrameAllocator, T>(
     mem: &mut PhysMem<F>,
     root: Frame,
@@ -264,6 +257,19 @@ pub(crate) fn split_then<L: Layout, F: FrameAllocator, T>(
     if mem.huge_entries() == 0 {
         return op(mem);
     }
+    split_then_huge::<L, F, T>(mem, root, start, end, op)
+}
+
+/// [`split_then`] when huge entries exist (kept off the path of the spaces without).
+#[cold]
+#[inline(never)]
+fn split_then_huge<L: Layout, F: FrameAllocator, T>(
+    mem: &mut PhysMem<F>,
+    root: Frame,
+    start: u64,
+    end: u64,
+    op: impl FnOnce(&mut PhysMem<F>) -> Result<T, PagingError>,
+) -> Result<T, PagingError> {
     let splits = split_range::<L, F>(mem, root, start, end)?;
     op(mem).inspect_err(|_| splits.undo::<L, F>(mem))
 }
@@ -370,6 +376,45 @@ pub(crate) fn fork_huge_cow<L: Layout, F: FrameAllocator>(
     L::table_mut(mem.arena_mut(), child)[i] = L::Pte::from_raw(ne);
     share_block::<L, F>(mem, e);
     mem.add_huge(1);
+}
+
+/// On-demand fork's directory pass meets huge entries as links: before it, each huge
+/// entry of `parent` is forked copy-on-write (a writable private entry becomes COW, one
+/// more reference per frame); the pass then copies it to the child read-only and adds a
+/// reference to its first frame as for a leaf table, which [`unshare_huge_links`] takes
+/// back. Returns the indices of the huge entries.
+#[cold]
+#[inline(never)]
+pub(crate) fn share_huge_entries<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    parent: Frame,
+) -> Vec<usize> {
+    let mut found = Vec::new();
+    for i in 0..entries::<L>() {
+        let e = L::table(mem.arena(), parent)[i].raw();
+        if is_huge(e) {
+            L::table_mut(mem.arena_mut(), parent)[i] = L::Pte::from_raw(entry::fork_cow(e));
+            share_block::<L, F>(mem, e);
+            mem.add_huge(1);
+            found.push(i);
+        }
+    }
+    found
+}
+
+/// The end of [`share_huge_entries`]: the leaf-table reference the directory pass added
+/// to each huge entry's first frame goes again.
+#[cold]
+#[inline(never)]
+pub(crate) fn unshare_huge_links<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    parent: Frame,
+    found: &[usize],
+) {
+    for &i in found {
+        let e = L::table(mem.arena(), parent)[i].raw();
+        mem.unref(entry_frame::<L>(e));
+    }
 }
 
 /// The eager fork of one huge entry: the child's directory `child` gets, at index `i`, a

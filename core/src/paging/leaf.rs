@@ -57,7 +57,11 @@ pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
     parent: Frame,
     child: Frame,
 ) {
-    let mut huge_entries = Vec::new();
+    let huge = if mem.huge_entries() != 0 {
+        crate::paging::huge::share_huge_entries::<L, F>(mem, parent)
+    } else {
+        Vec::new()
+    };
     let (arena, mut counts) = mem.split();
     let (p, c) = L::tables_both_mut(arena, parent, child);
     for (pr, cr) in p.chunks_exact_mut(RUN).zip(c.chunks_exact_mut(RUN)) {
@@ -68,13 +72,6 @@ pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
         for (pe, ce) in pr.iter_mut().zip(cr.iter_mut()) {
             let e = pe.raw();
             if e & PRESENT != 0 {
-                if e & crate::paging::entry::HUGE != 0 {
-                    huge_entries.push(e);
-                    let ne = L::Pte::from_raw(entry::fork_cow(e));
-                    *pe = ne;
-                    *ce = ne;
-                    continue;
-                }
                 let ne = L::Pte::from_raw(e & !WRITE);
                 *pe = ne;
                 *ce = ne;
@@ -85,9 +82,8 @@ pub(crate) fn share_leaf_tables<L: Layout, F: FrameAllocator>(
         }
     }
     mem.set_live(child, mem.live(parent));
-    for e in huge_entries {
-        crate::paging::huge::share_block::<L, F>(mem, e);
-        mem.add_huge(1);
+    if !huge.is_empty() {
+        crate::paging::huge::unshare_huge_links::<L, F>(mem, parent, &huge);
     }
 }
 

@@ -6,7 +6,8 @@
 //! `map_proc_copy`). Table pages are frames of the arena; entries hold arena physical
 //! addresses; the x86 bits mean what the manual says.
 //!
-//! Ownership rule: **a present leaf entry holds one reference** to its frame (see
+//! Ownership rule: **a present leaf entry holds one reference** to its frame (a huge
+//! entry one to each frame of its block; see
 //! [`crate::frames::FrameRefs`]), except entries marked [`PageFlags::DIRECT`] (device or
 //! fixed physical memory, never counted or freed). So `map`/`map_range` consume a
 //! reference the caller already holds, `unmap_range`/`destroy`/`replace` drop one (freeing
@@ -46,7 +47,9 @@
 //! (the walk that keeps its path, and the sharing rule), `spans` (the one walk over the
 //! leaf spans of a range), `tree` (the one walk over a whole table tree), `leaf` (the
 //! passes over one table: fork copies, reference drops, destroy), `range` (the range
-//! passes: sharing checks, clearing, one-page unmap), `ops` (the
+//! passes: sharing checks, clearing, one-page unmap), `huge` (huge entries: `PS` in a
+//! directory entry maps a whole leaf table's span; mapping, splitting, their fork and
+//! destroy steps), `ops` (the
 //! [`PagingFormat`] implementation, generic over a layout), `fork` (address-space copy),
 //! and the two formats [`X86_64`] and [`I386`].
 
@@ -307,7 +310,7 @@ pub trait PagingFormat {
     ) -> Result<Mapping, PagingError>;
 
     /// How the leaf table holding `va` is linked (a read-only walk; [`LeafLink::Writable`]
-    /// when there is none).
+    /// when there is none, [`LeafLink::Huge`] when a huge entry maps `va`).
     fn leaf_link<F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> LeafLink;
 
     /// One walk to `va`'s page: its leaf entry, how its table is linked, and where both

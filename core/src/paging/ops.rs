@@ -410,9 +410,17 @@ impl<L: Layout> PagingFormat for L {
         let mut l = L::LEVELS - 1;
         while l > 0 {
             let e = L::entry(arena, table, index::<L>(va, l));
+            // A huge entry is decoded where the walk stops (no call: a call here would
+            // cost the common path its registers). With a HUGE_MARK the one compare
+            // below stops there; without one (i386) `PS` is tested first, on the entry
+            // as loaded (a non-present entry is 0, so `PS` implies present).
+            if L::HUGE_MARK == 0 && is_huge_entry(e, l) {
+                return Some(huge::huge_mapping::<L>(e, va));
+            }
             table = link_offset::<L>(e);
-            if table > last || (L::HUGE_MARK == 0 && is_huge_entry(e, l)) {
-                return huge::translate_huge::<L>(arena, root, va);
+            if table > last {
+                return (L::HUGE_MARK != 0 && is_huge_entry(e, l) && e & PRESENT != 0)
+                    .then(|| huge::huge_mapping::<L>(e, va));
             }
             l -= 1;
         }
@@ -451,7 +459,7 @@ impl<L: Layout> PagingFormat for L {
         let mut cur = Cursor::<L>::new(root);
         let mut va = start;
         while va < end {
-            let leaf = match cur.find(arena, va) {
+            let leaf = match cur.find_leaf_or_huge(arena, va) {
                 Ok(leaf) => leaf,
                 Err(next) => {
                     // No leaf table for this directory entry: it may be a huge entry.

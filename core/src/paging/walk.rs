@@ -50,8 +50,9 @@ impl PageWalk {
 }
 
 /// The walk: down to the leaf entry as the hardware goes ([`leaf_path`]), noting the
-/// directory and the link on the way.
-#[inline]
+/// directory and the link on the way. Always inlined: the fault path's one walk (with
+/// its cold call for a huge entry, the compiler would otherwise call it).
+#[inline(always)]
 pub(crate) fn walk<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, va: VirtAddr) -> PageWalk {
     let page = va.page_floor();
     let mut w = PageWalk { page, mapping: None, link: LeafLink::Writable, root, leaf: None, dir: root };

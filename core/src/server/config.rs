@@ -114,7 +114,8 @@ impl fmt::Display for FolioSize {
 /// Whether a demand-zero fault may map a whole page-directory entry's span with one huge
 /// page (2 MiB with the x86-64 `PS` bit, 4 MiB with i386's `PSE`), as Linux's PMD-sized
 /// THP (`/sys/kernel/mm/transparent_hugepage/enabled`). `never` (the default, and MINIX's
-/// only choice) maps 4 KiB pages (or folios of [`FolioSize`]) only.
+/// only choice) maps 4 KiB pages (or folios of [`FolioSize`]) only. The rules of
+/// `always` are those of `crate::calls::huge`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
 pub enum HugePolicy {
     /// No huge pages.

@@ -83,6 +83,13 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         }
     }
 
+    /// Copies the count of huge-entry splits (made by the page-table range operations)
+    /// into the statistics: called by the calls that unmap or protect ranges.
+    #[inline(always)]
+    pub(crate) fn note_splits(&mut self) {
+        self.stats.huge_splits = self.mem.huge_splits();
+    }
+
     /// Samples the peaks of frames in use and page-table frames.
     #[inline(always)]
     pub(crate) fn note_peaks(&mut self) {

@@ -71,21 +71,28 @@ pub fn check_refs<P: PagingFormat, A: FrameAllocator>(mem: &PhysMem<A>, roots: &
             assert!(!w || mem.refs().get(t) == 1, "shared leaf table {t:?} linked writable");
             leaves.push((v, t));
         });
-        let (mut next, mut count) = (0, true);
-        P::for_each_mapping(
-            mem.arena(),
-            r,
-            vmstorm_core::PageSpan { start: vmstorm_core::VirtAddr(0), pages: P::VA_END >> 12 },
-            &mut |va, m| {
-                while next < leaves.len() && leaves[next].0 <= va {
-                    count = counted_leaves.insert(leaves[next].1);
-                    next += 1;
-                }
-                if count && !m.flags.contains(vmstorm_core::PageFlags::DIRECT) {
-                    want[m.frame.index()] += 1;
-                }
-            },
-        );
+        let all = vmstorm_core::PageSpan { start: vmstorm_core::VirtAddr(0), pages: P::VA_END >> 12 };
+        // Huge entries: their pages are in no leaf table and counted once per mapping.
+        let mut huge = Vec::new();
+        P::for_each_huge(mem.arena(), r, all, &mut |va, m| {
+            assert_eq!(m.frame.0 % P::HUGE_PAGES, 0, "huge entry at {va:?} not aligned");
+            huge.push(va.0);
+        });
+        let block = P::HUGE_PAGES << 12;
+        let (mut next, mut count, mut next_huge) = (0, true, 0);
+        P::for_each_mapping(mem.arena(), r, all, &mut |va, m| {
+            while next < leaves.len() && leaves[next].0 <= va {
+                count = counted_leaves.insert(leaves[next].1);
+                next += 1;
+            }
+            while next_huge < huge.len() && huge[next_huge] + block <= va.0 {
+                next_huge += 1;
+            }
+            let in_huge = next_huge < huge.len() && huge[next_huge] <= va.0;
+            if (count || in_huge) && !m.flags.contains(vmstorm_core::PageFlags::DIRECT) {
+                want[m.frame.index()] += 1;
+            }
+        });
     }
     let tables = tables.len() as u64;
     for &f in extra {
