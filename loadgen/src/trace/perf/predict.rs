@@ -28,10 +28,12 @@
 //!   entries is present" sees what Linux had.
 //!
 //! At 2 MiB ([`PMD_PAGES`]: PMD-mapped THP, `--huge always`) the model's own rule decides: a
-//! whole 2 MiB window, no page table yet for the block, the huge zero page on a read (the
-//! rules of `vmstorm_core`'s huge-page fault path; the model applies them itself because
-//! [`predict_range`] replays a capture hundreds of times, and the host's blocks are 2 MiB
-//! where the server's i386 blocks are 4 MiB). [`predict_range`] gives the least and most
+//! whole 2 MiB window, no page table yet for the block, the huge zero page on a read, a
+//! write to it taking a whole page. At the recorded placement the server (booted with huge
+//! pages on, in x86-64 tables: 2 MiB blocks as the host's) is fed the same accesses and
+//! must make the same decision at every PMD fault and map no huge page elsewhere, or the
+//! prediction fails: the rule is the core's, restated here only because
+//! [`predict_range`] replays a capture hundreds of times without a server. [`predict_range`] gives the least and most
 //! faults over the placements address-space randomization may choose, with two placement
 //! rules of the kernel the server has no counterpart of (mappings the kernel aligns to
 //! 2 MiB, and those placed after them, keep their place on the grid). `docs/large-folios.md`
@@ -129,14 +131,17 @@ fn predict(ops: &[Op], facts: &[TouchFault], pages: u64, huge: bool) -> Result<u
     if touches != facts.len() {
         return Err(NoPrediction::FactsDoNotMatch { touches, facts: facts.len() });
     }
-    let Some(size) = FolioSize::ALL.into_iter().find(|f| f.pages() == pages && pages > 1) else {
+    let size = FolioSize::ALL.into_iter().find(|f| f.pages() == pages).unwrap_or(FolioSize::K4);
+    if size == FolioSize::K4 && !huge {
         return run(ops, facts, pages, huge, &mut NoServer);
-    };
-    // The default strategy in x86-64 tables whatever the replay's: the recorded addresses
-    // need x86-64's 47-bit user space, and the allocator and fork policy do not change a
-    // folio decision while the arena has aligned runs (a fallback fails the prediction,
-    // below). The server maps no PMD pages itself: the model's rule decides those (below).
-    let strategy = Strategy { folio: size, paging: PagingKind::X86_64, ..Strategy::default() };
+    }
+    // The default strategy in x86-64 tables (2 MiB huge pages, as the host's) whatever the
+    // replay's: the recorded addresses need x86-64's 47-bit user space, and the allocator
+    // and fork policy do not change a folio decision while the arena has aligned runs (a
+    // fallback fails the prediction, below). With huge pages the model decides each PMD
+    // fault and the server must make the same decision (else the prediction fails).
+    let policy = if huge { HugePolicy::Always } else { HugePolicy::Never };
+    let strategy = Strategy { folio: size, huge: policy, paging: PagingKind::X86_64, ..Strategy::default() };
     strategy
         .with_vm(VmConfig::with_bytes(ARENA_BYTES), Job { ops, facts, pages, huge })
         .map_err(|e| NoPrediction::Server(format!("cannot boot: {e}")))?
@@ -333,8 +338,23 @@ trait Anon {
     /// `pid`'s pages `[page, page + n)` were unmapped (or discarded).
     fn dropped(&mut self, pid: Pid, page: u64, n: u64, discard: bool) -> Result<(), NoPrediction>;
     /// `pid` accessed the page of `f` (private anonymous, not `MAP_STACK`) and the model
-    /// made it present; returns whether the access mapped a large folio around it.
-    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<bool, NoPrediction>;
+    /// made it present; returns what the access mapped around it.
+    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<Mapped, NoPrediction>;
+    /// The model made a PMD decision (`huge`: it mapped a huge page or the huge zero page,
+    /// or replaced the huge zero page; else it did not) where the server's access
+    /// `mapped`: checks that the server agrees.
+    fn check(&mut self, huge: bool, mapped: Mapped);
+}
+
+/// What a mirrored access mapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mapped {
+    /// One page (or nothing new).
+    Page,
+    /// A large folio below PMD size.
+    Folio,
+    /// A huge page or the huge zero page.
+    Huge,
 }
 
 /// No mirror: no large folio is ever taken (4 KiB), or the model's PMD rule decides.
@@ -350,9 +370,10 @@ impl Anon for NoServer {
     fn dropped(&mut self, _: Pid, _: u64, _: u64, _: bool) -> Result<(), NoPrediction> {
         Ok(())
     }
-    fn touch(&mut self, _: Pid, _: &TouchFault, _: bool) -> Result<bool, NoPrediction> {
-        Ok(false)
+    fn touch(&mut self, _: Pid, _: &TouchFault, _: bool) -> Result<Mapped, NoPrediction> {
+        Ok(Mapped::Page)
     }
+    fn check(&mut self, _: bool, _: Mapped) {}
 }
 
 /// The prediction on a booted server with the folio size on.
@@ -366,11 +387,17 @@ struct Job<'a> {
 impl VmJob for Job<'_> {
     type Output = Result<u64, NoPrediction>;
     fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
-        let mut server = Server { vm, procs: HashMap::new(), covered: HashMap::new() };
+        let mut server = Server { vm, procs: HashMap::new(), covered: HashMap::new(), disagreements: 0 };
         let n = run(self.ops, self.facts, self.pages, self.huge, &mut server)?;
-        let fallbacks = server.vm.stats().folio_fallbacks;
+        let fallbacks = server.vm.stats().folio_fallbacks + server.vm.stats().huge_fallbacks;
         if fallbacks > 0 {
             return Err(NoPrediction::Server(format!("{fallbacks} folio faults found no free aligned run")));
+        }
+        if server.disagreements > 0 {
+            return Err(NoPrediction::Server(format!(
+                "the server's huge-page decision differs from the model's at {} faults",
+                server.disagreements
+            )));
         }
         Ok(n)
     }
@@ -386,6 +413,8 @@ struct Server<'v, F: FrameAllocator, P: PagingFormat> {
     /// Pages of each process's 2 MiB blocks covered by a region the prediction mapped
     /// (bit `i` of block `b`: page `b * 512 + i`).
     covered: HashMap<(Pid, u64), [u64; 8]>,
+    /// PMD decisions of the model the server did not make alike.
+    disagreements: u64,
 }
 
 fn server_err(what: &str, e: impl std::fmt::Display) -> NoPrediction {
@@ -517,14 +546,28 @@ impl<F: FrameAllocator, P: PagingFormat> Anon for Server<'_, F, P> {
         Ok(())
     }
 
-    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<bool, NoPrediction> {
+    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<Mapped, NoPrediction> {
         let ep = self.endpoint(pid)?;
         self.shape(pid, ep, f)?;
-        let before = self.vm.stats().folio_faults;
+        let s = self.vm.stats();
+        let before = (s.folio_faults, s.huge_faults + s.huge_zero_maps);
         let va = VirtAddr(f.page * PAGE_SIZE);
         client::touch(self.vm, ep, va, Access { write, user: true })
             .map_err(|e| server_err(&format!("touch of {:#x}", va.0), e))?;
-        Ok(self.vm.stats().folio_faults != before)
+        let s = self.vm.stats();
+        Ok(if s.huge_faults + s.huge_zero_maps != before.1 {
+            Mapped::Huge
+        } else if s.folio_faults != before.0 {
+            Mapped::Folio
+        } else {
+            Mapped::Page
+        })
+    }
+
+    fn check(&mut self, huge: bool, mapped: Mapped) {
+        if huge != (mapped == Mapped::Huge) {
+            self.disagreements += 1;
+        }
     }
 }
 
@@ -576,8 +619,11 @@ impl Model {
             let start = pmd * PMD_PAGES;
             if cur == Some(PageState::HugeZero) {
                 if f.write() {
+                    // The write replaces the huge zero page with a huge page.
                     self.faults += 1;
                     self.set(pid, start, PMD_PAGES, PageState::Writable);
+                    let mapped = anon.touch(pid, f, true)?;
+                    anon.check(true, mapped);
                 }
                 return Ok(());
             }
@@ -587,6 +633,8 @@ impl Model {
                 self.faults += 1;
                 let s = if f.write() { PageState::Writable } else { PageState::HugeZero };
                 self.set(pid, start, PMD_PAGES, s);
+                let mapped = anon.touch(pid, f, f.write())?;
+                anon.check(true, mapped);
                 return Ok(());
             }
             if cur.is_none() {
@@ -602,21 +650,25 @@ impl Model {
                 self.faults += 1;
                 self.set(pid, f.page, 1, PageState::Writable);
                 if mirrored && cur.is_none() {
-                    anon.touch(pid, f, false)?;
+                    let mapped = anon.touch(pid, f, false)?;
+                    anon.check(false, mapped);
                 }
             }
             (None, false, false) => {
                 self.faults += 1;
                 self.set(pid, f.page, 1, PageState::ReadOnly);
                 if mirrored {
-                    anon.touch(pid, f, false)?;
+                    let mapped = anon.touch(pid, f, false)?;
+                    anon.check(false, mapped);
                 }
             }
             (None, false, true) => {
                 self.faults += 1;
                 // The server's fault path decides: a whole aligned folio when the block
                 // lies inside the region (the window) and none of its pages is present.
-                if mirrored && anon.touch(pid, f, true)? {
+                let mapped = if mirrored { anon.touch(pid, f, true)? } else { Mapped::Page };
+                anon.check(false, mapped);
+                if mapped == Mapped::Folio {
                     self.set(pid, block, pages, PageState::Writable);
                 } else {
                     self.set(pid, f.page, 1, PageState::Writable);
