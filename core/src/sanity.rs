@@ -357,6 +357,36 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_block_with_a_wrong_count_or_the_zero_page_unpinned_is_found() {
+        use crate::client::{self, Touch};
+        let cfg = VmConfig { huge: crate::HugePolicy::Always, ..VmConfig::with_bytes(16 << 20) };
+        let mut vm: Vm<Bitset, X86_64> = Vm::boot(cfg).expect("boot");
+        let p = client::fork(&mut vm, crate::endpoint::INIT_PROC_NR).unwrap();
+        let n = <X86_64 as PagingFormat>::HUGE_PAGES;
+        let a = client::mmap(&mut vm, p, &client::MmapArgs::anon(3 * n * PAGE_SIZE)).unwrap();
+        let a = VirtAddr(a.0.next_multiple_of(n * PAGE_SIZE));
+        let read = crate::paging::Access { write: false, user: true };
+        assert_eq!(client::touch(&mut vm, p, a, read), Ok(Touch::Faulted));
+        assert_eq!(
+            client::touch(&mut vm, p, a.add_pages(n), crate::paging::Access { write: true, user: true }),
+            Ok(Touch::Faulted)
+        );
+        assert_eq!(vm.check_invariants(SanityLevel::Detail), Ok(()));
+        let block = vm.mmu_translate(p, a.add_pages(n + 7), read).unwrap().frame;
+        vm.mem.set_ref_for_test(block, 2);
+        // Found as a writable page of a shared frame, or as a count without a reference.
+        let e = vm.check_invariants(SanityLevel::Functions).unwrap_err();
+        assert!(e.what.contains(&format!("{block:?}")), "{e}");
+        vm.mem.set_ref_for_test(block, 1);
+        let zero = vm.huge_zero_page().unwrap();
+        vm.huge_zero = None;
+        let e = vm.check_invariants(SanityLevel::Functions).unwrap_err();
+        assert!(e.what.contains(&format!("{:?} has count 2 but 1 references", zero)), "{e}");
+        vm.huge_zero = Some(zero);
+        assert_eq!(vm.check_invariants(SanityLevel::Detail), Ok(()));
+    }
+
+    #[test]
     fn a_wrong_count_on_a_used_frame_is_found() {
         let mut vm = vm();
         let root = vm.slots.get(0).root;

@@ -306,3 +306,24 @@ fn huge_policies_name_and_parse() {
     assert_eq!(<X86_64 as PagingFormat>::HUGE_PAGES * PAGE_SIZE, 2 << 20);
     assert_eq!(<I386 as PagingFormat>::HUGE_PAGES * PAGE_SIZE, 4 << 20);
 }
+
+/// The fallback order: no block for the huge page → the folio size (then 4 KiB, see the
+/// OOM test above).
+#[test]
+fn a_refused_block_falls_back_to_the_folio_size() {
+    let n = <X86_64 as PagingFormat>::HUGE_PAGES;
+    let cfg = VmConfig { folio: FolioSize::K16, huge: HugePolicy::Always, ..VmConfig::with_bytes(BIG) };
+    let alloc = FailingAllocator::new(<Bitset as FrameAllocator>::with_frames(BIG / PAGE_SIZE));
+    let mut vm = Vm::<FailingAllocator<Bitset>, X86_64>::boot_with(cfg, alloc).expect("boot");
+    let p = client::fork(&mut vm, INIT_PROC_NR).unwrap();
+    let a = aligned_anon(&mut vm, p, 2 * n, n);
+    // The block's run refused: the 16 KiB folio is next.
+    vm.allocator_mut().fail_at(1);
+    assert_eq!(client::touch(&mut vm, p, page(a, 5), W), Ok(Touch::Faulted));
+    check(&vm);
+    let s = vm.stats();
+    assert_eq!((s.huge_faults, s.huge_fallbacks, s.folio_faults, s.folio_fallbacks), (0, 1, 1, 0));
+    assert!(vm.mmu_translate(p, page(a, 4), R).is_ok() && vm.mmu_translate(p, page(a, 8), R).is_err());
+    client::exit(&mut vm, p).unwrap();
+    check(&vm);
+}

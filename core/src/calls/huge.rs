@@ -23,8 +23,11 @@
 //!   as well** — the ownership rule of every other mapping — so unmap, split, fork and exit
 //!   need no case of their own, the pinned frames never reach zero, and a write fault can
 //!   never take it for this space's own (its counts are at least 2). The sanity checker
-//!   counts the pin. (Linux keeps a reference count on the huge zero folio itself and does
-//!   not count its mappings per page.)
+//!   counts the pin. (Linux counts references on the huge zero folio itself, not per page
+//!   and mapping, and its shrinker may free it when no process uses it; vmstorm keeps it.)
+//!   A split of a huge-zero mapping keeps its frames page by page (Linux's
+//!   `__split_huge_zero_page_pmd` maps the 4 KiB zero page in every entry instead; vmstorm
+//!   has no 4 KiB zero page).
 //! - **Fallback order** (`VM_FAULT_FALLBACK` → `handle_pte_fault` → `do_anonymous_page`
 //!   → `alloc_anon_folio`): huge block → the anonymous folio size if one is set
 //!   ([`crate::calls::folio`]) → 4 KiB. A block that cannot be had (no aligned free run:
@@ -56,10 +59,12 @@
 //! - **Exit** (`zap_huge_pmd`): the whole block's references go with the address space.
 //!
 //! Where vmstorm differs from Linux on purpose:
-//! - Linux deposits a preallocated page table with every huge PMD
-//!   (`pgtable_trans_huge_deposit`) so that a split can never fail; vmstorm allocates the
+//! - Linux deposits a preallocated page table with every huge PMD, the huge zero page's
+//!   included (`pte_alloc_one` + `pgtable_trans_huge_deposit`; a fault that cannot get it
+//!   is an OOM, not a fallback), so that a split can never fail; vmstorm allocates the
 //!   leaf table when it splits, so a call that must split fails with `ENOMEM` (nothing
-//!   changed) when no frame is left, and a huge page costs no table frame until then.
+//!   changed) when no frame is left, a huge page costs no table frame until then, and a
+//!   huge fault never fails for want of one.
 //! - A range covering a whole block is split too, then cleared or changed page by page
 //!   (Linux's `zap_huge_pmd`/`change_huge_pmd` act on the PMD itself): the result is the
 //!   same, the cost is one transient table frame.
