@@ -25,6 +25,11 @@
 //! (one table frame each; [`PagingError::OutOfFrames`] and nothing changed when they
 //! cannot), and undo the splits when the operation itself then fails. [`PhysMem`] counts
 //! the huge entries of all spaces, so a range operation looks for one only when any exist.
+//!
+//! Why this file is over 450 lines: it is the one concept "a directory entry that maps a
+//! block" with every operation on it (map, split and its undo, replace, re-flag, the fork
+//! and destroy steps, the walks' stops) and its test; split across files, each step
+//! would have to be read beside the ownership rule stated here.
 
 use crate::addr::{Frame, VirtAddr, PAGE_SIZE};
 use crate::arena::Arena;
