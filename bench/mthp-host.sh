@@ -19,7 +19,16 @@
 #   64k   64kB always, every other size never       unchanged
 #   2M    2048kB inherit, every other size never    always (PMD-mapped THP)
 #
+# At 2M the count depends on where address-space randomization places each large mapping
+# (whether it holds a whole aligned 2 MiB block), so that size is run $RUNS_2M times (default
+# 21) to show the spread; every single count goes to results/folio/host-runs.tsv.
+#
 # `defrag` is left as it is unless DEFRAG is set (then it is set to $DEFRAG for the runs).
+# khugepaged stays as it is: it wakes every khugepaged/scan_sleep_millisecs (10 s here) and
+# may collapse a PTE-mapped 2 MiB range into a PMD, which would save a program later faults
+# at 2M; the programs run for well under a second, and /proc/vmstat's thp_collapse_alloc is
+# read around each program's runs (column khugepaged_collapses: 0 means no collapse at all on
+# the machine meanwhile, so none in the measured programs).
 # No tracefs or debugfs is needed: perf's software counters and sysfs are enough.
 #
 # Every knob written is restored to the value it had before the script started, when the
@@ -28,11 +37,12 @@
 # escapes the trap: the original values are printed first so they can be written back by hand.
 #
 # Run as root from anywhere inside the repository, with perf, gcc, mawk and python3:
-#   sudo bash bench/mthp-host.sh                 # RUNS=5 SIZES="4k 16k 64k 2M"
+#   sudo bash bench/mthp-host.sh                 # RUNS=7 RUNS_2M=21 SIZES="4k 16k 64k 2M"
 #   sudo RUNS=9 SIZES="16k 64k" bash bench/mthp-host.sh
 #   sudo PROBE=1 bash bench/mthp-host.sh         # also runs bench/mthp-probe.c at each size
 # Output: results/folio/host-faults.tsv (one row per program and size; page_faults_ratio is
-# the 4k median divided by this size's median) and results/folio/host.tsv (host facts).
+# the 4k median divided by this size's median), results/folio/host-runs.tsv (every run's
+# count) and results/folio/host.tsv (host facts).
 # Address-space randomization stays on: at 2M the count depends on where each large mapping
 # lands, which the min-max columns show.
 set -euo pipefail
@@ -40,7 +50,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FIX=$ROOT/loadgen/tests/fixtures/folio
 OUTDIR=${OUTDIR:-$ROOT/results/folio}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-7}
+RUNS_2M=${RUNS_2M:-21}
 SIZES=${SIZES:-"4k 16k 64k 2M"}
 T=/sys/kernel/mm/transparent_hugepage
 
@@ -49,6 +60,8 @@ die() { echo "mthp-host.sh: $*" >&2; exit 1; }
 [ -r "$T/enabled" ] || die "$T/enabled missing: this kernel has no transparent huge pages"
 command -v perf >/dev/null || die "perf not found"
 case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer, not '$RUNS'" ;; esac
+case $RUNS_2M in '' | *[!0-9]* | 0) die "RUNS_2M must be a positive integer, not '$RUNS_2M'" ;; esac
+vmstat() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' /proc/vmstat; }
 
 # The selected word of a sysfs choice file ("always [madvise] never" -> madvise).
 current() { sed -n 's/.*\[\(.*\)\].*/\1/p' "$1"; }
@@ -169,26 +182,33 @@ summary() { sort -n | awk '{ v[NR] = $1 } END { printf "%d\t%d\t%d", (NR % 2 ? v
 
 RAW=$WORK/rows
 : > "$RAW"
+printf 'program\tsize\trun\tpage_faults\n' > "$WORK/runs"
 for size in $SIZES; do
     configure "$size"
     echo "size $size:"
+    runs=$RUNS
+    [ "$size" = 2M ] && runs=$RUNS_2M
     for i in "${!NAMES[@]}"; do
         name=${NAMES[$i]} cmd=${CMDS[$i]}
         count "$cmd" >/dev/null # warm the page cache
         a0=$(stat_of "$size" anon_fault_alloc) f0=$(stat_of "$size" anon_fault_fallback)
+        c0=$(vmstat thp_collapse_alloc)
         : > "$WORK/pf" && : > "$WORK/mf"
-        for _ in $(seq "$RUNS"); do
+        for r in $(seq "$runs"); do
             out=$(count "$cmd") || die "$name: perf stat failed at $size"
             read -r pf mf <<< "$out"
             echo "$pf" >> "$WORK/pf" && echo "$mf" >> "$WORK/mf"
+            printf '%s\t%s\t%s\t%s\n' "$name" "$size" "$r" "$pf" >> "$WORK/runs"
         done
         a1=$(stat_of "$size" anon_fault_alloc) f1=$(stat_of "$size" anon_fault_fallback)
+        c1=$(vmstat thp_collapse_alloc)
         pfs=$(summary < "$WORK/pf") mfs=$(summary < "$WORK/mf")
-        alloc=$(awk -v a="$((a1 - a0))" -v n="$RUNS" 'BEGIN { printf "%.1f", a / n }')
-        fallback=$(awk -v a="$((f1 - f0))" -v n="$RUNS" 'BEGIN { printf "%.1f", a / n }')
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$RUNS" "$pfs" "$mfs" "$alloc" "$fallback" >> "$RAW"
-        printf '  %-10s page-faults median/min/max %s   folios/run %s fallbacks/run %s\n' \
-            "$name" "$(tr '\t' / <<< "$pfs")" "$alloc" "$fallback"
+        alloc=$(awk -v a="$((a1 - a0))" -v n="$runs" 'BEGIN { printf "%.1f", a / n }')
+        fallback=$(awk -v a="$((f1 - f0))" -v n="$runs" 'BEGIN { printf "%.1f", a / n }')
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$runs" "$pfs" "$mfs" "$alloc" "$fallback" \
+            "$((c1 - c0))" >> "$RAW"
+        printf '  %-10s page-faults median/min/max %s   folios/run %s fallbacks/run %s khugepaged collapses %s\n' \
+            "$name" "$(tr '\t' / <<< "$pfs")" "$alloc" "$fallback" "$((c1 - c0))"
     done
     if [ -n "${PROBE:-}" ]; then
         "$BIN/mthp-probe" > "$OUTDIR/probe-$size.txt"
@@ -198,12 +218,14 @@ done
 
 {
     printf 'program\tsize\truns\tpage_faults_median\tpage_faults_min\tpage_faults_max\tminor_faults_median'
-    printf '\tminor_faults_min\tminor_faults_max\thost_folio_allocs_per_run\thost_fallbacks_per_run\tpage_faults_ratio\n'
+    printf '\tminor_faults_min\tminor_faults_max\thost_folio_allocs_per_run\thost_fallbacks_per_run'
+    printf '\tkhugepaged_collapses\tpage_faults_ratio\n'
     awk -F'\t' -v OFS='\t' '{ row[NR] = $0; if ($2 == "4k") base[$1] = $4 }
         END { for (i = 1; i <= NR; i++) { split(row[i], f, "\t")
             r = (f[1] in base && f[4] > 0) ? sprintf("%.2f", base[f[1]] / f[4]) : "-"
             print row[i], r } }' "$RAW"
 } > "$OUTDIR/host-faults.tsv"
+cp "$WORK/runs" "$OUTDIR/host-runs.tsv"
 
 {
     printf 'fact\tvalue\n'
@@ -215,7 +237,8 @@ done
     printf 'mthp_sizes_kb\t%s\n' "$AVAILABLE"
     printf 'pmd_size\t%s\n' "$(cat "$T/hpage_pmd_size")"
     for f in "${KNOBS[@]}"; do printf '%s\t%s\n' "${f#"$T"/}" "${SAVED[$f]}"; done
-    for f in use_zero_page shrink_underused khugepaged/max_ptes_none khugepaged/pages_to_scan; do
+    for f in use_zero_page shrink_underused khugepaged/max_ptes_none khugepaged/pages_to_scan \
+        khugepaged/scan_sleep_millisecs khugepaged/defrag; do
         [ -r "$T/$f" ] && printf '%s\t%s\n' "$f" "$(cat "$T/$f")"
     done
     for f in "$T"/*; do # files this script does not know (vendor knobs) are listed, not read into meaning
@@ -225,9 +248,10 @@ done
     printf 'randomize_va_space\t%s\n' "$(cat /proc/sys/kernel/randomize_va_space)"
     printf 'defrag_during_runs\t%s\n' "${DEFRAG:-unchanged}"
     printf 'runs\t%s\n' "$RUNS"
+    printf 'runs_2M\t%s\n' "$RUNS_2M"
     printf 'sizes\t%s\n' "$SIZES"
     printf 'commit\t%s\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     printf 'date\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } > "$OUTDIR/host.tsv"
 
-echo "wrote ${OUTDIR#"$ROOT"/}/host-faults.tsv and ${OUTDIR#"$ROOT"/}/host.tsv"
+echo "wrote ${OUTDIR#"$ROOT"/}/host-faults.tsv, host-runs.tsv and host.tsv"

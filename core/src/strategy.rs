@@ -16,7 +16,7 @@ use core::fmt;
 use crate::arena::ArenaConfig;
 use crate::frames::{AllocJob, AllocKind, FrameAllocator, HotList};
 use crate::paging::{ForkPolicy, PagingFormat, I386, X86_64};
-use crate::server::{BootError, FolioSize, Vm, VmConfig, ZeroPolicy};
+use crate::server::{BootError, FolioSize, HugePolicy, Vm, VmConfig, ZeroPolicy};
 
 /// The registry of page-table formats, one line each: `[Type module "cli-name"]` (the
 /// default strategy's format is [`Strategy::DEFAULT`]'s). Calls `$cb! { {args} [Type module "name"] ... }` like [`crate::with_allocators`].
@@ -159,6 +159,15 @@ impl Choice for FolioSize {
         self.name()
     }
 }
+impl Choice for HugePolicy {
+    const WHAT: &'static str = "huge page policy";
+    fn all() -> &'static [Self] {
+        &HugePolicy::ALL
+    }
+    fn choice_name(self) -> &'static str {
+        self.name()
+    }
+}
 
 /// One server configuration. The default is [`Strategy::DEFAULT`]: `hot+buddy/i386`, `cow`,
 /// `on-fault`.
@@ -178,6 +187,8 @@ pub struct Strategy {
     pub hot: bool,
     /// Anonymous folio size of demand-zero write faults (`4k`: large folios off).
     pub folio: FolioSize,
+    /// Huge (page-directory-level) pages on demand-zero faults (`never`: off).
+    pub huge: HugePolicy,
 }
 
 impl Default for Strategy {
@@ -217,6 +228,7 @@ impl Strategy {
         zero: ZeroPolicy::OnFault,
         hot: true,
         folio: FolioSize::K4,
+        huge: HugePolicy::Never,
     };
 
     /// Every combination of the named choices (`all` expands to every value), in report
@@ -246,13 +258,17 @@ impl Strategy {
     /// A short label: `alloc/paging`, plus the fork and zero policies when they are not the
     /// defaults (`buddy/i386/copy/prezeroed`); `hot+` before the allocator when a hot list
     /// sits in front of it (`hot+bitset/x86-64`); `+<size>` after the format when large
-    /// folios are on (`bitset/x86-64+64k`).
+    /// folios are on (`bitset/x86-64+64k`), then `+huge` when huge pages are
+    /// (`bitset/x86-64+64k+huge`).
     pub fn label(&self) -> String {
         let hot = if self.hot { "hot+" } else { "" };
         let mut s = format!("{hot}{}/{}", self.alloc.name(), self.paging.name());
         if self.folio != FolioSize::K4 {
             s.push('+');
             s.push_str(self.folio.name());
+        }
+        if self.huge == HugePolicy::Always {
+            s.push_str("+huge");
         }
         if self.fork != ForkPolicy::default() {
             s.push('/');
@@ -272,6 +288,7 @@ impl Strategy {
             fork: self.fork,
             zero: self.zero,
             folio: self.folio,
+            huge: self.huge,
             ..VmConfig::default()
         }
     }
@@ -300,8 +317,8 @@ impl Strategy {
         self.alloc.dispatch(ByAlloc(self.paging, self.hot, job))
     }
 
-    /// Boots the server this strategy names with `config` (its `fork`, `zero` and `folio`
-    /// are replaced by the strategy's) and runs `job` on it.
+    /// Boots the server this strategy names with `config` (its `fork`, `zero`, `folio` and
+    /// `huge` are replaced by the strategy's) and runs `job` on it.
     ///
     /// # Errors
     /// The boot error (arena too small or too large, ...).
@@ -314,7 +331,8 @@ impl Strategy {
                 Ok(self.1.run(&mut vm))
             }
         }
-        let config = VmConfig { fork: self.fork, zero: self.zero, folio: self.folio, ..config };
+        let config =
+            VmConfig { fork: self.fork, zero: self.zero, folio: self.folio, huge: self.huge, ..config };
         self.dispatch(Boot(config, job))
     }
 }
@@ -431,6 +449,13 @@ mod tests {
         let big = Strategy { folio: FolioSize::K64, ..Strategy::default() };
         assert_eq!(big.label(), "hot+buddy/i386+64k");
         assert_eq!(big.config(16 << 20).folio, FolioSize::K64);
+        assert_eq!(HugePolicy::select("all").unwrap(), HugePolicy::ALL);
+        assert_eq!(HugePolicy::choices(), ["never", "always", "all"]);
+        assert!(HugePolicy::select("madvise").unwrap_err().starts_with("unknown huge page policy 'madvise'"));
+        let huge = Strategy { huge: HugePolicy::Always, ..big };
+        assert_eq!(huge.label(), "hot+buddy/i386+64k+huge");
+        assert_eq!(huge.config(16 << 20).huge, HugePolicy::Always);
+        assert_eq!(Strategy::default().config(1 << 20).huge, HugePolicy::Never);
     }
 
     #[test]

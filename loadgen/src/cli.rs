@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use vmstorm_core::{ForkPolicy, ZeroPolicy};
 
 use crate::storms::StormKind;
-use crate::strategy::{alloc_help, choice_parser, AllocKind, FolioSize, PagingKind, Strategy};
+use crate::strategy::{alloc_help, choice_parser, AllocKind, FolioSize, HugePolicy, PagingKind, Strategy};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -83,6 +83,14 @@ pub struct StrategyArgs {
     /// `128k`, `256k`, `512k`, `1m`, or `all`.
     #[arg(long, default_value = "4k", value_parser = choice_parser::<FolioSize>())]
     pub folio: String,
+    /// Huge pages: `always` maps a whole page-directory entry's span (2 MiB with x86-64's
+    /// `PS` bit, 4 MiB with i386's `PSE`) on a demand-zero fault in a private anonymous
+    /// region that holds the whole aligned block while no page table exists for it (Linux's
+    /// PMD THP; a read maps a huge zero page), `never` (the default), or `all`. With a perf
+    /// capture, `always` also predicts the host's faults with PMD THP on, and their range
+    /// over the placements address-space randomization may give.
+    #[arg(long, default_value = "never", value_parser = choice_parser::<HugePolicy>())]
+    pub huge: String,
     /// Size of the server's physical-memory arena: bytes, or with a K, M or G suffix.
     #[arg(long, default_value = "1G", value_parser = parse_size)]
     pub mem: u64,
@@ -280,6 +288,9 @@ pub struct CompareArgs {
     /// Anonymous folio size(s) of demand-zero write faults (`4k` = off; or all).
     #[arg(long, default_value = "4k", value_parser = choice_parser::<FolioSize>())]
     pub folio: String,
+    /// Huge-page policy (policies) of demand-zero faults: `never` (off), `always`, or all.
+    #[arg(long, default_value = "never", value_parser = choice_parser::<HugePolicy>())]
+    pub huge: String,
     /// Arena size of every server (every free frame is touched once before timing, so a
     /// smaller arena makes the comparison faster). Default: 64M with --quick, else 256M.
     #[arg(long, value_parser = parse_size)]
@@ -356,6 +367,7 @@ impl CompareArgs {
             zero: "on-fault".into(),
             hot: "all".into(),
             folio: "4k".into(),
+            huge: "never".into(),
             mem: None,
             quick: true,
             rounds: None,

@@ -17,7 +17,9 @@ use crate::progress::Progress;
 use crate::run::{PlayJob, SoakJob};
 use crate::shards::run_shards;
 use crate::storms::{estimated_bytes, generate};
-use crate::strategy::{matrix, with_folio, with_hot, with_vm_sized, ReportNames, Strategy};
+use crate::strategy::{
+    matrix, with_folio, with_hot, with_huge, with_vm_sized, FolioSize, ReportNames, Strategy,
+};
 use crate::trace::{self, Format, ImportOptions, RecordOptions, TouchOptions};
 
 /// A command failure: one line, printed after `vmstorm: error: `.
@@ -78,6 +80,7 @@ fn preamble(strat: &StrategyArgs, play: &PlayArgs) -> Result<Vec<Strategy>, CliE
     let strategies = matrix(&strat.alloc, &strat.paging, &strat.fork, &strat.zero)
         .and_then(|m| with_hot(m, &strat.hot))
         .and_then(|s| with_folio(s, &strat.folio))
+        .and_then(|s| with_huge(s, &strat.huge))
         .map_err(CliError)?;
     let host = Host::current();
     let what = format!("--mem {} × --shards {}", Bytes(strat.mem), play.shards);
@@ -98,17 +101,33 @@ enum HostFacts<'a> {
     None(&'static str),
 }
 
+/// A host prediction: the count at the recorded placement, the range over placements (with
+/// huge pages on), or why there is none.
+type HostPrediction = (Option<u64>, Option<[u64; 2]>, Option<String>);
+
 impl HostFacts<'_> {
-    /// The prediction for `strategy`'s folio size (× `shards`), or why there is none.
-    fn predict(self, strategy: &Strategy, shards: u64) -> (Option<u64>, Option<String>) {
+    /// The prediction for `strategy`'s folio size and huge-page policy (× `shards`), or why
+    /// there is none.
+    fn predict(self, strategy: &Strategy, shards: u64) -> HostPrediction {
+        use trace::perf::predict;
         match self {
             HostFacts::Perf(ops, facts) => {
-                match trace::perf::predict::predict_host_faults(ops, facts, strategy.folio) {
-                    Ok(n) => (Some(n * shards), None),
-                    Err(e) => (None, Some(e.to_string())),
+                let at = match predict::predict_host_faults(ops, facts, strategy.folio, strategy.huge) {
+                    Ok(n) => n,
+                    Err(e) => return (None, None, Some(e.to_string())),
+                };
+                // The range is the PMD model's over placements with 4 KiB below it; with
+                // mTHP sizes too it is not computed (see docs/large-folios.md §11).
+                let range = (strategy.huge == vmstorm_core::HugePolicy::Always
+                    && strategy.folio == FolioSize::K4)
+                    .then(|| predict::predict_range(ops, facts))
+                    .transpose();
+                match range {
+                    Ok(r) => (Some(at * shards), r.map(|(lo, hi)| [lo * shards, hi * shards]), None),
+                    Err(e) => (None, None, Some(e.to_string())),
                 }
             }
-            HostFacts::None(why) => (None, Some(why.to_string())),
+            HostFacts::None(why) => (None, None, Some(why.to_string())),
         }
     }
 }
@@ -138,6 +157,7 @@ fn play_and_report(
     let strategies = preamble(strat, play)?;
     let mut reports = Vec::new();
     let mut cells = Vec::new();
+    let mut predictions: Vec<((FolioSize, vmstorm_core::HugePolicy), HostPrediction)> = Vec::new();
     for s in &strategies {
         let (report, metrics) = match what {
             Play::Traces(traces) if play.shards > 1 => {
@@ -192,7 +212,17 @@ fn play_and_report(
         let mut report = report;
         report.recorded_faults = recorded.map(|r| r.faults * shards);
         if let Some(h) = host {
-            (report.predicted_host_faults, report.host_prediction) = h.predict(s, shards);
+            // Strategies differing in allocator or format predict alike: compute once.
+            let key = (s.folio, s.huge);
+            let p = match predictions.iter().find(|(k, _)| *k == key) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let p = h.predict(s, shards);
+                    predictions.push((key, p.clone()));
+                    p
+                }
+            };
+            (report.predicted_host_faults, report.predicted_host_faults_range, report.host_prediction) = p;
         }
         print!("{}", report.summary());
         if let (Some(r), Some(mix)) = (recorded, mix) {

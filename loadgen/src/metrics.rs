@@ -51,13 +51,30 @@ pub struct ServerCounters {
     /// (or no page-table frame) and fell back to 4 KiB.
     #[serde(default)]
     pub folio_fallbacks: u64,
+    /// Demand-zero faults that mapped a whole huge block (counted in `zero_fills` too).
+    #[serde(default)]
+    pub huge_faults: u64,
+    /// Pages those blocks mapped (512 each in x86-64 tables, 1,024 in i386's).
+    #[serde(default)]
+    pub huge_pages: u64,
+    /// Read faults that mapped the huge zero page.
+    #[serde(default)]
+    pub huge_zero_maps: u64,
+    /// Faults whose huge block could not be had and fell back to the smaller paths.
+    #[serde(default)]
+    pub huge_fallbacks: u64,
+    /// Huge entries split into leaf tables.
+    #[serde(default)]
+    pub huge_splits: u64,
 }
 
 impl ServerCounters {
     /// Frames the demand-zero faults allocated and zeroed: one per 4 KiB fill, every page of
-    /// each folio.
+    /// each folio and of each huge block.
     pub fn frames_zeroed(&self) -> u64 {
-        self.zero_fills.saturating_sub(self.folio_faults) + self.folio_pages
+        self.zero_fills.saturating_sub(self.folio_faults + self.huge_faults)
+            + self.folio_pages
+            + self.huge_pages
     }
 }
 
@@ -217,6 +234,11 @@ impl Metrics {
         s.folio_faults += o.folio_faults;
         s.folio_pages += o.folio_pages;
         s.folio_fallbacks += o.folio_fallbacks;
+        s.huge_faults += o.huge_faults;
+        s.huge_pages += o.huge_pages;
+        s.huge_zero_maps += o.huge_zero_maps;
+        s.huge_fallbacks += o.huge_fallbacks;
+        s.huge_splits += o.huge_splits;
         self.verify = match (self.verify, other.verify) {
             (Some(a), Some(b)) => Some(VerifyCounts {
                 checked: a.checked + b.checked,
@@ -298,6 +320,39 @@ pub struct StrategyNames {
     pub zero: String,
     /// Anonymous folio size (`4k` = large folios off, `16k` … `1m`).
     pub folio: String,
+    /// Huge-page policy (`never`, `always`).
+    pub huge: String,
+}
+
+/// What a run's huge-page policy did (`--json` object `huge_figures`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HugeFigures {
+    /// Demand-zero faults that mapped a whole huge block (a write to the huge zero page
+    /// that replaced it included).
+    pub huge_faults: u64,
+    /// Pages those blocks mapped.
+    pub huge_pages: u64,
+    /// Read faults that mapped the huge zero page.
+    pub huge_zero_maps: u64,
+    /// Faults whose block could not be had (no aligned free run) and fell back.
+    pub fallbacks: u64,
+    /// Huge entries split into leaf tables (partial munmap, mprotect, mremap, discard,
+    /// copy-on-write of a shared block).
+    pub splits: u64,
+}
+
+impl HugeFigures {
+    /// The figures of `m`.
+    pub fn of(m: &Metrics) -> HugeFigures {
+        let s = &m.server;
+        HugeFigures {
+            huge_faults: s.huge_faults,
+            huge_pages: s.huge_pages,
+            huge_zero_maps: s.huge_zero_maps,
+            fallbacks: s.huge_fallbacks,
+            splits: s.huge_splits,
+        }
+    }
 }
 
 /// What a run's folio size did: faults and their cost, memory zeroed, and the bloat
@@ -316,7 +371,7 @@ pub struct FolioFigures {
     pub frames_zeroed: u64,
     /// Bytes zeroed by them (`frames_zeroed` × 4 KiB).
     pub bytes_zeroed: u64,
-    /// Frames a folio mapped that the workload never touched (the bloat).
+    /// Frames a folio or huge block mapped that the workload never touched (the bloat).
     pub untouched_folio_pages: u64,
     /// Wall nanoseconds of the touch ops per page fault (0 without faults).
     pub ns_per_fault: f64,
@@ -356,6 +411,10 @@ fn default_folio() -> String {
     "4k".into()
 }
 
+fn default_huge() -> String {
+    "never".into()
+}
+
 /// The `--json FILE` object (DESIGN §4): one per run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -376,6 +435,9 @@ pub struct RunReport {
     /// Anonymous folio size of demand-zero write faults (`4k`: large folios off).
     #[serde(default = "default_folio")]
     pub folio: String,
+    /// Huge-page policy of demand-zero faults (`never`: off, `always`).
+    #[serde(default = "default_huge")]
+    pub huge: String,
     /// Independent servers run side by side.
     pub shards: usize,
     /// Seed of a storm.
@@ -405,11 +467,19 @@ pub struct RunReport {
     /// bloat, ns per fault and per page touched.
     #[serde(default)]
     pub folio_figures: FolioFigures,
+    /// What the huge-page policy did: huge faults, huge zero page maps, fallbacks, splits.
+    #[serde(default)]
+    pub huge_figures: HugeFigures,
     /// Page faults the host kernel is predicted to take for the captured program with
     /// anonymous folios of `folio` (perf captures only; see
     /// [`crate::trace::perf::predict`]), all shards.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted_host_faults: Option<u64>,
+    /// With `huge` `always`: the least and the most page faults the host is predicted to
+    /// take over the placements address-space randomization may give the program's areas
+    /// (`predicted_host_faults` is the one the capture recorded), all shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_host_faults_range: Option<[u64; 2]>,
     /// Why a trace has no `predicted_host_faults` (an strace log or a vmstorm trace records
     /// no host faults).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -478,6 +548,7 @@ impl RunReport {
             fork: strategy.fork.clone(),
             zero: strategy.zero.clone(),
             folio: strategy.folio.clone(),
+            huge: strategy.huge.clone(),
             shards,
             seed,
             scale,
@@ -489,7 +560,9 @@ impl RunReport {
             faults_by_kind: FaultKinds::of(&m.server),
             recorded_faults: None,
             folio_figures: FolioFigures::of(m),
+            huge_figures: HugeFigures::of(m),
             predicted_host_faults: None,
+            predicted_host_faults_range: None,
             host_prediction: None,
             frames_peak: m.server.frames_peak,
             pt_pages_peak: m.server.pt_pages_peak,
@@ -518,8 +591,8 @@ impl RunReport {
             .unwrap_or_else(|| format!("trace {}", self.trace.as_deref().unwrap_or("?")));
         let _ = writeln!(
             s,
-            "{what}  alloc={} paging={} fork={} zero={} folio={} shards={}",
-            self.alloc, self.paging, self.fork, self.zero, self.folio, self.shards
+            "{what}  alloc={} paging={} fork={} zero={} folio={} huge={} shards={}",
+            self.alloc, self.paging, self.fork, self.zero, self.folio, self.huge, self.shards
         );
         let _ = writeln!(
             s,
@@ -558,11 +631,24 @@ impl RunReport {
             f.ns_per_fault,
             f.ns_per_page_touched
         );
+        if self.huge != "never" {
+            let h = &self.huge_figures;
+            let _ = writeln!(
+                s,
+                "  huge {}: {} huge faults mapping {} pages, {} huge zero page maps, {} fallbacks, {} splits",
+                self.huge, h.huge_faults, h.huge_pages, h.huge_zero_maps, h.fallbacks, h.splits
+            );
+        }
         match (self.predicted_host_faults, &self.host_prediction) {
             (Some(p), _) => {
+                let huge = if self.huge == "always" { " and 2 MiB huge pages" } else { "" };
+                let range = self
+                    .predicted_host_faults_range
+                    .map(|[lo, hi]| format!("; {lo} to {hi} over placements"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "  predicted host faults with {} anonymous folios: {p}{}",
+                    "  predicted host faults with {} anonymous folios{huge}: {p}{range}{}",
                     self.folio,
                     self.recorded_faults.map(|r| format!(" (recorded: {r})")).unwrap_or_default()
                 );
@@ -682,6 +768,7 @@ mod tests {
             fork: "cow".into(),
             zero: "on-fault".into(),
             folio: "4k".into(),
+            huge: "never".into(),
         };
         let r = RunReport::new(&Workload::Storm { name: "mmap".into(), seed: 1, scale: 2 }, &names, 1, &m);
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
@@ -698,7 +785,9 @@ mod tests {
             "faults",
             "cow_copies",
             "folio",
+            "huge",
             "folio_figures",
+            "huge_figures",
             "frames_peak",
             "pt_pages_peak",
             "latency_ns",

@@ -22,7 +22,7 @@ use hashbrown::HashMap;
 use vmstorm_core::client::{self, ExecImage, ExecLayout, MapFlags, MapProt, MmapArgs, TouchError};
 use vmstorm_core::endpoint::INIT_PROC_NR;
 use vmstorm_core::{
-    Access, Endpoint, Errno, FolioSize, FrameAllocator, PagingFormat, VirtAddr, Vm, PAGE_SIZE,
+    Access, Endpoint, Errno, FolioSize, FrameAllocator, HugePolicy, PagingFormat, VirtAddr, Vm, PAGE_SIZE,
 };
 
 use crate::bloat::Bloat;
@@ -224,6 +224,8 @@ pub struct Replayer<'v, F: FrameAllocator, P: PagingFormat> {
     peak_pt: u64,
     /// Bytes of the server's large folios (0 when they are off).
     folio_bytes: u64,
+    /// Bytes of the server's huge pages (0 when they are off).
+    huge_bytes: u64,
     /// Folio pages not yet touched.
     bloat: Bloat,
 }
@@ -248,6 +250,11 @@ fn counters<F: FrameAllocator, P: PagingFormat>(vm: &Vm<F, P>) -> ServerCounters
         folio_faults: s.folio_faults,
         folio_pages: s.folio_pages,
         folio_fallbacks: s.folio_fallbacks,
+        huge_faults: s.huge_faults,
+        huge_pages: s.huge_faults * P::HUGE_PAGES,
+        huge_zero_maps: s.huge_zero_maps,
+        huge_fallbacks: s.huge_fallbacks,
+        huge_splits: s.huge_splits,
     }
 }
 
@@ -268,6 +275,10 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             FolioSize::K4 => 0,
             f => f.pages() * PAGE_SIZE,
         };
+        let huge_bytes = match vm.huge_policy() {
+            HugePolicy::Never => 0,
+            HugePolicy::Always => P::HUGE_PAGES * PAGE_SIZE,
+        };
         Replayer {
             vm,
             opts,
@@ -281,6 +292,7 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             peak_frames: 0,
             peak_pt: 0,
             folio_bytes,
+            huge_bytes,
             bloat: Bloat::default(),
         }
     }
@@ -619,32 +631,34 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
         let va_of = |k: u64| if down { first - pages(k) } else { first + pages(k) };
         let access = Access { write, user: true };
         self.metrics.pages_touched += n;
-        let folio_bytes = self.folio_bytes;
+        let (folio_bytes, huge_bytes) = (self.folio_bytes, self.huge_bytes);
         let mut folios = Vec::new();
         let r = self.call(op, "touch", |vm| {
-            if folio_bytes == 0 {
+            if folio_bytes == 0 && huge_bytes == 0 {
                 for k in 0..n {
                     if let Err(e) = client::touch(vm, ep, VirtAddr(va_of(k)), access) {
                         return Ok(Err((k, e)));
                     }
                 }
             } else {
-                // Note the pages whose fault mapped a folio, for the bloat.
+                // Note the pages whose fault mapped a folio or a huge block, for the bloat.
                 for k in 0..n {
-                    let before = vm.stats().folio_faults;
+                    let before = (vm.stats().folio_faults, vm.stats().huge_faults);
                     if let Err(e) = client::touch(vm, ep, VirtAddr(va_of(k)), access) {
                         return Ok(Err((k, e)));
                     }
-                    if vm.stats().folio_faults != before {
-                        folios.push(va_of(k) & !(folio_bytes - 1));
+                    if vm.stats().huge_faults != before.1 {
+                        folios.push((va_of(k) & !(huge_bytes - 1), huge_bytes));
+                    } else if vm.stats().folio_faults != before.0 {
+                        folios.push((va_of(k) & !(folio_bytes - 1), folio_bytes));
                     }
                 }
             }
             Ok(Ok(()))
         })?;
-        if folio_bytes != 0 {
-            for &block in &folios {
-                self.bloat.folio_mapped(pid, block, folio_bytes / PAGE_SIZE);
+        if folio_bytes != 0 || huge_bytes != 0 {
+            for &(block, bytes) in &folios {
+                self.bloat.folio_mapped(pid, block, bytes / PAGE_SIZE);
             }
             let done = match r {
                 Ok(()) => n,
@@ -713,6 +727,11 @@ impl<'v, F: FrameAllocator, P: PagingFormat> Replayer<'v, F, P> {
             folio_faults: end.folio_faults - self.start.folio_faults,
             folio_pages: end.folio_pages - self.start.folio_pages,
             folio_fallbacks: end.folio_fallbacks - self.start.folio_fallbacks,
+            huge_faults: end.huge_faults - self.start.huge_faults,
+            huge_pages: end.huge_pages - self.start.huge_pages,
+            huge_zero_maps: end.huge_zero_maps - self.start.huge_zero_maps,
+            huge_fallbacks: end.huge_fallbacks - self.start.huge_fallbacks,
+            huge_splits: end.huge_splits - self.start.huge_splits,
         };
         m.folio_untouched = self.bloat.total();
         m.verify = verified;

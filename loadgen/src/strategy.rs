@@ -1,5 +1,5 @@
 //! The command line's view of the core's strategy registry ([`vmstorm_core::strategy`]):
-//! the `--alloc`/`--paging`/`--fork`/`--zero`/`--folio` choices and help, the names reports
+//! the `--alloc`/`--paging`/`--fork`/`--zero`/`--folio`/`--huge` choices and help, the names reports
 //! carry, and booting a strategy's server over `--mem` bytes.
 //!
 //! Nothing here lists strategies: the registry in the core does, so a new allocator shows up
@@ -10,7 +10,7 @@ use vmstorm_core::strategy::Choice;
 use vmstorm_core::BootError;
 
 pub use vmstorm_core::strategy::{PagingKind, Strategy, VmJob};
-pub use vmstorm_core::{AllocKind, FolioSize};
+pub use vmstorm_core::{AllocKind, FolioSize, HugePolicy};
 
 use crate::metrics::StrategyNames;
 
@@ -28,6 +28,7 @@ impl ReportNames for Strategy {
             fork: self.fork.name().to_string(),
             zero: self.zero.name().to_string(),
             folio: self.folio.name().to_string(),
+            huge: self.huge.name().to_string(),
         }
     }
 }
@@ -77,6 +78,19 @@ pub fn with_hot(strategies: Vec<Strategy>, hot: &str) -> Result<Vec<Strategy>, S
 pub fn with_folio(strategies: Vec<Strategy>, folio: &str) -> Result<Vec<Strategy>, String> {
     let sizes = FolioSize::select(folio)?;
     Ok(strategies.into_iter().flat_map(|s| sizes.iter().map(move |&folio| Strategy { folio, ..s })).collect())
+}
+
+/// `strategies` with the huge-page axis applied: each strategy once per policy `huge`
+/// names (`never`, `always`, or `all`), policies innermost.
+///
+/// # Errors
+/// A name that is not a huge-page policy.
+pub fn with_huge(strategies: Vec<Strategy>, huge: &str) -> Result<Vec<Strategy>, String> {
+    let policies = HugePolicy::select(huge)?;
+    Ok(strategies
+        .into_iter()
+        .flat_map(|s| policies.iter().map(move |&huge| Strategy { huge, ..s }))
+        .collect())
 }
 
 /// Boots the server `strategy` names over `mem` bytes and runs `job` on it.
@@ -143,5 +157,19 @@ mod tests {
         assert_eq!(big[0].names().folio, "64k");
         assert_eq!(big[0].config(16 << 20).folio, FolioSize::K64);
         assert!(with_folio(Vec::new(), "8k").unwrap_err().contains("folio size"));
+    }
+
+    #[test]
+    fn huge_axis_doubles_the_matrix_and_labels_it() {
+        let base = with_folio(matrix("buddy", "all", "cow", "on-fault").unwrap(), "all").unwrap();
+        let all = with_huge(base.clone(), "all").unwrap();
+        assert_eq!(all.len(), 2 * base.len());
+        assert_eq!(with_huge(base.clone(), "never").unwrap(), base);
+        assert_eq!(all.iter().filter(|s| s.huge == HugePolicy::Always).count(), base.len());
+        let huge = with_huge(base, "always").unwrap();
+        assert!(huge.iter().all(|s| s.label().contains("+huge")), "{huge:?}");
+        assert_eq!(huge[0].names().huge, "always");
+        assert_eq!(huge[0].config(16 << 20).huge, HugePolicy::Always);
+        assert!(with_huge(Vec::new(), "madvise").unwrap_err().contains("huge page policy"));
     }
 }

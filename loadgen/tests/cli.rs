@@ -334,3 +334,112 @@ fn folio_axis_reports_its_accounting_and_says_when_it_cannot_predict() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--folio"));
 }
+
+#[test]
+fn huge_axis_expands_reports_its_figures_and_says_when_it_cannot_predict() {
+    // `--huge all` runs the fault storm twice: without and with huge pages.
+    let json = scratch("huge.json");
+    let out = vmstorm(&[
+        "run",
+        "fault",
+        "--scale",
+        "2",
+        "--mem",
+        "64M",
+        "--huge",
+        "all",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("huge=never") && stdout.contains("huge=always"), "{stdout}");
+    assert!(stdout.contains("huge always: ") && stdout.contains("+huge"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let reports = v.as_array().unwrap();
+    assert_eq!(reports.len(), 2, "{v}");
+    assert_eq!((reports[0]["huge"].as_str(), reports[1]["huge"].as_str()), (Some("never"), Some("always")));
+    for k in ["huge_faults", "huge_pages", "huge_zero_maps", "fallbacks", "splits"] {
+        assert!(
+            reports[0]["huge_figures"].get(k).is_some() && reports[1]["huge_figures"].get(k).is_some(),
+            "{k}"
+        );
+    }
+    assert_eq!(reports[0]["huge_figures"]["huge_faults"], 0);
+    // The storm's regions hold whole 4 MiB blocks of the default i386 tables: the faults
+    // into them map huge pages, 1,024 pages each, zeroed whole.
+    let (h, f) = (&reports[1]["huge_figures"], &reports[1]["folio_figures"]);
+    let huge_faults = h["huge_faults"].as_u64().unwrap();
+    assert!(huge_faults > 0, "{h}");
+    assert_eq!(h["huge_pages"].as_u64().unwrap(), 1024 * huge_faults);
+    assert!(f["frames_zeroed"].as_u64().unwrap() >= 1024 * huge_faults, "{f}");
+    assert!(reports[1]["faults"].as_u64() < reports[0]["faults"].as_u64(), "{v}");
+    // The mixed storm reads regions that take the huge zero page, which the server keeps
+    // after every process has exited: the leak check allows for it, and only for it.
+    let json = scratch("huge-mixed.json");
+    let out = vmstorm(&[
+        "run",
+        "mixed",
+        "--mem",
+        "64M",
+        "--huge",
+        "always",
+        "--verify",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["huge_figures"]["huge_zero_maps"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["verify"]["ok"], true);
+    // An strace log records no page faults: no prediction and no range, with the reason.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/forkloop.strace");
+    let json = scratch("huge-strace.json");
+    let out =
+        vmstorm(&["replay", fixture, "--huge", "always", "--mem", "64M", "--json", json.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("predicted host faults: none (an strace log records no page faults"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        v.get("predicted_host_faults").is_none() && v.get("predicted_host_faults_range").is_none(),
+        "{v}"
+    );
+    assert!(v["host_prediction"].as_str().unwrap().contains("strace"), "{v}");
+    // `madvise` is Linux's but not a policy here.
+    let out = vmstorm(&["run", "fault", "--huge", "madvise"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--huge"));
+}
+
+#[test]
+fn compare_huge_all_sets_both_policies_side_by_side() {
+    let dir = scratch("compare-huge");
+    let out = vmstorm(&[
+        "compare",
+        "--storms",
+        "fault",
+        "--alloc",
+        "buddy",
+        "--paging",
+        "x86-64",
+        "--hot",
+        "on",
+        "--huge",
+        "all",
+        "--mem",
+        "64M",
+        "--rounds",
+        "1",
+        "--quick",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    assert!(md.contains("hot+buddy/x86-64+huge") && md.contains("## Large folios"), "{md}");
+    assert!(md.contains("| huge faults | huge zero | splits |"), "{md}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert!(results.to_string().contains("\"huge_figures\""), "{results}");
+}

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use vmstorm_loadgen::op::{MapKind, Op, Place};
-use vmstorm_loadgen::trace::perf::predict::predict_with_pages;
+use vmstorm_loadgen::trace::perf::predict::{predict_range, predict_range_sampled, predict_with_pages};
 use vmstorm_loadgen::trace::perf::{AreaKind, PerfReport, TouchFault};
 use vmstorm_loadgen::trace::{load_bytes, Format, ImportOptions, Loaded};
 
@@ -176,6 +176,114 @@ fn the_2mib_model_follows_the_recorded_placement() {
     // awkarray grows its heap in small steps: no whole 2 MiB block is in the heap when it
     // faults, so nothing is saved.
     assert_eq!(reference_model("awkarray", 512), reference_model("awkarray", 1));
+}
+
+/// The host's 2M runs (`results/folio/host-runs.tsv`) and its 4k runs' least and most, by
+/// program.
+fn measured_runs(name: &str, size: &str) -> Option<Vec<u64>> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/folio/host-runs.tsv");
+    let text = std::fs::read_to_string(p).ok()?;
+    let runs: Vec<u64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|f| f.len() == 4 && f[0] == name && f[1] == size)
+        .filter_map(|f| f[3].parse().ok())
+        .collect();
+    (!runs.is_empty()).then_some(runs)
+}
+
+#[test]
+fn the_2mib_range_holds_the_recorded_placement_and_the_hosts_runs() {
+    for name in programs() {
+        let (l, report) = load(&name);
+        let (ops, facts) = (&l.trace.ops, &report.touch_faults);
+        let at = predict_with_pages(ops, facts, 512).unwrap();
+        // Every 8th shift (4 KiB each) keeps the test quick in a debug build; the range it
+        // finds lies inside the full one (`folio_predictions` computes that).
+        let (lo, hi) = predict_range_sampled(ops, facts, 8).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(lo <= at && at <= hi, "{name}: {at} outside {lo}..={hi}");
+        // No placement takes more faults than 4 KiB pages everywhere.
+        assert!(hi <= predict_with_pages(ops, facts, 1).unwrap(), "{name}");
+        let (Some(runs), Some(base)) = (measured_runs(&name, "2M"), measured_runs(&name, "4k")) else {
+            eprintln!("results/folio/host-runs.tsv not found: run bench/mthp-host.sh");
+            return;
+        };
+        // The host's counts vary from run to run by a few faults where no placement can
+        // matter (its 4k runs); every 2M run lies in the range widened by that much.
+        let p4 = predict_with_pages(ops, facts, 1).unwrap() as i64;
+        let below = (*base.iter().min().unwrap() as i64 - p4).min(0);
+        let above = (*base.iter().max().unwrap() as i64 - p4).max(0);
+        let (wlo, whi) = (lo as i64 + below, hi as i64 + above);
+        let mut sorted = runs.clone();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2] as i64;
+        assert!((wlo..=whi).contains(&median), "{name}: host median {median} outside {wlo}..={whi}");
+        let outside = runs.iter().filter(|&&v| !(wlo..=whi).contains(&(v as i64))).count();
+        // awkarray's 21 runs at 2M spread two faults further than its 7 runs at 4k.
+        assert!(
+            outside <= 2,
+            "{name}: {outside} of {} host runs outside {wlo}..={whi}: {runs:?}",
+            runs.len()
+        );
+    }
+}
+
+/// `vmstorm replay CAPTURE --huge all --verify --json` under both formats: the replay
+/// verifies with huge pages, `--huge always` reports the prediction at the recorded
+/// placement and the range, `never` no range.
+#[test]
+fn replay_predicts_the_host_faults_with_huge_pages_and_verifies() {
+    let name = "bufs";
+    let gz = std::fs::read(dir().join(format!("{name}.perf.data.gz"))).unwrap();
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut bytes).unwrap();
+    let tmp = std::env::temp_dir().join(format!("vmstorm-huge-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let capture = tmp.join(format!("{name}.perf.data"));
+    std::fs::write(&capture, &bytes).unwrap();
+    let json = tmp.join(format!("{name}.json"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmstorm"))
+        .args([
+            "replay",
+            capture.to_str().unwrap(),
+            "--huge",
+            "all",
+            "--paging",
+            "all",
+            "--verify",
+            "--no-warmup",
+        ])
+        .args(["--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("and 2 MiB huge pages: ") && stdout.contains("over placements"), "{stdout}");
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(reports.len(), 4, "two formats x two policies");
+    let (l, report) = load(name);
+    let at = predict_with_pages(&l.trace.ops, &report.touch_faults, 512).unwrap();
+    let range = predict_range(&l.trace.ops, &report.touch_faults).unwrap();
+    for r in &reports {
+        assert_eq!(r["verify"]["ok"], true, "{r}");
+        let predicted = r["predicted_host_faults"].as_u64().unwrap();
+        match r["huge"].as_str().unwrap() {
+            "always" => {
+                assert_eq!(predicted, at);
+                assert_eq!(r["predicted_host_faults_range"], serde_json::json!([range.0, range.1]));
+                // The 4 MiB buffer and the others' whole blocks are huge pages in the server too.
+                assert!(r["huge_figures"]["huge_faults"].as_u64().unwrap() > 0, "{r}");
+            }
+            _ => {
+                assert_eq!(predicted, predict_with_pages(&l.trace.ops, &report.touch_faults, 1).unwrap());
+                assert!(r.get("predicted_host_faults_range").is_none(), "{r}");
+                assert_eq!(r["huge_figures"]["huge_faults"], 0);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// `vmstorm replay CAPTURE --folio all --verify --json`: every fixture replays verified

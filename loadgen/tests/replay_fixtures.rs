@@ -8,7 +8,7 @@ use vmstorm_core::{FrameAllocator, PagingFormat, Vm};
 use vmstorm_loadgen::commands::load_for_replay;
 use vmstorm_loadgen::op::Trace;
 use vmstorm_loadgen::replay::{ReplayOptions, Replayer};
-use vmstorm_loadgen::strategy::{matrix, with_folio, with_vm, FolioSize, VmJob};
+use vmstorm_loadgen::strategy::{matrix, with_folio, with_huge, with_vm, FolioSize, VmJob};
 
 struct Verify<'a>(&'a Trace);
 
@@ -71,6 +71,20 @@ fn fixtures_replay_verified_under_every_folio_size() {
         .into_iter()
         .filter(|s| s.folio != FolioSize::K4)
         .collect();
+    for path in fixtures() {
+        let trace = load_for_replay(&path, 0.3, 3).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for s in &strategies {
+            let checked = with_vm(s, 256 << 20, Verify(&trace))
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{} under {s}: {e}", path.display()));
+            assert!(checked > 0, "{} under {s}", path.display());
+        }
+    }
+}
+
+#[test]
+fn fixtures_replay_verified_under_huge_pages() {
+    let strategies = with_huge(matrix("all", "all", "cow", "on-fault").unwrap(), "always").unwrap();
     for path in fixtures() {
         let trace = load_for_replay(&path, 0.3, 3).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for s in &strategies {

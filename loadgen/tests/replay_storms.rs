@@ -5,7 +5,7 @@ use vmstorm_core::{FrameAllocator, PagingFormat, Vm};
 use vmstorm_loadgen::op::Trace;
 use vmstorm_loadgen::replay::{ReplayOptions, Replayer};
 use vmstorm_loadgen::storms::{generate, StormKind};
-use vmstorm_loadgen::strategy::{matrix, with_folio, with_vm, FolioSize, Strategy, VmJob};
+use vmstorm_loadgen::strategy::{matrix, with_folio, with_huge, with_vm, FolioSize, Strategy, VmJob};
 
 struct Verify<'a>(&'a Trace);
 
@@ -26,7 +26,7 @@ impl VmJob for Verify<'_> {
 #[test]
 fn every_storm_verifies_under_every_strategy() {
     let strategies = matrix("all", "all", "all", "on-fault").unwrap();
-    verify_every_storm(&strategies);
+    verify_every_storm(&strategies, 64 << 20);
 }
 
 #[test]
@@ -41,15 +41,34 @@ fn every_storm_verifies_under_every_folio_size() {
     for fork in ["share", "copy"] {
         strategies.extend(with_folio(matrix("all", "all", fork, "on-fault").unwrap(), "64k").unwrap());
     }
-    verify_every_storm(&strategies);
+    verify_every_storm(&strategies, 64 << 20);
 }
 
-/// Plays every storm under each of `strategies` with contents checked after every op.
-fn verify_every_storm(strategies: &[Strategy]) {
+#[test]
+fn every_storm_verifies_under_huge_pages() {
+    // Huge pages under every allocator and format (copy-on-write fork, 4 KiB below them and
+    // 64 KiB folios below them), and the other fork policies.
+    let mut strategies =
+        with_huge(with_folio(matrix("all", "all", "cow", "on-fault").unwrap(), "4k").unwrap(), "always")
+            .unwrap();
+    strategies.extend(
+        with_huge(with_folio(matrix("buddy", "all", "cow", "on-fault").unwrap(), "64k").unwrap(), "always")
+            .unwrap(),
+    );
+    for fork in ["share", "copy"] {
+        strategies.extend(with_huge(matrix("buddy", "all", fork, "on-fault").unwrap(), "always").unwrap());
+    }
+    // An eager fork copies every block whole (4 MiB in i386 tables): more than 64 MiB.
+    verify_every_storm(&strategies, 256 << 20);
+}
+
+/// Plays every storm under each of `strategies` with contents checked after every op, in
+/// servers of `mem` bytes.
+fn verify_every_storm(strategies: &[Strategy], mem: u64) {
     for kind in StormKind::ALL {
         let trace = generate(kind, 7, 6);
         for s in strategies {
-            let (ops, checked) = with_vm(s, 64 << 20, Verify(&trace))
+            let (ops, checked) = with_vm(s, mem, Verify(&trace))
                 .unwrap()
                 .unwrap_or_else(|e| panic!("storm {kind} under {s}: {e}"));
             assert_eq!(ops, trace.ops.len() as u64, "{kind} {s}");

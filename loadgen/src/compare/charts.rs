@@ -271,6 +271,7 @@ mod tests {
             fork: "cow".into(),
             zero: "on-fault".into(),
             folio: "4k".into(),
+            huge: "never".into(),
         };
         let r = RunReport::new(&Workload::Storm { name: "w".into(), seed: 1, scale: 1 }, &names, 1, &m);
         let mut cell = Cell::new("w".into(), "s".into(), r, &m);

@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::replay::{ReplayError, ReplayOptions, Replayer};
 use crate::run::{warm_arena, warm_up, PlayJob};
 use crate::storms::{generate, StormKind};
-use crate::strategy::{matrix, with_folio, with_hot, with_vm, ReportNames, Strategy, VmJob};
+use crate::strategy::{matrix, with_folio, with_hot, with_huge, with_vm, ReportNames, Strategy, VmJob};
 use crate::trace::{self, ensure_touches, ImportOptions, TouchOptions};
 
 /// The `make -j2` trace embedded in the binary (the default comparison's real workload).
@@ -242,7 +242,10 @@ fn round_secs(quick: bool) -> f64 {
 /// The comparison's axes: the workload names and the strategies, in report order. Cell
 /// `i` is workload `i / strategies.len()` under strategy `i % strategies.len()`.
 fn axes(a: &CompareArgs) -> Result<(Vec<String>, Vec<Strategy>), String> {
-    let strategies = with_folio(with_hot(matrix(&a.alloc, &a.paging, &a.fork, &a.zero)?, &a.hot)?, &a.folio)?;
+    let strategies = with_huge(
+        with_folio(with_hot(matrix(&a.alloc, &a.paging, &a.fork, &a.zero)?, &a.hot)?, &a.folio)?,
+        &a.huge,
+    )?;
     let mut names: Vec<String> = if a.storms.is_empty() && !a.traces.is_empty() {
         Vec::new()
     } else if a.storms.is_empty() {

@@ -145,6 +145,7 @@ mod tests {
             fork: "cow".into(),
             zero: "on-fault".into(),
             folio: "4k".into(),
+            huge: "never".into(),
         };
         let r = RunReport::new(&Workload::Storm { name: w.into(), seed: 1, scale: 1 }, &names, 1, &m);
         Cell::new(w.into(), s.into(), r, &m)

@@ -408,7 +408,7 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
             }
         }
     }
-    if cells.iter().any(|c| c.report.folio != "4k") {
+    if cells.iter().any(|c| c.report.folio != "4k" || c.report.huge != "never") {
         let (fp, bp) = (dir.join("folio-faults.svg"), dir.join("folio-bloat.svg"));
         charts::folio(cells, &workloads, &strategies, &fp, &bp).map_err(|e| chart_err(&fp, e))?;
         files.push(fp);
@@ -418,26 +418,29 @@ pub fn write(dir: &Path, cells: &[Cell], meta: &ReportMeta) -> Result<Vec<PathBu
             md,
             "A `+<size>` strategy maps a whole naturally aligned folio of that size on a demand-zero \
              write fault when the block lies inside a private anonymous region and none of its pages \
-             is present, else 4 KiB. `zeroed`: frames the demand-zero faults allocated and zeroed; \
+             is present, else 4 KiB; a `+huge` strategy first maps a whole page-directory block              (2 MiB in x86-64 tables, 4 MiB in i386's) when it fits in the region and no leaf table              exists for it (`huge faults`; `huge zero`: read faults mapping the huge zero page;              `splits`: huge entries split into leaf tables). `zeroed`: frames the demand-zero faults allocated and zeroed; \
              `never touched`: folio pages the workload never touched (the bloat), and their share of \
              the frames zeroed; `fallbacks`: folio faults that found no aligned free run; ns per \
              fault and per 4 KiB page touched are the touch ops' time over each (median round).\n"
         );
         let _ = writeln!(
             md,
-            "| workload | strategy | faults | folio faults | fallbacks | pages touched | zeroed | never touched | ns/fault | ns/page |"
+            "| workload | strategy | faults | folio faults | huge faults | huge zero | splits | fallbacks | pages touched | zeroed | never touched | ns/fault | ns/page |"
         );
-        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for w in &workloads {
             for s in &strategies {
                 if let Some(c) = find(cells, w, s) {
-                    let (r, f) = (&c.report, &c.report.folio_figures);
+                    let (r, f, h) = (&c.report, &c.report.folio_figures, &c.report.huge_figures);
                     let _ = writeln!(
                         md,
-                        "| `{w}` | {s} | {} | {} | {} | {} | {} | {} ({:.1} %) | {:.0} | {:.0} |",
+                        "| `{w}` | {s} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({:.1} %) | {:.0} | {:.0} |",
                         r.faults,
                         f.folio_faults,
-                        f.fallbacks,
+                        h.huge_faults,
+                        h.huge_zero_maps,
+                        h.splits,
+                        f.fallbacks + h.fallbacks,
                         f.pages_touched,
                         f.frames_zeroed,
                         f.untouched_folio_pages,

@@ -24,12 +24,12 @@
 //!   that lands nowhere known (a mapping made before the capture, a clamped-away window) is
 //!   counted and not replayed. This is MINIX's `do_pagefaults` queue, recorded.
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use super::decode::{Call, Rec, RecKind};
-use super::facts::{self, AreaKind, TouchFault};
+use super::facts::{self, AreaKind, Base, TouchFault, PMD_PAGES};
 use super::report::Placement;
-use crate::op::{ImageSize, MapId, MapKind, Op, Place, Prot};
+use crate::op::{ImageSize, MapId, MapKind, Op, Pid, Place, Prot};
 use crate::trace::strace::args::{CloneKind, Sys};
 use crate::trace::strace::emit::Emitter;
 use crate::trace::strace::join::{EvKind, Event};
@@ -84,8 +84,31 @@ pub(crate) struct Converter<'a> {
     pub placed: Placement,
     /// Kind, protection and `MAP_STACK` of every mapping id emitted so far.
     maps: HashMap<MapId, (MapKind, Prot, bool)>,
+    /// Mapping ids whose place on the 2 MiB grid randomization does not change: the kernel
+    /// put them on a 2 MiB boundary (private anonymous, no address hint, a length that is a
+    /// multiple of 2 MiB), or they were placed after such a mapping (top-down, right below
+    /// it: a gap the alignment left is under 2 MiB, too small for a mapping that can hold a
+    /// whole block).
+    pmd_aligned: HashSet<MapId>,
+    /// Processes that made a kernel-aligned mapping since their exec.
+    grid_fixed: HashSet<Pid>,
     /// One per touch emitted, in order.
     pub touch_faults: Vec<TouchFault>,
+}
+
+/// What a fault fell in: kind, protection, `MAP_STACK`, window in its 2 MiB block.
+type Area = (AreaKind, Prot, bool, (u64, u64));
+
+/// `[start, end)` clipped to the three 2 MiB blocks centred on `page`'s (see
+/// [`TouchFault::reach`]).
+fn clip_to_reach(page: u64, start: u64, end: u64) -> (u64, u64) {
+    let (bs, be) = facts::pmd_block(page);
+    let (s, e) = (start.max(bs.saturating_sub(PMD_PAGES)), end.min(be.saturating_add(PMD_PAGES)));
+    if s < e {
+        (s, e)
+    } else {
+        (page, page)
+    }
 }
 
 fn failed(ret: i64) -> bool {
@@ -107,6 +130,8 @@ impl<'a> Converter<'a> {
             images: HashMap::new(),
             placed: Placement::default(),
             maps: HashMap::new(),
+            pmd_aligned: HashSet::new(),
+            grid_fixed: HashSet::new(),
             touch_faults: Vec::new(),
         }
     }
@@ -114,13 +139,36 @@ impl<'a> Converter<'a> {
     fn emit(&mut self, line: usize, tid: u32, kind: EvKind) {
         self.e.line = line;
         let stack = matches!(kind, EvKind::Sys(Sys::Mmap { flags, .. }) if flags & MAP_STACK != 0);
+        let placed = matches!(kind, EvKind::Sys(Sys::Mmap { addr: 0, flags, .. }) if flags & MAP_FIXED == 0);
+        let aligned = matches!(kind, EvKind::Sys(Sys::Mmap { len, flags, .. })
+            if placed && flags & MAP_SHARED == 0 && flags & MAP_ANONYMOUS != 0
+                && len > 0 && len % (PMD_PAGES << PAGE_SHIFT) == 0);
         let before = self.e.ops.len();
         self.e.event(&Event { line, tid, kind });
         // What the ops say of each mapping id, for the facts of later faults.
         for op in &self.e.ops[before..] {
             match *op {
-                Op::Mmap { id, spec, .. } | Op::MmapOver { id, spec, .. } => {
+                Op::Mmap { id, spec, pid } | Op::MmapOver { id, spec, pid, .. } => {
                     self.maps.insert(id, (spec.kind, spec.prot, stack));
+                    let fresh = placed && matches!(*op, Op::Mmap { .. });
+                    if fresh && (aligned || self.grid_fixed.contains(&pid)) {
+                        self.pmd_aligned.insert(id);
+                    } else {
+                        self.pmd_aligned.remove(&id);
+                    }
+                    if fresh && aligned {
+                        self.grid_fixed.insert(pid);
+                    }
+                }
+                Op::Exec { pid, .. } => {
+                    self.grid_fixed.remove(&pid);
+                }
+                Op::Fork { parent, child, .. } => {
+                    if self.grid_fixed.contains(&parent) {
+                        self.grid_fixed.insert(child);
+                    } else {
+                        self.grid_fixed.remove(&child);
+                    }
                 }
                 Op::Mprotect { id, prot, .. } => {
                     if let Some(m) = self.maps.get_mut(&id) {
@@ -311,12 +359,17 @@ impl<'a> Converter<'a> {
         let page = addr >> PAGE_SHIFT;
         let mut write = code & 2 != 0;
         let mut area = (AreaKind::Heap, Prot::RW, false, (page, page + 1));
+        // The area clipped to the three 2 MiB blocks around the fault's, and its base.
+        let reach: (u64, u64);
+        let mut base = Base::Brk;
         let place = if let Some(p) = self.e.procs[g].space.pieces(page, page + 1).first().copied() {
             self.e.use_window(p.id, p.off);
             match self.e.translate(p.id, p.off, 1) {
                 Some((off, _)) => {
                     self.placed.map += 1;
-                    area = self.map_area(g, page, p.id);
+                    let (a, r) = self.map_area(g, page, p.id);
+                    (area, reach) = (a, r);
+                    base = if self.pmd_aligned.contains(&p.id) { Base::Aligned } else { Base::Mmap };
                     Place::Map(p.id, off)
                 }
                 None => {
@@ -326,6 +379,7 @@ impl<'a> Converter<'a> {
             }
         } else if let Some(img) = self.images.get(&g).copied() {
             let heap = self.heap_place(g, page);
+            base = Base::Image;
             if (img.text.0..img.text.1).contains(&page) {
                 if write {
                     self.placed.text_writes_as_reads += 1;
@@ -333,18 +387,22 @@ impl<'a> Converter<'a> {
                 }
                 self.placed.text += 1;
                 area = (AreaKind::Text, Prot::RX, false, facts::clip_to_block(page, img.text.0, img.text.1));
+                reach = clip_to_reach(page, img.text.0, img.text.1);
                 Place::Text(page - img.text.0)
             } else if (img.data.0..img.data.1).contains(&page) {
                 self.placed.data += 1;
-                area = if (img.bss.0..img.bss.1).contains(&page) {
-                    (AreaKind::Bss, Prot::RW, false, facts::clip_to_block(page, img.bss.0, img.bss.1))
+                let (kind, s, e) = if (img.bss.0..img.bss.1).contains(&page) {
+                    (AreaKind::Bss, img.bss.0, img.bss.1)
                 } else {
-                    (AreaKind::Data, Prot::RW, false, facts::clip_to_block(page, img.data.0, img.bss.0))
+                    (AreaKind::Data, img.data.0, img.bss.0)
                 };
+                area = (kind, Prot::RW, false, facts::clip_to_block(page, s, e));
+                reach = clip_to_reach(page, s, e);
                 Place::Data(page - img.data.0)
             } else if let Some(h) = heap {
                 self.placed.heap += 1;
-                area.3 = self.heap_window(g, page);
+                (area.3, reach) = self.heap_window(g, page);
+                base = Base::Brk;
                 h
             } else if let Some((n, top)) =
                 img.stack_top.filter(|&t| page < t && t - page <= STACK_MAX_PAGES).map(|t| (t - 1 - page, t))
@@ -354,6 +412,8 @@ impl<'a> Converter<'a> {
                     i.stack_low = low;
                 }
                 area = (AreaKind::Stack, Prot::RW, false, facts::clip_to_block(page, low, top));
+                reach = clip_to_reach(page, low, top);
+                base = Base::Stack;
                 if let Some(Op::Exec { image, .. }) = self.e.ops.get_mut(img.exec_op) {
                     if image.stack_pages <= n {
                         image.stack_pages = n + 1;
@@ -368,7 +428,7 @@ impl<'a> Converter<'a> {
             }
         } else if let Some(h) = self.heap_place(g, page) {
             self.placed.heap += 1;
-            area.3 = self.heap_window(g, page);
+            (area.3, reach) = self.heap_window(g, page);
             h
         } else {
             self.placed.unplaced += 1;
@@ -377,30 +437,45 @@ impl<'a> Converter<'a> {
         let pid = self.e.procs[g].pid;
         self.e.ops.push(Op::Touch { pid, place, pages: 1, write });
         let (kind, prot, no_huge, window) = area;
-        self.touch_faults.push(TouchFault { page, code: code as u8, kind, prot, no_huge, window });
+        self.touch_faults.push(TouchFault {
+            page,
+            code: code as u8,
+            kind,
+            prot,
+            no_huge,
+            window,
+            reach,
+            base,
+        });
     }
 
     /// The mapping `id` holding `page` of process `g`: its kind, protection, `MAP_STACK`
-    /// flag, and the run of alike mappings around the page inside its 2 MiB block.
-    fn map_area(&self, g: usize, page: u64, id: MapId) -> (AreaKind, Prot, bool, (u64, u64)) {
+    /// flag, and the run of alike mappings around the page inside its 2 MiB block; then
+    /// the run clipped to the three blocks around it.
+    fn map_area(&self, g: usize, page: u64, id: MapId) -> (Area, (u64, u64)) {
         let me = self.maps.get(&id).copied().unwrap_or((MapKind::File, Prot::NONE, false));
         let (bs, be) = facts::pmd_block(page);
         let ranges: Vec<(u64, u64, bool)> = self.e.procs[g]
             .space
-            .pieces(bs, be)
+            .pieces(bs.saturating_sub(PMD_PAGES), be.saturating_add(PMD_PAGES))
             .iter()
             .map(|q| (q.start, q.end, self.maps.get(&q.id) == Some(&me)))
             .collect();
-        let window = facts::run_around(page, &ranges).unwrap_or((page, page + 1));
-        (AreaKind::Map(me.0), me.1, me.2, window)
+        let (s, e) = facts::run_around(page, &ranges).unwrap_or((page, page + 1));
+        let window = facts::clip_to_block(page, s, e);
+        ((AreaKind::Map(me.0), me.1, me.2, window), clip_to_reach(page, s, e))
     }
 
-    /// The heap of process `g` around `page`, clipped to its 2 MiB block.
-    fn heap_window(&self, g: usize, page: u64) -> (u64, u64) {
+    /// The heap of process `g` around `page`, clipped to its 2 MiB block, then to the
+    /// three blocks around it.
+    fn heap_window(&self, g: usize, page: u64) -> ((u64, u64), (u64, u64)) {
         let p = &self.e.procs[g];
         match p.brk_base {
-            Some(b) => facts::clip_to_block(page, b >> PAGE_SHIFT, (b >> PAGE_SHIFT) + p.heap_pages),
-            None => (page, page + 1),
+            Some(b) => {
+                let (s, e) = (b >> PAGE_SHIFT, (b >> PAGE_SHIFT) + p.heap_pages);
+                (facts::clip_to_block(page, s, e), clip_to_reach(page, s, e))
+            }
+            None => ((page, page + 1), (page, page + 1)),
         }
     }
 

@@ -39,6 +39,26 @@ pub enum AreaKind {
     Stack,
 }
 
+/// Which of the kernel's randomized bases placed an area: where address-space
+/// randomization moves it from one run of the program to the next (at 4 KiB granularity on
+/// x86-64), which decides how many whole 2 MiB blocks it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Base {
+    /// Placed below the randomized mmap base (every mapping made without `MAP_FIXED`, and
+    /// the fixed ones the loader lays over its own reservations).
+    Mmap,
+    /// The `brk` heap, started at a randomized offset past the program's image.
+    Brk,
+    /// The main stack, below a randomized top.
+    Stack,
+    /// The program's own image (a PIE's text, data and bss), at a randomized load base.
+    Image,
+    /// Not moved by randomization as far as 2 MiB blocks go: an anonymous mapping whose
+    /// length is a multiple of 2 MiB, which the kernel places on a 2 MiB boundary, and the
+    /// mappings the process placed after it (top-down below it).
+    Aligned,
+}
+
 /// One recorded fault that became a touch, with the facts the trace leaves out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TouchFault {
@@ -58,6 +78,12 @@ pub struct TouchFault {
     /// neighbouring mappings of the same kind, protection and `MAP_STACK` flag, as Linux
     /// merges such VMAs.
     pub window: (u64, u64),
+    /// The same area (and joined neighbours) clipped instead to the three 2 MiB blocks
+    /// centred on the fault's: enough to know the fault's window when the area is shifted
+    /// by less than 2 MiB (a placement of another run).
+    pub reach: (u64, u64),
+    /// The randomized base that placed the area.
+    pub base: Base,
 }
 
 impl TouchFault {
@@ -96,12 +122,29 @@ impl TouchFault {
             return false;
         }
         let start = self.page & !(pages - 1);
-        self.anon_private()
-            && !self.no_huge
+        self.eligible()
             && self.write()
             && !self.present()
             && start >= self.window.0
             && start + pages <= self.window.1
+    }
+
+    /// Whether Linux may back this fault's area with anonymous large folios at all:
+    /// private anonymous memory without `MAP_STACK`.
+    pub fn eligible(&self) -> bool {
+        self.anon_private() && !self.no_huge
+    }
+
+    /// The fault as it would be in a run whose `base` placed its area `by` pages higher
+    /// (`by` < [`PMD_PAGES`]; other areas, and `by` = 0, leave it as recorded): its page
+    /// and window move, the window taken from [`TouchFault::reach`] for the new block.
+    pub fn shifted(&self, base: Base, by: u64) -> TouchFault {
+        if base != self.base || by == 0 || by >= PMD_PAGES {
+            return *self;
+        }
+        let page = self.page + by;
+        let (s, e) = (self.reach.0 + by, self.reach.1 + by);
+        TouchFault { page, window: clip_to_block(page, s, e), reach: (s, e), ..*self }
     }
 }
 
@@ -156,6 +199,8 @@ mod tests {
             prot: Prot::RW,
             no_huge: false,
             window,
+            reach: window,
+            base: Base::Mmap,
         }
     }
 

@@ -27,20 +27,28 @@
 //!   model makes present is touched in the server too, so the server's "none of the block's
 //!   entries is present" sees what Linux had.
 //!
-//! At 2 MiB ([`PMD_PAGES`]: PMD-mapped THP, which the server does not have yet) the model's
-//! own rule decides: a whole 2 MiB window, no page table yet for the block, the huge zero
-//! page on a read. `docs/large-folios.md` §9–10 give Linux's rules and this design.
+//! At 2 MiB ([`PMD_PAGES`]: PMD-mapped THP, `--huge always`) the model's own rule decides: a
+//! whole 2 MiB window, no page table yet for the block, the huge zero page on a read, a
+//! write to it taking a whole page. At the recorded placement the server (booted with huge
+//! pages on, in x86-64 tables: 2 MiB blocks as the host's) is fed the same accesses and
+//! must make the same decision at every PMD fault and map no huge page elsewhere, or the
+//! prediction fails: the rule is the core's, restated here only because
+//! [`predict_range`] replays a capture hundreds of times without a server. [`predict_range`] gives the least and most
+//! faults over the placements address-space randomization may choose, with two placement
+//! rules of the kernel the server has no counterpart of (mappings the kernel aligns to
+//! 2 MiB, and those placed after them, keep their place on the grid). `docs/large-folios.md`
+//! §9–11 give Linux's rules and this design.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use vmstorm_core::client::{self, MapFlags, MapProt, MmapArgs};
 use vmstorm_core::endpoint::INIT_PROC_NR;
 use vmstorm_core::{
-    Access, Endpoint, FolioSize, FrameAllocator, PagingFormat, PagingKind, Strategy, VirtAddr, Vm, VmConfig,
-    VmJob, PAGE_SIZE,
+    Access, Endpoint, FolioSize, FrameAllocator, HugePolicy, PagingFormat, PagingKind, Strategy, VirtAddr,
+    Vm, VmConfig, VmJob, PAGE_SIZE,
 };
 
-use super::facts::{TouchFault, PMD_PAGES};
+use super::facts::{Base, TouchFault, PMD_PAGES};
 use crate::op::{MapId, Op, Pid, Place};
 
 /// A page's state in the model.
@@ -84,19 +92,24 @@ impl std::fmt::Display for NoPrediction {
 }
 
 /// The host's predicted page faults for the capture `ops` (with its facts `facts`, one per
-/// touch, in order) with anonymous folios of `folio` (4 KiB: the capture's own count when
-/// it was recorded with large folios off).
+/// touch, in order) with anonymous folios of `folio` below 2 MiB and PMD-mapped 2 MiB pages
+/// when `huge` is `always` (4 KiB and `never`: the capture's own count when it was recorded
+/// with large folios off), at the placement the capture recorded.
 ///
 /// # Errors
-/// Facts that do not pair with the touches.
-pub fn predict_host_faults(ops: &[Op], facts: &[TouchFault], folio: FolioSize) -> Result<u64, NoPrediction> {
-    predict_with_pages(ops, facts, folio.pages())
+/// Facts that do not pair with the touches, or a server step that failed.
+pub fn predict_host_faults(
+    ops: &[Op],
+    facts: &[TouchFault],
+    folio: FolioSize,
+    huge: HugePolicy,
+) -> Result<u64, NoPrediction> {
+    predict(ops, facts, folio.pages(), huge == HugePolicy::Always)
 }
 
 /// [`predict_host_faults`] for a folio of `pages` pages: 1 (4 KiB), a power of two up to
 /// 256 (mTHP: the server decides each anonymous write fault), or [`PMD_PAGES`]
-/// (PMD-mapped THP with the huge zero page: this module's own rule, the server has no PMD
-/// folios yet).
+/// (PMD-mapped THP alone, with the huge zero page: this module's rule).
 ///
 /// # Errors
 /// Facts that do not pair with the touches, a size that is not a folio size, or a server
@@ -105,30 +118,179 @@ pub fn predict_with_pages(ops: &[Op], facts: &[TouchFault], pages: u64) -> Resul
     if !pages.is_power_of_two() || pages > PMD_PAGES {
         return Err(NoPrediction::BadSize(pages));
     }
+    if pages == PMD_PAGES {
+        predict(ops, facts, 1, true)
+    } else {
+        predict(ops, facts, pages, false)
+    }
+}
+
+/// The prediction with mTHP folios of `pages` pages (1: none) and PMD pages when `huge`.
+fn predict(ops: &[Op], facts: &[TouchFault], pages: u64, huge: bool) -> Result<u64, NoPrediction> {
     let touches = ops.iter().filter(|op| matches!(op, Op::Touch { .. })).count();
     if touches != facts.len() {
         return Err(NoPrediction::FactsDoNotMatch { touches, facts: facts.len() });
     }
-    let Some(size) = FolioSize::ALL.into_iter().find(|f| f.pages() == pages && pages > 1) else {
-        return run(ops, facts, pages, &mut NoServer);
-    };
-    // The default strategy in x86-64 tables whatever the replay's: the recorded addresses
-    // need x86-64's 47-bit user space, and the allocator and fork policy do not change a
-    // folio decision while the arena has aligned runs (a fallback fails the prediction,
-    // below).
-    let strategy = Strategy { folio: size, paging: PagingKind::X86_64, ..Strategy::default() };
+    let size = FolioSize::ALL.into_iter().find(|f| f.pages() == pages).unwrap_or(FolioSize::K4);
+    if size == FolioSize::K4 && !huge {
+        return run(ops, facts, pages, huge, &mut NoServer);
+    }
+    // The default strategy in x86-64 tables (2 MiB huge pages, as the host's) whatever the
+    // replay's: the recorded addresses need x86-64's 47-bit user space, and the allocator
+    // and fork policy do not change a folio decision while the arena has aligned runs (a
+    // fallback fails the prediction, below). With huge pages the model decides each PMD
+    // fault and the server must make the same decision (else the prediction fails).
+    let policy = if huge { HugePolicy::Always } else { HugePolicy::Never };
+    let strategy = Strategy { folio: size, huge: policy, paging: PagingKind::X86_64, ..Strategy::default() };
     strategy
-        .with_vm(VmConfig::with_bytes(ARENA_BYTES), Job { ops, facts, pages })
+        .with_vm(VmConfig::with_bytes(ARENA_BYTES), Job { ops, facts, pages, huge })
         .map_err(|e| NoPrediction::Server(format!("cannot boot: {e}")))?
+}
+
+/// The host's predicted page faults with PMD-mapped 2 MiB pages (and 4 KiB below them) over
+/// the placements address-space randomization may give the capture's areas: `[min, max]`.
+///
+/// Each exec'd image's areas move with the base that placed them ([`Base`]: the mmap base,
+/// the `brk` start, the stack top, a PIE's load base), independently of the others and at
+/// 4 KiB granularity; areas the kernel aligns to 2 MiB ([`Base::Aligned`]) do not move.
+/// Only a base's position modulo 2 MiB changes what fits in whole 2 MiB blocks, so every
+/// shift from 0 to 511 pages of each (image, base) pair holding private anonymous faults is
+/// replayed with the others at their recorded places; the pairs never share a 2 MiB block
+/// (different processes, or bases far apart), so the range adds up the smallest and the
+/// largest change each pair can make alone.
+///
+/// # Errors
+/// As [`predict_with_pages`].
+pub fn predict_range(ops: &[Op], facts: &[TouchFault]) -> Result<(u64, u64), NoPrediction> {
+    predict_range_sampled(ops, facts, 1)
+}
+
+/// [`predict_range`] trying every `step`-th shift only (1: every shift).
+///
+/// # Errors
+/// As [`predict_with_pages`].
+pub fn predict_range_sampled(
+    ops: &[Op],
+    facts: &[TouchFault],
+    step: u64,
+) -> Result<(u64, u64), NoPrediction> {
+    let recorded = predict(ops, facts, 1, true)?;
+    let images = image_of_touches(ops);
+    let touch_pids: Vec<Pid> = ops
+        .iter()
+        .filter_map(|op| match *op {
+            Op::Touch { pid, .. } => Some(pid),
+            _ => None,
+        })
+        .collect();
+    let class = |i: usize| (images[i], facts[i].base);
+    let mut classes: Vec<(u64, Base)> = (0..facts.len())
+        .filter(|&i| facts[i].eligible() && facts[i].base != Base::Aligned)
+        .map(class)
+        .collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let (mut lo, mut hi) = (recorded, recorded);
+    for c in classes {
+        // Only the processes that ran the image count differently: replay their ops alone.
+        let pids: HashSet<Pid> =
+            (0..facts.len()).filter(|&i| images[i] == c.0).map(|i| touch_pids[i]).collect();
+        let (sub_ops, sub_facts) = only(ops, facts, &pids);
+        let mine: Vec<bool> =
+            (0..facts.len()).filter(|&i| pids.contains(&touch_pids[i])).map(|i| class(i) == c).collect();
+        let here = run(&sub_ops, &sub_facts, 1, true, &mut NoServer)?;
+        let (mut less, mut more) = (0u64, 0u64);
+        for by in (step.max(1)..PMD_PAGES).step_by(step.max(1) as usize) {
+            let moved: Vec<TouchFault> =
+                sub_facts.iter().zip(&mine).map(|(f, &m)| if m { moved(f, by) } else { *f }).collect();
+            let n = run(&sub_ops, &moved, 1, true, &mut NoServer)?;
+            less = less.max(here.saturating_sub(n));
+            more = more.max(n.saturating_sub(here));
+        }
+        lo = lo.saturating_sub(less);
+        hi += more;
+    }
+    Ok((lo, hi))
+}
+
+/// The ops of the processes `pids` (and forks from or into them) with the facts of their
+/// touches.
+fn only(ops: &[Op], facts: &[TouchFault], pids: &HashSet<Pid>) -> (Vec<Op>, Vec<TouchFault>) {
+    let (mut o, mut f) = (Vec::new(), Vec::new());
+    let mut facts = facts.iter();
+    for op in ops {
+        let keep = match *op {
+            Op::Fork { parent, child, .. } => pids.contains(&parent) || pids.contains(&child),
+            Op::Exec { pid, .. } | Op::Exit { pid } | Op::Munmap { pid, .. } | Op::Discard { pid, .. } => {
+                pids.contains(&pid)
+            }
+            Op::Touch { pid, .. } => {
+                let Some(t) = facts.next() else { break };
+                if pids.contains(&pid) {
+                    f.push(*t);
+                }
+                pids.contains(&pid)
+            }
+            _ => false,
+        };
+        if keep {
+            o.push(*op);
+        }
+    }
+    (o, f)
+}
+
+/// Pages a shifted area is also moved by, so that it overlaps no area left in place (a
+/// multiple of 2 MiB: alignment is unchanged).
+const AWAY: u64 = 1 << 40;
+
+/// `f` placed `by` pages (less than 2 MiB) higher by its base, and away from the areas that
+/// stay (see [`AWAY`]).
+fn moved(f: &TouchFault, by: u64) -> TouchFault {
+    let g = f.shifted(f.base, by);
+    TouchFault { page: g.page + AWAY, window: (g.window.0 + AWAY, g.window.1 + AWAY), ..g }
+}
+
+/// For every touch of `ops`, in order, the exec'd image its process runs: a number that
+/// changes at each exec and passes to forked children (they share the parent's layout).
+fn image_of_touches(ops: &[Op]) -> Vec<u64> {
+    let mut image: HashMap<Pid, u64> = HashMap::new();
+    let mut next = 0u64;
+    let mut fresh = || {
+        next += 1;
+        next
+    };
+    let mut out = Vec::new();
+    for op in ops {
+        match *op {
+            Op::Fork { parent, child, .. } => {
+                let p = *image.entry(parent).or_insert_with(&mut fresh);
+                image.insert(child, p);
+            }
+            Op::Exec { pid, .. } => {
+                image.insert(pid, fresh());
+            }
+            Op::Touch { pid, .. } => out.push(*image.entry(pid).or_insert_with(&mut fresh)),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The arena of the prediction's server: the anonymous pages a capture touches, with their
 /// folios (host memory is taken only as frames are used).
 const ARENA_BYTES: u64 = 1 << 30;
 
-/// The replay of the ops and facts through the model, the anonymous faults through `anon`.
-fn run(ops: &[Op], facts: &[TouchFault], pages: u64, anon: &mut dyn Anon) -> Result<u64, NoPrediction> {
-    let mut m = Model { pages, ..Model::default() };
+/// The replay of the ops and facts through the model (mTHP folios of `pages` pages, PMD
+/// pages when `huge`), the anonymous faults through `anon`.
+fn run(
+    ops: &[Op],
+    facts: &[TouchFault],
+    pages: u64,
+    huge: bool,
+    anon: &mut dyn Anon,
+) -> Result<u64, NoPrediction> {
+    let mut m = Model { pages, huge, ..Model::default() };
     let mut facts = facts.iter();
     for op in ops {
         match *op {
@@ -176,8 +338,23 @@ trait Anon {
     /// `pid`'s pages `[page, page + n)` were unmapped (or discarded).
     fn dropped(&mut self, pid: Pid, page: u64, n: u64, discard: bool) -> Result<(), NoPrediction>;
     /// `pid` accessed the page of `f` (private anonymous, not `MAP_STACK`) and the model
-    /// made it present; returns whether the access mapped a large folio around it.
-    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<bool, NoPrediction>;
+    /// made it present; returns what the access mapped around it.
+    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<Mapped, NoPrediction>;
+    /// The model made a PMD decision (`huge`: it mapped a huge page or the huge zero page,
+    /// or replaced the huge zero page; else it did not) where the server's access
+    /// `mapped`: checks that the server agrees.
+    fn check(&mut self, huge: bool, mapped: Mapped);
+}
+
+/// What a mirrored access mapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mapped {
+    /// One page (or nothing new).
+    Page,
+    /// A large folio below PMD size.
+    Folio,
+    /// A huge page or the huge zero page.
+    Huge,
 }
 
 /// No mirror: no large folio is ever taken (4 KiB), or the model's PMD rule decides.
@@ -193,9 +370,10 @@ impl Anon for NoServer {
     fn dropped(&mut self, _: Pid, _: u64, _: u64, _: bool) -> Result<(), NoPrediction> {
         Ok(())
     }
-    fn touch(&mut self, _: Pid, _: &TouchFault, _: bool) -> Result<bool, NoPrediction> {
-        Ok(false)
+    fn touch(&mut self, _: Pid, _: &TouchFault, _: bool) -> Result<Mapped, NoPrediction> {
+        Ok(Mapped::Page)
     }
+    fn check(&mut self, _: bool, _: Mapped) {}
 }
 
 /// The prediction on a booted server with the folio size on.
@@ -203,16 +381,23 @@ struct Job<'a> {
     ops: &'a [Op],
     facts: &'a [TouchFault],
     pages: u64,
+    huge: bool,
 }
 
 impl VmJob for Job<'_> {
     type Output = Result<u64, NoPrediction>;
     fn run<F: FrameAllocator, P: PagingFormat>(self, vm: &mut Vm<F, P>) -> Self::Output {
-        let mut server = Server { vm, procs: HashMap::new(), covered: HashMap::new() };
-        let n = run(self.ops, self.facts, self.pages, &mut server)?;
-        let fallbacks = server.vm.stats().folio_fallbacks;
+        let mut server = Server { vm, procs: HashMap::new(), covered: HashMap::new(), disagreements: 0 };
+        let n = run(self.ops, self.facts, self.pages, self.huge, &mut server)?;
+        let fallbacks = server.vm.stats().folio_fallbacks + server.vm.stats().huge_fallbacks;
         if fallbacks > 0 {
             return Err(NoPrediction::Server(format!("{fallbacks} folio faults found no free aligned run")));
+        }
+        if server.disagreements > 0 {
+            return Err(NoPrediction::Server(format!(
+                "the server's huge-page decision differs from the model's at {} faults",
+                server.disagreements
+            )));
         }
         Ok(n)
     }
@@ -228,6 +413,8 @@ struct Server<'v, F: FrameAllocator, P: PagingFormat> {
     /// Pages of each process's 2 MiB blocks covered by a region the prediction mapped
     /// (bit `i` of block `b`: page `b * 512 + i`).
     covered: HashMap<(Pid, u64), [u64; 8]>,
+    /// PMD decisions of the model the server did not make alike.
+    disagreements: u64,
 }
 
 fn server_err(what: &str, e: impl std::fmt::Display) -> NoPrediction {
@@ -359,22 +546,38 @@ impl<F: FrameAllocator, P: PagingFormat> Anon for Server<'_, F, P> {
         Ok(())
     }
 
-    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<bool, NoPrediction> {
+    fn touch(&mut self, pid: Pid, f: &TouchFault, write: bool) -> Result<Mapped, NoPrediction> {
         let ep = self.endpoint(pid)?;
         self.shape(pid, ep, f)?;
-        let before = self.vm.stats().folio_faults;
+        let s = self.vm.stats();
+        let before = (s.folio_faults, s.huge_faults + s.huge_zero_maps);
         let va = VirtAddr(f.page * PAGE_SIZE);
         client::touch(self.vm, ep, va, Access { write, user: true })
             .map_err(|e| server_err(&format!("touch of {:#x}", va.0), e))?;
-        Ok(self.vm.stats().folio_faults != before)
+        let s = self.vm.stats();
+        Ok(if s.huge_faults + s.huge_zero_maps != before.1 {
+            Mapped::Huge
+        } else if s.folio_faults != before.0 {
+            Mapped::Folio
+        } else {
+            Mapped::Page
+        })
+    }
+
+    fn check(&mut self, huge: bool, mapped: Mapped) {
+        if huge != (mapped == Mapped::Huge) {
+            self.disagreements += 1;
+        }
     }
 }
 
 /// Per-process page states and the predicted count.
 #[derive(Default)]
 struct Model {
-    /// Folio size in pages.
+    /// mTHP folio size in pages (1: 4 KiB only).
     pages: u64,
+    /// PMD-mapped 2 MiB pages tried first.
+    huge: bool,
     state: HashMap<Pid, HashMap<u64, PageState>>,
     /// 2 MiB blocks of each process that have a page table (PMD model only).
     tables: HashMap<Pid, HashSet<u64>>,
@@ -411,21 +614,27 @@ impl Model {
         let pages = self.pages;
         let block = f.page & !(pages - 1);
         let cur = self.state.entry(pid).or_default().get(&f.page).copied();
-        if pages == PMD_PAGES {
+        if self.huge {
             let pmd = f.page / PMD_PAGES;
+            let start = pmd * PMD_PAGES;
             if cur == Some(PageState::HugeZero) {
                 if f.write() {
+                    // The write replaces the huge zero page with a huge page.
                     self.faults += 1;
-                    self.set(pid, block, pages, PageState::Writable);
+                    self.set(pid, start, PMD_PAGES, PageState::Writable);
+                    let mapped = anon.touch(pid, f, true)?;
+                    anon.check(true, mapped);
                 }
                 return Ok(());
             }
             let t = self.tables.entry(pid).or_default();
-            let whole = f.anon_private() && !f.no_huge && f.window == (block, block + pages);
+            let whole = f.eligible() && f.window == (start, start + PMD_PAGES);
             if cur.is_none() && !f.present() && whole && !t.contains(&pmd) {
                 self.faults += 1;
                 let s = if f.write() { PageState::Writable } else { PageState::HugeZero };
-                self.set(pid, block, pages, s);
+                self.set(pid, start, PMD_PAGES, s);
+                let mapped = anon.touch(pid, f, f.write())?;
+                anon.check(true, mapped);
                 return Ok(());
             }
             if cur.is_none() {
@@ -441,21 +650,25 @@ impl Model {
                 self.faults += 1;
                 self.set(pid, f.page, 1, PageState::Writable);
                 if mirrored && cur.is_none() {
-                    anon.touch(pid, f, false)?;
+                    let mapped = anon.touch(pid, f, false)?;
+                    anon.check(false, mapped);
                 }
             }
             (None, false, false) => {
                 self.faults += 1;
                 self.set(pid, f.page, 1, PageState::ReadOnly);
                 if mirrored {
-                    anon.touch(pid, f, false)?;
+                    let mapped = anon.touch(pid, f, false)?;
+                    anon.check(false, mapped);
                 }
             }
             (None, false, true) => {
                 self.faults += 1;
                 // The server's fault path decides: a whole aligned folio when the block
                 // lies inside the region (the window) and none of its pages is present.
-                if mirrored && anon.touch(pid, f, true)? {
+                let mapped = if mirrored { anon.touch(pid, f, true)? } else { Mapped::Page };
+                anon.check(false, mapped);
+                if mapped == Mapped::Folio {
                     self.set(pid, block, pages, PageState::Writable);
                 } else {
                     self.set(pid, f.page, 1, PageState::Writable);
@@ -473,7 +686,16 @@ mod tests {
     use crate::trace::perf::AreaKind;
 
     fn heap_write(page: u64, window: (u64, u64)) -> TouchFault {
-        TouchFault { page, code: 0x6, kind: AreaKind::Heap, prot: Prot::RW, no_huge: false, window }
+        TouchFault {
+            page,
+            code: 0x6,
+            kind: AreaKind::Heap,
+            prot: Prot::RW,
+            no_huge: false,
+            window,
+            reach: window,
+            base: Base::Brk,
+        }
     }
 
     fn touches(n: usize) -> Vec<Op> {
@@ -489,11 +711,11 @@ mod tests {
         // 8 writes to consecutive heap pages, the heap 16 KiB-aligned and 8 pages long.
         let facts: Vec<TouchFault> = (0..8).map(|k| heap_write(0x1000 + k, (0x1000, 0x1008))).collect();
         let ops = touches(8);
-        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4), Ok(8));
-        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K16), Ok(2));
-        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K32), Ok(1));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Never), Ok(8));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K16, HugePolicy::Never), Ok(2));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K32, HugePolicy::Never), Ok(1));
         // 64 KiB does not fit in the 8-page heap: every fault stays 4 KiB.
-        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K64), Ok(8));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K64, HugePolicy::Never), Ok(8));
     }
 
     #[test]
@@ -503,7 +725,7 @@ mod tests {
         let mut facts = vec![heap_write(0x2001, (0x2000, 0x2010)), heap_write(0x2000, (0x2000, 0x2010))];
         facts[0].code = 0x4;
         facts.push(heap_write(0x2002, (0x2000, 0x2010)));
-        assert_eq!(predict_host_faults(&touches(3), &facts, FolioSize::K16), Ok(3));
+        assert_eq!(predict_host_faults(&touches(3), &facts, FolioSize::K16, HugePolicy::Never), Ok(3));
         let stack: Vec<TouchFault> = (0..4)
             .map(|k| TouchFault {
                 kind: AreaKind::Map(MapKind::Private),
@@ -511,7 +733,7 @@ mod tests {
                 ..heap_write(0x3000 + k, (0x3000, 0x3004))
             })
             .collect();
-        assert_eq!(predict_host_faults(&touches(4), &stack, FolioSize::K16), Ok(4));
+        assert_eq!(predict_host_faults(&touches(4), &stack, FolioSize::K16, HugePolicy::Never), Ok(4));
     }
 
     #[test]
@@ -534,15 +756,86 @@ mod tests {
         ];
         let facts = [map(0x4000), map(0x4001), map(0x4001), map(0x4002)];
         // One folio, then (the block unmapped and empty again) one more.
-        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K16), Ok(2));
-        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4), Ok(4));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K16, HugePolicy::Never), Ok(2));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Never), Ok(4));
+    }
+
+    /// Writes to every page of a private anonymous mapping of `n` pages at `start`, placed by
+    /// `base`.
+    fn mapping_writes(start: u64, n: u64, base: Base) -> (Vec<Op>, Vec<TouchFault>) {
+        let (pid, id) = (Pid(1), MapId(1));
+        let ops =
+            (0..n).map(|k| Op::Touch { pid, place: Place::Map(id, k), pages: 1, write: true }).collect();
+        let facts = (0..n)
+            .map(|k| {
+                let page = start + k;
+                let (bs, be) = super::super::facts::pmd_block(page);
+                let reach = (start.max(bs.saturating_sub(PMD_PAGES)), (start + n).min(be + PMD_PAGES));
+                TouchFault {
+                    kind: AreaKind::Map(MapKind::Private),
+                    base,
+                    reach,
+                    ..heap_write(page, super::super::facts::clip_to_block(page, start, start + n))
+                }
+            })
+            .collect();
+        (ops, facts)
+    }
+
+    #[test]
+    fn a_2mib_page_needs_a_whole_block_and_the_range_covers_every_placement() {
+        // 600 pages (2.3 MiB) starting on a 2 MiB boundary: one PMD fault for the first
+        // 512 pages, 88 at 4 KiB for the rest.
+        let (ops, facts) = mapping_writes(0x4_0000, 600, Base::Mmap);
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Always), Ok(89));
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Never), Ok(600));
+        assert_eq!(predict_with_pages(&ops, &facts, PMD_PAGES), Ok(89));
+        // Placed 4 KiB to 1696 KiB further on it holds no whole block (600 faults); from
+        // 1696 KiB on, the next block is whole again (89).
+        assert_eq!(predict_range(&ops, &facts), Ok((89, 600)));
+        // Recorded where no block fits: the range is the same.
+        let (ops, facts) = mapping_writes(0x4_0000 + 100, 600, Base::Mmap);
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Always), Ok(600));
+        assert_eq!(predict_range(&ops, &facts), Ok((89, 600)));
+        // Sampling every 64th shift still finds both ends here.
+        assert_eq!(predict_range_sampled(&ops, &facts, 64), Ok((89, 600)));
+        // 300 pages never hold a whole block wherever they are.
+        let (ops, facts) = mapping_writes(0x4_0000, 300, Base::Brk);
+        assert_eq!(predict_range(&ops, &facts), Ok((300, 300)));
+    }
+
+    #[test]
+    fn kernel_aligned_and_stack_mappings_do_not_move() {
+        // A mapping the kernel put on a 2 MiB boundary (its length a multiple of 2 MiB)
+        // stays aligned in every run: 2 faults for 4 MiB, no range.
+        let (ops, facts) = mapping_writes(0x4_0000, 1024, Base::Aligned);
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Always), Ok(2));
+        assert_eq!(predict_range(&ops, &facts), Ok((2, 2)));
+        // MAP_STACK (VM_NOHUGEPAGE): 4 KiB wherever it is.
+        let (ops, mut facts) = mapping_writes(0x4_0000, 600, Base::Mmap);
+        facts.iter_mut().for_each(|f| f.no_huge = true);
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Always), Ok(600));
+        assert_eq!(predict_range(&ops, &facts), Ok((600, 600)));
+    }
+
+    #[test]
+    fn a_read_maps_the_huge_zero_page_and_the_write_after_it_one_page_of_2mib() {
+        let (ops, mut facts) = mapping_writes(0x4_0000, 512, Base::Mmap);
+        facts[0].code = 0x4;
+        // Read: the huge zero page (1); the first write replaces it with a 2 MiB page (1);
+        // the other writes find their pages present.
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Always), Ok(2));
+        // With a page table already there (a 4 KiB fault in the block first), none.
+        let (ops, mut facts) = mapping_writes(0x4_0000, 512, Base::Mmap);
+        facts[0].window = (facts[0].page, facts[0].page + 1);
+        assert_eq!(predict_host_faults(&ops, &facts, FolioSize::K4, HugePolicy::Always), Ok(512));
     }
 
     #[test]
     fn facts_that_do_not_pair_are_refused() {
         let facts = vec![heap_write(0x1000, (0x1000, 0x1004))];
         assert_eq!(
-            predict_host_faults(&touches(2), &facts, FolioSize::K16),
+            predict_host_faults(&touches(2), &facts, FolioSize::K16, HugePolicy::Never),
             Err(NoPrediction::FactsDoNotMatch { touches: 2, facts: 1 })
         );
         assert_eq!(predict_with_pages(&touches(1), &facts, 3), Err(NoPrediction::BadSize(3)));
