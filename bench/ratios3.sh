@@ -42,6 +42,10 @@ fi
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# The code measured, noted now (the table is rendered after the runs).
+commit=$(git rev-parse --short=12 HEAD)
+if [[ -n $(git status --porcelain --untracked-files=no) ]]; then commit="$commit with uncommitted changes"; fi
+echo "$commit" >"$OUT/commit"
 cargo bench --workspace --bench time --no-run >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
 start=$(date +%s)
 for run in 1 2 3; do
@@ -54,5 +58,6 @@ for run in 1 2 3; do
 done
 echo "three runs in $(( $(date +%s) - start )) s"
 cargo run --release -q -p vmstorm-bench --bin ratios -- \
-    --criterion "$OUT/run1" --criterion "$OUT/run2" --criterion "$OUT/run3" --out "$DEST"
+    --criterion "$OUT/run1" --criterion "$OUT/run2" --criterion "$OUT/run3" --out "$DEST" \
+    --commit "$(cat "$OUT/commit")"
 echo "wrote $DEST"
