@@ -10,6 +10,8 @@
 //! asserts on input (§21.1, §21.4).
 
 use crate::addr::{VirtAddr, PAGE_SIZE};
+use crate::calls::cow::{break_cow, write_copy};
+pub use crate::calls::fault_error::FaultError;
 use crate::calls::{folio, huge};
 use crate::errno::Errno;
 use crate::frames::FrameAllocator;
@@ -17,26 +19,6 @@ use crate::message::{call_fields, Fields, Message, VM_PAGEFAULT};
 use crate::paging::{FaultCode, LeafLink, Mapping, PageFlags, PageWalk, PagingFormat};
 use crate::region::{MemType, Region, RegionMap};
 use crate::server::{FolioSize, HugePolicy, Vm};
-
-/// Why a fault could not be resolved.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum FaultError {
-    /// The address is in no region (SIGSEGV).
-    NoRegion,
-    /// The region's protection forbids the access (SIGSEGV).
-    Protection,
-    /// No frame for the page or a page table.
-    OutOfMemory,
-}
-
-impl From<FaultError> for Errno {
-    fn from(e: FaultError) -> Errno {
-        match e {
-            FaultError::NoRegion | FaultError::Protection => Errno::EFAULT,
-            FaultError::OutOfMemory => Errno::ENOMEM,
-        }
-    }
-}
 
 call_fields! {
     /// `VM_PAGEFAULT` from the kernel (the faulting process is the message's source).
@@ -187,44 +169,6 @@ fn unshare_and_write<F: FrameAllocator, P: PagingFormat>(
         Some(copy) => write_copy(vm, w, m, copy),
         None => break_cow(vm, w, m),
     }
-}
-
-/// A write to a present read-only page of a writable region: copy-on-write. A frame that
-/// is this space's alone (or not counted) just becomes writable again.
-fn break_cow<F: FrameAllocator, P: PagingFormat>(
-    vm: &mut Vm<F, P>,
-    w: &mut PageWalk,
-    m: Mapping,
-) -> Result<(), FaultError> {
-    let private = !m.flags.intersects(PageFlags::SHARED | PageFlags::DIRECT);
-    if !private || vm.mem.refs().get(m.frame) == 1 {
-        P::reflag_at(&mut vm.mem, w, PageFlags::WRITE, PageFlags::COW)
-            .map_err(|_| FaultError::OutOfMemory)?;
-        vm.stats.cow_reuses += 1;
-        return Ok(());
-    }
-    let copy = vm.alloc_any().ok_or(FaultError::OutOfMemory)?;
-    write_copy(vm, w, m, copy)
-}
-
-/// Copies the page of `w` (mapping `m`) into `copy`, a frame the caller holds, and maps
-/// the copy writable in its place. The leaf table is this space's own by now, so the
-/// replacement needs no frame.
-pub(super) fn write_copy<F: FrameAllocator, P: PagingFormat>(
-    vm: &mut Vm<F, P>,
-    w: &mut PageWalk,
-    m: Mapping,
-    copy: crate::addr::Frame,
-) -> Result<(), FaultError> {
-    vm.mem.arena_mut().copy_frame(m.frame, copy);
-    let flags =
-        m.flags.difference(PageFlags::COW | PageFlags::ACCESSED | PageFlags::DIRTY) | PageFlags::WRITE;
-    if P::replace_at(&mut vm.mem, w, Mapping { frame: copy, flags }).is_err() {
-        vm.mem.unref(copy);
-        return Err(FaultError::OutOfMemory);
-    }
-    vm.stats.cow_copies += 1;
-    Ok(())
 }
 
 /// `handle_memory`: makes `[va, va + len)` of the process in `slot` present (and

@@ -81,7 +81,7 @@ use crate::paging::{LeafLink, Mapping, PageFlags, PageWalk, PagingFormat};
 use crate::region::{MemType, Region};
 use crate::server::{HugePolicy, Vm};
 
-use super::fault::FaultError;
+use super::fault_error::FaultError;
 
 /// Maps a huge entry over the missing page of `w` (in `region`) when the rules above
 /// allow it: a zeroed block for a write, the huge zero page for a read. Returns whether
@@ -211,5 +211,5 @@ pub(crate) fn write_fault<F: FrameAllocator, P: PagingFormat>(
     }
     vm.stats.huge_splits = vm.mem.huge_splits();
     let Some(m) = w.mapping else { unreachable!("a split keeps every page mapped") };
-    super::fault::write_copy(vm, w, m, copy)
+    super::cow::write_copy(vm, w, m, copy)
 }

@@ -18,11 +18,13 @@
 //! `target_slot` where `SELF` is allowed.
 
 pub mod brk;
+mod cow;
 pub mod discard;
 pub mod dma;
 pub mod exec;
 pub mod exit;
 pub mod fault;
+mod fault_error;
 pub mod folio;
 pub mod fork;
 pub mod huge;

@@ -9,6 +9,7 @@
 use crate::addr::Frame;
 use crate::arena::Arena;
 use crate::paging::entry::Pte;
+use crate::paging::{PageFlags, PagingError};
 
 /// The most levels any format has (x86-64's four).
 pub const MAX_LEVELS: usize = 4;
@@ -155,6 +156,25 @@ pub fn all_zero<P: Pte>(t: &[P]) -> bool {
         }
     }
     P::all_zero(runs.remainder())
+}
+
+/// Checks that frames `first .. first + count` fit in an entry and, unless DIRECT, lie in
+/// the arena (a counted frame must have a reference count).
+#[inline]
+pub(crate) fn check_frames<L: Layout>(
+    arena: &Arena,
+    first: Frame,
+    count: u64,
+    flags: PageFlags,
+) -> Result<(), PagingError> {
+    let end = first.0.checked_add(count).ok_or(PagingError::FrameOutOfRange(first))?;
+    if end > L::FRAME_END {
+        return Err(PagingError::FrameOutOfRange(Frame(first.0.max(L::FRAME_END))));
+    }
+    if !flags.contains(PageFlags::DIRECT) && end > arena.frames() {
+        return Err(PagingError::FrameOutOfRange(Frame(first.0.max(arena.frames()))));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ pub mod cursor;
 pub mod entry;
 mod fork;
 mod huge;
+mod huge_entry;
 mod i386;
 pub mod layout;
 mod leaf;

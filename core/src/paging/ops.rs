@@ -20,11 +20,12 @@ use crate::arena::{Arena, MAX_ARENA_BYTES};
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::{leaf_at, table_shared, Cursor, Unshares};
 use crate::paging::entry::{self, Pte, ACCESSED, COW, DIRTY, PRESENT, USER, WRITE};
+use crate::paging::layout::check_frames;
 use crate::paging::layout::{
     alloc_table, entry_frame, entry_offset, index, is_huge_entry, link_offset, next_boundary, Layout,
 };
 use crate::paging::leaf::{destroy_table, fill};
-use crate::paging::range::{check_frames, clear_range, clip, own_spans, span_free, unmap_one};
+use crate::paging::range::{clear_range, clip, own_spans, span_free, unmap_one};
 use crate::paging::spans::{walk_spans, Allocating, Existing};
 use crate::paging::tree::{walk_space, Enter, TreeVisitor};
 use crate::paging::{

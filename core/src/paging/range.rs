@@ -13,32 +13,13 @@ use crate::paging::cursor::{leaf_at, table_shared, Cursor, Unshares};
 use crate::paging::entry::{Pte, DIRECT, PRESENT};
 use crate::paging::layout::{entry_frame, index, next_boundary, Layout};
 use crate::paging::spans::{walk_spans, Existing, LeafSpan};
-use crate::paging::{PageFlags, PagingError};
+use crate::paging::PagingError;
 
 /// `span` clipped to the format's address space, as `start..end` byte addresses.
 #[inline]
 pub(crate) fn clip<L: Layout>(span: PageSpan) -> (u64, u64) {
     let end = span.end().0.min(L::VA_END);
     (span.start.0.min(end), end)
-}
-
-/// Checks that frames `first .. first + count` fit in an entry and, unless DIRECT, lie in
-/// the arena (a counted frame must have a reference count).
-#[inline]
-pub(crate) fn check_frames<L: Layout>(
-    arena: &Arena,
-    first: Frame,
-    count: u64,
-    flags: PageFlags,
-) -> Result<(), PagingError> {
-    let end = first.0.checked_add(count).ok_or(PagingError::FrameOutOfRange(first))?;
-    if end > L::FRAME_END {
-        return Err(PagingError::FrameOutOfRange(Frame(first.0.max(L::FRAME_END))));
-    }
-    if !flags.contains(PageFlags::DIRECT) && end > arena.frames() {
-        return Err(PagingError::FrameOutOfRange(Frame(first.0.max(arena.frames()))));
-    }
-    Ok(())
 }
 
 /// Whether the entries of `s` are all empty (nothing there to change, so a shared table

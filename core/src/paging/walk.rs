@@ -15,9 +15,10 @@ use crate::addr::{Frame, VirtAddr};
 use crate::frames::{FrameAllocator, PhysMem};
 use crate::paging::cursor::{copy_shared_leaf, leaf_path, table_shared};
 use crate::paging::entry::{self, Pte, COW, DIRECT, PRESENT, WRITE};
+use crate::paging::huge_entry::{huge_at, huge_mapping};
+use crate::paging::layout::check_frames;
 use crate::paging::layout::{entries, entry_frame, index, Layout};
-use crate::paging::range::check_frames;
-use crate::paging::{huge, LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
+use crate::paging::{LeafLink, Mapping, PageFlags, PagingError, PagingFormat};
 
 /// Where one page's leaf entry lives and what it holds, found by one walk
 /// ([`PagingFormat::walk`]).
@@ -62,7 +63,7 @@ pub(crate) fn walk<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, root: Frame, 
     }
     let arena = mem.arena();
     let Some(path) = leaf_path::<L>(arena, root, va) else {
-        return huge::walk_huge::<L, F>(mem, w);
+        return walk_huge::<L, F>(mem, w);
     };
     let (table, leaf) = (path.leaf, Frame(path.leaf >> 12));
     w.dir = Frame(path.dir >> 12);
@@ -241,7 +242,7 @@ pub(crate) fn reflag_at<L: Layout, F: FrameAllocator>(
         return Err(PagingError::NotMapped(w.page));
     }
     if w.link == LeafLink::Huge {
-        return Ok(huge::reflag_huge::<L, F>(mem, w, set, clear));
+        return Ok(reflag_huge::<L, F>(mem, w, set, clear));
     }
     let leaf = own_leaf::<L, F>(mem, w)?;
     let slot = &mut L::table_mut(mem.arena_mut(), leaf)[index::<L>(w.page.0, 0)];
@@ -250,6 +251,40 @@ pub(crate) fn reflag_at<L: Layout, F: FrameAllocator>(
     let m = Mapping { frame: entry_frame::<L>(e), flags: entry::from_raw(e) };
     w.mapping = Some(m);
     Ok(m)
+}
+
+/// The walk where `leaf_path` found no leaf table: through a huge entry, `w` names the
+/// page's frame in the block and the link [`LeafLink::Huge`]; else `w` is returned as
+/// it is (nothing mapped).
+#[cold]
+#[inline(never)]
+pub(crate) fn walk_huge<L: Layout, F: FrameAllocator>(mem: &PhysMem<F>, mut w: PageWalk) -> PageWalk {
+    if mem.huge_entries() == 0 {
+        return w;
+    }
+    if let Some((dir, _, e)) = huge_at::<L>(mem.arena(), w.root, w.page.0) {
+        w.mapping = Some(huge_mapping::<L>(e, w.page.0));
+        w.link = LeafLink::Huge;
+        w.dir = dir;
+    }
+    w
+}
+
+/// Sets `set` and clears `clear` in the huge entry of the walk `w` (the whole block);
+/// `w` follows. Returns the walked page's mapping.
+pub(crate) fn reflag_huge<L: Layout, F: FrameAllocator>(
+    mem: &mut PhysMem<F>,
+    w: &mut PageWalk,
+    set: PageFlags,
+    clear: PageFlags,
+) -> Mapping {
+    let i = index::<L>(w.page.0, 1);
+    let slot = &mut L::table_mut(mem.arena_mut(), w.dir)[i];
+    let e = (slot.raw() & !entry::to_raw(clear)) | entry::to_raw(set);
+    *slot = L::Pte::from_raw(e);
+    let m = huge_mapping::<L>(e, w.page.0);
+    w.mapping = Some(m);
+    m
 }
 
 #[cfg(test)]
