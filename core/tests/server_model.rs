@@ -553,8 +553,11 @@ fn run<F: FrameAllocator, P: PagingFormat>(policy: ForkPolicy, ops: &[Op]) -> Re
     }
     check(&vm);
     // The huge zero page stays once allocated (pinned by the server).
-    let pinned = if vm.huge_zero_page().is_some() { P::HUGE_PAGES } else { 0 };
-    prop_assert_eq!(vm.free_frames() + pinned, free_at_boot, "frames leaked after every process exited");
+    prop_assert_eq!(
+        vm.free_frames() + vm.kept_frames(),
+        free_at_boot,
+        "frames leaked after every process exited"
+    );
     Ok(())
 }
 

@@ -347,16 +347,15 @@ impl Verifier {
     }
 
     /// The end: every process has exited; the invariants hold in full and every frame is
-    /// free again, but for the huge zero page, which the server keeps for good once a read
-    /// fault made it (`boot_free` is counted right after boot, before it exists).
+    /// free again, but for the frames the server keeps for good (`Vm::kept_frames`: the huge
+    /// zero page, made by a read fault after `boot_free` was counted).
     pub(crate) fn finish<F: FrameAllocator, P: PagingFormat>(
         &mut self,
         vm: &Vm<F, P>,
         boot_free: u64,
     ) -> Result<VerifyCounts, String> {
         self.invariants(vm, SanityLevel::Detail)?;
-        let kept = if vm.huge_zero_page().is_some() { P::HUGE_PAGES } else { 0 };
-        let free = vm.free_frames() + kept;
+        let free = vm.free_frames() + vm.kept_frames();
         self.checked += 1;
         if free != boot_free {
             return Err(format!(

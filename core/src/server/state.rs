@@ -231,6 +231,17 @@ impl<F: FrameAllocator, P: PagingFormat> Vm<F, P> {
         self.huge_zero
     }
 
+    /// Frames the server keeps for itself for good, neither free nor any process's: the
+    /// huge zero page once a read fault has made it. A server whose processes have all
+    /// exited has every frame free but these.
+    pub fn kept_frames(&self) -> u64 {
+        if self.huge_zero.is_some() {
+            P::HUGE_PAGES
+        } else {
+            0
+        }
+    }
+
     /// The zeroing policy.
     pub fn zero_policy(&self) -> ZeroPolicy {
         self.pool.policy()

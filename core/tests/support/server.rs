@@ -61,6 +61,18 @@ pub fn anon<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, ep: Endpoint,
     a
 }
 
+/// An anonymous region of at least `pages` pages starting at an address aligned to `align`
+/// pages (mapped `align` pages larger and the start rounded up).
+pub fn aligned_anon<F: FrameAllocator, P: PagingFormat>(
+    vm: &mut Vm<F, P>,
+    ep: Endpoint,
+    pages: u64,
+    align: u64,
+) -> VirtAddr {
+    let a = anon(vm, ep, (pages + align) * PAGE_SIZE);
+    VirtAddr(a.0.next_multiple_of(align * PAGE_SIZE))
+}
+
 /// Writes `data` at `va` of `ep` as the process would.
 pub fn put<F: FrameAllocator, P: PagingFormat>(vm: &mut Vm<F, P>, ep: Endpoint, va: VirtAddr, data: &[u8]) {
     client::write_user(vm, ep, va, data).expect("write_user");
